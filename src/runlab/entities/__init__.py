@@ -1,0 +1,29 @@
+"""runlab's entities: immutable values with no I/O."""
+
+from runlab.entities.dataset import Dataset, DatasetInput, InputTag, RunInputs
+from runlab.entities.enums import LifecycleStage, RunStatus, ViewType
+from runlab.entities.experiment import Experiment, ExperimentTag
+from runlab.entities.file_info import FileInfo
+from runlab.entities.metric import Metric, Param, RunTag
+from runlab.entities.paged_list import PagedList
+from runlab.entities.run import Run, RunData, RunInfo
+
+__all__ = [
+    "Dataset",
+    "DatasetInput",
+    "Experiment",
+    "ExperimentTag",
+    "FileInfo",
+    "InputTag",
+    "LifecycleStage",
+    "Metric",
+    "PagedList",
+    "Param",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "RunInputs",
+    "RunStatus",
+    "RunTag",
+    "ViewType",
+]

@@ -1,0 +1,1 @@
+"""Tracking and registry stores: where runs, params, metrics and tags live."""

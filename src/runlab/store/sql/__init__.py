@@ -1,0 +1,1 @@
+"""The SQL tracking store (SQLAlchemy 2 Core) for SQLite, PostgreSQL and MySQL/MariaDB."""

@@ -1,0 +1,210 @@
+"""Table definitions of the SQL store (SQLAlchemy Core).
+
+The Alembic migrations in ``migrations/versions`` create exactly these tables; a test compares the
+two, so a change here needs a new migration.
+
+Metric points are not stored one row each: ``metric_chunks`` holds packed runs of points (see
+``metric_codec``), and ``latest_metrics`` keeps the newest value of each (run, key) together with its
+min, max and point count, which is what search and sorting read.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+metadata = sa.MetaData()
+
+# MySQL/MariaDB compare strings case-insensitively by default; MLflow's "=" and LIKE are
+# case-sensitive everywhere, so every table uses a binary collation there.
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+# Lengths follow MLflow's limits (see the protocol reference, section 3).
+EXPERIMENT_NAME_MAX = 500
+KEY_MAX = 250
+PARAM_VALUE_MAX = 6000
+TAG_VALUE_MAX = 8000
+EXPERIMENT_TAG_VALUE_MAX = 20000
+RUN_NAME_MAX = 250
+URI_MAX = 1000
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    # Ids are allocated by the store (max + 1), not by the database: MySQL refuses an explicit 0
+    # in an AUTO_INCREMENT column, and "0" must be the Default experiment.
+    sa.Column("experiment_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(EXPERIMENT_NAME_MAX), nullable=False),
+    sa.Column("artifact_location", sa.String(URI_MAX), nullable=True),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("creation_time", sa.BigInteger, nullable=True),
+    sa.Column("last_update_time", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("name", name="uq_experiments_name"),
+    **MYSQL_TABLE_ARGS,
+)
+
+experiment_tags = sa.Table(
+    "experiment_tags",
+    metadata,
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", name="fk_experiment_tags_experiment"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", sa.Text, nullable=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", name="fk_runs_experiment"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(RUN_NAME_MAX), nullable=True),
+    sa.Column("user_id", sa.String(256), nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("start_time", sa.BigInteger, nullable=True),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("artifact_uri", sa.String(URI_MAX), nullable=True),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Column("deleted_time", sa.BigInteger, nullable=True),
+    sa.Index("ix_runs_experiment_start", "experiment_id", "lifecycle_stage", "start_time"),
+    **MYSQL_TABLE_ARGS,
+)
+
+params = sa.Table(
+    "params",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_params_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_tags_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", sa.String(TAG_VALUE_MAX), nullable=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+latest_metrics = sa.Table(
+    "latest_metrics",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_latest_metrics_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    # NULL when the latest value is NaN (MySQL has no NaN); is_nan tells the two apart.
+    # +-Inf are stored as +-DBL_MAX for the same reason and turned back on read.
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("is_nan", sa.Boolean, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("min_value", sa.Double, nullable=True),
+    sa.Column("max_value", sa.Double, nullable=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Index("ix_latest_metrics_key_value", "key", "value"),
+    **MYSQL_TABLE_ARGS,
+)
+
+metric_chunks = sa.Table(
+    "metric_chunks",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_metric_chunks_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("min_step", sa.BigInteger, nullable=False),
+    sa.Column("max_step", sa.BigInteger, nullable=False),
+    sa.Column("min_value", sa.Double, nullable=True),
+    sa.Column("max_value", sa.Double, nullable=True),
+    # BLOB on SQLite, BYTEA on PostgreSQL; MySQL's plain BLOB caps at 64 KiB, hence LONGBLOB.
+    sa.Column(
+        "data",
+        sa.LargeBinary().with_variant(mysql.LONGBLOB(), "mysql", "mariadb"),
+        nullable=False,
+    ),
+    **MYSQL_TABLE_ARGS,
+)
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("dataset_id", sa.String(36), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", name="fk_datasets_experiment"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("digest", sa.String(36), nullable=False),
+    sa.Column("source_type", sa.String(36), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("schema", sa.Text, nullable=True),
+    sa.Column("profile", sa.Text, nullable=True),
+    sa.UniqueConstraint("experiment_id", "name", "digest", name="uq_datasets_identity"),
+    **MYSQL_TABLE_ARGS,
+)
+
+inputs = sa.Table(
+    "inputs",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_inputs_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "dataset_id",
+        sa.String(36),
+        sa.ForeignKey("datasets.dataset_id", name="fk_inputs_dataset"),
+        primary_key=True,
+    ),
+    **MYSQL_TABLE_ARGS,
+)
+
+input_tags = sa.Table(
+    "input_tags",
+    metadata,
+    sa.Column("run_id", sa.String(32), primary_key=True),
+    sa.Column("dataset_id", sa.String(36), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.String(500), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["run_id", "dataset_id"],
+        ["inputs.run_id", "inputs.dataset_id"],
+        name="fk_input_tags_input",
+        ondelete="CASCADE",
+    ),
+    **MYSQL_TABLE_ARGS,
+)

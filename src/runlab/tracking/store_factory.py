@@ -1,0 +1,62 @@
+"""The one place that turns a tracking URI into a store."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from runlab import uris
+from runlab.errors import InvalidParameter
+from runlab.store.base import TrackingStore
+
+_lock = threading.Lock()
+_stores: dict[tuple[str, str | None], TrackingStore] = {}
+
+
+def get_tracking_store(tracking_uri: str, artifact_root: str | None = None) -> TrackingStore:
+    """The store for a tracking URI, created once per process and then reused.
+
+    ``sqlite:``, ``postgresql:`` and ``mysql:`` URIs open the SQL store; a plain path or ``file:``
+    URI names a folder that holds an embedded SQLite database. ``artifact_root`` is where new
+    experiments put their artifacts (default: a folder beside the SQLite file, or in the working
+    directory).
+    """
+    key = (tracking_uri, artifact_root)
+    with _lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _open_store(tracking_uri, artifact_root)
+            _stores[key] = store
+        return store
+
+
+def _open_store(tracking_uri: str, artifact_root: str | None) -> TrackingStore:
+    if uris.is_local_path_uri(tracking_uri):
+        folder = Path(uris.file_uri_to_path(tracking_uri))
+        folder.mkdir(parents=True, exist_ok=True)
+        tracking_uri = f"sqlite:///{folder.resolve() / uris.DEFAULT_DB_FILENAME}"
+    if uris.is_sql_uri(tracking_uri):
+        from runlab.store.sql.tracking import SqlTrackingStore
+
+        root = artifact_root or uris.default_artifact_root(tracking_uri, os.getcwd())
+        return SqlTrackingStore(tracking_uri, root)
+    if uris.is_http_uri(tracking_uri):
+        raise InvalidParameter(
+            f"Tracking URI {tracking_uri!r} names a tracking server; the REST client arrives with "
+            "`runlab server`. Use a sqlite:, postgresql: or mysql: URI for now."
+        )
+    raise InvalidParameter(
+        f"Unsupported tracking URI {tracking_uri!r}: use sqlite:///path.db, "
+        "postgresql://user@host/db, mysql://user@host/db or a folder path."
+    )
+
+
+def clear_store_cache() -> None:
+    """Forget every opened store (tests, and after ``set_tracking_uri``)."""
+    with _lock:
+        for store in _stores.values():
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+        _stores.clear()

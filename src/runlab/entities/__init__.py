@@ -5,6 +5,7 @@ from runlab.entities.enums import LifecycleStage, RunStatus, ViewType
 from runlab.entities.experiment import Experiment, ExperimentTag
 from runlab.entities.file_info import FileInfo
 from runlab.entities.metric import Metric, Param, RunTag
+from runlab.entities.metric_history import MetricHistory
 from runlab.entities.paged_list import PagedList
 from runlab.entities.run import Run, RunData, RunInfo
 
@@ -17,6 +18,7 @@ __all__ = [
     "InputTag",
     "LifecycleStage",
     "Metric",
+    "MetricHistory",
     "PagedList",
     "Param",
     "Run",

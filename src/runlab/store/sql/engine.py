@@ -1,0 +1,141 @@
+"""Database engines for the SQL store: URL normalisation, SQLite tuning, write transactions.
+
+SQLite is the embedded default and the one most likely to see several processes at once, so it
+gets WAL journaling, ``synchronous=NORMAL``, a long busy timeout, foreign keys, and write
+transactions that start with ``BEGIN IMMEDIATE``: a writer takes the lock up front and others wait
+for it, instead of failing with "database is locked" when a read transaction tries to upgrade.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from runlab.errors import InvalidParameter, Unavailable
+
+T = TypeVar("T")
+
+#: How long a SQLite connection waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_S = 120.0
+
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "postgres": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mysql+pymysql",
+}
+
+
+def normalize_db_url(url: str) -> str:
+    """Pick runlab's default driver when the URL names none (``postgresql://`` -> psycopg 3)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InvalidParameter(f"{url!r} is not a database URL (expected e.g. sqlite:///runlab.db).")
+    if "+" not in scheme and scheme.lower() in _DRIVERS:
+        return f"{_DRIVERS[scheme.lower()]}://{rest}"
+    return url
+
+
+def create_engine(url: str) -> Engine:
+    """An engine tuned for the store's access pattern on each backend."""
+    url = normalize_db_url(url)
+    backend = sa.engine.make_url(url).get_backend_name()
+    if backend == "sqlite":
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        )
+        _tune_sqlite(engine)
+        return engine
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    if backend in ("mysql", "mariadb"):
+        # Gap locks under REPEATABLE READ make concurrent log-batch inserts deadlock-prone.
+        kwargs["isolation_level"] = "READ COMMITTED"
+        kwargs["connect_args"] = {"charset": "utf8mb4"}
+    return sa.create_engine(url, **kwargs)
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below issue BEGIN, instead of pysqlite's implicit one.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get("runlab_write"):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class Database:
+    """An engine plus the transaction helpers the store uses."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalize_db_url(url)
+        self.engine = create_engine(self.url)
+        self.backend = self.engine.dialect.name
+        # One writer per process on SQLite: threads of one process queue here rather than in
+        # SQLite's busy handler, which sleeps in coarse steps.
+        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def write(self, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
+        """Run ``work`` in a write transaction, retrying on lock timeouts and deadlocks.
+
+        ``work`` must be safe to run again from the start: it is retried only after a rollback.
+        """
+        for attempt in range(attempts):
+            try:
+                if self._write_lock is not None:
+                    with self._write_lock:
+                        return self._run_write(work)
+                return self._run_write(work)
+            except sa.exc.OperationalError as exc:
+                if not _is_transient(exc) or attempt == attempts - 1:
+                    if _is_transient(exc):
+                        raise Unavailable(
+                            f"The database stayed busy after {attempts} attempts: {exc.orig}"
+                        ) from exc
+                    raise
+                time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")
+
+    def _run_write(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            conn.execution_options(runlab_write=True)
+            with conn.begin():
+                return work(conn)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _is_transient(exc: sa.exc.OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        marker in text
+        for marker in ("database is locked", "deadlock", "lock wait timeout", "could not serialize")
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 __all__ = [
     "And",
@@ -49,7 +49,7 @@ class Key:
 
 # A comparison's right-hand side: a number, a string, a tuple of strings (IN lists) or None
 # (IS NULL / IS NOT NULL).
-Value = Union[int, float, str, tuple[str, ...], None]
+Value: TypeAlias = int | float | str | tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Not:
     item: Expr
 
 
-Expr = Union[Comparison, And, Or, Not]
+Expr: TypeAlias = Comparison | And | Or | Not
 
 
 @dataclass(frozen=True)

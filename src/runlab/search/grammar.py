@@ -48,6 +48,8 @@ class Grammar:
     attributes: Mapping[str, tuple[ValueKind, tuple[str, ...]]]
     # Canonical attribute names an order_by may use.
     orderable_attributes: frozenset[str]
+    # Key types an order_by may use (datasets never; experiments only attributes).
+    orderable_key_types: frozenset[KeyType]
     dataset_keys: frozenset[str] = frozenset()
 
     def resolve(self, prefix: str | None, name: str) -> Key | str:
@@ -140,6 +142,7 @@ RUN_GRAMMAR = Grammar(
     ),
     attributes=_RUN_ATTRIBUTES,
     orderable_attributes=frozenset(_RUN_ATTRIBUTES),
+    orderable_key_types=frozenset({KeyType.METRIC, KeyType.PARAM, KeyType.TAG, KeyType.ATTRIBUTE}),
     dataset_keys=frozenset({"name", "digest", "context"}),
 )
 
@@ -161,4 +164,5 @@ EXPERIMENT_GRAMMAR = Grammar(
     attribute_aliases=_aliases(list(_EXPERIMENT_ATTRIBUTES), {}),
     attributes=_EXPERIMENT_ATTRIBUTES,
     orderable_attributes=frozenset(_EXPERIMENT_ATTRIBUTES),
+    orderable_key_types=frozenset({KeyType.ATTRIBUTE}),
 )

@@ -102,7 +102,9 @@ def _read_quoted(source: str, start: int, label: str) -> tuple[str, int]:
         i += 1
     what = "quoted name" if quote == "`" else "string"
     raise syntax_error(
-        source, label, f"unterminated {what} starting at position {start}; expected a closing {quote}"
+        source,
+        label,
+        f"unterminated {what} starting at position {start}; expected a closing {quote}",
     )
 
 
@@ -144,7 +146,9 @@ def tokenize(source: str, label: str = "filter") -> list[Token]:
             i += 1
         elif (number := _NUMBER_RE.match(source, i)) is not None:
             i = number.end()
-            tokens.append(Token(TokenKind.NUMBER, number.group(), start, _number_value(number.group())))
+            tokens.append(
+                Token(TokenKind.NUMBER, number.group(), start, _number_value(number.group()))
+            )
         elif (op := next((o for o in _OPERATORS if source.startswith(o, i)), None)) is not None:
             i += len(op)
             tokens.append(Token(TokenKind.OP, op, start, op))
@@ -152,7 +156,7 @@ def tokenize(source: str, label: str = "filter") -> list[Token]:
             while i < n and _is_word_char(source[i]):
                 i += 1
             word = source[start:i]
-            if word.endswith(".") and i < n and source[i] in "`\"":
+            if word.endswith(".") and i < n and source[i] in '`"':
                 # prefix.`quoted name` or prefix."quoted name": one key token.
                 quote = source[i]
                 value, i = _read_quoted(source, i, label)
@@ -170,7 +174,10 @@ def tokenize(source: str, label: str = "filter") -> list[Token]:
                 tokens.append(Token(TokenKind.WORD, word, start, word))
         else:
             raise syntax_error(
-                source, label, f"unexpected character {ch!r} at position {start}"
+                source,
+                label,
+                f"unexpected character {ch!r} at position {start}; expected a key, an operator, "
+                "a quoted string, a number, a parenthesis or a comma",
             )
     tokens.append(Token(TokenKind.END, "", n))
     return tokens

@@ -93,7 +93,7 @@ def validate_artifact_path(path: str) -> str:
     ``C:\\x``, ``C:/x``) and URL-like paths (``s3:x``), backslashes, empty parts (``a//b``),
     control characters including NUL, ``#``, ``?`` and ``;``, and any of these hidden behind
     percent-encoding (``%2e%2e``, ``%2f``, ``%5c``, double-encoded ``%252e``) or behind characters
-    that Unicode NFKC normalization turns into them (fullwidth ``．．／``).
+    that Unicode NFKC normalization turns into them (fullwidth dots and slash, U+FF0E and U+FF0F).
     """
     if not isinstance(path, str):
         raise InvalidParameter(
@@ -131,7 +131,12 @@ def validate_artifact_path(path: str) -> str:
             break
         if round_number > _MAX_DECODE_ROUNDS:
             raise _refuse(path, "it is percent-encoded too many times")
-        readings.append((decoded, " once percent-decoded" if round_number == 1 else " when decoded"))
+        how = (
+            " once percent-decoded"
+            if round_number == 1
+            else f" percent-decoded {round_number} times"
+        )
+        readings.append((decoded, how))
         current = decoded
     for reading, how in list(readings):
         nfkc = unicodedata.normalize("NFKC", reading)

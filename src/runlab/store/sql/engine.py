@@ -38,7 +38,9 @@ def normalize_db_url(url: str) -> str:
     """Pick runlab's default driver when the URL names none (``postgresql://`` -> psycopg 3)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise InvalidParameter(f"{url!r} is not a database URL (expected e.g. sqlite:///runlab.db).")
+        raise InvalidParameter(
+            f"{url!r} is not a database URL (expected e.g. sqlite:///runlab.db)."
+        )
     if "+" not in scheme and scheme.lower() in _DRIVERS:
         return f"{_DRIVERS[scheme.lower()]}://{rest}"
     return url

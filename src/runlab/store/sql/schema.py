@@ -10,6 +10,8 @@ min, max and point count, which is what search and sorting read.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
@@ -17,7 +19,7 @@ metadata = sa.MetaData()
 
 # MySQL/MariaDB compare strings case-insensitively by default; MLflow's "=" and LIKE are
 # case-sensitive everywhere, so every table uses a binary collation there.
-MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+MYSQL_TABLE_ARGS: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 # Lengths follow MLflow's limits (see the protocol reference, section 3).
 EXPERIMENT_NAME_MAX = 500

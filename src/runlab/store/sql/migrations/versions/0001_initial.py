@@ -4,6 +4,8 @@ Revision ID: 0001_initial
 Revises:
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
@@ -14,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 # A frozen copy of what schema.py said at this revision; later revisions change it by steps.
-MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
 def _run_fk(name: str) -> sa.Column:

@@ -1,0 +1,112 @@
+"""Checks the store makes before it writes: the shared rules of :mod:`runlab.validation` plus
+the few that only a store needs (search limits, run names, dataset sizes, tag input shapes).
+
+A store checks everything again even though the client already did: a server cannot trust its
+clients, and a check here means nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from runlab import validation
+from runlab.entities import DatasetInput, Metric, Param, RunTag
+from runlab.errors import InvalidParameter
+from runlab.store.sql.schema import RUN_NAME_MAX
+
+experiment_name = validation.validate_experiment_name
+
+
+def experiment_tag(key: Any, value: Any) -> None:
+    """An experiment tag's key and value."""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"The value of experiment tag {key!r} must be a string.")
+    validation.validate_experiment_tag(key, value)
+
+
+def run_tag(key: Any, value: Any) -> None:
+    """A run tag's key and value."""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"The value of tag {key!r} must be a string.")
+    validation.validate_tag(key, value)
+
+
+def tag_pairs(tags: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Accept a dict, (key, value) pairs or objects with .key/.value; return (key, value) pairs."""
+    if isinstance(tags, Mapping):
+        return [(k, v) for k, v in tags.items()]
+    pairs: list[tuple[str, str]] = []
+    for tag in tags:
+        if hasattr(tag, "key") and hasattr(tag, "value"):
+            pairs.append((tag.key, tag.value))
+        elif isinstance(tag, (tuple, list)) and len(tag) == 2:
+            pairs.append((tag[0], tag[1]))
+        else:
+            raise InvalidParameter(
+                f"Cannot read a tag from {tag!r}; pass a dict or key/value pairs."
+            )
+    return pairs
+
+
+def run_name(name: Any) -> None:
+    """A run name: a string of at most 250 characters."""
+    if not isinstance(name, str):
+        raise InvalidParameter(f"The run name must be a string, got {type(name).__name__}.")
+    if len(name) > RUN_NAME_MAX:
+        raise InvalidParameter(
+            f"The run name is {len(name)} characters long; run names may have at most {RUN_NAME_MAX}."
+        )
+
+
+def timestamp(value: Any, field: str) -> int:
+    """A non-negative integer number of milliseconds."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidParameter(
+            f"{field} must be a non-negative integer (milliseconds since the epoch), got {value!r}."
+        )
+    return value
+
+
+def max_results(value: Any, limit: int | None) -> None:
+    """A positive page size, at most ``limit``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidParameter(f"max_results must be a positive integer, got {value!r}.")
+    if limit is not None and value > limit:
+        raise InvalidParameter(
+            f"max_results={value} is over the limit of {limit}; page through the results with "
+            "page_token instead."
+        )
+
+
+def batch(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
+    """Every item of a log-batch, and the batch's size limits."""
+    validation.validate_batch(len(metrics), [p.key for p in params], len(tags))
+    for m in metrics:
+        validation.validate_metric(m.key, m.value, m.timestamp, m.step)
+    for p in params:
+        if not isinstance(p.value, str):
+            raise InvalidParameter(f"The value of param {p.key!r} must be a string.")
+        validation.validate_param(p.key, p.value)
+    for t in tags:
+        run_tag(t.key, t.value)
+
+
+_DATASET_LIMITS = {"name": 500, "digest": 36, "source_type": 36, "source": 65535}
+
+
+def dataset_input(item: DatasetInput) -> None:
+    """A dataset input's field sizes (as in MLflow's limits)."""
+    for field, limit in _DATASET_LIMITS.items():
+        value = getattr(item.dataset, field)
+        if not isinstance(value, str) or not value:
+            raise InvalidParameter(f"Dataset {field} must be a non-empty string.")
+        if len(value) > limit:
+            raise InvalidParameter(
+                f"Dataset {field} is {len(value)} characters; the limit is {limit}."
+            )
+    for tag in item.tags:
+        if len(tag.key) > 255 or len(tag.value) > 500:
+            raise InvalidParameter(
+                f"Input tag {tag.key!r} is too long: keys may have 255 characters, values 500."
+            )

@@ -1,0 +1,722 @@
+"""The SQL tracking store: experiments, runs, params, tags, metrics and dataset inputs.
+
+Every public method runs in one transaction; writes go through ``Database.write`` so that SQLite
+writers queue instead of failing, and lock timeouts or deadlocks are retried from the start.
+Database errors never leave this module: they become :mod:`runlab.errors` classes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from runlab import uris
+from runlab.entities import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    MetricHistory,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from runlab.errors import (
+    AlreadyExists,
+    ExperimentNotFound,
+    InvalidParameter,
+    InvalidState,
+    NotFound,
+    RunNotFound,
+)
+from runlab.search.page_token import decode_page_token, encode_page_token, query_fingerprint
+from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from runlab.store.sql import metric_series, migrations, store_validation
+from runlab.store.sql import schema as t
+from runlab.store.sql.engine import Database
+from runlab.store.sql.run_loader import load_runs
+from runlab.store.sql.run_names import generate_run_name
+from runlab.store.sql.search_compiler import select_experiment_ids, select_run_ids
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _experiment_id_int(experiment_id: str | int) -> int:
+    try:
+        value = int(str(experiment_id))
+    except ValueError:
+        raise ExperimentNotFound(
+            f"No experiment with id {experiment_id!r}: experiment ids are integers."
+        ) from None
+    if value < 0:
+        raise ExperimentNotFound(f"No experiment with id {experiment_id!r}.")
+    return value
+
+
+class SqlTrackingStore:
+    """A TrackingStore on SQLite, PostgreSQL or MySQL/MariaDB.
+
+    ``default_artifact_root`` is the URI under which new experiments get their artifact folder
+    (``<root>/<experiment_id>``) when created without an explicit location.
+    """
+
+    def __init__(self, db_uri: str, default_artifact_root: str) -> None:
+        self.db_uri = db_uri
+        self.default_artifact_root = default_artifact_root
+        self._db = Database(db_uri)
+        migrations.ensure_schema(self._db.engine)
+        self._ensure_default_experiment()
+
+    def close(self) -> None:
+        """Release database connections."""
+        self._db.dispose()
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def _ensure_default_experiment(self) -> None:
+        with self._db.read() as conn:
+            exists = conn.execute(
+                sa.select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)
+            ).first()
+        if exists:
+            return
+
+        def work(conn: Connection) -> None:
+            if conn.execute(
+                sa.select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)
+            ).first():
+                return
+            now = _now_ms()
+            conn.execute(
+                t.experiments.insert().values(
+                    experiment_id=0,
+                    name=DEFAULT_EXPERIMENT_NAME,
+                    artifact_location=uris.append_to_uri_path(self.default_artifact_root, "0"),
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    creation_time=now,
+                    last_update_time=now,
+                )
+            )
+
+        with contextlib.suppress(sa.exc.IntegrityError):  # another process created it first
+            self._db.write(work)
+
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Sequence[tuple[str, str]] | Sequence[Any] | None = None,
+    ) -> str:
+        """Create an experiment and return its id; AlreadyExists if the name is taken."""
+        store_validation.experiment_name(name)
+        tag_pairs = store_validation.tag_pairs(tags or ())
+        for key, value in tag_pairs:
+            store_validation.experiment_tag(key, value)
+        if artifact_location is not None and not isinstance(artifact_location, str):
+            raise InvalidParameter("artifact_location must be a string URI.")
+
+        def work(conn: Connection) -> str:
+            if conn.execute(
+                sa.select(t.experiments.c.experiment_id).where(t.experiments.c.name == name)
+            ).first():
+                raise AlreadyExists(
+                    f"An experiment named {name!r} already exists (it may be deleted: restore it "
+                    "or pick another name)."
+                )
+            next_id = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(t.experiments.c.experiment_id), -1) + 1)
+            ).scalar_one()
+            now = _now_ms()
+            location = artifact_location or uris.append_to_uri_path(
+                self.default_artifact_root, str(next_id)
+            )
+            conn.execute(
+                t.experiments.insert().values(
+                    experiment_id=next_id,
+                    name=name,
+                    artifact_location=location,
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    creation_time=now,
+                    last_update_time=now,
+                )
+            )
+            if tag_pairs:
+                conn.execute(
+                    t.experiment_tags.insert(),
+                    [{"experiment_id": next_id, "key": k, "value": v} for k, v in tag_pairs],
+                )
+            return str(next_id)
+
+        for _ in range(10):
+            try:
+                return self._db.write(work)
+            except sa.exc.IntegrityError:
+                # Two processes picked the same id (or name) at once; the name check decides.
+                if self.get_experiment_by_name(name) is not None:
+                    raise AlreadyExists(f"An experiment named {name!r} already exists.") from None
+        raise InvalidState(f"Could not allocate an id for experiment {name!r}; try again.")
+
+    def _experiment_rows_to_entities(
+        self, conn: Connection, rows: Sequence[Any]
+    ) -> list[Experiment]:
+        ids = [row.experiment_id for row in rows]
+        tag_map: dict[int, dict[str, str]] = {}
+        for start in range(0, len(ids), 500):
+            for tag in conn.execute(
+                sa.select(t.experiment_tags).where(
+                    t.experiment_tags.c.experiment_id.in_(ids[start : start + 500])
+                )
+            ):
+                tag_map.setdefault(tag.experiment_id, {})[tag.key] = tag.value
+        return [
+            Experiment(
+                experiment_id=str(row.experiment_id),
+                name=row.name,
+                artifact_location=row.artifact_location or "",
+                lifecycle_stage=row.lifecycle_stage,
+                tags=tag_map.get(row.experiment_id, {}),
+                creation_time=row.creation_time,
+                last_update_time=row.last_update_time,
+            )
+            for row in rows
+        ]
+
+    def _get_experiment_row(self, conn: Connection, experiment_id: str | int) -> Any:
+        row = conn.execute(
+            sa.select(t.experiments).where(
+                t.experiments.c.experiment_id == _experiment_id_int(experiment_id)
+            )
+        ).first()
+        if row is None:
+            raise ExperimentNotFound(f"No experiment with id {experiment_id!r}.")
+        return row
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id (deleted ones too); ExperimentNotFound if absent."""
+        with self._db.read() as conn:
+            row = self._get_experiment_row(conn, experiment_id)
+            return self._experiment_rows_to_entities(conn, [row])[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """The experiment with this exact name (deleted ones too), or None."""
+        if not isinstance(name, str):
+            raise InvalidParameter(f"Experiment name must be a string, got {type(name).__name__}.")
+        with self._db.read() as conn:
+            row = conn.execute(sa.select(t.experiments).where(t.experiments.c.name == name)).first()
+            if row is None:
+                return None
+            return self._experiment_rows_to_entities(conn, [row])[0]
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """One page of experiments matching the filter."""
+        vt = ViewType.normalize(view_type)
+        store_validation.max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
+        fingerprint = query_fingerprint(filter_string, order_by, ("experiments", vt))
+        offset = decode_page_token(page_token, fingerprint)
+        query = select_experiment_ids(
+            filter_string, vt, order_by, max_results + 1, offset, self._db.backend
+        )
+        with self._db.read() as conn:
+            ids = [row[0] for row in conn.execute(query)]
+            page = ids[:max_results]
+            rows_by_id = (
+                {
+                    row.experiment_id: row
+                    for row in conn.execute(
+                        sa.select(t.experiments).where(t.experiments.c.experiment_id.in_(page))
+                    )
+                }
+                if page
+                else {}
+            )
+            found = self._experiment_rows_to_entities(conn, [rows_by_id[i] for i in page])
+        token = (
+            encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None
+        )
+        return PagedList(found, token)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Soft-delete the experiment and all of its runs."""
+        exp_id = _experiment_id_int(experiment_id)
+        if exp_id == 0:
+            raise InvalidParameter("The Default experiment (id 0) cannot be deleted.")
+
+        def work(conn: Connection) -> None:
+            row = self._get_experiment_row(conn, exp_id)
+            if row.lifecycle_stage == LifecycleStage.DELETED:
+                raise InvalidState(f"Experiment {experiment_id!r} is already deleted.")
+            now = _now_ms()
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.experiment_id == exp_id)
+                .values(lifecycle_stage=LifecycleStage.DELETED, last_update_time=now)
+            )
+            conn.execute(
+                t.runs.update()
+                .where(
+                    t.runs.c.experiment_id == exp_id,
+                    t.runs.c.lifecycle_stage == LifecycleStage.ACTIVE,
+                )
+                .values(lifecycle_stage=LifecycleStage.DELETED, deleted_time=now)
+            )
+
+        self._db.write(work)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Reactivate a deleted experiment and all of its runs."""
+        exp_id = _experiment_id_int(experiment_id)
+
+        def work(conn: Connection) -> None:
+            row = self._get_experiment_row(conn, exp_id)
+            if row.lifecycle_stage != LifecycleStage.DELETED:
+                raise InvalidState(
+                    f"Experiment {experiment_id!r} is not deleted; nothing to restore."
+                )
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.experiment_id == exp_id)
+                .values(lifecycle_stage=LifecycleStage.ACTIVE, last_update_time=_now_ms())
+            )
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.experiment_id == exp_id)
+                .values(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
+            )
+
+        self._db.write(work)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an active experiment; AlreadyExists if the new name is taken."""
+        store_validation.experiment_name(new_name)
+        exp_id = _experiment_id_int(experiment_id)
+
+        def work(conn: Connection) -> None:
+            row = self._get_experiment_row(conn, exp_id)
+            if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidState(
+                    f"Experiment {experiment_id!r} is deleted; restore it before renaming it."
+                )
+            clash = conn.execute(
+                sa.select(t.experiments.c.experiment_id).where(t.experiments.c.name == new_name)
+            ).first()
+            if clash is not None and clash[0] != exp_id:
+                raise AlreadyExists(f"An experiment named {new_name!r} already exists.")
+            conn.execute(
+                t.experiments.update()
+                .where(t.experiments.c.experiment_id == exp_id)
+                .values(name=new_name, last_update_time=_now_ms())
+            )
+
+        try:
+            self._db.write(work)
+        except sa.exc.IntegrityError:
+            raise AlreadyExists(f"An experiment named {new_name!r} already exists.") from None
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        """Set (or overwrite) a tag on an active experiment."""
+        store_validation.experiment_tag(key, value)
+        exp_id = _experiment_id_int(experiment_id)
+
+        def work(conn: Connection) -> None:
+            row = self._get_experiment_row(conn, exp_id)
+            if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidState(
+                    f"Experiment {experiment_id!r} must be in the 'active' state to change its tags."
+                )
+            _upsert(
+                conn, t.experiment_tags, {"experiment_id": exp_id, "key": key}, {"value": value}
+            )
+
+        self._db.write(work)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag from an active experiment; NotFound if it has no such tag."""
+        exp_id = _experiment_id_int(experiment_id)
+
+        def work(conn: Connection) -> None:
+            row = self._get_experiment_row(conn, exp_id)
+            if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidState(f"Experiment {experiment_id!r} must be in the 'active' state.")
+            result = conn.execute(
+                t.experiment_tags.delete().where(
+                    t.experiment_tags.c.experiment_id == exp_id, t.experiment_tags.c.key == key
+                )
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"Experiment {experiment_id!r} has no tag {key!r}.")
+
+        self._db.write(work)
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str | None,
+    ) -> Run:
+        """Create a RUNNING run in an active experiment."""
+        exp_id = _experiment_id_int(experiment_id)
+        tag_list = list(tags or ())
+        for tag in tag_list:
+            store_validation.run_tag(tag.key, tag.value)
+        name_from_tag = next((t.value for t in tag_list if t.key == RUN_NAME_TAG), None)
+        if run_name and name_from_tag and run_name != name_from_tag:
+            raise InvalidParameter(
+                f"Both run_name={run_name!r} and tag {RUN_NAME_TAG}={name_from_tag!r} were given; "
+                "they must match (or give only one)."
+            )
+        name = run_name or name_from_tag or generate_run_name()
+        store_validation.run_name(name)
+        tag_list = [t for t in tag_list if t.key != RUN_NAME_TAG] + [RunTag(RUN_NAME_TAG, name)]
+        run_id = uuid.uuid4().hex
+        start = int(start_time) if start_time is not None else _now_ms()
+
+        def work(conn: Connection) -> None:
+            row = self._get_experiment_row(conn, exp_id)
+            if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidState(
+                    f"Experiment {experiment_id!r} is deleted: restore it, or create the run in "
+                    "an active experiment."
+                )
+            artifact_uri = uris.append_to_uri_path(row.artifact_location, run_id, "artifacts")
+            conn.execute(
+                t.runs.insert().values(
+                    run_id=run_id,
+                    experiment_id=exp_id,
+                    name=name,
+                    user_id=user_id or "",
+                    status="RUNNING",
+                    start_time=start,
+                    end_time=None,
+                    artifact_uri=artifact_uri,
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                )
+            )
+            deduped = {t.key: t.value for t in tag_list}
+            conn.execute(
+                t.tags.insert(),
+                [{"run_id": run_id, "key": k, "value": v} for k, v in deduped.items()],
+            )
+
+        self._db.write(work)
+        return self.get_run(run_id)
+
+    def _run_row(self, conn: Connection, run_id: str) -> Any:
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
+        row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
+        if row is None:
+            raise RunNotFound(f"No run with id {run_id!r}.")
+        return row
+
+    def _active_run_row(self, conn: Connection, run_id: str) -> Any:
+        row = self._run_row(conn, run_id)
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidState(
+                f"The run {run_id} must be in the 'active' state to be changed; its current "
+                f"state is '{row.lifecycle_stage}'. Restore it first."
+            )
+        return row
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with this id; RunNotFound if absent."""
+        with self._db.read() as conn:
+            self._run_row(conn, run_id)
+            return load_runs(conn, [run_id])[0]
+
+    def update_run_info(
+        self,
+        run_id: str,
+        run_status: str | int | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        """Apply the given fields (status, end time, name) and return the new info."""
+        changes: dict[str, Any] = {}
+        if run_status is not None:
+            changes["status"] = RunStatus.normalize(run_status)
+        if end_time is not None:
+            changes["end_time"] = store_validation.timestamp(end_time, "end_time")
+        if run_name:
+            store_validation.run_name(run_name)
+            changes["name"] = run_name
+
+        def work(conn: Connection) -> None:
+            self._active_run_row(conn, run_id)
+            if changes:
+                conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**changes))
+            if run_name:
+                _upsert(conn, t.tags, {"run_id": run_id, "key": RUN_NAME_TAG}, {"value": run_name})
+
+        self._db.write(work)
+        return self.get_run(run_id).info
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run."""
+
+        def work(conn: Connection) -> None:
+            self._run_row(conn, run_id)
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.run_id == run_id)
+                .values(lifecycle_stage=LifecycleStage.DELETED, deleted_time=_now_ms())
+            )
+
+        self._db.write(work)
+
+    def restore_run(self, run_id: str) -> None:
+        """Reactivate a deleted run (its experiment must be active)."""
+
+        def work(conn: Connection) -> None:
+            row = self._run_row(conn, run_id)
+            exp = self._get_experiment_row(conn, row.experiment_id)
+            if exp.lifecycle_stage != LifecycleStage.ACTIVE:
+                raise InvalidState(
+                    f"Run {run_id} belongs to deleted experiment {exp.experiment_id}; restore the "
+                    "experiment instead."
+                )
+            conn.execute(
+                t.runs.update()
+                .where(t.runs.c.run_id == run_id)
+                .values(lifecycle_stage=LifecycleStage.ACTIVE, deleted_time=None)
+            )
+
+        self._db.write(work)
+
+    # -- logging -----------------------------------------------------------------------------
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Write metrics, params and tags in one transaction: all of them or none."""
+        metrics, params, tags = list(metrics), list(params), list(tags)
+        store_validation.batch(metrics, params, tags)
+        new_params = {p.key: p.value for p in params}
+
+        def work(conn: Connection) -> None:
+            self._active_run_row(conn, run_id)
+            if new_params:
+                self._insert_params(conn, run_id, new_params)
+            if tags:
+                self._upsert_tags(conn, run_id, tags)
+            if metrics:
+                metric_series.append_metrics(conn, run_id, metrics)
+
+        self._db.write(work)
+
+    def _insert_params(self, conn: Connection, run_id: str, new: dict[str, str]) -> None:
+        existing = {
+            row.key: row.value
+            for row in conn.execute(
+                sa.select(t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(list(new))
+                )
+            )
+        }
+        for key, value in new.items():
+            if key in existing and existing[key] != value:
+                raise InvalidParameter(
+                    f"Changing param values is not allowed. Param with key={key!r} was already "
+                    f"logged with value={existing[key]!r} for run ID={run_id!r}. Attempted logging "
+                    f"new value {value!r}. Log it under a new key, or start a new run."
+                )
+        rows = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in new.items() if k not in existing
+        ]
+        if rows:
+            conn.execute(t.params.insert(), rows)
+
+    def _upsert_tags(self, conn: Connection, run_id: str, new_tags: Sequence[RunTag]) -> None:
+        final = {t.key: t.value for t in new_tags}
+        keys = list(final)
+        conn.execute(t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key.in_(keys)))
+        conn.execute(
+            t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in final.items()]
+        )
+        if final.get(RUN_NAME_TAG):
+            # The run name lives in both places, as in MLflow; keep them equal.
+            conn.execute(
+                t.runs.update().where(t.runs.c.run_id == run_id).values(name=final[RUN_NAME_TAG])
+            )
+
+    def log_metric(self, run_id: str, metric: Metric) -> None:
+        """One metric point."""
+        self.log_batch(run_id, metrics=[metric])
+
+    def log_param(self, run_id: str, param: Param) -> None:
+        """One param; InvalidParameter if the key already holds another value."""
+        self.log_batch(run_id, params=[param])
+
+    def set_tag(self, run_id: str, tag: RunTag) -> None:
+        """Set (or overwrite) one tag."""
+        self.log_batch(run_id, tags=[tag])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag; NotFound if the run has no such tag."""
+
+        def work(conn: Connection) -> None:
+            self._active_run_row(conn, run_id)
+            result = conn.execute(
+                t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key == key)
+            )
+            if result.rowcount == 0:
+                raise NotFound(f"No tag with key {key!r} on run {run_id}.")
+
+        self._db.write(work)
+
+    def log_inputs(self, run_id: str, datasets_in: Sequence[DatasetInput]) -> None:
+        """Record datasets the run used (a dataset is stored once per experiment)."""
+        for item in datasets_in:
+            store_validation.dataset_input(item)
+
+        def work(conn: Connection) -> None:
+            row = self._active_run_row(conn, run_id)
+            for item in datasets_in:
+                ds = item.dataset
+                existing = conn.execute(
+                    sa.select(t.datasets.c.dataset_id).where(
+                        t.datasets.c.experiment_id == row.experiment_id,
+                        t.datasets.c.name == ds.name,
+                        t.datasets.c.digest == ds.digest,
+                    )
+                ).first()
+                if existing is not None:
+                    dataset_id = existing[0]
+                else:
+                    dataset_id = uuid.uuid4().hex
+                    conn.execute(
+                        t.datasets.insert().values(
+                            dataset_id=dataset_id,
+                            experiment_id=row.experiment_id,
+                            name=ds.name,
+                            digest=ds.digest,
+                            source_type=ds.source_type,
+                            source=ds.source,
+                            schema=ds.schema,
+                            profile=ds.profile,
+                        )
+                    )
+                linked = conn.execute(
+                    sa.select(t.inputs.c.run_id).where(
+                        t.inputs.c.run_id == run_id, t.inputs.c.dataset_id == dataset_id
+                    )
+                ).first()
+                if linked is None:
+                    conn.execute(t.inputs.insert().values(run_id=run_id, dataset_id=dataset_id))
+                for tag in item.tags:
+                    _upsert(
+                        conn,
+                        t.input_tags,
+                        {"run_id": run_id, "dataset_id": dataset_id, "key": tag.key},
+                        {"value": tag.value},
+                    )
+
+        self._db.write(work)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> MetricHistory:
+        """Every point of one metric in (timestamp, step, value) order, optionally paged."""
+        if max_results is not None:
+            store_validation.max_results(max_results, None)
+        with self._db.read() as conn:
+            self._run_row(conn, run_id)
+            history = metric_series.read_history(conn, run_id, metric_key)
+        if max_results is None and not page_token:
+            return history
+        fingerprint = query_fingerprint(None, None, ("history", run_id, metric_key))
+        offset = decode_page_token(page_token, fingerprint)
+        end = offset + max_results if max_results is not None else len(history)
+        token = encode_page_token(end, fingerprint) if end < len(history) else None
+        return MetricHistory(
+            metric_key,
+            history.steps[offset:end],
+            history.timestamps[offset:end],
+            history.values[offset:end],
+            token=token,
+        )
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """One page of runs of these experiments that match the filter, in order."""
+        if isinstance(experiment_ids, (str, int)):
+            experiment_ids = [str(experiment_ids)]
+        exp_ids = sorted({_search_experiment_id(e) for e in experiment_ids})
+        vt = ViewType.normalize(run_view_type)
+        store_validation.max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
+        if isinstance(order_by, str):
+            order_by = [order_by]
+        fingerprint = query_fingerprint(filter_string, order_by, ("runs", vt, *exp_ids))
+        offset = decode_page_token(page_token, fingerprint)
+        if not exp_ids:
+            return PagedList([], None)
+        query = select_run_ids(
+            exp_ids, filter_string, vt, order_by, max_results + 1, offset, self._db.backend
+        )
+        with self._db.read() as conn:
+            ids = [row[0] for row in conn.execute(query)]
+            found = load_runs(conn, ids[:max_results])
+        token = (
+            encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None
+        )
+        return PagedList(found, token)
+
+
+def _search_experiment_id(experiment_id: Any) -> int:
+    try:
+        return int(str(experiment_id))
+    except ValueError:
+        raise InvalidParameter(
+            f"Experiment id {experiment_id!r} is not valid: experiment ids are integer strings."
+        ) from None
+
+
+def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Update the row with this primary key, or insert it (portable across the three backends)."""
+    condition = sa.and_(*(table.c[name] == value for name, value in key.items()))
+    result = conn.execute(table.update().where(condition).values(**values))
+    if result.rowcount == 0:
+        conn.execute(table.insert().values(**key, **values))

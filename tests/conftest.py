@@ -18,7 +18,9 @@ import sqlalchemy as sa
 POSTGRES_ADMIN_URL = os.environ.get(
     "RUNLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-MYSQL_ADMIN_URL = os.environ.get("RUNLAB_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
+MYSQL_ADMIN_URL = os.environ.get(
+    "RUNLAB_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
 
 _reachable: dict[str, bool] = {}
 

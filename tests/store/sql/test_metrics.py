@@ -1,0 +1,134 @@
+"""Metric series in the SQL store: history order, special values, latest value, dedupe, chunks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import sqlalchemy as sa
+
+from runlab.entities import Metric
+from runlab.errors import InvalidParameter, RunNotFound
+from runlab.store.sql import metric_series
+from runlab.store.sql.schema import latest_metrics, metric_chunks
+from runlab.store.sql.tracking import SqlTrackingStore
+
+
+@pytest.fixture
+def run_id(store: SqlTrackingStore) -> str:
+    return store.create_run("0", "u", 0, [], "metrics").info.run_id
+
+
+def test_history_is_ordered_by_timestamp_step_value(store: SqlTrackingStore, run_id: str) -> None:
+    points = [
+        Metric("m", 3.0, 30, 2),
+        Metric("m", 1.0, 10, 0),
+        Metric("m", 2.5, 20, 1),
+        Metric("m", 2.0, 20, 1),
+        Metric("m", 0.5, 20, 0),
+    ]
+    store.log_batch(run_id, metrics=points[:2])
+    store.log_batch(run_id, metrics=points[2:])
+    history = store.get_metric_history(run_id, "m")
+    assert [(m.timestamp, m.step, m.value) for m in history] == [
+        (10, 0, 1.0),
+        (20, 0, 0.5),
+        (20, 1, 2.0),
+        (20, 1, 2.5),
+        (30, 2, 3.0),
+    ]
+    assert history == list(history)
+    assert history[-1] == Metric("m", 3.0, 30, 2)
+    assert [m.value for m in history[1:3]] == [0.5, 2.0]
+
+
+def test_special_values_round_trip(store: SqlTrackingStore, run_id: str) -> None:
+    store.log_batch(
+        run_id,
+        metrics=[
+            Metric("s", math.nan, 1, 0),
+            Metric("s", math.inf, 2, 1),
+            Metric("s", -math.inf, 3, 2),
+            Metric("s", 1e-300, 4, 3),
+        ],
+    )
+    values = [m.value for m in store.get_metric_history(run_id, "s")]
+    assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf, 1e-300]
+    assert store.get_run(run_id).data.metrics["s"] == 1e-300
+    store.log_metric(run_id, Metric("s", math.inf, 5, 4))
+    assert store.get_run(run_id).data.metrics["s"] == math.inf
+    store.log_metric(run_id, Metric("s", math.nan, 6, 5))
+    assert math.isnan(store.get_run(run_id).data.metrics["s"])
+
+
+def test_latest_value_is_highest_step_then_timestamp(store: SqlTrackingStore, run_id: str) -> None:
+    store.log_batch(run_id, metrics=[Metric("m", 5.0, 100, 10), Metric("m", 7.0, 50, 3)])
+    store.log_metric(run_id, Metric("m", 9.0, 200, 2))  # newer timestamp, older step
+    assert store.get_run(run_id).data.metrics["m"] == 5.0
+    store.log_metric(run_id, Metric("m", 4.0, 101, 10))  # same step, newer timestamp
+    assert store.get_run(run_id).data.metrics["m"] == 4.0
+
+
+def test_summary_tracks_min_max_count(store: SqlTrackingStore, run_id: str) -> None:
+    store.log_batch(run_id, metrics=[Metric("m", v, i, i) for i, v in enumerate([3.0, -1.0, 8.0])])
+    store.log_batch(run_id, metrics=[Metric("m", math.nan, 9, 9), Metric("m", 0.0, 10, 10)])
+    with store._db.read() as conn:
+        row = conn.execute(sa.select(latest_metrics).where(latest_metrics.c.run_id == run_id)).one()
+    assert (row.min_value, row.max_value, row.count) == (-1.0, 8.0, 5)
+
+
+def test_resent_batch_is_stored_once(store: SqlTrackingStore, run_id: str) -> None:
+    batch = [Metric("m", float(i), 1000 + i, i) for i in range(50)]
+    store.log_batch(run_id, metrics=batch)
+    store.log_batch(run_id, metrics=batch)
+    store.log_batch(run_id, metrics=batch + batch)
+    assert len(store.get_metric_history(run_id, "m")) == 50
+    # A point that differs in any field is a new point.
+    store.log_metric(run_id, Metric("m", 0.0, 1000, 1))
+    assert len(store.get_metric_history(run_id, "m")) == 51
+
+
+def test_many_small_batches_share_chunks(store: SqlTrackingStore, run_id: str) -> None:
+    total = metric_series.CHUNK_MAX_POINTS * 2 + 10
+    for start in range(0, total, 100):
+        store.log_batch(
+            run_id,
+            metrics=[Metric("m", i * 0.5, i, i) for i in range(start, min(total, start + 100))],
+        )
+    with store._db.read() as conn:
+        counts = (
+            conn.execute(
+                sa.select(metric_chunks.c["count"])
+                .where(metric_chunks.c.run_id == run_id)
+                .order_by(metric_chunks.c.seq)
+            )
+            .scalars()
+            .all()
+        )
+    assert sum(counts) == total
+    assert len(counts) <= 4
+    history = store.get_metric_history(run_id, "m")
+    assert [m.step for m in history] == list(range(total))
+    assert history.values.tolist() == [i * 0.5 for i in range(total)]
+
+
+def test_history_paging(store: SqlTrackingStore, run_id: str) -> None:
+    store.log_batch(run_id, metrics=[Metric("m", float(i), i, i) for i in range(25)])
+    seen, token = [], None
+    while True:
+        page = store.get_metric_history(run_id, "m", max_results=10, page_token=token)
+        seen.extend(m.step for m in page)
+        token = page.token
+        if token is None:
+            break
+    assert seen == list(range(25))
+    with pytest.raises(InvalidParameter):
+        store.get_metric_history(run_id, "other", max_results=10, page_token=page.token or "x")
+    with pytest.raises(InvalidParameter):
+        store.get_metric_history(run_id, "m", max_results=0)
+
+
+def test_history_of_unknown_key_or_run(store: SqlTrackingStore, run_id: str) -> None:
+    assert len(store.get_metric_history(run_id, "never")) == 0
+    with pytest.raises(RunNotFound):
+        store.get_metric_history("a" * 32, "m")

@@ -1,0 +1,326 @@
+"""The background writer that keeps logging off the training loop's critical path.
+
+``log_metric``/``log_param``/``set_tag`` append a record to an in-memory deque (an atomic,
+lock-free operation in CPython) and return. One daemon thread per store wakes every flush interval
+(default 0.1 s, ``RUNLAB_FLUSH_INTERVAL``, at most 1 s), or as soon as a full batch is waiting,
+and turns the queue into ``store.log_batch`` calls of at most 1000 metrics and 100 params/tags.
+
+Guarantees:
+
+* Order: records of a run reach the store in the order they were queued; ``flush`` returns only
+  after everything queued before it is written (writes are serialised by one lock).
+* Nothing is lost silently: an error the store reports is kept and raised by the next logging
+  call, ``flush`` or ``end_run``. When a batch fails, its parts are retried separately so one bad
+  record does not take the good ones down with it.
+* Memory is bounded: past ``MAX_PENDING`` queued records the caller writes synchronously
+  (back-pressure) instead of growing the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from runlab.entities import Metric, Param, RunTag
+from runlab.errors import InvalidParameter, RunlabError, Unavailable
+from runlab.store.base import TrackingStore
+from runlab.validation import (
+    MAX_ENTITIES_PER_BATCH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_PER_BATCH,
+    MAX_TAGS_PER_BATCH,
+)
+
+__all__ = ["METRIC", "PARAM", "TAG", "BatchWriter", "chunk_batch", "flush_all", "writer_for"]
+
+_logger = logging.getLogger("runlab")
+
+#: Record kinds on the queue.
+METRIC, PARAM, TAG = 0, 1, 2
+
+#: Wake the writer early once this many records wait: a full batch is ready.
+WAKE_AT = MAX_METRICS_PER_BATCH
+#: Past this many queued records the logging call drains the queue itself (back-pressure).
+MAX_PENDING = 200_000
+# At most this many records are taken off the queue per pass, so a flood of logging cannot make
+# one pass hold millions of records in memory twice.
+_DRAIN_CHUNK = 20_000
+# Transient store errors (database locked, server away) are retried with these waits (seconds).
+_RETRY_WAITS = (0.05, 0.2, 1.0)
+
+
+def chunk_batch(
+    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> Iterator[tuple[list[Metric], list[Param], list[RunTag]]]:
+    """Split one logical batch into store-sized ones.
+
+    Each chunk holds at most 100 params and 100 tags, and metrics fill it up to 1000 entities.
+    """
+    mi = pi = ti = 0
+    while mi < len(metrics) or pi < len(params) or ti < len(tags):
+        p = list(params[pi : pi + MAX_PARAMS_PER_BATCH])
+        t = list(tags[ti : ti + MAX_TAGS_PER_BATCH])
+        room = min(MAX_METRICS_PER_BATCH, MAX_ENTITIES_PER_BATCH - len(p) - len(t))
+        m = list(metrics[mi : mi + room])
+        pi += len(p)
+        ti += len(t)
+        mi += len(m)
+        yield m, p, t
+
+
+class _RunRecords:
+    """One run's share of a drained queue, deduplicated the way the store would apply it."""
+
+    __slots__ = ("metrics", "params", "tags")
+
+    def __init__(self) -> None:
+        self.metrics: list[Metric] = []
+        self.params: dict[str, Param] = {}
+        self.tags: dict[str, RunTag] = {}
+
+
+class BatchWriter:
+    """Queues records for one store and writes them in batches from a daemon thread."""
+
+    def __init__(self, store: TrackingStore, interval: float) -> None:
+        self.store = store
+        self.interval = interval
+        #: Records as ``(run_id, kind, entity)``; appended by loggers, popped by the writer.
+        self.queue: deque[tuple[str, int, Any]] = deque()
+        #: Errors the store reported for queued records, waiting to be raised to the user.
+        self.errors: list[BaseException] = []
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    # -- producer side (the training loop) -----------------------------------------------------
+    def add(self, run_id: str, kind: int, entity: Any) -> None:
+        """Queue one record; returns at once."""
+        queue = self.queue
+        queue.append((run_id, kind, entity))
+        if self._thread is None:
+            self._start()
+        if len(queue) >= WAKE_AT:
+            if len(queue) >= MAX_PENDING:
+                # The store cannot keep up: write from the caller rather than buffer without bound.
+                self.flush(raise_errors=False)
+            elif not self._wake.is_set():
+                self._wake.set()
+
+    def raise_errors(self) -> None:
+        """Raise the errors the store reported for queued records, if any, and forget them."""
+        if not self.errors:
+            return
+        errors, self.errors = self.errors, []
+        first = errors[0]
+        message = str(first)
+        if len(errors) > 1:
+            others = "; ".join(str(e) for e in errors[1:4])
+            more = f" (and {len(errors) - 4} more)" if len(errors) > 4 else ""
+            message += f" Also failed: {others}{more}"
+        if isinstance(first, RunlabError):
+            raise type(first)(message, first.error_code) from first
+        raise RunlabError(f"Writing queued records failed: {message}") from first
+
+    @property
+    def pending(self) -> int:
+        """How many records wait in the queue."""
+        return len(self.queue)
+
+    # -- draining ------------------------------------------------------------------------------
+    def flush(self, raise_errors: bool = True) -> None:
+        """Write everything queued so far; then raise stored errors unless told not to."""
+        with self._write_lock:
+            self._drain()
+        if raise_errors:
+            self.raise_errors()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            thread = threading.Thread(target=self._loop, name="runlab-batch-writer", daemon=True)
+            thread.start()
+            self._thread = thread
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self.queue:
+                with self._write_lock:
+                    self._drain()
+
+    def _drain(self) -> None:
+        # Caller holds _write_lock. Loops until the queue is empty, a bounded chunk at a time.
+        queue = self.queue
+        while queue:
+            records: list[tuple[str, int, Any]] = []
+            popleft = queue.popleft
+            try:
+                for _ in range(_DRAIN_CHUNK):
+                    records.append(popleft())
+            except IndexError:
+                pass
+            try:
+                self._write_records(records)
+            except Exception as exc:  # a bug here must surface, not kill the thread quietly
+                self.errors.append(exc)
+
+    def _write_records(self, records: list[tuple[str, int, Any]]) -> None:
+        by_run: dict[str, _RunRecords] = {}
+        for run_id, kind, entity in records:
+            group = by_run.get(run_id)
+            if group is None:
+                group = by_run[run_id] = _RunRecords()
+            if kind == METRIC:
+                group.metrics.append(entity)
+            elif kind == TAG:
+                # A later value of the same tag wins, as it would have with one call per tag.
+                group.tags.pop(entity.key, None)
+                group.tags[entity.key] = entity
+            else:
+                previous = group.params.get(entity.key)
+                if previous is None:
+                    group.params[entity.key] = entity
+                elif previous.value != entity.value:
+                    self.errors.append(_param_conflict(run_id, previous, entity))
+        for run_id, group in by_run.items():
+            for metrics, params, tags in chunk_batch(
+                group.metrics, list(group.params.values()), list(group.tags.values())
+            ):
+                self._write_batch(run_id, metrics, params, tags)
+
+    def _write_batch(
+        self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
+    ) -> None:
+        try:
+            self._log_batch_with_retries(run_id, metrics, params, tags)
+            return
+        except Exception as exc:
+            parts = len(params) + (1 if metrics else 0) + (1 if tags else 0)
+            if parts <= 1:
+                self.errors.append(_describe(exc, run_id, metrics, params, tags))
+                return
+        # A batch is all-or-nothing; retry its parts separately so that, say, one param that
+        # conflicts with a value stored by another process does not drop the run's metrics.
+        pieces: list[tuple[list[Metric], list[Param], list[RunTag]]] = []
+        if metrics:
+            pieces.append((metrics, [], []))
+        if tags:
+            pieces.append(([], [], tags))
+        pieces.extend(([], [p], []) for p in params)
+        for m, p, t in pieces:
+            try:
+                self._log_batch_with_retries(run_id, m, p, t)
+            except Exception as exc:
+                self.errors.append(_describe(exc, run_id, m, p, t))
+
+    def _log_batch_with_retries(
+        self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
+    ) -> None:
+        for wait in (*_RETRY_WAITS, None):
+            try:
+                self.store.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+                return
+            except Unavailable:
+                if wait is None:
+                    raise
+                time.sleep(wait)
+
+    def _after_fork_in_child(self) -> None:
+        # The thread does not survive a fork, and the parent still owns what it had queued:
+        # writing those records from the child too would store them twice.
+        self.queue = deque()
+        self.errors = []
+        self._write_lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+
+
+def _param_conflict(run_id: str, old: Param, new: Param) -> RunlabError:
+    return InvalidParameter(
+        f"Param {new.key!r} of run {run_id} was logged with value {old.value!r} and then "
+        f"{new.value!r}; params cannot change. Log the new value under another key."
+    )
+
+
+def _describe(
+    exc: Exception,
+    run_id: str,
+    metrics: list[Metric],
+    params: list[Param],
+    tags: list[RunTag],
+) -> RunlabError:
+    what = []
+    if metrics:
+        what.append(f"{len(metrics)} metric point(s)")
+    if params:
+        what.append("param(s) " + ", ".join(repr(p.key) for p in params))
+    if tags:
+        what.append("tag(s) " + ", ".join(repr(t.key) for t in tags[:5]))
+    if isinstance(exc, RunlabError):
+        message = f"Could not write {' and '.join(what)} to run {run_id}: {exc.message}"
+        return type(exc)(message, exc.error_code)
+    error = RunlabError(
+        f"Could not write {' and '.join(what)} to run {run_id}: {type(exc).__name__}: {exc}"
+    )
+    error.__cause__ = exc
+    return error
+
+
+# -- one writer per store ------------------------------------------------------------------------
+_writers_lock = threading.Lock()
+_writers: dict[int, BatchWriter] = {}
+
+
+def writer_for(store: TrackingStore, interval: float | None = None) -> BatchWriter:
+    """The writer of a store, created (with ``interval``, or the configured one) on first use."""
+    writer = _writers.get(id(store))
+    if writer is not None and writer.store is store:
+        return writer
+    with _writers_lock:
+        writer = _writers.get(id(store))
+        if writer is None or writer.store is not store:
+            if interval is None:
+                from runlab.tracking.config import flush_interval
+
+                interval = flush_interval()
+            writer = BatchWriter(store, interval)
+            _writers[id(store)] = writer
+        return writer
+
+
+def existing_writer(store: TrackingStore) -> BatchWriter | None:
+    """The store's writer if one was ever created, without creating one."""
+    writer = _writers.get(id(store))
+    return writer if writer is not None and writer.store is store else None
+
+
+def flush_all(raise_errors: bool = True) -> None:
+    """Flush every writer; raise the first stored error afterwards unless told not to."""
+    with _writers_lock:
+        writers = list(_writers.values())
+    for writer in writers:
+        writer.flush(raise_errors=False)
+    if raise_errors:
+        for writer in writers:
+            writer.raise_errors()
+
+
+def _after_fork_in_child() -> None:
+    global _writers_lock
+    _writers_lock = threading.Lock()
+    for writer in list(_writers.values()):
+        writer._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,62 @@
+"""Options and helpers shared by every command: the tracking URI, the client, view types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from runlab.tracking.client import Client
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TRACKING_URI_HELP = (
+    "Tracking URI (sqlite:///file.db, postgresql://…, mysql://…, or a folder). "
+    "Default: $RUNLAB_TRACKING_URI, else $MLFLOW_TRACKING_URI, else runlab.db in the "
+    "working directory."
+)
+
+VIEW_CHOICES = ("active_only", "deleted_only", "all")
+
+
+def tracking_uri_option(func: F) -> F:
+    """Add ``--tracking-uri`` to a command (every command has it)."""
+    return click.option(
+        "--tracking-uri",
+        "tracking_uri",
+        default=None,
+        metavar="URI",
+        help=TRACKING_URI_HELP,
+    )(func)
+
+
+def view_option(func: F) -> F:
+    """Add ``--view`` (active_only, deleted_only, all) to a listing command."""
+    return click.option(
+        "--view",
+        "view",
+        type=click.Choice(VIEW_CHOICES, case_sensitive=False),
+        default="active_only",
+        show_default=True,
+        help="Which lifecycle stages to list.",
+    )(func)
+
+
+def make_client(tracking_uri: str | None) -> Client:
+    """The client for ``--tracking-uri``, or for the URI the fluent API would use.
+
+    ``Client(None)`` resolves the URI exactly like ``runlab.get_tracking_uri()``: code, then
+    ``RUNLAB_TRACKING_URI``, then ``MLFLOW_TRACKING_URI``, then the embedded default.
+    """
+    from runlab.tracking.client import Client
+
+    return Client(tracking_uri=tracking_uri)
+
+
+def view_type(view: str) -> int:
+    """The ViewType number for a ``--view`` choice."""
+    from runlab.entities import ViewType
+
+    return ViewType.from_string(view)

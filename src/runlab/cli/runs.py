@@ -1,0 +1,167 @@
+"""``runlab runs``: list, describe, delete and restore runs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from runlab.cli import output
+from runlab.cli.experiments import all_experiments, experiment_selector, resolve_experiment
+from runlab.cli.options import make_client, tracking_uri_option, view_option, view_type
+
+if TYPE_CHECKING:
+    from runlab.entities import Run
+
+#: How many latest metric values the list shows per run before "…".
+_METRICS_SHOWN = 3
+
+
+@click.group("runs")
+def runs() -> None:
+    """Inspect and manage runs."""
+
+
+def run_to_dict(run: Run) -> dict[str, Any]:
+    """A run as plain JSON-ready data (info, params, metrics, tags)."""
+    info = run.info
+    return {
+        "info": {
+            "run_id": info.run_id,
+            "run_name": info.run_name,
+            "experiment_id": info.experiment_id,
+            "status": info.status,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+            "artifact_uri": info.artifact_uri,
+            "lifecycle_stage": info.lifecycle_stage,
+            "user_id": info.user_id,
+        },
+        "data": {
+            "params": dict(run.data.params),
+            "metrics": dict(run.data.metrics),
+            "tags": dict(run.data.tags),
+        },
+    }
+
+
+def _metrics_summary(metrics: dict[str, float]) -> str:
+    keys = sorted(metrics)
+    shown = ", ".join(f"{k}={output.format_value(metrics[k])}" for k in keys[:_METRICS_SHOWN])
+    return shown + (f", … (+{len(keys) - _METRICS_SHOWN})" if len(keys) > _METRICS_SHOWN else "")
+
+
+@runs.command("list")
+@experiment_selector
+@click.option(
+    "--filter",
+    "filter_string",
+    default="",
+    metavar="FILTER",
+    help="Search filter, e.g. \"metrics.loss < 0.1 AND params.optimizer = 'adam'\" "
+    "(OR, NOT and parentheses work too).",
+)
+@click.option(
+    "--order-by",
+    "order_by",
+    multiple=True,
+    metavar="KEY [ASC|DESC]",
+    help="Sort key such as 'metrics.loss ASC'; repeat for ties. Default: newest first.",
+)
+@click.option(
+    "--max-results",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="At most this many runs.",
+)
+@view_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@tracking_uri_option
+def list_runs(
+    experiment_id: str | None,
+    experiment_name: str | None,
+    filter_string: str,
+    order_by: tuple[str, ...],
+    max_results: int,
+    view: str,
+    as_json: bool,
+    tracking_uri: str | None,
+) -> None:
+    """List runs of one experiment, or of every experiment when none is given."""
+    client = make_client(tracking_uri)
+    if experiment_id is None and experiment_name is None:
+        # Deleted runs live in deleted experiments too, so widen the experiments with the view.
+        stages = "active_only" if view == "active_only" else "all"
+        names = {e.experiment_id: e.name for e in all_experiments(client, view_type(stages))}
+    else:
+        experiment = resolve_experiment(client, experiment_id, experiment_name)
+        names = {experiment.experiment_id: experiment.name}
+    found: list[Run] = []
+    if names:
+        found = client.search_runs(
+            list(names),
+            filter_string=filter_string,
+            run_view_type=view_type(view),
+            max_results=max_results,
+            order_by=list(order_by) or None,
+        )
+    if as_json:
+        output.print_json([run_to_dict(r) for r in found])
+        return
+    several = len(names) > 1
+    columns = ["Run ID", "Name", *(["Experiment"] if several else []), "Status", "Started"]
+    columns += ["Duration", "Metrics"]
+    rows = []
+    for run in found:
+        info = run.info
+        row = [info.run_id, info.run_name]
+        if several:
+            row.append(names.get(info.experiment_id, info.experiment_id))
+        row += [
+            info.status,
+            output.format_time(info.start_time),
+            output.format_duration(info.start_time, info.end_time),
+            _metrics_summary(run.data.metrics),
+        ]
+        rows.append(row)
+    output.print_table(None, columns, rows, empty="No runs match.")
+
+
+@runs.command("describe")
+@click.option("-r", "--run-id", required=True, metavar="ID", help="The run to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@tracking_uri_option
+def describe_run(run_id: str, as_json: bool, tracking_uri: str | None) -> None:
+    """Show one run: its info, params, latest metrics and tags."""
+    run = make_client(tracking_uri).get_run(run_id)
+    data = run_to_dict(run)
+    if as_json:
+        output.print_json(data)
+        return
+    info = dict(data["info"])
+    info["start_time"] = output.format_time(run.info.start_time)
+    info["end_time"] = output.format_time(run.info.end_time)
+    info["duration"] = output.format_duration(run.info.start_time, run.info.end_time)
+    output.print_mapping("Run", info)
+    output.print_mapping("Params", run.data.params)
+    output.print_mapping("Metrics (latest)", run.data.metrics)
+    output.print_mapping("Tags", run.data.tags)
+
+
+@runs.command("delete")
+@click.option("-r", "--run-id", required=True, metavar="ID", help="The run to delete.")
+@tracking_uri_option
+def delete_run(run_id: str, tracking_uri: str | None) -> None:
+    """Delete a run (it can be restored)."""
+    make_client(tracking_uri).delete_run(run_id)
+    click.echo(f"Deleted run {run_id}; `runlab runs restore --run-id {run_id}` brings it back.")
+
+
+@runs.command("restore")
+@click.option("-r", "--run-id", required=True, metavar="ID", help="The run to restore.")
+@tracking_uri_option
+def restore_run(run_id: str, tracking_uri: str | None) -> None:
+    """Restore a deleted run."""
+    make_client(tracking_uri).restore_run(run_id)
+    click.echo(f"Restored run {run_id}.")

@@ -1,0 +1,61 @@
+"""Which store a command uses: --tracking-uri, the environment, or runlab.db in the cwd."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from runlab.cli.main import cli
+
+
+def test_runlab_env_var_is_used(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'env.db'}"
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["experiments", "create", "-n", "from-env"], env={"RUNLAB_TRACKING_URI": uri}
+    )
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(cli, ["experiments", "list", "--tracking-uri", uri])
+    assert "from-env" in listed.stdout
+
+
+def test_mlflow_env_var_is_the_fallback(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow-env.db'}"
+    runner = CliRunner()
+    created = runner.invoke(
+        cli, ["experiments", "create", "-n", "fallback"], env={"MLFLOW_TRACKING_URI": uri}
+    )
+    assert created.exit_code == 0, created.output
+    assert (tmp_path / "mlflow-env.db").exists()
+
+
+def test_default_is_runlab_db_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["experiments", "create", "-n", "here"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "runlab.db").exists()
+    listed = CliRunner().invoke(cli, ["experiments", "list"])
+    assert "here" in listed.stdout
+
+
+def leaf_commands(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += leaf_commands(command, f"{path} {name}")
+        else:
+            found.append((f"{path} {name}", command))
+    return found
+
+
+def test_every_command_accepts_tracking_uri() -> None:
+    commands = leaf_commands(cli, "runlab")
+    assert len(commands) >= 10
+    for path, command in commands:
+        options = {opt for param in command.params for opt in param.opts}
+        assert "--tracking-uri" in options, path

@@ -48,11 +48,23 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(engine: sa.engine.Engine, revision: str = "head") -> None:
-    """Migrate the database to ``revision``, holding a lock so concurrent processes take turns."""
+def upgrade(target: sa.engine.Engine | str, revision: str = "head") -> None:
+    """Migrate a database (an engine or a URL) to ``revision``.
+
+    A lock is held meanwhile, so processes that open a new database at the same time take turns.
+    """
     from alembic import command
 
-    with engine.connect() as conn:
+    if isinstance(target, str):
+        from runlab.store.sql.engine import create_engine
+
+        engine = create_engine(target)
+        try:
+            upgrade(engine, revision)
+        finally:
+            engine.dispose()
+        return
+    with target.connect() as conn:
         conn.execution_options(runlab_write=True)
         with conn.begin():
             _lock(conn)

@@ -27,6 +27,7 @@ def _walk(
         parent=parent,
         terminal_width=HELP_WIDTH,
         max_content_width=HELP_WIDTH,
+        **command.context_settings,
     )
     yield path, command.get_help(ctx)
     if isinstance(command, click.Group):

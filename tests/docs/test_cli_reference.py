@@ -1,0 +1,32 @@
+"""docs/cli.md is generated from the commands' --help; it must match the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runlab.cli.docgen import render
+
+REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+
+
+def test_cli_reference_is_up_to_date() -> None:
+    assert REFERENCE.read_text(encoding="utf-8") == render(), (
+        "docs/cli.md is stale: run `python -m runlab.cli.docgen > docs/cli.md`."
+    )
+
+
+def test_cli_reference_covers_every_command() -> None:
+    text = render()
+    for command in (
+        "runlab experiments list",
+        "runlab experiments create",
+        "runlab experiments delete",
+        "runlab experiments restore",
+        "runlab experiments rename",
+        "runlab runs list",
+        "runlab runs describe",
+        "runlab runs delete",
+        "runlab runs restore",
+        "runlab db upgrade",
+    ):
+        assert f"`{command}`" in text

@@ -93,3 +93,9 @@ def s3_env(moto_s3: MotoS3, monkeypatch: pytest.MonkeyPatch) -> MotoS3:
 def s3_root(s3_env: MotoS3) -> str:
     """A fresh, empty artifact root in the test bucket (one per test, so tests stay independent)."""
     return f"s3://{s3_env.bucket}/experiments/{uuid.uuid4().hex}/artifacts"
+
+
+@pytest.fixture
+def unused_endpoint_url() -> str:
+    """An http URL on a loopback port where nothing listens (connections are refused)."""
+    return f"http://127.0.0.1:{free_loopback_port()}"

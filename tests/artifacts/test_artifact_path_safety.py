@@ -94,9 +94,9 @@ BAD_PATHS = [
     "a/%3f",
     "a//b",
     ".//.",
-    "．．/x",  # fullwidth dots: NFKC gives ".."
-    "a／b",  # fullwidth solidus: NFKC gives "/"
-    "a＼b",  # fullwidth reverse solidus: NFKC gives "\"
+    "\uff0e\uff0e/x",  # fullwidth dots: NFKC gives ".."
+    "a\uff0fb",  # fullwidth solidus: NFKC gives "/"
+    "a\uff3cb",  # fullwidth reverse solidus: NFKC gives "\"
     "\u2025/x",  # two-dot leader: NFKC gives ".."
     "x" * (MAX_ARTIFACT_PATH_LENGTH + 1),
 ]
@@ -158,7 +158,7 @@ def test_refusal_messages_say_what_is_wrong() -> None:
         "a#b": "'#'",
         "a//b": "empty part",
         "a\x00b": "control character",
-        "．．/x": "Unicode normalization",
+        "\uff0e\uff0e/x": "Unicode normalization",
     }
     for raw, fragment in cases.items():
         with pytest.raises(InvalidParameter, match="Invalid artifact path") as caught:

@@ -83,7 +83,9 @@ def test_log_artifact(repo: LocalArtifactRepository, root: Path, tmp_path: Path)
     }
 
 
-def test_log_artifact_replaces_existing_file(repo: LocalArtifactRepository, root: Path, tmp_path: Path) -> None:
+def test_log_artifact_replaces_existing_file(
+    repo: LocalArtifactRepository, root: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "a.txt"
     source.write_text("first")
     repo.log_artifact(source)
@@ -104,7 +106,9 @@ def test_log_artifacts(repo: LocalArtifactRepository, root: Path, source_dir: Pa
     repo.log_artifacts(str(source_dir), "copy/two")
     expected = _tree(source_dir)
     assert _tree(root / "copy" / "two") == expected
-    assert {key: value for key, value in _tree(root).items() if not key.startswith("copy")} == expected
+    assert {
+        key: value for key, value in _tree(root).items() if not key.startswith("copy")
+    } == expected
 
 
 def test_log_artifacts_missing_source(repo: LocalArtifactRepository, tmp_path: Path) -> None:
@@ -191,7 +195,9 @@ def test_download_file(repo: LocalArtifactRepository, source_dir: Path, tmp_path
     assert Path(temp_local).name == "top.txt"
 
 
-def test_download_directory(repo: LocalArtifactRepository, source_dir: Path, tmp_path: Path) -> None:
+def test_download_directory(
+    repo: LocalArtifactRepository, source_dir: Path, tmp_path: Path
+) -> None:
     repo.log_artifacts(source_dir)
     local = repo.download_artifacts("sub", str(tmp_path / "new" / "dst"))
     assert local == str(tmp_path / "new" / "dst" / "sub")
@@ -289,7 +295,9 @@ def test_symlink_escape_is_refused_everywhere(
 
 
 @needs_symlinks
-def test_symlink_inside_root_is_followed(repo: LocalArtifactRepository, root: Path, tmp_path: Path) -> None:
+def test_symlink_inside_root_is_followed(
+    repo: LocalArtifactRepository, root: Path, tmp_path: Path
+) -> None:
     repo.log_bytes(b"data", "real/a.txt")
     (root / "alias").symlink_to(root / "real", target_is_directory=True)
     assert repo.list_artifacts("alias") == [FileInfo("alias/a.txt", False, 4)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,7 +19,8 @@ from runlab.errors import (
     Unavailable,
 )
 
-from .conftest import MotoS3, free_loopback_port
+if TYPE_CHECKING:  # annotations only; fixtures come from conftest.py
+    from .conftest import MotoS3
 
 boto3 = pytest.importorskip("boto3")
 
@@ -108,6 +109,7 @@ def test_content_type_is_set(repo: S3ArtifactRepository, s3_env: MotoS3) -> None
     assert head["ContentType"] == "application/json"
 
 
+@pytest.mark.slow  # about 1000 PUTs to moto
 def test_listing_paginates(repo: S3ArtifactRepository, s3_env: MotoS3) -> None:
     # More than one page (1000 keys) of children, to exercise the paginator with a delimiter.
     client = _raw_client(s3_env)
@@ -235,9 +237,9 @@ def test_bad_paths_are_refused_before_any_request(
 
 
 def test_custom_endpoint_env_precedence(
-    s3_env: MotoS3, s3_root: str, monkeypatch: pytest.MonkeyPatch
+    s3_env: MotoS3, s3_root: str, unused_endpoint_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dead = f"http://127.0.0.1:{free_loopback_port()}"
+    dead = unused_endpoint_url
     # MLflow's variable alone is honoured.
     monkeypatch.delenv("RUNLAB_S3_ENDPOINT_URL")
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", s3_env.endpoint_url)
@@ -255,9 +257,9 @@ def test_custom_endpoint_env_precedence(
 
 
 def test_unreachable_endpoint_is_unavailable(
-    s3_env: MotoS3, s3_root: str, monkeypatch: pytest.MonkeyPatch
+    s3_env: MotoS3, s3_root: str, unused_endpoint_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RUNLAB_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_loopback_port()}")
+    monkeypatch.setenv("RUNLAB_S3_ENDPOINT_URL", unused_endpoint_url)
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # no retries with backoff: keep the test fast
     repo = S3ArtifactRepository(s3_root)
     with pytest.raises(Unavailable, match="cannot reach"):
@@ -282,7 +284,10 @@ def _client_error(code: str, status: int) -> BaseException:
     from botocore.exceptions import ClientError
 
     return ClientError(
-        {"Error": {"Code": code, "Message": f"{code} happened"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        {
+            "Error": {"Code": code, "Message": f"{code} happened"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
         "GetObject",
     )
 

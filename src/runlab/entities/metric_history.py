@@ -52,9 +52,7 @@ class MetricHistory(Sequence[Metric]):
 
     def __getitem__(self, index: int | slice) -> Metric | list[Metric]:
         if isinstance(index, slice):
-            return list(
-                self._points(self.steps[index], self.timestamps[index], self.values[index])
-            )
+            return list(self._points(self.steps[index], self.timestamps[index], self.values[index]))
         return Metric(
             self._key,
             float(self.values[index]),
@@ -69,12 +67,14 @@ class MetricHistory(Sequence[Metric]):
         make = tuple.__new__
         key = self._key
         none = None
-        for value, timestamp, step in zip(values.tolist(), timestamps.tolist(), steps.tolist()):
+        for value, timestamp, step in zip(
+            values.tolist(), timestamps.tolist(), steps.tolist(), strict=True
+        ):
             yield make(Metric, (key, value, timestamp, step, none, none, none, none))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, str):
-            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]

@@ -13,6 +13,7 @@ from runlab.entities import (
     DatasetInput,
     Experiment,
     Metric,
+    MetricHistory,
     PagedList,
     Param,
     Run,
@@ -137,7 +138,7 @@ class TrackingStore(Protocol):
         """Remove one run tag; NotFound if absent."""
         ...
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+    def log_inputs(self, run_id: str, datasets_in: Sequence[DatasetInput]) -> None:
         """Record datasets the run used."""
         ...
 
@@ -147,8 +148,8 @@ class TrackingStore(Protocol):
         metric_key: str,
         max_results: int | None = None,
         page_token: str | None = None,
-    ) -> PagedList[Metric]:
-        """Every point of one metric, ordered by (timestamp, step, value)."""
+    ) -> MetricHistory:
+        """Every point of one metric, ordered by (timestamp, step, value), with a page token."""
         ...
 
     def search_runs(

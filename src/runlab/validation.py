@@ -30,6 +30,7 @@ __all__ = [
     "MAX_TAGS_PER_BATCH",
     "MAX_TAG_VALUE_LENGTH",
     "validate_batch",
+    "validate_distinct_param_keys",
     "validate_experiment_name",
     "validate_experiment_tag",
     "validate_key",
@@ -261,6 +262,11 @@ def validate_batch(
             f"A batch may hold at most {MAX_ENTITIES_PER_BATCH} metrics, params and tags in "
             f"total, got {total}. Split it, or use Client.log_batch, which splits for you."
         )
+    validate_distinct_param_keys(keys)
+
+
+def validate_distinct_param_keys(keys: Iterable[str]) -> None:
+    """Check that no param key appears twice in one batch (the store would reject it)."""
     seen: set[str] = set()
     for key in keys:
         if key in seen:

@@ -36,7 +36,17 @@ from runlab.validation import (
     MAX_TAGS_PER_BATCH,
 )
 
-__all__ = ["METRIC", "PARAM", "TAG", "BatchWriter", "chunk_batch", "flush_all", "writer_for"]
+__all__ = [
+    "METRIC",
+    "PARAM",
+    "TAG",
+    "BatchWriter",
+    "chunk_batch",
+    "close_all",
+    "existing_writer",
+    "flush_all",
+    "writer_for",
+]
 
 _logger = logging.getLogger("runlab")
 
@@ -98,6 +108,7 @@ class BatchWriter:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+        self._closed = False
 
     # -- producer side (the training loop) -----------------------------------------------------
     def add(self, run_id: str, kind: int, entity: Any) -> None:
@@ -141,16 +152,30 @@ class BatchWriter:
         if raise_errors:
             self.raise_errors()
 
+    def close(self) -> None:
+        """Write what is queued and stop the thread; later records are written synchronously."""
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        # With no thread, the next add() goes through _start(), which writes synchronously.
+        self._thread = None
+        self.flush(raise_errors=False)
+
     def _start(self) -> None:
         with self._start_lock:
             if self._thread is not None:
+                return
+            if self._closed:
+                self.flush(raise_errors=False)
                 return
             thread = threading.Thread(target=self._loop, name="runlab-batch-writer", daemon=True)
             thread.start()
             self._thread = thread
 
     def _loop(self) -> None:
-        while True:
+        while not self._closed:
             self._wake.wait(self.interval)
             self._wake.clear()
             if self.queue:
@@ -313,6 +338,15 @@ def flush_all(raise_errors: bool = True) -> None:
     if raise_errors:
         for writer in writers:
             writer.raise_errors()
+
+
+def close_all() -> None:
+    """Flush and stop every writer and forget them (tests; before closing stores)."""
+    with _writers_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for writer in writers:
+        writer.close()
 
 
 def _after_fork_in_child() -> None:

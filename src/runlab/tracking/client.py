@@ -30,7 +30,7 @@ from runlab.tracking import batch_writer, config
 from runlab.tracking.store_factory import get_tracking_store
 from runlab.tracking.system_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
 from runlab.validation import (
-    validate_batch,
+    validate_distinct_param_keys,
     validate_experiment_name,
     validate_experiment_tag,
     validate_key,
@@ -304,7 +304,7 @@ class Client:
         param_list = [Param(p.key, validate_param(p.key, p.value)) for p in params]
         tag_list = [RunTag(t.key, validate_tag(t.key, t.value)) for t in tags]
         # Duplicate param keys are an error wherever they fall; the chunks alone would not see it.
-        validate_batch(0, [p.key for p in param_list], 0)
+        validate_distinct_param_keys(p.key for p in param_list)
         if synchronous is False:
             writer = self._writer()
             writer.raise_errors()

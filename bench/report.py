@@ -92,6 +92,13 @@ ROWS: list[Row] = [
     ),
     Row(
         "disk",
+        "same, whole database file after the process exited (WAL checkpointed) ÷ points",
+        lambda r: r["size_after_exit"] / r["points"],
+        lambda v, r: f"{v:,.1f} B",
+        lower_is_better=True,
+    ),
+    Row(
+        "disk",
         "`log_batch` ingest, 1000-metric batches",
         lambda r: r["points_per_s"],
         lambda v, r: f"{v:,.0f} pts/s",

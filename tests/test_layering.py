@@ -1,0 +1,77 @@
+"""ARCHITECTURE.md's layering rules, checked over the import statements of src/runlab."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "runlab"
+
+# Layer -> runlab modules it must never import (prefix match on the dotted name).
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "errors": ("runlab.",),
+    "entities": ("runlab.",),
+    "validation": ("runlab.",),
+    "uris": ("runlab.tracking", "runlab.store", "runlab.search", "runlab.artifacts"),
+    "search": ("runlab.tracking", "runlab.cli", "runlab.server", "runlab.store"),
+    "store": ("runlab.tracking", "runlab.cli", "runlab.server"),
+    "artifacts": ("runlab.tracking", "runlab.cli", "runlab.server", "runlab.store"),
+}
+# What the bottom layers may import from runlab after all.
+ALLOWED: dict[str, tuple[str, ...]] = {
+    "errors": (),
+    "entities": ("runlab.entities", "runlab.errors"),
+    "validation": ("runlab.errors",),
+}
+WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
+NO_WEB = ("errors", "entities", "validation", "uris", "search", "store", "artifacts", "tracking")
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import: resolve against the module's package
+                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                module = f"{base}.{node.module}" if node.module else base
+            else:
+                module = node.module or ""
+            names.append(module)
+            names.extend(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _layer_files(layer: str) -> list[Path]:
+    single = SRC / f"{layer}.py"
+    return [single] if single.is_file() else sorted((SRC / layer).rglob("*.py"))
+
+
+def _violations() -> list[str]:
+    found = []
+    for layer in set(FORBIDDEN) | set(NO_WEB):
+        for path in _layer_files(layer):
+            allowed = ALLOWED.get(layer, ())
+            for name in _imports(path):
+                bad = any(
+                    (name + ".").startswith(prefix if prefix.endswith(".") else prefix + ".")
+                    for prefix in FORBIDDEN.get(layer, ())
+                )
+                if bad and not any((name + ".").startswith(a + ".") for a in allowed):
+                    found.append(f"{path.relative_to(SRC.parent)} imports {name}")
+                if layer in NO_WEB and name.split(".")[0] in WEB_FRAMEWORKS:
+                    found.append(f"{path.relative_to(SRC.parent)} imports {name}")
+    return sorted(set(found))
+
+
+def test_layering_rules_hold() -> None:
+    assert _violations() == []
+
+
+def test_the_checker_sees_imports(tmp_path: Path) -> None:
+    # Guard against a checker that passes because it parses nothing.
+    assert "runlab.errors.InvalidParameter" in _imports(SRC / "validation.py")
+    assert any(n.startswith("runlab.store") for n in _imports(SRC / "tracking" / "client.py"))

@@ -40,7 +40,7 @@ def encode(
             np.ascontiguousarray(values, dtype="<f8").tobytes(),
         )
     )
-    return _HEADER + zlib.compress(payload, 6)
+    return _HEADER + zlib.compress(payload, 3)
 
 
 def decode(

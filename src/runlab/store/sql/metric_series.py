@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -59,7 +59,10 @@ class _Series:
 
 
 def append_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
-    """Append points to their chunks and refresh latest_metrics, inside the caller's transaction."""
+    """Append points to their chunks and refresh latest_metrics, inside the caller's transaction.
+
+    Whatever the number of keys, this costs two reads and at most four executemany writes.
+    """
     import numpy as np
 
     if not metrics:
@@ -69,35 +72,109 @@ def append_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> 
         series = by_key.get(m.key)
         if series is None:
             series = by_key[m.key] = _Series([], [], [])
-        series.steps.append(int(m.step))
-        series.timestamps.append(int(m.timestamp))
-        series.values.append(float(m.value))
+        series.steps.append(m.step)
+        series.timestamps.append(m.timestamp)
+        series.values.append(m.value)
 
     keys = list(by_key)
-    tails = _tail_chunks(conn, run_id, keys)
-    summaries = _summaries(conn, run_id, keys)
+    tails = {row.key: row for row in conn.execute(_SELECT_TAILS, {"run_id": run_id, "keys": keys})}
+    summaries = {
+        row.key: row for row in conn.execute(_SELECT_SUMMARIES, {"run_id": run_id, "keys": keys})
+    }
+    writes = _Writes()
     for key, series in by_key.items():
         steps = np.array(series.steps, dtype=np.int64)
         timestamps = np.array(series.timestamps, dtype=np.int64)
         values = np.array(series.values, dtype=np.float64)
         steps, timestamps, values = _unique_points(steps, timestamps, values)
         tail = tails.get(key)
-        if tail is not None:
-            old = metric_codec.decode(tail["data"])
+        if tail is None:
+            writes.chunk_inserts.append(_chunk_row(run_id, key, 0, steps, timestamps, values))
+        else:
+            old = metric_codec.decode(tail.data)
             steps, timestamps, values = _drop_known(old, steps, timestamps, values)
             if len(values) == 0:
                 continue
-            if tail["count"] + len(values) <= CHUNK_MAX_POINTS:
-                merged = tuple(
+            if tail._mapping["count"] + len(values) <= CHUNK_MAX_POINTS:
+                merged = [
                     np.concatenate((o, n))
                     for o, n in zip(old, (steps, timestamps, values), strict=True)
-                )
-                _write_chunk(conn, run_id, key, tail["seq"], *merged, update=True)
+                ]
+                row = _chunk_row(run_id, key, tail.seq, merged[0], merged[1], merged[2])
+                writes.chunk_updates.append(_as_where_params(row))
             else:
-                _write_chunk(conn, run_id, key, tail["seq"] + 1, steps, timestamps, values)
-        else:
-            _write_chunk(conn, run_id, key, 0, steps, timestamps, values)
-        _update_summary(conn, run_id, key, summaries.get(key), steps, timestamps, values)
+                row = _chunk_row(run_id, key, tail.seq + 1, steps, timestamps, values)
+                writes.chunk_inserts.append(row)
+        _summarise(writes, run_id, key, summaries.get(key), steps, timestamps, values)
+    writes.flush(conn)
+
+
+@dataclass
+class _Writes:
+    chunk_inserts: list[dict[str, Any]] = field(default_factory=list)
+    chunk_updates: list[dict[str, Any]] = field(default_factory=list)
+    summary_inserts: list[dict[str, Any]] = field(default_factory=list)
+    summary_updates: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, conn: Connection) -> None:
+        if self.chunk_inserts:
+            conn.execute(metric_chunks.insert(), self.chunk_inserts)
+        if self.chunk_updates:
+            conn.execute(_UPDATE_CHUNK, self.chunk_updates)
+        if self.summary_inserts:
+            conn.execute(latest_metrics.insert(), self.summary_inserts)
+        if self.summary_updates:
+            conn.execute(_UPDATE_SUMMARY, self.summary_updates)
+
+
+def _as_where_params(row: dict[str, Any]) -> dict[str, Any]:
+    """Rename the primary-key fields for the prebuilt UPDATE's WHERE clause."""
+    out = dict(row)
+    for name in ("run_id", "key", "seq"):
+        if name in out:
+            out[f"w_{name}"] = out.pop(name)
+    return out
+
+
+_inner = metric_chunks.alias("inner_chunks")
+# Statements built once: SQLAlchemy then reuses their compiled form on every batch.
+_SELECT_TAILS = sa.select(
+    metric_chunks.c.key, metric_chunks.c.seq, metric_chunks.c["count"], metric_chunks.c.data
+).where(
+    metric_chunks.c.run_id == sa.bindparam("run_id"),
+    metric_chunks.c.key.in_(sa.bindparam("keys", expanding=True)),
+    metric_chunks.c.seq
+    == sa.select(sa.func.max(_inner.c.seq))
+    .where(_inner.c.run_id == metric_chunks.c.run_id, _inner.c.key == metric_chunks.c.key)
+    .scalar_subquery(),
+)
+_SELECT_SUMMARIES = sa.select(latest_metrics).where(
+    latest_metrics.c.run_id == sa.bindparam("run_id"),
+    latest_metrics.c.key.in_(sa.bindparam("keys", expanding=True)),
+)
+_UPDATE_CHUNK = (
+    metric_chunks.update()
+    .where(
+        metric_chunks.c.run_id == sa.bindparam("w_run_id"),
+        metric_chunks.c.key == sa.bindparam("w_key"),
+        metric_chunks.c.seq == sa.bindparam("w_seq"),
+    )
+    .values(
+        {
+            name: sa.bindparam(name)
+            for name in ("count", "min_step", "max_step", "min_value", "max_value", "data")
+        }
+    )
+)
+_SUMMARY_FIELDS = ("value", "is_nan", "timestamp", "step", "min_value", "max_value", "count")
+_UPDATE_SUMMARY = (
+    latest_metrics.update()
+    .where(
+        latest_metrics.c.run_id == sa.bindparam("w_run_id"),
+        latest_metrics.c.key == sa.bindparam("w_key"),
+    )
+    .values({name: sa.bindparam(name) for name in _SUMMARY_FIELDS})
+)
 
 
 def _unique_points(
@@ -144,19 +221,19 @@ def _finite_range(values: npt.NDArray[np.float64]) -> tuple[float | None, float 
     return to_db_value(float(real.min())), to_db_value(float(real.max()))
 
 
-def _write_chunk(
-    conn: Connection,
+def _chunk_row(
     run_id: str,
     key: str,
     seq: int,
     steps: npt.NDArray[np.int64],
     timestamps: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
-    *,
-    update: bool = False,
-) -> None:
+) -> dict[str, Any]:
     low, high = _finite_range(values)
-    row = {
+    return {
+        "run_id": run_id,
+        "key": key,
+        "seq": seq,
         "count": len(values),
         "min_step": int(steps.min()),
         "max_step": int(steps.max()),
@@ -164,46 +241,6 @@ def _write_chunk(
         "max_value": high,
         "data": metric_codec.encode(steps, timestamps, values),
     }
-    if update:
-        conn.execute(
-            metric_chunks.update()
-            .where(
-                metric_chunks.c.run_id == run_id,
-                metric_chunks.c.key == key,
-                metric_chunks.c.seq == seq,
-            )
-            .values(**row)
-        )
-    else:
-        conn.execute(metric_chunks.insert().values(run_id=run_id, key=key, seq=seq, **row))
-
-
-def _tail_chunks(conn: Connection, run_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    inner = metric_chunks.alias("inner_chunks")
-    last_seq = (
-        sa.select(sa.func.max(inner.c.seq))
-        .where(inner.c.run_id == metric_chunks.c.run_id, inner.c.key == metric_chunks.c.key)
-        .scalar_subquery()
-    )
-    rows = conn.execute(
-        sa.select(
-            metric_chunks.c.key, metric_chunks.c.seq, metric_chunks.c["count"], metric_chunks.c.data
-        ).where(
-            metric_chunks.c.run_id == run_id,
-            metric_chunks.c.key.in_(keys),
-            metric_chunks.c.seq == last_seq,
-        )
-    ).mappings()
-    return {row["key"]: dict(row) for row in rows}
-
-
-def _summaries(conn: Connection, run_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
-    rows = conn.execute(
-        sa.select(latest_metrics).where(
-            latest_metrics.c.run_id == run_id, latest_metrics.c.key.in_(keys)
-        )
-    ).mappings()
-    return {row["key"]: dict(row) for row in rows}
 
 
 def _newest(
@@ -218,53 +255,40 @@ def _newest(
     return int(steps[i]), int(timestamps[i]), float(values[i])
 
 
-def _update_summary(
-    conn: Connection,
+def _summarise(
+    writes: _Writes,
     run_id: str,
     key: str,
-    summary: dict[str, Any] | None,
+    summary: Any,
     steps: npt.NDArray[np.int64],
     timestamps: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
 ) -> None:
     step, timestamp, value = _newest(steps, timestamps, values)
     low, high = _finite_range(values)
+    new = {
+        "value": to_db_value(value),
+        "is_nan": math.isnan(value),
+        "timestamp": timestamp,
+        "step": step,
+        "min_value": low,
+        "max_value": high,
+        "count": len(values),
+    }
     if summary is None:
-        conn.execute(
-            latest_metrics.insert().values(
-                run_id=run_id,
-                key=key,
-                value=to_db_value(value),
-                is_nan=math.isnan(value),
-                timestamp=timestamp,
-                step=step,
-                min_value=low,
-                max_value=high,
-                count=len(values),
-            )
-        )
+        writes.summary_inserts.append({"run_id": run_id, "key": key, **new})
         return
-    changes: dict[str, Any] = {"count": summary["count"] + len(values)}
-    old_value = from_db_value(summary["value"], summary["is_nan"])
-    old_rank = (
-        summary["step"],
-        summary["timestamp"],
-        -math.inf if math.isnan(old_value) else old_value,
-    )
+    old_value = from_db_value(summary.value, summary.is_nan)
+    old_rank = (summary.step, summary.timestamp, -math.inf if math.isnan(old_value) else old_value)
     new_rank = (step, timestamp, -math.inf if math.isnan(value) else value)
-    if new_rank >= old_rank:
-        changes.update(
-            value=to_db_value(value), is_nan=math.isnan(value), timestamp=timestamp, step=step
-        )
-    if low is not None:
-        old_low, old_high = summary["min_value"], summary["max_value"]
-        changes["min_value"] = low if old_low is None else min(low, old_low)
-        changes["max_value"] = high if old_high is None else max(high, old_high)
-    conn.execute(
-        latest_metrics.update()
-        .where(latest_metrics.c.run_id == run_id, latest_metrics.c.key == key)
-        .values(**changes)
-    )
+    if new_rank < old_rank:
+        for name in ("value", "is_nan", "timestamp", "step"):
+            new[name] = getattr(summary, name)
+    new["count"] = summary._mapping["count"] + len(values)
+    if summary.min_value is not None:
+        new["min_value"] = summary.min_value if low is None else min(low, summary.min_value)
+        new["max_value"] = summary.max_value if high is None else max(high, summary.max_value)
+    writes.summary_updates.append({"w_run_id": run_id, "w_key": key, **new})
 
 
 def read_history(conn: Connection, run_id: str, key: str) -> MetricHistory:

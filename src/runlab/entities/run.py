@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runlab.entities.dataset import RunInputs
+from runlab.entities.metric import Metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class RunData:
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: The latest point of each metric with its step and timestamp (what the REST API sends).
+    latest_points: dict[str, Metric] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -331,9 +331,11 @@ def _already_ordered(
     return not both.any()
 
 
-def latest_values(rows: Iterable[Any]) -> dict[str, dict[str, float]]:
-    """Group latest_metrics rows (run_id, key, value, is_nan) into {run_id: {key: value}}."""
-    out: dict[str, dict[str, float]] = {}
+def latest_points(rows: Iterable[Any]) -> dict[str, dict[str, Metric]]:
+    """Group latest_metrics rows into {run_id: {key: Metric}} (value, timestamp and step)."""
+    out: dict[str, dict[str, Metric]] = {}
     for row in rows:
-        out.setdefault(row.run_id, {})[row.key] = from_db_value(row.value, row.is_nan)
+        out.setdefault(row.run_id, {})[row.key] = Metric(
+            row.key, from_db_value(row.value, row.is_nan), row.timestamp, row.step
+        )
     return out

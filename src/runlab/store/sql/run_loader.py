@@ -11,6 +11,7 @@ from runlab.entities import (
     Dataset,
     DatasetInput,
     InputTag,
+    Metric,
     Run,
     RunData,
     RunInfo,
@@ -36,7 +37,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     infos: dict[str, RunInfo] = {}
     run_params: dict[str, dict[str, str]] = {}
     run_tags: dict[str, dict[str, str]] = {}
-    run_metrics: dict[str, dict[str, float]] = {}
+    run_metrics: dict[str, dict[str, Metric]] = {}
     run_inputs: dict[str, list[DatasetInput]] = {}
     for start in range(0, len(run_ids), _ID_BATCH):
         batch = list(run_ids[start : start + _ID_BATCH])
@@ -62,17 +63,20 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
                 latest_metrics.c.key,
                 latest_metrics.c.value,
                 latest_metrics.c.is_nan,
+                latest_metrics.c.timestamp,
+                latest_metrics.c.step,
             ).where(latest_metrics.c.run_id.in_(batch))
         )
-        run_metrics.update(metric_series.latest_values(metric_rows))
+        run_metrics.update(metric_series.latest_points(metric_rows))
         _load_inputs(conn, batch, run_inputs)
     return [
         Run(
             info=infos[run_id],
             data=RunData(
-                metrics=run_metrics.get(run_id, {}),
+                metrics={k: m.value for k, m in run_metrics.get(run_id, {}).items()},
                 params=run_params.get(run_id, {}),
                 tags=run_tags.get(run_id, {}),
+                latest_points=run_metrics.get(run_id, {}),
             ),
             inputs=RunInputs(dataset_inputs=run_inputs.get(run_id, [])),
         )

@@ -104,6 +104,8 @@ class BatchWriter:
         self.queue: deque[tuple[str, int, Any]] = deque()
         #: Errors the store reported for queued records, waiting to be raised to the user.
         self.errors: list[BaseException] = []
+        # Only taken when an error is recorded or raised, never on the logging fast path.
+        self._errors_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -128,7 +130,10 @@ class BatchWriter:
         """Raise the errors the store reported for queued records, if any, and forget them."""
         if not self.errors:
             return
-        errors, self.errors = self.errors, []
+        with self._errors_lock:
+            errors, self.errors = self.errors, []
+        if not errors:
+            return
         first = errors[0]
         message = str(first)
         if len(errors) > 1:
@@ -138,6 +143,10 @@ class BatchWriter:
         if isinstance(first, RunlabError):
             raise type(first)(message, first.error_code) from first
         raise RunlabError(f"Writing queued records failed: {message}") from first
+
+    def _record(self, error: BaseException) -> None:
+        with self._errors_lock:
+            self.errors.append(error)
 
     @property
     def pending(self) -> int:
@@ -196,7 +205,7 @@ class BatchWriter:
             try:
                 self._write_records(records)
             except Exception as exc:  # a bug here must surface, not kill the thread quietly
-                self.errors.append(exc)
+                self._record(exc)
 
     def _write_records(self, records: list[tuple[str, int, Any]]) -> None:
         by_run: dict[str, _RunRecords] = {}
@@ -215,7 +224,7 @@ class BatchWriter:
                 if previous is None:
                     group.params[entity.key] = entity
                 elif previous.value != entity.value:
-                    self.errors.append(_param_conflict(run_id, previous, entity))
+                    self._record(_param_conflict(run_id, previous, entity))
         for run_id, group in by_run.items():
             for metrics, params, tags in chunk_batch(
                 group.metrics, list(group.params.values()), list(group.tags.values())
@@ -231,7 +240,7 @@ class BatchWriter:
         except Exception as exc:
             parts = len(params) + (1 if metrics else 0) + (1 if tags else 0)
             if parts <= 1:
-                self.errors.append(_describe(exc, run_id, metrics, params, tags))
+                self._record(_describe(exc, run_id, metrics, params, tags))
                 return
         # A batch is all-or-nothing; retry its parts separately so that, say, one param that
         # conflicts with a value stored by another process does not drop the run's metrics.
@@ -245,7 +254,7 @@ class BatchWriter:
             try:
                 self._log_batch_with_retries(run_id, m, p, t)
             except Exception as exc:
-                self.errors.append(_describe(exc, run_id, m, p, t))
+                self._record(_describe(exc, run_id, m, p, t))
 
     def _log_batch_with_retries(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
@@ -264,6 +273,7 @@ class BatchWriter:
         # writing those records from the child too would store them twice.
         self.queue = deque()
         self.errors = []
+        self._errors_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._start_lock = threading.Lock()
         self._wake = threading.Event()

@@ -330,17 +330,21 @@ class Client:
         """Record the datasets a run used."""
         self.store.log_inputs(run_id, list(datasets or ()))
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        """Every point of one metric of a run, oldest first."""
+    def get_metric_history(self, run_id: str, key: str) -> Sequence[Metric]:
+        """Every point of one metric of a run, oldest first.
+
+        A read-only sequence of :class:`Metric`; the SQL store's is columnar, so the call stays
+        fast for long histories and points are built only when touched.
+        """
         self._sync()
-        points: list[Metric] = []
-        token: str | None = None
-        while True:
-            page = self.store.get_metric_history(run_id, key, page_token=token)
+        page = self.store.get_metric_history(run_id, key)
+        if not page.token:
+            return page
+        points: list[Metric] = list(page)
+        while page.token:
+            page = self.store.get_metric_history(run_id, key, page_token=page.token)
             points.extend(page)
-            token = page.token
-            if not token:
-                return points
+        return points
 
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_uri(self, run_id: str) -> str:

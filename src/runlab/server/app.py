@@ -1,0 +1,75 @@
+"""The app factory: one function builds the whole ASGI app from its stores and settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import BaseRoute
+
+from runlab.errors import RunlabError
+from runlab.server import errors
+from runlab.server.context import ServerContext
+from runlab.server.endpoint import Endpoint, make_route
+from runlab.server.routes import experiments, info
+from runlab.server.security import RequestGuard
+from runlab.server.settings import ServerSettings
+from runlab.store.base import TrackingStore
+
+#: Every MLflow REST endpoint is served under both prefixes, as MLflow's server does.
+MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+
+def mlflow_endpoints() -> list[Endpoint]:
+    """All MLflow-protocol endpoints this server implements."""
+    return [*experiments.ENDPOINTS]
+
+
+def build_app(
+    tracking_store: TrackingStore,
+    registry_store: Any = None,
+    artifact_repo: Any = None,
+    settings: ServerSettings | None = None,
+) -> Starlette:
+    """The tracking server as an ASGI app. No globals, no environment reads."""
+    settings = settings or ServerSettings()
+    ctx = ServerContext(
+        tracking_store=tracking_store,
+        settings=settings,
+        registry_store=registry_store,
+        artifact_repo=artifact_repo,
+    )
+    routes: list[BaseRoute] = []
+    for endpoint in mlflow_endpoints():
+        for prefix in MLFLOW_PREFIXES:
+            routes.append(make_route(endpoint, prefix, ctx))
+    routes.extend(info.routes(ctx))
+
+    middleware = [
+        Middleware(
+            RequestGuard,
+            allowed_hosts=settings.allowed_hosts,
+            allowed_origins=settings.cors_allowed_origins,
+        )
+    ]
+    if settings.cors_allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_allowed_origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["*"],
+            )
+        )
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={
+            RunlabError: errors.handle_runlab_error,
+            Exception: errors.handle_unexpected,
+        },
+    )
+    app.state.context = ctx
+    return app

@@ -1,0 +1,117 @@
+"""Declaring REST endpoints and turning them into routes.
+
+An :class:`Endpoint` is data: method, path, a handler ``(ctx, fields) -> dict``. The app factory
+turns each into a Starlette route under every prefix it is served at; the wrapper decodes the
+request (JSON body, or query string for GET), runs the handler in a worker thread (stores are
+synchronous), and encodes the result. No route is registered at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runlab.errors import InvalidParameter
+from runlab.server.context import ServerContext
+from runlab.server.json_response import json_response
+from runlab.server.request_fields import RequestFields
+
+Handler = Callable[[ServerContext, RequestFields], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One REST endpoint: ``path`` is relative to its API prefix (e.g. ``runs/get``)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    #: Field names and their JSON types, for the OpenAPI document.
+    request_fields: dict[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+
+
+async def read_fields(request: Request, ctx: ServerContext) -> RequestFields:
+    """Decode a request the way MLflow's server does, but refuse what it would silently drop."""
+    if request.method == "GET" and request.url.query:
+        query: dict[str, list[str]] = {}
+        for key, value in request.query_params.multi_items():
+            query.setdefault(key, []).append(value)
+        return RequestFields(query, from_query=True)
+    body = await read_limited_body(request, ctx.settings.max_request_bytes)
+    if request.method in ("POST", "PUT") and body:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            raise InvalidParameter(
+                f"Content-Type must be application/json for {request.method} requests, "
+                f"got {content_type or 'none'!r}."
+            )
+    if not body.strip():
+        return RequestFields({})
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameter(f"The request body is not valid JSON: {exc}.") from None
+    if isinstance(data, str):
+        # Legacy clients send a JSON-encoded string holding the JSON object.
+        try:
+            data = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise InvalidParameter("The request body must be a JSON object.") from None
+    if not isinstance(data, dict):
+        raise InvalidParameter("The request body must be a JSON object.")
+    return RequestFields(data)
+
+
+async def read_limited_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing (413) anything larger than ``limit`` bytes, streamed or not."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class BodyTooLarge(InvalidParameter):
+    """A request body over the configured limit (HTTP 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"The request body is larger than the server's limit of {limit} bytes; send smaller "
+            "batches.",
+            "REQUEST_LIMIT_EXCEEDED",
+        )
+
+    def get_http_status_code(self) -> int:
+        return 413
+
+
+def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
+    """A Starlette route that serves ``endpoint`` at ``prefix/endpoint.path``."""
+    handler = endpoint.handler
+
+    async def serve(request: Request) -> Response:
+        fields = await read_fields(request, ctx)
+        result = await run_in_threadpool(handler, ctx, fields)
+        return json_response(result)
+
+    return Route(
+        f"{prefix}/{endpoint.path}",
+        serve,
+        methods=[endpoint.method],
+        name=f"{prefix}/{endpoint.path}:{endpoint.method}",
+    )

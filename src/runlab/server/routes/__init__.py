@@ -1,0 +1,1 @@
+"""REST endpoint groups; each module exposes ``ENDPOINTS``, a list of Endpoint values."""

@@ -1,0 +1,36 @@
+"""Server settings: everything the app factory needs besides its stores.
+
+The CLI is the only place that reads flags and environment variables; it builds one of these and
+hands it to :func:`runlab.server.app.build_app`, so the app itself never reads configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Host names accepted by default: the loopback names, with or without a port.
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+#: 16 MiB: far above the largest valid log-batch (1000 metrics, 100 params of 6000 characters…).
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """How the server behaves.
+
+    ``allowed_hosts`` guards against DNS rebinding: a request whose Host header is not listed
+    gets 403. ``"*"`` allows every host. ``cors_allowed_origins`` is empty (CORS off) unless
+    configured. ``max_request_bytes`` bounds JSON request bodies; artifact uploads stream and are
+    bounded by ``max_artifact_bytes`` (None: unbounded).
+    """
+
+    allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
+    cors_allowed_origins: tuple[str, ...] = ()
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_artifact_bytes: int | None = None
+    serve_artifacts: bool = True
+    #: Where proxied artifacts live (a file: path or s3:// URI); None when not serving them.
+    artifacts_destination: str | None = None
+    version: str = "0.0.0"
+    extra: dict[str, str] = field(default_factory=dict)

@@ -35,18 +35,24 @@ class RequestFields:
     strings, and scalars are parsed from text as protobuf's JSON parser would).
     """
 
-    def __init__(self, data: Mapping[str, Any], *, from_query: bool = False) -> None:
+    def __init__(
+        self, data: Mapping[str, Any], *, from_query: bool = False, path: str = ""
+    ) -> None:
         if not isinstance(data, Mapping):
             raise InvalidParameter("The request body must be a JSON object.")
         self._data = data
         self._from_query = from_query
+        #: Where this object sits in the request (``tags[2].``), so errors name the full field.
+        self._path = path
 
     def _raw(self, name: str) -> tuple[bool, Any]:
         camel = _camel(name)
         has_snake = name in self._data
         has_camel = camel != name and camel in self._data
         if has_snake and has_camel:
-            raise InvalidParameter(f"Field '{name}' was given twice (as '{name}' and '{camel}').")
+            raise InvalidParameter(
+                f"Field '{self._path}{name}' was given twice (as '{name}' and '{camel}')."
+            )
         if has_snake:
             value = self._data[name]
         elif has_camel:
@@ -62,7 +68,7 @@ class RequestFields:
         if present and self._from_query and isinstance(value, list):
             if len(value) != 1:
                 raise InvalidParameter(
-                    f"Field '{name}' must be given once, got {len(value)} values."
+                    f"Field '{self._path}{name}' must be given once, got {len(value)} values."
                 )
             value = value[0]
         if present and value is None:
@@ -80,11 +86,11 @@ class RequestFields:
         present, value = self._scalar(name)
         if not present:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{name}'.")
+                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
             return default
         if not isinstance(value, str):
             raise InvalidParameter(
-                f"Field '{name}' must be a string, got {type(value).__name__} {value!r}."
+                f"Field '{self._path}{name}' must be a string, got {type(value).__name__} {value!r}."
             )
         return value
 
@@ -99,10 +105,10 @@ class RequestFields:
         present, value = self._scalar(name)
         if not present:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{name}'.")
+                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
             return default
         if isinstance(value, bool):
-            raise InvalidParameter(f"Field '{name}' must be an integer, got a boolean.")
+            raise InvalidParameter(f"Field '{self._path}{name}' must be an integer, got a boolean.")
         if isinstance(value, int):
             result = value
         elif isinstance(value, float) and value.is_integer():
@@ -112,12 +118,14 @@ class RequestFields:
                 result = int(value.strip())
             except ValueError:
                 raise InvalidParameter(
-                    f"Field '{name}' must be an integer, got {value!r}."
+                    f"Field '{self._path}{name}' must be an integer, got {value!r}."
                 ) from None
         else:
-            raise InvalidParameter(f"Field '{name}' must be an integer, got {value!r}.")
+            raise InvalidParameter(f"Field '{self._path}{name}' must be an integer, got {value!r}.")
         if not -_INT64_MAX - 1 <= result <= _INT64_MAX:
-            raise InvalidParameter(f"Field '{name}' is out of the 64-bit integer range.")
+            raise InvalidParameter(
+                f"Field '{self._path}{name}' is out of the 64-bit integer range."
+            )
         return result
 
     def double(self, name: str, *, required: bool = False) -> float | None:
@@ -125,9 +133,9 @@ class RequestFields:
         present, value = self._scalar(name)
         if not present:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{name}'.")
+                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
             return None
-        return parse_double(value, name)
+        return parse_double(value, f"{self._path}{name}")
 
     def boolean(self, name: str, *, default: bool = False) -> bool:
         """A boolean field (``true``/``false`` in any case when it comes from a query string)."""
@@ -138,7 +146,7 @@ class RequestFields:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise InvalidParameter(f"Field '{name}' must be true or false, got {value!r}.")
+        raise InvalidParameter(f"Field '{self._path}{name}' must be true or false, got {value!r}.")
 
     def string_list(self, name: str) -> list[str]:
         """A repeated string field (absent means empty)."""
@@ -148,7 +156,9 @@ class RequestFields:
         if isinstance(value, str) and self._from_query:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidParameter(f"Field '{name}' must be a list of strings, got {value!r}.")
+            raise InvalidParameter(
+                f"Field '{self._path}{name}' must be a list of strings, got {value!r}."
+            )
         return value
 
     def object_list(self, name: str, *, required: bool = False) -> list[RequestFields]:
@@ -156,15 +166,19 @@ class RequestFields:
         present, value = self._raw(name)
         if not present or value is None:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{name}'.")
+                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
             return []
         if not isinstance(value, list):
-            raise InvalidParameter(f"Field '{name}' must be a list of objects, got {value!r}.")
+            raise InvalidParameter(
+                f"Field '{self._path}{name}' must be a list of objects, got {value!r}."
+            )
         out = []
         for i, item in enumerate(value):
             if not isinstance(item, Mapping):
-                raise InvalidParameter(f"Field '{name}[{i}]' must be an object, got {item!r}.")
-            out.append(RequestFields(item))
+                raise InvalidParameter(
+                    f"Field '{self._path}{name}[{i}]' must be an object, got {item!r}."
+                )
+            out.append(RequestFields(item, path=f"{self._path}{name}[{i}]."))
         return out
 
     def object(self, name: str) -> RequestFields | None:
@@ -173,8 +187,8 @@ class RequestFields:
         if not present:
             return None
         if not isinstance(value, Mapping):
-            raise InvalidParameter(f"Field '{name}' must be an object, got {value!r}.")
-        return RequestFields(value)
+            raise InvalidParameter(f"Field '{self._path}{name}' must be an object, got {value!r}.")
+        return RequestFields(value, path=f"{self._path}{name}.")
 
     def enum(
         self, name: str, names: Mapping[str, int], *, default: int | None = None
@@ -190,13 +204,15 @@ class RequestFields:
                 return names[value.upper()]
             if value.isdigit() and int(value) in names.values():
                 return int(value)
-        raise InvalidParameter(f"Field '{name}' must be one of {', '.join(names)}, got {value!r}.")
+        raise InvalidParameter(
+            f"Field '{self._path}{name}' must be one of {', '.join(names)}, got {value!r}."
+        )
 
 
 def parse_double(value: Any, name: str) -> float:
     """A JSON double: a number, or one of the proto3 strings for NaN and the infinities."""
     if isinstance(value, bool):
-        raise InvalidParameter(f"Field '{name}' must be a number, got a boolean.")
+        raise InvalidParameter(f"Field '{self._path}{name}' must be a number, got a boolean.")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -207,4 +223,4 @@ def parse_double(value: Any, name: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise InvalidParameter(f"Field '{name}' must be a number, got {value!r}.")
+    raise InvalidParameter(f"Field '{self._path}{name}' must be a number, got {value!r}.")

@@ -18,26 +18,16 @@ VIEW_TYPES = {
 }
 
 
-def _tag_pairs(fields: RequestFields, name: str = "tags") -> list[tuple[str, str]]:
-    pairs = []
-    for i, tag in enumerate(fields.object_list(name)):
-        key = tag.string("key")
-        if key is None:
-            raise_missing(f"{name}[{i}].key")
-        pairs.append((key, tag.string("value", default="") or ""))
-    return pairs
-
-
-def raise_missing(name: str) -> None:
-    """Refuse a request that lacks a required field."""
-    from runlab.errors import InvalidParameter
-
-    raise InvalidParameter(f"Missing value for required field '{name}'.")
+def tag_pairs(fields: RequestFields, name: str = "tags") -> list[tuple[str, str]]:
+    """A repeated ``{key, value}`` field as pairs; a missing key is refused, a missing value is ""."""
+    return [
+        (tag.required_string("key"), tag.string("value") or "") for tag in fields.object_list(name)
+    ]
 
 
 def create(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     exp_id = ctx.tracking_store.create_experiment(
-        f.required_string("name"), f.string("artifact_location") or None, _tag_pairs(f)
+        f.required_string("name"), f.string("artifact_location") or None, tag_pairs(f)
     )
     return {"experiment_id": exp_id}
 

@@ -212,7 +212,7 @@ class RequestFields:
 def parse_double(value: Any, name: str) -> float:
     """A JSON double: a number, or one of the proto3 strings for NaN and the infinities."""
     if isinstance(value, bool):
-        raise InvalidParameter(f"Field '{self._path}{name}' must be a number, got a boolean.")
+        raise InvalidParameter(f"Field '{name}' must be a number, got a boolean.")
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
@@ -223,4 +223,4 @@ def parse_double(value: Any, name: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise InvalidParameter(f"Field '{self._path}{name}' must be a number, got {value!r}.")
+    raise InvalidParameter(f"Field '{name}' must be a number, got {value!r}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import pytest
@@ -180,3 +181,26 @@ def test_closed_writer_writes_synchronously(client: Client) -> None:
     writer.add(run_id, batch_writer.METRIC, Metric("m", 2.0, 2, 1))
     assert writer.pending == 0
     assert [m.value for m in client.store.get_metric_history(run_id, "m")] == [1.0, 2.0]
+
+
+def test_flush_waits_for_everything_queued_before_it(client: Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    per_thread = 5_000
+
+    def produce(key: str) -> None:
+        for step in range(per_thread):
+            runlab.log_metric(key, float(step), step=step, run_id=run_id)
+
+    threads = [threading.Thread(target=produce, args=(f"k{i}",)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for _ in range(20):
+        runlab.flush()  # concurrent flushes while producers run: no deadlock, no loss
+    for thread in threads:
+        thread.join()
+    runlab.flush()
+    writer = batch_writer.writer_for(client.store)
+    assert not writer.has_pending()
+    for i in range(3):
+        # Straight from the store: nothing left for a Client read to flush.
+        assert len(client.store.get_metric_history(run_id, f"k{i}")) == per_thread

@@ -52,6 +52,9 @@ _logger = logging.getLogger("runlab")
 
 #: Record kinds on the queue.
 METRIC, PARAM, TAG = 0, 1, 2
+# A flush marker: its entity is a threading.Event the writer sets once everything queued before
+# the marker is written.
+_FLUSH = 3
 
 #: Wake the writer early once this many records wait: a full batch is ready.
 WAKE_AT = MAX_METRICS_PER_BATCH
@@ -154,12 +157,40 @@ class BatchWriter:
         return len(self.queue)
 
     # -- draining ------------------------------------------------------------------------------
+    def has_pending(self) -> bool:
+        """True while records are queued or a batch is being written."""
+        return bool(self.queue) or self._write_lock.locked()
+
     def flush(self, raise_errors: bool = True) -> None:
         """Write everything queued so far; then raise stored errors unless told not to."""
-        with self._write_lock:
-            self._drain()
+        if self.has_pending() and not self._flush_through_thread():
+            with self._write_lock:
+                self._drain()
         if raise_errors:
             self.raise_errors()
+
+    def _flush_through_thread(self) -> bool:
+        """Ask the writer thread to write up to a marker and wait for it; False if it cannot.
+
+        Waiting, rather than writing from the caller's thread, means a Ctrl-C during
+        ``end_run`` interrupts only the wait: records already taken off the queue are still
+        written, and the atexit handler finishes the rest.
+        """
+        thread = self._thread
+        if (
+            thread is None
+            or thread is threading.current_thread()
+            or self._closed
+            or not thread.is_alive()
+        ):
+            return False
+        done = threading.Event()
+        self.queue.append(("", _FLUSH, done))
+        self._wake.set()
+        while not done.wait(0.5):
+            if not thread.is_alive():
+                return False
+        return True
 
     def close(self) -> None:
         """Write what is queued and stop the thread; later records are written synchronously."""
@@ -206,10 +237,18 @@ class BatchWriter:
                 self._write_records(records)
             except Exception as exc:  # a bug here must surface, not kill the thread quietly
                 self._record(exc)
+                for _, kind, entity in records:
+                    if kind == _FLUSH:
+                        entity.set()  # never leave a flush() waiting forever
 
     def _write_records(self, records: list[tuple[str, int, Any]]) -> None:
         by_run: dict[str, _RunRecords] = {}
         for run_id, kind, entity in records:
+            if kind == _FLUSH:
+                self._write_groups(by_run)
+                by_run = {}
+                entity.set()
+                continue
             group = by_run.get(run_id)
             if group is None:
                 group = by_run[run_id] = _RunRecords()
@@ -225,6 +264,9 @@ class BatchWriter:
                     group.params[entity.key] = entity
                 elif previous.value != entity.value:
                     self._record(_param_conflict(run_id, previous, entity))
+        self._write_groups(by_run)
+
+    def _write_groups(self, by_run: dict[str, _RunRecords]) -> None:
         for run_id, group in by_run.items():
             for metrics, params, tags in chunk_batch(
                 group.metrics, list(group.params.values()), list(group.tags.values())

@@ -89,7 +89,7 @@ class Client:
     def _sync(self) -> None:
         """Write what the fluent API queued for this store, so reads and writes stay ordered."""
         writer = batch_writer.existing_writer(self.store)
-        if writer is not None and writer.queue:
+        if writer is not None and writer.has_pending():
             # Errors stay with the writer: they belong to the fluent calls that queued them.
             writer.flush(raise_errors=False)
 

@@ -7,12 +7,16 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from runlab.errors import RunlabError
 from runlab.server import errors
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
+from runlab.server.json_response import json_response
+from runlab.server.openapi import build_openapi
 from runlab.server.routes import experiments, info
 from runlab.server.security import RequestGuard
 from runlab.server.settings import ServerSettings
@@ -42,10 +46,19 @@ def build_app(
         artifact_repo=artifact_repo,
     )
     routes: list[BaseRoute] = []
+    declared: dict[str, Endpoint] = {}
     for endpoint in mlflow_endpoints():
         for prefix in MLFLOW_PREFIXES:
-            routes.append(make_route(endpoint, prefix, ctx))
+            route = make_route(endpoint, prefix, ctx)
+            declared[route.name] = endpoint
+            routes.append(route)
     routes.extend(info.routes(ctx))
+
+    async def openapi_document(_request: Request) -> Response:
+        """The OpenAPI document of every endpoint this server serves."""
+        return json_response(build_openapi(routes, declared, settings.version))
+
+    routes.append(Route("/openapi.json", openapi_document, methods=["GET"]))
 
     middleware = [
         Middleware(

@@ -4,6 +4,13 @@ from runlab.entities.dataset import Dataset, DatasetInput, InputTag, RunInputs
 from runlab.entities.enums import LifecycleStage, RunStatus, ViewType
 from runlab.entities.experiment import Experiment, ExperimentTag
 from runlab.entities.file_info import FileInfo
+from runlab.entities.logged_model import (
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
+    RunOutputs,
+)
 from runlab.entities.metric import Metric, Param, RunTag
 from runlab.entities.metric_history import MetricHistory
 from runlab.entities.paged_list import PagedList
@@ -17,6 +24,10 @@ __all__ = [
     "FileInfo",
     "InputTag",
     "LifecycleStage",
+    "LoggedModel",
+    "LoggedModelInput",
+    "LoggedModelOutput",
+    "LoggedModelStatus",
     "Metric",
     "MetricHistory",
     "PagedList",
@@ -25,6 +36,7 @@ __all__ = [
     "RunData",
     "RunInfo",
     "RunInputs",
+    "RunOutputs",
     "RunStatus",
     "RunTag",
     "ViewType",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from runlab.entities.logged_model import LoggedModelInput
+
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
@@ -35,6 +37,7 @@ class DatasetInput:
 
 @dataclass(frozen=True, slots=True)
 class RunInputs:
-    """Everything a run consumed."""
+    """Everything a run consumed: datasets, and logged models (e.g. ones it evaluated)."""
 
     dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[LoggedModelInput] = field(default_factory=list)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from runlab.entities.dataset import RunInputs
+from runlab.entities.logged_model import RunOutputs
 from runlab.entities.metric import Metric
 
 
@@ -41,8 +42,9 @@ class RunData:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """A run: ``info``, ``data`` and ``inputs``."""
+    """A run: ``info``, ``data``, ``inputs`` and ``outputs``."""
 
     info: RunInfo
     data: RunData
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)

@@ -210,3 +210,122 @@ input_tags = sa.Table(
     ),
     **MYSQL_TABLE_ARGS,
 )
+
+# -- logged models (MLflow 3) ------------------------------------------------------------------------
+
+LOGGED_MODEL_ID_MAX = 36  # "m-" + 32 hex digits, with room to spare
+LOGGED_MODEL_NAME_MAX = 500
+DATASET_NAME_MAX = 500
+DATASET_DIGEST_MAX = 36
+
+
+def _logged_model_fk(name: str, primary_key: bool = True) -> sa.Column[Any]:
+    return sa.Column(
+        "model_id",
+        sa.String(LOGGED_MODEL_ID_MAX),
+        sa.ForeignKey("logged_models.model_id", name=name, ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
+
+
+logged_models = sa.Table(
+    "logged_models",
+    metadata,
+    sa.Column("model_id", sa.String(LOGGED_MODEL_ID_MAX), primary_key=True),
+    sa.Column(
+        "experiment_id",
+        sa.BigInteger,
+        sa.ForeignKey("experiments.experiment_id", name="fk_logged_models_experiment"),
+        nullable=False,
+    ),
+    sa.Column("name", sa.String(LOGGED_MODEL_NAME_MAX), nullable=False),
+    sa.Column("artifact_location", sa.String(URI_MAX), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=True),
+    sa.Column("model_type", sa.String(LOGGED_MODEL_NAME_MAX), nullable=True),
+    # Not a foreign key: a model outlives the run it came from (runs may be purged).
+    sa.Column("source_run_id", sa.String(32), nullable=True),
+    sa.Column("lifecycle_stage", sa.String(32), nullable=False),
+    sa.Index(
+        "ix_logged_models_experiment_created",
+        "experiment_id",
+        "lifecycle_stage",
+        "creation_timestamp",
+    ),
+    sa.Index("ix_logged_models_source_run", "source_run_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+logged_model_tags = sa.Table(
+    "logged_model_tags",
+    metadata,
+    _logged_model_fk("fk_logged_model_tags_model"),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", sa.String(TAG_VALUE_MAX), nullable=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+logged_model_params = sa.Table(
+    "logged_model_params",
+    metadata,
+    _logged_model_fk("fk_logged_model_params_model"),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", sa.String(8000), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+logged_model_metrics = sa.Table(
+    "logged_model_metrics",
+    metadata,
+    # A surrogate key: points are few per model, and the natural key (model, key, step, time,
+    # run, dataset) is too wide for a MySQL index. It also breaks ties when picking the newest.
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    _logged_model_fk("fk_logged_model_metrics_model", primary_key=False),
+    sa.Column("key", sa.String(KEY_MAX), nullable=False),
+    # NaN/Inf as in latest_metrics: NULL plus is_nan, and +-DBL_MAX.
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("is_nan", sa.Boolean, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("run_id", sa.String(32), nullable=True),
+    # "" rather than NULL when the point has no dataset, so "same dataset" is a plain "=".
+    sa.Column("dataset_name", sa.String(DATASET_NAME_MAX), nullable=False),
+    sa.Column("dataset_digest", sa.String(DATASET_DIGEST_MAX), nullable=False),
+    sa.Index("ix_logged_model_metrics_newest", "model_id", "key", "step", "timestamp"),
+    **MYSQL_TABLE_ARGS,
+)
+
+run_model_outputs = sa.Table(
+    "run_model_outputs",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_run_model_outputs_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _logged_model_fk("fk_run_model_outputs_model"),
+    sa.Column("step", sa.BigInteger, primary_key=True, autoincrement=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+run_model_inputs = sa.Table(
+    "run_model_inputs",
+    metadata,
+    sa.Column(
+        "run_id",
+        sa.String(32),
+        sa.ForeignKey("runs.run_id", name="fk_run_model_inputs_run", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _logged_model_fk("fk_run_model_inputs_model"),
+    **MYSQL_TABLE_ARGS,
+)

@@ -7,19 +7,12 @@ field are accepted (snake_case and protobuf's camelCase), but not both at once.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 from runlab.errors import InvalidParameter
+from runlab.protocol import decode_double
 
-_SPECIAL_DOUBLES = {
-    "nan": math.nan,
-    "infinity": math.inf,
-    "-infinity": -math.inf,
-    "inf": math.inf,
-    "-inf": -math.inf,
-}
 _INT64_MAX = 2**63 - 1
 
 
@@ -211,16 +204,7 @@ class RequestFields:
 
 def parse_double(value: Any, name: str) -> float:
     """A JSON double: a number, or one of the proto3 strings for NaN and the infinities."""
-    if isinstance(value, bool):
-        raise InvalidParameter(f"Field '{name}' must be a number, got a boolean.")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        special = _SPECIAL_DOUBLES.get(value.strip().lower())
-        if special is not None:
-            return special
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise InvalidParameter(f"Field '{name}' must be a number, got {value!r}.")
+    try:
+        return decode_double(value)
+    except ValueError:
+        raise InvalidParameter(f"Field '{name}' must be a number, got {value!r}.") from None

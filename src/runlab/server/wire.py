@@ -6,19 +6,12 @@ of JSON. Unset fields and empty lists are left out, as MLflow's server does.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from runlab.entities import DatasetInput, Experiment, FileInfo, Metric, Run, RunInfo
+from runlab.protocol import encode_double
 
-
-def double(value: float) -> float | str:
-    """A double as proto3 JSON writes it."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+double = encode_double
 
 
 def _tags(tags: dict[str, str]) -> list[dict[str, str]]:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runlab import uris
 from runlab.errors import InvalidParameter
 from runlab.store.base import TrackingStore
+from runlab.tracking import config
+
+if TYPE_CHECKING:
+    from runlab.store.rest.http import RestConfig
 
 _lock = threading.Lock()
 _stores: dict[tuple[str, str | None], TrackingStore] = {}
@@ -42,13 +47,42 @@ def _open_store(tracking_uri: str, artifact_root: str | None) -> TrackingStore:
         root = artifact_root or uris.default_artifact_root(tracking_uri, os.getcwd())
         return SqlTrackingStore(tracking_uri, root)
     if uris.is_http_uri(tracking_uri):
-        raise InvalidParameter(
-            f"Tracking URI {tracking_uri!r} names a tracking server; the REST client arrives with "
-            "`runlab server`. Use a sqlite:, postgresql: or mysql: URI for now."
-        )
+        from runlab.store.rest.tracking import RestTrackingStore
+
+        return RestTrackingStore(rest_config(tracking_uri))
     raise InvalidParameter(
         f"Unsupported tracking URI {tracking_uri!r}: use sqlite:///path.db, "
         "postgresql://user@host/db, mysql://user@host/db or a folder path."
+    )
+
+
+def rest_config(tracking_uri: str) -> RestConfig:
+    """Connection settings for a tracking server, from ``RUNLAB_TRACKING_*`` (or ``MLFLOW_``) vars.
+
+    A token is sent as ``Bearer``; a username and password as Basic auth (which wins, as in
+    MLflow). ``INSECURE_TLS`` skips certificate checks; ``SERVER_CERT_PATH`` names a CA bundle;
+    ``CLIENT_CERT_PATH`` a client certificate. ``HTTP_REQUEST_TIMEOUT`` and
+    ``HTTP_REQUEST_MAX_RETRIES`` tune each request.
+    """
+    from runlab import __version__
+    from runlab.store.rest.http import RestConfig
+
+    insecure = (config.env("TRACKING_INSECURE_TLS") or "").lower() in ("1", "true", "yes")
+    ca_bundle = config.env("TRACKING_SERVER_CERT_PATH")
+    if insecure and ca_bundle:
+        raise InvalidParameter(
+            "Both TRACKING_INSECURE_TLS and TRACKING_SERVER_CERT_PATH are set; use one of them."
+        )
+    return RestConfig(
+        base_url=tracking_uri,
+        token=config.env("TRACKING_TOKEN"),
+        username=config.env("TRACKING_USERNAME"),
+        password=config.env("TRACKING_PASSWORD"),
+        verify=False if insecure else (ca_bundle or True),
+        client_cert=config.env("TRACKING_CLIENT_CERT_PATH"),
+        timeout=float(config.env("HTTP_REQUEST_TIMEOUT") or 120),
+        max_retries=int(config.env("HTTP_REQUEST_MAX_RETRIES") or 7),
+        user_agent=f"runlab-python-client/{__version__}",
     )
 
 

@@ -41,7 +41,7 @@ from runlab.errors import (
 )
 from runlab.search.page_token import decode_page_token, encode_page_token, query_fingerprint
 from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
-from runlab.store.sql import metric_series, migrations, store_validation
+from runlab.store.sql import metric_downsample, metric_series, migrations, store_validation
 from runlab.store.sql import schema as t
 from runlab.store.sql.engine import Database
 from runlab.store.sql.run_loader import load_runs
@@ -703,6 +703,20 @@ class SqlTrackingStore:
             encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None
         )
         return PagedList(found, token)
+
+    def get_metric_downsampled(
+        self,
+        run_id: str,
+        key: str,
+        buckets: int = metric_downsample.DEFAULT_BUCKETS,
+        start_step: int | None = None,
+        end_step: int | None = None,
+    ) -> list[metric_downsample.MetricBucket]:
+        """One metric cut into ``buckets`` step buckets with min/max/last/count (for charts)."""
+        metric_downsample.check_request(buckets, start_step, end_step)
+        with self._db.read() as conn:
+            self._run_row(conn, run_id)
+            return metric_downsample.downsample(conn, run_id, key, buckets, start_step, end_step)
 
 
 def _search_experiment_id(experiment_id: Any) -> int:

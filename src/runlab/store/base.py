@@ -6,12 +6,15 @@ server behave the same. Every method raises :mod:`runlab.errors` classes, never 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from runlab.entities import (
     DatasetInput,
     Experiment,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     MetricHistory,
     PagedList,
@@ -162,4 +165,84 @@ class TrackingStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """One page of runs matching the filter, in the requested order."""
+        ...
+
+
+@runtime_checkable
+class LoggedModelStore(Protocol):
+    """Logged models (MLflow 3's ``log_model`` path) and their links to runs.
+
+    Deleted models are hidden: ``get_logged_model`` needs ``allow_deleted=True`` to see one, and
+    writes to one raise ModelNotFound. Tags and params are given as a dict, (key, value) pairs or
+    objects with ``.key`` and ``.value``.
+    """
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: Mapping[str, str] | Iterable[Any] | None = None,
+        params: Mapping[str, str] | Iterable[Any] | None = None,
+        model_type: str | None = None,
+    ) -> LoggedModel:
+        """Create a PENDING model in an active experiment (a missing name is made up)."""
+        ...
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        """ModelNotFound if absent (or deleted, unless ``allow_deleted``)."""
+        ...
+
+    def finalize_logged_model(
+        self, model_id: str, status: str | int, status_message: str | None = None
+    ) -> LoggedModel:
+        """Set the final status: LOGGED_MODEL_READY or LOGGED_MODEL_UPLOAD_FAILED."""
+        ...
+
+    def delete_logged_model(self, model_id: str) -> None:
+        """Soft-delete a model."""
+        ...
+
+    def set_logged_model_tags(
+        self, model_id: str, tags: Mapping[str, str] | Iterable[Any]
+    ) -> LoggedModel:
+        """Set (or overwrite) tags and return the model."""
+        ...
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        """Remove one tag; NotFound if absent."""
+        ...
+
+    def log_logged_model_params(
+        self, model_id: str, params: Mapping[str, str] | Iterable[Any]
+    ) -> None:
+        """Add params; InvalidParameter if a key already has a different value."""
+        ...
+
+    def record_logged_model_metrics(self, model_id: str, metrics: Sequence[Metric]) -> None:
+        """Store metric points on a model (with their run and dataset fields)."""
+        ...
+
+    def log_model_metrics(self, run_id: str, metrics: Sequence[Metric]) -> None:
+        """Store the run's metric points that carry a ``model_id`` on those models."""
+        ...
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record models the run produced."""
+        ...
+
+    def log_model_inputs(self, run_id: str, model_ids: Sequence[str | LoggedModelInput]) -> None:
+        """Record models the run used."""
+        ...
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str | Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """One page of active models matching the filter, in the requested order."""
         ...

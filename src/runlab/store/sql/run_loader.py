@@ -11,11 +11,14 @@ from runlab.entities import (
     Dataset,
     DatasetInput,
     InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 from runlab.store.sql import metric_series
 from runlab.store.sql.schema import (
@@ -24,6 +27,8 @@ from runlab.store.sql.schema import (
     inputs,
     latest_metrics,
     params,
+    run_model_inputs,
+    run_model_outputs,
     runs,
     tags,
 )
@@ -39,6 +44,8 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     run_tags: dict[str, dict[str, str]] = {}
     run_metrics: dict[str, dict[str, Metric]] = {}
     run_inputs: dict[str, list[DatasetInput]] = {}
+    model_outputs: dict[str, list[LoggedModelOutput]] = {}
+    model_inputs: dict[str, list[LoggedModelInput]] = {}
     for start in range(0, len(run_ids), _ID_BATCH):
         batch = list(run_ids[start : start + _ID_BATCH])
         for row in conn.execute(sa.select(runs).where(runs.c.run_id.in_(batch))):
@@ -69,6 +76,7 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         )
         run_metrics.update(metric_series.latest_points(metric_rows))
         _load_inputs(conn, batch, run_inputs)
+        _load_model_links(conn, batch, model_outputs, model_inputs)
     return [
         Run(
             info=infos[run_id],
@@ -78,7 +86,11 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
                 tags=run_tags.get(run_id, {}),
                 latest_points=run_metrics.get(run_id, {}),
             ),
-            inputs=RunInputs(dataset_inputs=run_inputs.get(run_id, [])),
+            inputs=RunInputs(
+                dataset_inputs=run_inputs.get(run_id, []),
+                model_inputs=model_inputs.get(run_id, []),
+            ),
+            outputs=RunOutputs(model_outputs=model_outputs.get(run_id, [])),
         )
         for run_id in run_ids
         if run_id in infos
@@ -109,3 +121,37 @@ def _load_inputs(conn: Connection, batch: list[str], out: dict[str, list[Dataset
         out.setdefault(row.run_id, []).append(
             DatasetInput(dataset=dataset, tags=tag_map.get((row.run_id, row.dataset_id), []))
         )
+
+
+def _load_model_links(
+    conn: Connection,
+    batch: list[str],
+    outputs: dict[str, list[LoggedModelOutput]],
+    model_inputs: dict[str, list[LoggedModelInput]],
+) -> None:
+    """Logged models the runs produced and used, in one query (a UNION ALL of both links)."""
+    is_output: sa.Label[int] = sa.literal_column("1").label("is_output")
+    no_step: sa.Label[int] = sa.cast(sa.null(), sa.BigInteger).label("step")
+    query = sa.union_all(
+        sa.select(
+            run_model_outputs.c.run_id,
+            run_model_outputs.c.model_id,
+            run_model_outputs.c.step,
+            is_output,
+        ).where(run_model_outputs.c.run_id.in_(batch)),
+        sa.select(
+            run_model_inputs.c.run_id,
+            run_model_inputs.c.model_id,
+            no_step,
+            sa.literal_column("0").label("is_output"),
+        ).where(run_model_inputs.c.run_id.in_(batch)),
+    )
+    # Sorted here rather than in SQL: a few rows per run, and ORDER BY over a UNION differs
+    # between backends.
+    for run_id, model_id, step, output in sorted(
+        conn.execute(query).all(), key=lambda r: (r[0], -r[3], r[2] or 0, r[1])
+    ):
+        if output:
+            outputs.setdefault(run_id, []).append(LoggedModelOutput(model_id, step))
+        else:
+            model_inputs.setdefault(run_id, []).append(LoggedModelInput(model_id))

@@ -44,6 +44,7 @@ from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THR
 from runlab.store.sql import metric_downsample, metric_series, migrations, store_validation
 from runlab.store.sql import schema as t
 from runlab.store.sql.engine import Database
+from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
 from runlab.store.sql.search_compiler import select_experiment_ids, select_run_ids
@@ -69,7 +70,7 @@ def _experiment_id_int(experiment_id: str | int) -> int:
     return value
 
 
-class SqlTrackingStore:
+class SqlTrackingStore(LoggedModelMethods):
     """A TrackingStore on SQLite, PostgreSQL or MySQL/MariaDB.
 
     ``default_artifact_root`` is the URI under which new experiments get their artifact folder

@@ -17,7 +17,7 @@ from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
 from runlab.server.openapi import build_openapi
-from runlab.server.routes import experiments, info
+from runlab.server.routes import artifact_proxy, experiments, info, metrics, runlab_api, runs
 from runlab.server.security import RequestGuard
 from runlab.server.settings import ServerSettings
 from runlab.store.base import TrackingStore
@@ -28,7 +28,12 @@ MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
 def mlflow_endpoints() -> list[Endpoint]:
     """All MLflow-protocol endpoints this server implements."""
-    return [*experiments.ENDPOINTS]
+    return [*experiments.ENDPOINTS, *runs.ENDPOINTS, *metrics.ENDPOINTS]
+
+
+def ajax_only_endpoints() -> list[Endpoint]:
+    """MLflow endpoints its server offers only under /ajax-api/2.0/mlflow (UI helpers)."""
+    return [*runs.AJAX_ENDPOINTS, *metrics.AJAX_ENDPOINTS]
 
 
 def build_app(
@@ -47,12 +52,18 @@ def build_app(
     )
     routes: list[BaseRoute] = []
     declared: dict[str, Endpoint] = {}
-    for endpoint in mlflow_endpoints():
-        for prefix in MLFLOW_PREFIXES:
+    served: list[tuple[Endpoint, tuple[str, ...]]] = [
+        (e, MLFLOW_PREFIXES) for e in mlflow_endpoints()
+    ]
+    served += [(e, MLFLOW_PREFIXES[1:]) for e in ajax_only_endpoints()]
+    served += [(e, runlab_api.RUNLAB_PREFIXES) for e in runlab_api.ENDPOINTS]
+    for endpoint, prefixes in served:
+        for prefix in prefixes:
             route = make_route(endpoint, prefix, ctx)
             declared[route.name] = endpoint
             routes.append(route)
     routes.extend(info.routes(ctx))
+    routes.extend(artifact_proxy.routes(ctx))
 
     async def openapi_document(_request: Request) -> Response:
         """The OpenAPI document of every endpoint this server serves."""

@@ -115,3 +115,62 @@ def file_info(f: FileInfo) -> dict[str, Any]:
     if not f.is_dir and f.file_size is not None:
         out["file_size"] = f.file_size
     return out
+
+
+# -- runs with their model links, metric histories, downsampled series ------------------------
+
+
+def run_with_models(r: Run) -> dict[str, Any]:
+    """A Run message including MLflow 3's model inputs and outputs (left out when empty)."""
+    out = run(r)
+    model_inputs = [{"model_id": m.model_id} for m in r.inputs.model_inputs]
+    if model_inputs:
+        out["inputs"]["model_inputs"] = model_inputs
+    model_outputs = [{"model_id": m.model_id, "step": m.step} for m in r.outputs.model_outputs]
+    if model_outputs:
+        out["outputs"] = {"model_outputs": model_outputs}
+    return out
+
+
+def _double_column(values: Any) -> list[Any]:
+    """A float64 column as a JSON-ready list; NaN/Inf become strings only where they occur."""
+    import numpy as np
+
+    out: list[Any] = values.tolist()
+    special = np.flatnonzero(~np.isfinite(values))
+    for i in special.tolist():
+        out[i] = encode_double(out[i])
+    return out
+
+
+def metric_points(
+    key: str, steps: Any, timestamps: Any, values: Any, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """Metric messages for columns of points (NumPy arrays), without a Metric object per point.
+
+    This is the hot path of get-history: ``tolist()`` turns each column into Python numbers in
+    one C call, and orjson then encodes the dicts; a 100,000-point history takes a few tens of
+    milliseconds this way, against seconds through per-point entities.
+    """
+    vals = _double_column(values)
+    if run_id is None:
+        return [
+            {"key": key, "value": v, "timestamp": t, "step": s}
+            for v, t, s in zip(vals, timestamps.tolist(), steps.tolist(), strict=True)
+        ]
+    return [
+        {"key": key, "value": v, "timestamp": t, "step": s, "run_id": run_id}
+        for v, t, s in zip(vals, timestamps.tolist(), steps.tolist(), strict=True)
+    ]
+
+
+def metric_bucket(bucket: Any) -> dict[str, Any]:
+    """One bucket of runlab's downsampled series (``MetricBucket``)."""
+    return {
+        "first_step": bucket.first_step,
+        "last_step": bucket.last_step,
+        "min": encode_double(bucket.min_value),
+        "max": encode_double(bucket.max_value),
+        "last": encode_double(bucket.last_value),
+        "count": bucket.count,
+    }

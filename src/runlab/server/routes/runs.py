@@ -1,0 +1,594 @@
+"""MLflow's run endpoints: lifecycle, search and logging (protocol reference §2.2 and §3).
+
+Every field is read with its type checked, and every value is validated here with an error that
+names the field (``metrics[3].timestamp``) before the store is called; the store checks again and
+writes a batch in one transaction, so a refused request never leaves anything half-written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import orjson
+
+from runlab import validation
+from runlab.artifacts import get_artifact_repository, join_artifact_path, validate_artifact_path
+from runlab.entities import (
+    Dataset,
+    DatasetInput,
+    FileInfo,
+    InputTag,
+    Metric,
+    Param,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from runlab.errors import InvalidParameter, InvalidState, RunlabError, Unavailable
+from runlab.server import wire
+from runlab.server.context import ServerContext
+from runlab.server.endpoint import Endpoint
+from runlab.server.request_fields import RequestFields
+from runlab.server.routes.experiments import VIEW_TYPES
+
+T = TypeVar("T")
+
+RUN_STATUSES = {
+    "RUNNING": RunStatus.RUNNING,
+    "SCHEDULED": RunStatus.SCHEDULED,
+    "FINISHED": RunStatus.FINISHED,
+    "FAILED": RunStatus.FAILED,
+    "KILLED": RunStatus.KILLED,
+}
+LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
+_LOG_MODEL_REQUIRED = ("artifact_path", "flavors", "utc_time_created", "run_id")
+# Dataset field limits (protocol reference §3), checked here so the error names the field.
+_DATASET_LIMITS = {
+    "name": 500,
+    "digest": 36,
+    "source_type": 36,
+    "source": 65535,
+    "schema": 1048575,
+    "profile": 16777215,
+}
+_INPUT_TAG_KEY_MAX = 255
+_INPUT_TAG_VALUE_MAX = 500
+
+
+# -- reading fields ---------------------------------------------------------------------------
+
+
+def named(field: str, check: Callable[[], T]) -> T:
+    """Run a validation rule, prefixing its error with the request field it is about."""
+    try:
+        return check()
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"Field '{field}': {exc.message}", exc.error_code) from None
+
+
+def run_id_of(f: RequestFields) -> str:
+    """``run_id``, or its deprecated twin ``run_uuid``; both may be sent if they agree."""
+    run_id = f.string("run_id")
+    run_uuid = f.string("run_uuid")
+    if run_id and run_uuid and run_id != run_uuid:
+        raise InvalidParameter(
+            f"Fields 'run_id' ({run_id!r}) and 'run_uuid' ({run_uuid!r}) disagree; send one."
+        )
+    value = run_id or run_uuid
+    if not value:
+        raise InvalidParameter("Missing value for required field 'run_id'.")
+    return value
+
+
+def metric_of(item: RequestFields, where: str = "") -> Metric:
+    """One Metric message, each part validated under its field name."""
+    key = item.required_string("key")
+    named(f"{where}key", lambda: validation.validate_key(key, "metric"))
+    value = item.double("value", required=True)
+    timestamp = item.int64("timestamp", required=True)
+    assert value is not None and timestamp is not None
+    if timestamp < 0:
+        raise InvalidParameter(
+            f"Field '{where}timestamp' must be a non-negative integer (milliseconds since the "
+            f"epoch), got {timestamp}."
+        )
+    step = item.int64("step", default=0)
+    assert step is not None
+    return Metric(
+        key,
+        value,
+        timestamp,
+        step,
+        dataset_name=item.string("dataset_name") or None,
+        dataset_digest=item.string("dataset_digest") or None,
+        model_id=item.string("model_id") or None,
+    )
+
+
+def param_of(item: RequestFields, where: str = "") -> Param:
+    """One Param message (a missing value is the empty string, as in protobuf)."""
+    key = item.required_string("key")
+    value = item.string("value") or ""
+    named(f"{where}key", lambda: validation.validate_key(key, "param"))
+    named(f"{where}value", lambda: validation.validate_param(key, value))
+    return Param(key, value)
+
+
+def tag_of(item: RequestFields, where: str = "") -> RunTag:
+    """One RunTag message (a missing value is the empty string, as in protobuf)."""
+    key = item.required_string("key")
+    value = item.string("value") or ""
+    named(f"{where}key", lambda: validation.validate_key(key, "tag"))
+    named(f"{where}value", lambda: validation.validate_tag(key, value))
+    return RunTag(key, value)
+
+
+def _check_length(field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise InvalidParameter(
+            f"Field '{field}' is {len(value)} characters long; the limit is {limit}."
+        )
+
+
+def dataset_input_of(item: RequestFields, where: str) -> DatasetInput:
+    """One DatasetInput message: a dataset with its required identity fields, and input tags."""
+    ds = item.object("dataset")
+    if ds is None:
+        raise InvalidParameter(f"Missing value for required field '{where}dataset'.")
+    parts = {name: ds.required_string(name) for name in ("name", "digest", "source_type", "source")}
+    optional = {name: ds.string(name) for name in ("schema", "profile")}
+    for name, value in {**parts, **optional}.items():
+        _check_length(f"{where}dataset.{name}", value, _DATASET_LIMITS[name])
+    tags = []
+    for i, tag in enumerate(item.object_list("tags")):
+        key, value = tag.required_string("key"), tag.required_string("value")
+        _check_length(f"{where}tags[{i}].key", key, _INPUT_TAG_KEY_MAX)
+        _check_length(f"{where}tags[{i}].value", value, _INPUT_TAG_VALUE_MAX)
+        tags.append(InputTag(key, value))
+    return DatasetInput(
+        Dataset(
+            parts["name"],
+            parts["digest"],
+            parts["source_type"],
+            parts["source"],
+            optional["schema"],
+            optional["profile"],
+        ),
+        tags,
+    )
+
+
+# -- lifecycle --------------------------------------------------------------------------------
+
+
+def create(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    tags = [tag_of(t, f"tags[{i}].") for i, t in enumerate(f.object_list("tags"))]
+    start_time = f.int64("start_time")
+    if start_time is not None and start_time < 0:
+        raise InvalidParameter("Field 'start_time' must be a non-negative integer.")
+    run_name = f.string("run_name") or None
+    if run_name is not None:
+        _check_length("run_name", run_name, validation.MAX_KEY_LENGTH)
+    run = ctx.tracking_store.create_run(
+        # The MLflow client always sends an experiment; without one, use the Default experiment.
+        f.string("experiment_id") or "0",
+        f.string("user_id") or "",
+        start_time if start_time is not None else int(time.time() * 1000),
+        tags,
+        run_name,
+    )
+    return {"run": wire.run_with_models(run)}
+
+
+def update(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    status = f.enum("status", RUN_STATUSES)
+    end_time = f.int64("end_time")
+    if end_time is not None and end_time < 0:
+        raise InvalidParameter("Field 'end_time' must be a non-negative integer.")
+    run_name = f.string("run_name") or None
+    if run_name is not None:
+        _check_length("run_name", run_name, validation.MAX_KEY_LENGTH)
+    info = ctx.tracking_store.update_run_info(
+        run_id_of(f),
+        RunStatus.to_string(status) if status is not None else None,
+        end_time,
+        run_name,
+    )
+    return {"run_info": wire.run_info(info)}
+
+
+def delete(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    ctx.tracking_store.delete_run(run_id_of(f))
+    return {}
+
+
+def restore(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    ctx.tracking_store.restore_run(run_id_of(f))
+    return {}
+
+
+def get(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    return {"run": wire.run_with_models(ctx.tracking_store.get_run(run_id_of(f)))}
+
+
+def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    experiment_ids = f.string_list("experiment_ids")
+    view_type = f.enum("run_view_type", VIEW_TYPES, default=ViewType.ACTIVE_ONLY)
+    max_results = f.int64("max_results", default=1000)
+    filter_string = f.string("filter") or None
+    order_by = f.string_list("order_by") or None
+    page_token = f.string("page_token") or None
+    if not experiment_ids:
+        return {}  # MLflow answers an empty object when no experiment is named
+    assert view_type is not None and max_results is not None
+    page = ctx.tracking_store.search_runs(
+        experiment_ids, filter_string, view_type, max_results, order_by, page_token
+    )
+    out: dict[str, Any] = {}
+    if page:
+        out["runs"] = [wire.run_with_models(r) for r in page]
+    if page.token:
+        out["next_page_token"] = page.token
+    return out
+
+
+# -- logging ----------------------------------------------------------------------------------
+
+
+def log_metric(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    ctx.tracking_store.log_metric(run_id, metric_of(f))
+    return {}
+
+
+def log_param(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    ctx.tracking_store.log_param(run_id, param_of(f))
+    return {}
+
+
+def set_tag(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    ctx.tracking_store.set_tag(run_id, tag_of(f))
+    return {}
+
+
+def delete_tag(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    ctx.tracking_store.delete_tag(run_id, f.required_string("key"))
+    return {}
+
+
+def log_batch(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    raw_metrics = f.object_list("metrics")
+    raw_params = f.object_list("params")
+    raw_tags = f.object_list("tags")
+    # Sizes first, so an oversized batch is refused before any item is parsed.
+    sizes = (
+        ("metrics", len(raw_metrics), validation.MAX_METRICS_PER_BATCH),
+        ("params", len(raw_params), validation.MAX_PARAMS_PER_BATCH),
+        ("tags", len(raw_tags), validation.MAX_TAGS_PER_BATCH),
+    )
+    for name, count, limit in sizes:
+        if count > limit:
+            raise InvalidParameter(
+                f"Field '{name}' holds {count} items; a log-batch may hold at most {limit}."
+            )
+    total = len(raw_metrics) + len(raw_params) + len(raw_tags)
+    if total > validation.MAX_ENTITIES_PER_BATCH:
+        raise InvalidParameter(
+            f"A log-batch may hold at most {validation.MAX_ENTITIES_PER_BATCH} metrics, params "
+            f"and tags in total, got {total}."
+        )
+    metrics = [metric_of(m, f"metrics[{i}].") for i, m in enumerate(raw_metrics)]
+    params = [param_of(p, f"params[{i}].") for i, p in enumerate(raw_params)]
+    tags = [tag_of(t, f"tags[{i}].") for i, t in enumerate(raw_tags)]
+    seen: dict[str, int] = {}
+    for i, p in enumerate(params):
+        if p.key in seen:
+            raise InvalidParameter(
+                f"Field 'params[{i}].key': param {p.key!r} already appears at params[{seen[p.key]}]"
+                "; log each param once per batch."
+            )
+        seen[p.key] = i
+    # One store call, one transaction: a param conflict found there rolls back every metric.
+    ctx.tracking_store.log_batch(run_id, metrics, params, tags)
+    return {}
+
+
+def log_inputs(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    datasets = [
+        dataset_input_of(d, f"datasets[{i}].") for i, d in enumerate(f.object_list("datasets"))
+    ]
+    model_ids = [m.required_string("model_id") for m in f.object_list("models")]
+    if datasets:
+        ctx.tracking_store.log_inputs(run_id, datasets)
+    if model_ids:
+        _store_method(ctx, "log_model_inputs")(run_id, model_ids)
+    elif not datasets:
+        ctx.tracking_store.get_run(run_id)  # still answer 404 for an unknown run
+    return {}
+
+
+def log_model(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run_id = run_id_of(f)
+    text = f.required_string("model_json")
+    try:
+        model = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidParameter(f"Field 'model_json' is not valid JSON: {exc}.") from None
+    if not isinstance(model, dict):
+        raise InvalidParameter("Field 'model_json' must hold a JSON object (an MLmodel dict).")
+    missing = [name for name in _LOG_MODEL_REQUIRED if name not in model]
+    if missing:
+        raise InvalidParameter(
+            f"Field 'model_json' lacks {', '.join(missing)}; it must hold "
+            f"{', '.join(_LOG_MODEL_REQUIRED)}."
+        )
+    # Read-modify-write of one tag: two log-model calls racing on one run could drop an entry,
+    # which MLflow's own server does too; this endpoint is legacy (MLflow 3 uses logged models).
+    current = ctx.tracking_store.get_run(run_id).data.tags.get(LOG_MODEL_HISTORY_TAG)
+    history: Any = []
+    if current:
+        try:
+            history = orjson.loads(current)
+        except orjson.JSONDecodeError:
+            history = None
+        if not isinstance(history, list):
+            # Never overwrite what is there: the user set this tag to something else.
+            raise InvalidState(
+                f"Run {run_id}'s tag {LOG_MODEL_HISTORY_TAG} does not hold a JSON list, so the "
+                "model cannot be appended; delete or fix the tag first."
+            )
+    history.append(model)
+    value = orjson.dumps(history).decode()
+    named("model_json", lambda: validation.validate_tag(LOG_MODEL_HISTORY_TAG, value))
+    ctx.tracking_store.set_tag(run_id, RunTag(LOG_MODEL_HISTORY_TAG, value))
+    return {}
+
+
+def log_outputs(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    from runlab.entities import LoggedModelOutput
+
+    run_id = run_id_of(f)
+    outputs = []
+    for item in f.object_list("models", required=True):
+        model_id = item.required_string("model_id")
+        step = item.int64("step", required=True)
+        assert step is not None
+        outputs.append(LoggedModelOutput(model_id, step))
+    _store_method(ctx, "log_outputs")(run_id, outputs)
+    return {}
+
+
+def _store_method(ctx: ServerContext, name: str) -> Callable[..., Any]:
+    """A store method that not every TrackingStore has (e.g. one from an older runlab)."""
+    method = getattr(ctx.tracking_store, name, None)
+    if method is None:
+        raise RunlabError(
+            f"This server's store cannot {name.replace('_', ' ')}.", "NOT_IMPLEMENTED"
+        )
+    return method
+
+
+# -- artifacts and datasets -------------------------------------------------------------------
+
+
+def list_artifacts_under(ctx: ServerContext, root_uri: str, path: str | None) -> list[FileInfo]:
+    """The direct children of ``path`` under an artifact root, with paths relative to the root.
+
+    A ``mlflow-artifacts:`` root lives in the proxied destination, so it is listed through the
+    server's own artifact repository at the matching sub path; a local or S3 root is listed
+    directly. Any other scheme is refused by the repository factory.
+    """
+    relative = validate_artifact_path(path or "")
+    if not root_uri.startswith("mlflow-artifacts:"):
+        return get_artifact_repository(root_uri).list_artifacts(relative or None)
+    if ctx.artifact_repo is None:
+        raise Unavailable(
+            f"Artifacts under {root_uri!r} are served by the artifact proxy, which this server "
+            "does not run; start it with --serve-artifacts."
+        )
+    # mlflow-artifacts:/<p> or mlflow-artifacts://host/<p>: only <p> matters here.
+    root_path = validate_artifact_path(urlsplit(root_uri).path.lstrip("/"))
+    infos = ctx.artifact_repo.list_artifacts(join_artifact_path(root_path, relative) or None)
+    prefix = f"{root_path}/" if root_path else ""
+    return [
+        FileInfo(f.path[len(prefix) :], f.is_dir, f.file_size)
+        for f in infos
+        if f.path.startswith(prefix)
+    ]
+
+
+def list_artifacts(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    run = ctx.tracking_store.get_run(run_id_of(f))
+    path = named("path", lambda: validate_artifact_path(f.string("path") or ""))
+    f.string("page_token")  # accepted for compatibility; listings are never paged
+    root = run.info.artifact_uri
+    out: dict[str, Any] = {"root_uri": root}
+    files = [wire.file_info(i) for i in list_artifacts_under(ctx, root, path)]
+    if files:
+        out["files"] = files
+    return out
+
+
+#: Most experiments one search-datasets call may cover (MLflow's limit).
+_SEARCH_DATASETS_MAX_EXPERIMENTS = 20
+_DATASET_CONTEXT_TAG = "mlflow.data.context"
+
+
+def search_datasets(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+    """Distinct (experiment, dataset, context) triples over the runs of up to 20 experiments."""
+    experiment_ids = f.string_list("experiment_ids")
+    if not 1 <= len(experiment_ids) <= _SEARCH_DATASETS_MAX_EXPERIMENTS:
+        raise InvalidParameter(
+            f"Field 'experiment_ids' must name 1 to {_SEARCH_DATASETS_MAX_EXPERIMENTS} "
+            f"experiments, got {len(experiment_ids)}."
+        )
+    # Through the store protocol (no SQL here); this UI-only call reads runs page by page.
+    seen: dict[tuple[str, str, str, str | None], None] = {}
+    token: str | None = None
+    while True:
+        page = ctx.tracking_store.search_runs(
+            experiment_ids, None, ViewType.ALL, 50_000, None, token
+        )
+        for run in page:
+            for item in run.inputs.dataset_inputs:
+                context = next((t.value for t in item.tags if t.key == _DATASET_CONTEXT_TAG), None)
+                ds = item.dataset
+                seen[(run.info.experiment_id, ds.name, ds.digest, context)] = None
+        token = page.token
+        if not token:
+            break
+    summaries = []
+    for experiment_id, name, digest, context in seen:
+        summary = {"experiment_id": experiment_id, "name": name, "digest": digest}
+        if context is not None:
+            summary["context"] = context
+        summaries.append(summary)
+    return {"dataset_summaries": summaries} if summaries else {}
+
+
+_RUN_ID_FIELDS = {"run_id": "string", "run_uuid": "string"}
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "runs/create",
+        create,
+        "Create a run",
+        {
+            "experiment_id": "string",
+            "user_id": "string",
+            "run_name": "string",
+            "start_time": "integer",
+            "tags": "array",
+        },
+    ),
+    Endpoint(
+        "POST",
+        "runs/update",
+        update,
+        "Update a run's status, end time or name",
+        {**_RUN_ID_FIELDS, "status": "string", "end_time": "integer", "run_name": "string"},
+        ("run_id",),
+    ),
+    Endpoint("POST", "runs/delete", delete, "Delete a run", _RUN_ID_FIELDS, ("run_id",)),
+    Endpoint("POST", "runs/restore", restore, "Restore a run", _RUN_ID_FIELDS, ("run_id",)),
+    Endpoint("GET", "runs/get", get, "Get a run", _RUN_ID_FIELDS, ("run_id",)),
+    Endpoint(
+        "POST",
+        "runs/search",
+        search,
+        "Search runs",
+        {
+            "experiment_ids": "array",
+            "filter": "string",
+            "run_view_type": "string",
+            "max_results": "integer",
+            "order_by": "array",
+            "page_token": "string",
+        },
+    ),
+    Endpoint(
+        "POST",
+        "runs/log-metric",
+        log_metric,
+        "Log one metric point",
+        {
+            **_RUN_ID_FIELDS,
+            "key": "string",
+            "value": "number",
+            "timestamp": "integer",
+            "step": "integer",
+            "model_id": "string",
+            "dataset_name": "string",
+            "dataset_digest": "string",
+        },
+        ("run_id", "key", "value", "timestamp"),
+    ),
+    Endpoint(
+        "POST",
+        "runs/log-parameter",
+        log_param,
+        "Log one param",
+        {**_RUN_ID_FIELDS, "key": "string", "value": "string"},
+        ("run_id", "key"),
+    ),
+    Endpoint(
+        "POST",
+        "runs/set-tag",
+        set_tag,
+        "Set a run tag",
+        {**_RUN_ID_FIELDS, "key": "string", "value": "string"},
+        ("run_id", "key"),
+    ),
+    Endpoint(
+        "POST",
+        "runs/delete-tag",
+        delete_tag,
+        "Delete a run tag",
+        {**_RUN_ID_FIELDS, "key": "string"},
+        ("run_id", "key"),
+    ),
+    Endpoint(
+        "POST",
+        "runs/log-batch",
+        log_batch,
+        "Log metrics, params and tags atomically",
+        {**_RUN_ID_FIELDS, "metrics": "array", "params": "array", "tags": "array"},
+        ("run_id",),
+    ),
+    Endpoint(
+        "POST",
+        "runs/log-inputs",
+        log_inputs,
+        "Record datasets and models a run used",
+        {**_RUN_ID_FIELDS, "datasets": "array", "models": "array"},
+        ("run_id",),
+    ),
+    Endpoint(
+        "POST",
+        "runs/log-model",
+        log_model,
+        "Record an MLmodel in the run's log-model history (legacy)",
+        {**_RUN_ID_FIELDS, "model_json": "string"},
+        ("run_id", "model_json"),
+    ),
+    Endpoint(
+        "POST",
+        "runs/outputs",
+        log_outputs,
+        "Record models a run produced",
+        {**_RUN_ID_FIELDS, "models": "array"},
+        ("run_id", "models"),
+    ),
+]
+
+ENDPOINTS.append(
+    Endpoint(
+        "GET",
+        "artifacts/list",
+        list_artifacts,
+        "List a run's artifacts",
+        {**_RUN_ID_FIELDS, "path": "string", "page_token": "string"},
+        ("run_id",),
+    )
+)
+
+#: Served only under /ajax-api/2.0/mlflow, as in MLflow (its proto path has no /api form).
+AJAX_ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "experiments/search-datasets",
+        search_datasets,
+        "Datasets used by the runs of some experiments (UI only)",
+        {"experiment_ids": "array"},
+        ("experiment_ids",),
+    ),
+]

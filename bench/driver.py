@@ -82,7 +82,6 @@ def main(argv: list[str]) -> int:
         api = load_api(tool)
         import_s = time.perf_counter() - t0
         module_name, func_name = WORKLOADS[workload].split(":")
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         func = getattr(importlib.import_module(f"workloads.{module_name}"), func_name)
         workdir = params.get("workdir")
         if workdir:

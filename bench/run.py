@@ -193,6 +193,8 @@ def render(
         f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}; runlab at commit "
         f"{harness.git_revision()}",
         f"- Machine: {harness.machine_note()}",
+        "- Rerun: `python3 bench/run.py --write BENCHMARKS.md` (all options: `--help`; "
+        "`--quick` for a smoke run). MLflow runs inside `bench/.venv-mlflow`, created when missing.",
         "- Both tools run in the same session, each workload in a fresh subprocess and a fresh "
         "temporary folder with a local `sqlite:///` database; the same driver code imports "
         "`runlab as mlflow` or `mlflow`. Telemetry is off for both. Figures are medians.",

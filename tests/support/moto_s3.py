@@ -1,4 +1,7 @@
-"""Fixtures for artifact tests: a real S3 API (moto's server on a loopback port) and its env."""
+"""A real S3 API for tests: moto's server on a loopback port, a bucket in it, and dummy AWS env.
+
+Conftests that need S3 import the fixtures from here (``from support.moto_s3 import ...``).
+"""
 
 from __future__ import annotations
 

@@ -8,10 +8,12 @@ import mimetypes
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runlab.artifacts import multipart
 from runlab.artifacts._local_files import plan_upload
 from runlab.artifacts._optional import require
 from runlab.artifacts.path_safety import join_artifact_path, safe_join, validate_artifact_path
@@ -24,7 +26,7 @@ from runlab.errors import (
     Unavailable,
 )
 
-__all__ = ["ENDPOINT_ENV_VARS", "S3ArtifactRepository", "parse_s3_uri"]
+__all__ = ["ENDPOINT_ENV_VARS", "ObjectInfo", "S3ArtifactRepository", "parse_s3_uri"]
 
 #: Environment variables naming a custom S3 endpoint, first match wins. The MLflow name is read too
 #: so that existing deployments keep working after switching to runlab.
@@ -72,6 +74,15 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     if not bucket:
         raise InvalidParameter(f"Invalid S3 URI {uri!r}: it names no bucket.")
     return bucket, validate_artifact_path(prefix.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a HEAD of one object tells: enough to answer a download's headers before its body."""
+
+    size: int
+    etag: str
+    content_type: str | None
 
 
 def _boto3() -> Any:
@@ -334,6 +345,90 @@ class S3ArtifactRepository:
                     Config=self._transfer(),
                 )
         return str(safe_join(destination_root, relative))
+
+    # -- streaming and multipart (used by the server's artifact proxy) ----------------------------
+
+    def _file_key(self, artifact_file: str) -> tuple[str, str]:
+        relative = validate_artifact_path(artifact_file)
+        if not relative:
+            raise InvalidParameter("The artifact root is a folder; give a file path.")
+        return relative, self._key(relative)
+
+    def stat_file(self, artifact_file: str) -> ObjectInfo:
+        """Size, ETag and content type of the object ``artifact_file``; ArtifactNotFound if none."""
+        relative, key = self._file_key(artifact_file)
+        with _s3_errors(f"Reading {self._describe(relative)}"):
+            head = self.client.head_object(Bucket=self.bucket, Key=key)
+        return ObjectInfo(
+            size=int(head["ContentLength"]),
+            etag=str(head.get("ETag", "")),
+            content_type=head.get("ContentType"),
+        )
+
+    def iter_file(
+        self,
+        artifact_file: str,
+        first: int | None = None,
+        last: int | None = None,
+        chunk_size: int = 1024 * 1024,
+    ) -> Iterator[bytes]:
+        """Yield the bytes of ``artifact_file`` (or of the inclusive range first..last) in chunks.
+
+        The object is fetched lazily, as the iterator is consumed, so a large object never sits
+        in memory; the connection is released when the iterator is exhausted or closed.
+        """
+        relative, key = self._file_key(artifact_file)
+        extra = (
+            {"Range": f"bytes={first}-{'' if last is None else last}"} if first is not None else {}
+        )
+        with _s3_errors(f"Downloading {self._describe(relative)}"):
+            body = self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+    def streaming_upload(
+        self, artifact_file: str, content_type: str | None = None
+    ) -> multipart.StreamingUpload:
+        """An upload of ``artifact_file`` fed part by part, for bodies that arrive as a stream."""
+        relative, key = self._file_key(artifact_file)
+        return multipart.StreamingUpload(
+            self.client,
+            self.bucket,
+            key,
+            content_type,
+            guard=lambda: _s3_errors(f"Uploading {self._describe(relative)}"),
+        )
+
+    def create_multipart_upload(
+        self, artifact_file: str, num_parts: int, content_type: str | None = None
+    ) -> multipart.MultipartUpload:
+        """Start a multipart upload of ``artifact_file``, with a presigned URL per part."""
+        relative, key = self._file_key(artifact_file)
+        with _s3_errors(f"Starting a multipart upload of {self._describe(relative)}"):
+            return multipart.create_upload(self.client, self.bucket, key, num_parts, content_type)
+
+    def complete_multipart_upload(
+        self, artifact_file: str, upload_id: str, parts: Iterable[multipart.UploadedPart]
+    ) -> None:
+        """Finish a multipart upload of ``artifact_file`` from its parts' ETags."""
+        relative, key = self._file_key(artifact_file)
+        with _s3_errors(f"Completing the multipart upload of {self._describe(relative)}"):
+            multipart.complete_upload(self.client, self.bucket, key, upload_id, parts)
+
+    def abort_multipart_upload(self, artifact_file: str, upload_id: str) -> None:
+        """Abort a multipart upload of ``artifact_file`` (an unknown id is not an error)."""
+        relative, key = self._file_key(artifact_file)
+        with _s3_errors(f"Aborting the multipart upload of {self._describe(relative)}"):
+            multipart.abort_upload(self.client, self.bucket, key, upload_id)
+
+    def presigned_download_url(self, artifact_file: str) -> str:
+        """A presigned GET URL for ``artifact_file`` (checked to exist first)."""
+        relative, key = self._file_key(artifact_file)
+        self.stat_file(relative)
+        with _s3_errors(f"Presigning {self._describe(relative)}"):
+            return multipart.presign_download(self.client, self.bucket, key)
 
     # -- deleting --------------------------------------------------------------------------------
 

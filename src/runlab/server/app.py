@@ -17,7 +17,15 @@ from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
 from runlab.server.openapi import build_openapi
-from runlab.server.routes import artifact_proxy, experiments, info, metrics, runlab_api, runs
+from runlab.server.routes import (
+    artifact_proxy,
+    experiments,
+    info,
+    logged_models,
+    metrics,
+    runlab_api,
+    runs,
+)
 from runlab.server.security import RequestGuard
 from runlab.server.settings import ServerSettings
 from runlab.store.base import TrackingStore
@@ -28,7 +36,12 @@ MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
 def mlflow_endpoints() -> list[Endpoint]:
     """All MLflow-protocol endpoints this server implements."""
-    return [*experiments.ENDPOINTS, *runs.ENDPOINTS, *metrics.ENDPOINTS]
+    return [
+        *experiments.ENDPOINTS,
+        *runs.ENDPOINTS,
+        *metrics.ENDPOINTS,
+        *logged_models.ENDPOINTS,
+    ]
 
 
 def ajax_only_endpoints() -> list[Endpoint]:

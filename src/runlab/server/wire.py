@@ -174,3 +174,29 @@ def metric_bucket(bucket: Any) -> dict[str, Any]:
         "last": encode_double(bucket.last_value),
         "count": bucket.count,
     }
+
+
+def logged_model(m: Any) -> dict[str, Any]:
+    """A LoggedModel message: ``info`` (identity, status, tags) and ``data`` (params, metrics)."""
+    info = _drop_empty(
+        {
+            "model_id": m.model_id,
+            "experiment_id": m.experiment_id,
+            "name": m.name,
+            "creation_timestamp_ms": m.creation_timestamp,
+            "last_updated_timestamp_ms": m.last_updated_timestamp,
+            "artifact_uri": m.artifact_location,
+            "status": m.status,
+            "model_type": m.model_type,
+            "source_run_id": m.source_run_id,
+            "status_message": m.status_message,
+            "tags": _tags(m.tags),
+        }
+    )
+    data = _drop_empty(
+        {
+            "params": _tags(m.params),
+            "metrics": [metric(point, with_run_id=True) for point in m.metrics],
+        }
+    )
+    return {"info": info, "data": data}

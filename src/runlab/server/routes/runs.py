@@ -240,8 +240,28 @@ def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 
 def log_metric(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     run_id = run_id_of(f)
-    ctx.tracking_store.log_metric(run_id, metric_of(f))
+    metric = metric_of(f)
+    _write_metrics(ctx, run_id, [metric], lambda: ctx.tracking_store.log_metric(run_id, metric))
     return {}
+
+
+def _write_metrics(
+    ctx: ServerContext, run_id: str, metrics: list[Metric], write: Callable[[], None]
+) -> None:
+    """Run ``write``, and copy points that name a logged model onto that model (MLflow 3).
+
+    The models are looked up first, so an unknown ``model_id`` is refused (404) before anything
+    is written; the run's points and the model's copy are two transactions, and the copy is
+    idempotent, so a client's retry completes a write cut in between.
+    """
+    model_ids = {m.model_id for m in metrics if m.model_id}
+    if not model_ids:
+        write()
+        return
+    for model_id in sorted(model_ids):
+        _store_method(ctx, "get_logged_model")(model_id)
+    write()
+    _store_method(ctx, "log_model_metrics")(run_id, metrics)
 
 
 def log_param(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
@@ -296,7 +316,9 @@ def log_batch(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
             )
         seen[p.key] = i
     # One store call, one transaction: a param conflict found there rolls back every metric.
-    ctx.tracking_store.log_batch(run_id, metrics, params, tags)
+    _write_metrics(
+        ctx, run_id, metrics, lambda: ctx.tracking_store.log_batch(run_id, metrics, params, tags)
+    )
     return {}
 
 

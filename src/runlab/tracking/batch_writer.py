@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -37,14 +38,17 @@ from runlab.validation import (
 )
 
 __all__ = [
+    "END",
     "METRIC",
     "PARAM",
     "TAG",
+    "Batch",
     "BatchWriter",
     "chunk_batch",
     "close_all",
     "existing_writer",
     "flush_all",
+    "raise_all_errors",
     "writer_for",
 ]
 
@@ -55,6 +59,9 @@ METRIC, PARAM, TAG = 0, 1, 2
 # A flush marker: its entity is a threading.Event the writer sets once everything queued before
 # the marker is written.
 _FLUSH = 3
+#: The end of a run, queued behind its records by the remote writer; the entity is
+#: ``(status, end_time)``.
+END = 4
 
 #: Wake the writer early once this many records wait: a full batch is ready.
 WAKE_AT = MAX_METRICS_PER_BATCH
@@ -86,6 +93,47 @@ def chunk_batch(
         yield m, p, t
 
 
+class Batch:
+    """One store call's worth of records for one run, or the end of a run (``end`` is set)."""
+
+    __slots__ = ("end", "metrics", "params", "run_id", "seq", "tags")
+
+    def __init__(
+        self,
+        run_id: str,
+        metrics: list[Metric],
+        params: list[Param],
+        tags: list[RunTag],
+        end: tuple[str, int] | None = None,
+        seq: int = 0,
+    ) -> None:
+        self.run_id = run_id
+        self.metrics = metrics
+        self.params = params
+        self.tags = tags
+        #: ``(status, end_time)`` when this entry ends the run instead of logging to it.
+        self.end = end
+        #: Position in the writer's stream of batches; flush markers wait for a position.
+        self.seq = seq
+
+    @property
+    def size(self) -> int:
+        """Records in the batch (an end of run counts as none)."""
+        return len(self.metrics) + len(self.params) + len(self.tags)
+
+    def pieces(self) -> list[Batch]:
+        """The batch split so that one rejected record cannot take the others down with it."""
+        out: list[Batch] = []
+        if self.metrics:
+            out.append(Batch(self.run_id, self.metrics, [], [], seq=self.seq))
+        if self.tags:
+            out.append(Batch(self.run_id, [], [], self.tags, seq=self.seq))
+        out.extend(Batch(self.run_id, [], [p], [], seq=self.seq) for p in self.params)
+        if self.end is not None:
+            out.append(Batch(self.run_id, [], [], [], self.end, seq=self.seq))
+        return out
+
+
 class _RunRecords:
     """One run's share of a drained queue, deduplicated the way the store would apply it."""
 
@@ -99,6 +147,9 @@ class _RunRecords:
 
 class BatchWriter:
     """Queues records for one store and writes them in batches from a daemon thread."""
+
+    #: True for a writer that keeps records while a server is away (see runlab.tracking.spool).
+    remote = False
 
     def __init__(self, store: TrackingStore, interval: float) -> None:
         self.store = store
@@ -161,13 +212,27 @@ class BatchWriter:
         """True while records are queued or a batch is being written."""
         return bool(self.queue) or self._write_lock.locked()
 
-    def flush(self, raise_errors: bool = True) -> None:
-        """Write everything queued so far; then raise stored errors unless told not to."""
+    def flush(self, raise_errors: bool = True, timeout: float | None = None) -> Exception | None:
+        """Write everything queued so far; then raise stored errors unless told not to.
+
+        A local store is always written before this returns (``timeout`` is for remote writers,
+        which return what they could not deliver in time); so this returns None.
+        """
         if self.has_pending() and not self._flush_through_thread():
             with self._write_lock:
                 self._drain()
         if raise_errors:
             self.raise_errors()
+        return None
+
+    def end_run(self, run_id: str, status: str, end_time: int) -> Exception | None:
+        """Write what is queued, then end the run in the store.
+
+        Returns None; a remote writer returns what it could not deliver in time instead.
+        """
+        self.flush(raise_errors=False)
+        self.store.update_run_info(run_id, run_status=status, end_time=end_time)
+        return None
 
     def _flush_through_thread(self) -> bool:
         """Ask the writer thread to write up to a marker and wait for it; False if it cannot.
@@ -242,12 +307,27 @@ class BatchWriter:
                         entity.set()  # never leave a flush() waiting forever
 
     def _write_records(self, records: list[tuple[str, int, Any]]) -> None:
+        for item in self._group(records):
+            if isinstance(item, Batch):
+                self._write_batch(item.run_id, item.metrics, item.params, item.tags)
+            else:
+                item.set()
+
+    def _group(self, records: list[tuple[str, int, Any]]) -> Iterator[Batch | threading.Event]:
+        """Records as store-sized batches per run, in order; flush markers where they were.
+
+        Within a stretch between markers, params and tags are deduplicated the way the store
+        would apply them, and a param given two values is recorded as an error.
+        """
         by_run: dict[str, _RunRecords] = {}
         for run_id, kind, entity in records:
-            if kind == _FLUSH:
-                self._write_groups(by_run)
+            if kind in (_FLUSH, END):
+                yield from self._batches(by_run)
                 by_run = {}
-                entity.set()
+                if kind == _FLUSH:
+                    yield entity
+                else:
+                    yield Batch(run_id, [], [], [], end=entity)
                 continue
             group = by_run.get(run_id)
             if group is None:
@@ -264,14 +344,15 @@ class BatchWriter:
                     group.params[entity.key] = entity
                 elif previous.value != entity.value:
                     self._record(_param_conflict(run_id, previous, entity))
-        self._write_groups(by_run)
+        yield from self._batches(by_run)
 
-    def _write_groups(self, by_run: dict[str, _RunRecords]) -> None:
+    @staticmethod
+    def _batches(by_run: dict[str, _RunRecords]) -> Iterator[Batch]:
         for run_id, group in by_run.items():
             for metrics, params, tags in chunk_batch(
                 group.metrics, list(group.params.values()), list(group.tags.values())
             ):
-                self._write_batch(run_id, metrics, params, tags)
+                yield Batch(run_id, metrics, params, tags)
 
     def _write_batch(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]
@@ -370,9 +451,20 @@ def writer_for(store: TrackingStore, interval: float | None = None) -> BatchWrit
                 from runlab.tracking.config import flush_interval
 
                 interval = flush_interval()
-            writer = BatchWriter(store, interval)
+            writer = _new_writer(store, interval)
             _writers[id(store)] = writer
         return writer
+
+
+def _new_writer(store: TrackingStore, interval: float) -> BatchWriter:
+    # Looked up in sys.modules rather than imported: a process that never opened a REST store
+    # has no RestTrackingStore to find, and must not pay for importing httpx to learn that.
+    rest = sys.modules.get("runlab.store.rest.tracking")
+    if rest is not None and isinstance(store, rest.RestTrackingStore):
+        from runlab.tracking.spool import RemoteWriter
+
+        return RemoteWriter(store, interval)
+    return BatchWriter(store, interval)
 
 
 def existing_writer(store: TrackingStore) -> BatchWriter | None:
@@ -381,15 +473,29 @@ def existing_writer(store: TrackingStore) -> BatchWriter | None:
     return writer if writer is not None and writer.store is store else None
 
 
-def flush_all(raise_errors: bool = True) -> None:
-    """Flush every writer; raise the first stored error afterwards unless told not to."""
+def flush_all(raise_errors: bool = True) -> list[Exception]:
+    """Flush every writer; raise the first stored error afterwards unless told not to.
+
+    Remote writers wait a bounded time; what they could not deliver comes back as a list of
+    reports (:class:`runlab.tracking.spool.UnsentRecords`), and with ``raise_errors`` the first
+    one is raised once the stored errors have been.
+    """
+    with _writers_lock:
+        writers = list(_writers.values())
+    unsent = [report for w in writers if (report := w.flush(raise_errors=False)) is not None]
+    if raise_errors:
+        raise_all_errors()
+        if unsent:
+            raise unsent[0]
+    return unsent
+
+
+def raise_all_errors() -> None:
+    """Raise the first error any writer has stored for its records."""
     with _writers_lock:
         writers = list(_writers.values())
     for writer in writers:
-        writer.flush(raise_errors=False)
-    if raise_errors:
-        for writer in writers:
-            writer.raise_errors()
+        writer.raise_errors()
 
 
 def close_all() -> None:

@@ -262,8 +262,10 @@ def end_run(status: str = "FINISHED") -> None:
     """
     run = active_run()
     if run is not None:
-        _end(run, RunStatus.normalize(status))
+        unsent = _end(run, RunStatus.normalize(status))
         run._t.writer.raise_errors()
+        if unsent is not None:
+            raise unsent
 
 
 def _end_through(run: ActiveRun, status: str) -> None:
@@ -271,17 +273,22 @@ def _end_through(run: ActiveRun, status: str) -> None:
     stack = run._t.stack
     if stack is None or run not in stack:
         return  # already ended, e.g. by an explicit end_run() inside the with block
+    unsent = None
     while stack and stack[-1] is not run:
-        _end(stack[-1], status)
-    _end(run, status)
+        unsent = _end(stack[-1], status) or unsent
+    unsent = _end(run, status) or unsent
     run._t.writer.raise_errors()
+    if unsent is not None:
+        raise unsent
 
 
-def _end(run: ActiveRun, status: str) -> None:
+def _end(run: ActiveRun, status: str) -> Exception | None:
+    """End one run after its queued records; against a server that does not answer in time
+    (``RUNLAB_FLUSH_TIMEOUT``), the report of what stays unsent (the end of the run included).
+    """
     target = run._t
     try:
-        target.writer.flush(raise_errors=False)
-        target.client.set_terminated(target.run_id, status)
+        return target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
     finally:
         if target.stack is not None and run in target.stack:
             target.stack.remove(run)
@@ -471,15 +478,24 @@ def _on_exit() -> None:
     status = _exit_status()
     with _live_lock:
         runs = list(_live.values())
+    reports: list[Exception] = []
     for run in reversed(runs):  # children before their parents
         try:
-            _end(run, status)
+            report = _end(run, status)
         except Exception as err:
             _logger.error("runlab: could not end run %s at exit: %s", run._t.run_id, err)
+        else:
+            if report is not None:
+                reports.append(report)
     try:
-        batch_writer.flush_all()
+        # What is still unsent after this (if anything) is the up-to-date report; the ones from
+        # ending runs would repeat it with older counts.
+        reports = batch_writer.flush_all(raise_errors=False) or reports
+        batch_writer.raise_all_errors()
     except Exception as err:
         _logger.error("runlab: records queued before exit could not be written: %s", err)
+    for report in reports:
+        _logger.error("%s", report)
 
 
 atexit.register(_on_exit)

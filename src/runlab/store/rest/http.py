@@ -174,6 +174,24 @@ def _decode(response: httpx.Response) -> dict[str, Any]:
     )
 
 
+def http_status(error: BaseException) -> int | None:
+    """The HTTP status of the response an error came from, or None (e.g. no response at all)."""
+    status = getattr(error, "http_status", None)
+    return status if isinstance(status, int) else None
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for errors that may go away by themselves: no connection, 408, 429 or any 5xx.
+
+    Callers that keep data while a server is away (the background writer) retry these and give
+    up on everything else, which the server would answer the same way again.
+    """
+    if isinstance(error, Unavailable):
+        return True
+    status = http_status(error)
+    return status is not None and (status in (408, 429) or status >= 500)
+
+
 def _raise(code: str, message: str, status: int) -> dict[str, Any]:
     error = error_from_code(code, message or f"HTTP {status}")
     if type(error) is RunlabError:
@@ -186,4 +204,7 @@ def _raise(code: str, message: str, status: int) -> dict[str, Any]:
             error = InvalidParameter(message, code)
         elif status in (503, 504):
             error = Unavailable(message, code)
+    # Kept so that callers can tell a server that is struggling (5xx, 429) from one that refuses
+    # the request for good (4xx); the error classes alone do not say.
+    vars(error)["http_status"] = status
     raise error

@@ -56,8 +56,11 @@ class RestTrackingStore:
         body: dict[str, Any] | None = None,
         *,
         idempotent: bool = True,
+        max_retries: int | None = None,
     ) -> dict[str, Any]:
-        return self.http.call(method, f"{API}/{endpoint}", body, idempotent=idempotent)
+        return self.http.call(
+            method, f"{API}/{endpoint}", body, idempotent=idempotent, max_retries=max_retries
+        )
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -181,8 +184,14 @@ class RestTrackingStore:
         run_status: str | int | None = None,
         end_time: int | None = None,
         run_name: str | None = None,
+        *,
+        max_retries: int | None = None,
     ) -> RunInfo:
-        """Update status, end time and/or name."""
+        """Update status, end time and/or name.
+
+        ``max_retries`` overrides the configured per-request retries (the background writer
+        passes 0: it retries on its own schedule and must not stall on one request).
+        """
         body: dict[str, Any] = {"run_id": run_id, "run_uuid": run_id}
         if run_status is not None:
             body["status"] = RunStatus.normalize(run_status)
@@ -191,7 +200,7 @@ class RestTrackingStore:
         if run_name:
             body["run_name"] = run_name
         with _not_found_as(RunNotFound):
-            data = self._call("POST", "runs/update", body)
+            data = self._call("POST", "runs/update", body, max_retries=max_retries)
         return decode.run_info(data["run_info"])
 
     def delete_run(self, run_id: str) -> None:
@@ -210,8 +219,13 @@ class RestTrackingStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        *,
+        max_retries: int | None = None,
     ) -> None:
-        """One log-batch call (the caller keeps within the batch limits)."""
+        """One log-batch call (the caller keeps within the batch limits).
+
+        ``max_retries`` overrides the configured per-request retries, as for update_run_info.
+        """
         body = {
             "run_id": run_id,
             "metrics": [
@@ -227,7 +241,7 @@ class RestTrackingStore:
             "tags": [{"key": t.key, "value": t.value} for t in tags],
         }
         with _not_found_as(RunNotFound):
-            self._call("POST", "runs/log-batch", body)
+            self._call("POST", "runs/log-batch", body, max_retries=max_retries)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
         """One metric point."""

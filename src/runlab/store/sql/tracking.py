@@ -532,6 +532,9 @@ class SqlTrackingStore(LoggedModelMethods):
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
                 metric_series.append_metrics(conn, run_id, metrics)
+                if any(m.model_id for m in metrics):
+                    # Points logged for a model go to the model too, in the same transaction.
+                    self._write_model_metrics(conn, run_id, metrics)
 
         self._db.write(work)
 

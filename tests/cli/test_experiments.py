@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from click.testing import CliRunner
@@ -39,10 +40,11 @@ def test_create_then_list_shows_the_experiment(runlab: Runner) -> None:
     assert by_name["vision"]["experiment_id"] in table
 
 
-def test_create_with_an_artifact_location(runlab: Runner, tmp_path: object) -> None:
-    runlab.ok("experiments", "create", "-n", "a", "-l", "file:///tmp/somewhere/else")
+def test_create_with_an_artifact_location(runlab: Runner, tmp_path: Path) -> None:
+    location = (tmp_path / "elsewhere").as_uri()
+    runlab.ok("experiments", "create", "-n", "a", "-l", location)
     (found,) = [e for e in runlab.json("experiments", "list") if e["name"] == "a"]
-    assert found["artifact_location"] == "file:///tmp/somewhere/else"
+    assert found["artifact_location"] == location
 
 
 def test_delete_restore_and_views(runlab: Runner) -> None:

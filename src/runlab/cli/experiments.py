@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from runlab.cli import output
-from runlab.cli.options import make_client, tracking_uri_option, view_option, view_type
+from runlab.cli.options import F, make_client, tracking_uri_option, view_option, view_type
 
 if TYPE_CHECKING:
     from runlab.entities import Experiment
@@ -19,7 +19,7 @@ def experiments() -> None:
     """Manage experiments: named groups of runs."""
 
 
-def experiment_selector(func: Any) -> Any:
+def experiment_selector(func: F) -> F:
     """Add ``--experiment-id`` / ``--experiment-name`` (exactly one is needed)."""
     func = click.option(
         "-n", "--experiment-name", "experiment_name", metavar="NAME", help="Experiment name."

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import click
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -89,11 +91,4 @@ def print_mapping(title: str, mapping: Mapping[str, Any]) -> None:
 
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON (plain, for scripts and ``jq``)."""
-    click_echo(json.dumps(data, indent=2, sort_keys=True, default=str))
-
-
-def click_echo(text: str) -> None:
-    """Echo through click so CliRunner and pipes see it."""
-    import click
-
-    click.echo(text)
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str))

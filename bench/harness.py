@@ -217,6 +217,14 @@ def machine_note() -> str:
     )
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages (other work on the machine skews timings), or "n/a"."""
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def git_revision() -> str:
     """The checkout's short commit, with ``+dirty`` when tracked files have changes."""
     try:

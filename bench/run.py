@@ -151,6 +151,7 @@ def main(argv: list[str]) -> int:
     tools, broken = build_tools(tool_names, args.mlflow_venv)
 
     started = dt.datetime.now(dt.timezone.utc)
+    load_at_start = harness.load_average()
     results: report.Results = {}
     for workload in workloads:
         per_tool: dict[str, dict[str, Any]] = {n: {"error": m} for n, m in broken.items()}
@@ -173,7 +174,7 @@ def main(argv: list[str]) -> int:
         results[workload] = per_tool
 
     command = "python bench/run.py " + " ".join(shlex.quote(a) for a in argv)
-    text = render(results, tool_names, command.strip(), started)
+    text = render(results, tool_names, command.strip(), started, load_at_start)
     print(text)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
@@ -183,7 +184,11 @@ def main(argv: list[str]) -> int:
 
 
 def render(
-    results: report.Results, tool_names: list[str], command: str, started: dt.datetime
+    results: report.Results,
+    tool_names: list[str],
+    command: str,
+    started: dt.datetime,
+    load_at_start: str,
 ) -> str:
     """The whole report: heading, command, machine, table and notes."""
     lines = [
@@ -192,7 +197,7 @@ def render(
         f"- Command: `{command}`",
         f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}; runlab at commit "
         f"{harness.git_revision()}",
-        f"- Machine: {harness.machine_note()}",
+        f"- Machine: {harness.machine_note()}; load average at start {load_at_start}",
         "- Rerun: `python3 bench/run.py --write BENCHMARKS.md` (all options: `--help`; "
         "`--quick` for a smoke run). MLflow runs inside `bench/.venv-mlflow`, created when missing.",
         "- Both tools run in the same session, each workload in a fresh subprocess and a fresh "

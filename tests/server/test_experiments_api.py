@@ -177,4 +177,4 @@ def test_openapi_covers_every_route(api: Api) -> None:
     for route in build_app(store).routes:
         if isinstance(route, Route) and route.path != "/openapi.json":
             methods = {m.lower() for m in route.methods or ()} - {"head"}
-            assert methods <= set(document["paths"][route.path]), route.path
+            assert methods <= set(document["paths"][route.path_format]), route.path_format

@@ -23,6 +23,7 @@ from runlab.server.routes import (
     info,
     logged_models,
     metrics,
+    run_artifacts,
     runlab_api,
     runs,
 )
@@ -39,6 +40,7 @@ def mlflow_endpoints() -> list[Endpoint]:
     return [
         *experiments.ENDPOINTS,
         *runs.ENDPOINTS,
+        *run_artifacts.ENDPOINTS,
         *metrics.ENDPOINTS,
         *logged_models.ENDPOINTS,
     ]
@@ -46,7 +48,7 @@ def mlflow_endpoints() -> list[Endpoint]:
 
 def ajax_only_endpoints() -> list[Endpoint]:
     """MLflow endpoints its server offers only under /ajax-api/2.0/mlflow (UI helpers)."""
-    return [*runs.AJAX_ENDPOINTS, *metrics.AJAX_ENDPOINTS]
+    return [*run_artifacts.AJAX_ENDPOINTS, *metrics.AJAX_ENDPOINTS]
 
 
 def build_app(

@@ -108,9 +108,7 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
         fields = await read_fields(request, ctx)
         if request.path_params:
             # Path parameters ({model_id}) are fields too; the path wins over a body copy.
-            fields = RequestFields(
-                {**fields._data, **request.path_params}, from_query=fields._from_query
-            )
+            fields = fields.with_values(request.path_params)
         result = await run_in_threadpool(handler, ctx, fields)
         return json_response(result)
 

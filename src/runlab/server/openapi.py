@@ -18,7 +18,7 @@ _ERROR_SCHEMA = {
     "properties": {"error_code": {"type": "string"}, "message": {"type": "string"}},
     "required": ["error_code", "message"],
 }
-_PATH_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+_PATH_PARAM = re.compile(r"{([^}]+)}")
 
 
 def _field_schema(kind: str) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def _operation(route: Route, method: str, endpoint: Endpoint | None) -> dict[str
     doc = (route.endpoint.__doc__ or "").strip().splitlines()
     op: dict[str, Any] = {
         "summary": endpoint.summary if endpoint else (doc[0] if doc else route.path),
-        "operationId": f"{method.lower()}:{route.path}",
+        "operationId": f"{method.lower()}:{route.path_format}",
         "responses": {
             "200": {"description": "Success"},
             "4XX": {
@@ -44,7 +44,7 @@ def _operation(route: Route, method: str, endpoint: Endpoint | None) -> dict[str
     }
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-        for name in _PATH_PARAM.findall(route.path)
+        for name in _PATH_PARAM.findall(route.path_format)
     ]
     if endpoint is not None and endpoint.request_fields:
         if method == "GET":
@@ -90,7 +90,9 @@ def build_openapi(
             if method == "HEAD":
                 continue
             endpoint = endpoints.get(route.name)
-            paths.setdefault(route.path, {})[method.lower()] = _operation(route, method, endpoint)
+            paths.setdefault(route.path_format, {})[method.lower()] = _operation(
+                route, method, endpoint
+            )
     return {
         "openapi": "3.1.0",
         "info": {

@@ -38,6 +38,10 @@ class RequestFields:
         #: Where this object sits in the request (``tags[2].``), so errors name the full field.
         self._path = path
 
+    def with_values(self, values: Mapping[str, Any]) -> RequestFields:
+        """These fields plus ``values`` (which win), e.g. a route's path parameters."""
+        return RequestFields({**self._data, **values}, from_query=self._from_query, path=self._path)
+
     def _raw(self, name: str) -> tuple[bool, Any]:
         camel = _camel(name)
         has_snake = name in self._data

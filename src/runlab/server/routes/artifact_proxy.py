@@ -243,6 +243,8 @@ async def _s3_download(repo: S3ArtifactRepository, path: str) -> _Download:
         raise
 
     async def open_range(first: int, last: int) -> AsyncIterator[bytes]:
+        if last < first:
+            return  # an empty object: nothing to fetch (and "bytes=0--1" is no valid range)
         chunks = repo.iter_file(path, first, last, _CHUNK)
         async for chunk in iterate_in_threadpool(chunks):
             yield chunk

@@ -15,7 +15,8 @@ from runlab.server import wire
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.request_fields import RequestFields
-from runlab.server.routes.runs import list_artifacts_under, named
+from runlab.server.routes.run_artifacts import list_artifacts_under
+from runlab.server.routes.runs import named
 from runlab.store.base import LoggedModelStore
 
 #: The status names accepted on the wire (numbers are accepted too).

@@ -10,16 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import orjson
 
 from runlab import validation
-from runlab.artifacts import get_artifact_repository, join_artifact_path, validate_artifact_path
 from runlab.entities import (
     Dataset,
     DatasetInput,
-    FileInfo,
     InputTag,
     Metric,
     Param,
@@ -27,7 +24,7 @@ from runlab.entities import (
     RunTag,
     ViewType,
 )
-from runlab.errors import InvalidParameter, InvalidState, RunlabError, Unavailable
+from runlab.errors import InvalidParameter, InvalidState, RunlabError
 from runlab.server import wire
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
@@ -241,27 +238,9 @@ def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 def log_metric(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     run_id = run_id_of(f)
     metric = metric_of(f)
-    _write_metrics(ctx, run_id, [metric], lambda: ctx.tracking_store.log_metric(run_id, metric))
+    # A point that names a logged model is copied to it in the same transaction (store side).
+    ctx.tracking_store.log_metric(run_id, metric)
     return {}
-
-
-def _write_metrics(
-    ctx: ServerContext, run_id: str, metrics: list[Metric], write: Callable[[], None]
-) -> None:
-    """Run ``write``, and copy points that name a logged model onto that model (MLflow 3).
-
-    The models are looked up first, so an unknown ``model_id`` is refused (404) before anything
-    is written; the run's points and the model's copy are two transactions, and the copy is
-    idempotent, so a client's retry completes a write cut in between.
-    """
-    model_ids = {m.model_id for m in metrics if m.model_id}
-    if not model_ids:
-        write()
-        return
-    for model_id in sorted(model_ids):
-        _store_method(ctx, "get_logged_model")(model_id)
-    write()
-    _store_method(ctx, "log_model_metrics")(run_id, metrics)
 
 
 def log_param(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
@@ -315,10 +294,9 @@ def log_batch(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
                 "; log each param once per batch."
             )
         seen[p.key] = i
-    # One store call, one transaction: a param conflict found there rolls back every metric.
-    _write_metrics(
-        ctx, run_id, metrics, lambda: ctx.tracking_store.log_batch(run_id, metrics, params, tags)
-    )
+    # One store call, one transaction: a param conflict or an unknown model_id found there
+    # rolls back every metric.
+    ctx.tracking_store.log_batch(run_id, metrics, params, tags)
     return {}
 
 
@@ -398,85 +376,7 @@ def _store_method(ctx: ServerContext, name: str) -> Callable[..., Any]:
     return method
 
 
-# -- artifacts and datasets -------------------------------------------------------------------
-
-
-def list_artifacts_under(ctx: ServerContext, root_uri: str, path: str | None) -> list[FileInfo]:
-    """The direct children of ``path`` under an artifact root, with paths relative to the root.
-
-    A ``mlflow-artifacts:`` root lives in the proxied destination, so it is listed through the
-    server's own artifact repository at the matching sub path; a local or S3 root is listed
-    directly. Any other scheme is refused by the repository factory.
-    """
-    relative = validate_artifact_path(path or "")
-    if not root_uri.startswith("mlflow-artifacts:"):
-        return get_artifact_repository(root_uri).list_artifacts(relative or None)
-    if ctx.artifact_repo is None:
-        raise Unavailable(
-            f"Artifacts under {root_uri!r} are served by the artifact proxy, which this server "
-            "does not run; start it with --serve-artifacts."
-        )
-    # mlflow-artifacts:/<p> or mlflow-artifacts://host/<p>: only <p> matters here.
-    root_path = validate_artifact_path(urlsplit(root_uri).path.lstrip("/"))
-    infos = ctx.artifact_repo.list_artifacts(join_artifact_path(root_path, relative) or None)
-    prefix = f"{root_path}/" if root_path else ""
-    return [
-        FileInfo(f.path[len(prefix) :], f.is_dir, f.file_size)
-        for f in infos
-        if f.path.startswith(prefix)
-    ]
-
-
-def list_artifacts(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    run = ctx.tracking_store.get_run(run_id_of(f))
-    path = named("path", lambda: validate_artifact_path(f.string("path") or ""))
-    f.string("page_token")  # accepted for compatibility; listings are never paged
-    root = run.info.artifact_uri
-    out: dict[str, Any] = {"root_uri": root}
-    files = [wire.file_info(i) for i in list_artifacts_under(ctx, root, path)]
-    if files:
-        out["files"] = files
-    return out
-
-
-#: Most experiments one search-datasets call may cover (MLflow's limit).
-_SEARCH_DATASETS_MAX_EXPERIMENTS = 20
-_DATASET_CONTEXT_TAG = "mlflow.data.context"
-
-
-def search_datasets(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    """Distinct (experiment, dataset, context) triples over the runs of up to 20 experiments."""
-    experiment_ids = f.string_list("experiment_ids")
-    if not 1 <= len(experiment_ids) <= _SEARCH_DATASETS_MAX_EXPERIMENTS:
-        raise InvalidParameter(
-            f"Field 'experiment_ids' must name 1 to {_SEARCH_DATASETS_MAX_EXPERIMENTS} "
-            f"experiments, got {len(experiment_ids)}."
-        )
-    # Through the store protocol (no SQL here); this UI-only call reads runs page by page.
-    seen: dict[tuple[str, str, str, str | None], None] = {}
-    token: str | None = None
-    while True:
-        page = ctx.tracking_store.search_runs(
-            experiment_ids, None, ViewType.ALL, 50_000, None, token
-        )
-        for run in page:
-            for item in run.inputs.dataset_inputs:
-                context = next((t.value for t in item.tags if t.key == _DATASET_CONTEXT_TAG), None)
-                ds = item.dataset
-                seen[(run.info.experiment_id, ds.name, ds.digest, context)] = None
-        token = page.token
-        if not token:
-            break
-    summaries = []
-    for experiment_id, name, digest, context in seen:
-        summary = {"experiment_id": experiment_id, "name": name, "digest": digest}
-        if context is not None:
-            summary["context"] = context
-        summaries.append(summary)
-    return {"dataset_summaries": summaries} if summaries else {}
-
-
-_RUN_ID_FIELDS = {"run_id": "string", "run_uuid": "string"}
+RUN_ID_FIELDS = {"run_id": "string", "run_uuid": "string"}
 
 ENDPOINTS = [
     Endpoint(
@@ -497,12 +397,12 @@ ENDPOINTS = [
         "runs/update",
         update,
         "Update a run's status, end time or name",
-        {**_RUN_ID_FIELDS, "status": "string", "end_time": "integer", "run_name": "string"},
+        {**RUN_ID_FIELDS, "status": "string", "end_time": "integer", "run_name": "string"},
         ("run_id",),
     ),
-    Endpoint("POST", "runs/delete", delete, "Delete a run", _RUN_ID_FIELDS, ("run_id",)),
-    Endpoint("POST", "runs/restore", restore, "Restore a run", _RUN_ID_FIELDS, ("run_id",)),
-    Endpoint("GET", "runs/get", get, "Get a run", _RUN_ID_FIELDS, ("run_id",)),
+    Endpoint("POST", "runs/delete", delete, "Delete a run", RUN_ID_FIELDS, ("run_id",)),
+    Endpoint("POST", "runs/restore", restore, "Restore a run", RUN_ID_FIELDS, ("run_id",)),
+    Endpoint("GET", "runs/get", get, "Get a run", RUN_ID_FIELDS, ("run_id",)),
     Endpoint(
         "POST",
         "runs/search",
@@ -523,7 +423,7 @@ ENDPOINTS = [
         log_metric,
         "Log one metric point",
         {
-            **_RUN_ID_FIELDS,
+            **RUN_ID_FIELDS,
             "key": "string",
             "value": "number",
             "timestamp": "integer",
@@ -539,7 +439,7 @@ ENDPOINTS = [
         "runs/log-parameter",
         log_param,
         "Log one param",
-        {**_RUN_ID_FIELDS, "key": "string", "value": "string"},
+        {**RUN_ID_FIELDS, "key": "string", "value": "string"},
         ("run_id", "key"),
     ),
     Endpoint(
@@ -547,7 +447,7 @@ ENDPOINTS = [
         "runs/set-tag",
         set_tag,
         "Set a run tag",
-        {**_RUN_ID_FIELDS, "key": "string", "value": "string"},
+        {**RUN_ID_FIELDS, "key": "string", "value": "string"},
         ("run_id", "key"),
     ),
     Endpoint(
@@ -555,7 +455,7 @@ ENDPOINTS = [
         "runs/delete-tag",
         delete_tag,
         "Delete a run tag",
-        {**_RUN_ID_FIELDS, "key": "string"},
+        {**RUN_ID_FIELDS, "key": "string"},
         ("run_id", "key"),
     ),
     Endpoint(
@@ -563,7 +463,7 @@ ENDPOINTS = [
         "runs/log-batch",
         log_batch,
         "Log metrics, params and tags atomically",
-        {**_RUN_ID_FIELDS, "metrics": "array", "params": "array", "tags": "array"},
+        {**RUN_ID_FIELDS, "metrics": "array", "params": "array", "tags": "array"},
         ("run_id",),
     ),
     Endpoint(
@@ -571,7 +471,7 @@ ENDPOINTS = [
         "runs/log-inputs",
         log_inputs,
         "Record datasets and models a run used",
-        {**_RUN_ID_FIELDS, "datasets": "array", "models": "array"},
+        {**RUN_ID_FIELDS, "datasets": "array", "models": "array"},
         ("run_id",),
     ),
     Endpoint(
@@ -579,7 +479,7 @@ ENDPOINTS = [
         "runs/log-model",
         log_model,
         "Record an MLmodel in the run's log-model history (legacy)",
-        {**_RUN_ID_FIELDS, "model_json": "string"},
+        {**RUN_ID_FIELDS, "model_json": "string"},
         ("run_id", "model_json"),
     ),
     Endpoint(
@@ -587,30 +487,7 @@ ENDPOINTS = [
         "runs/outputs",
         log_outputs,
         "Record models a run produced",
-        {**_RUN_ID_FIELDS, "models": "array"},
+        {**RUN_ID_FIELDS, "models": "array"},
         ("run_id", "models"),
-    ),
-]
-
-ENDPOINTS.append(
-    Endpoint(
-        "GET",
-        "artifacts/list",
-        list_artifacts,
-        "List a run's artifacts",
-        {**_RUN_ID_FIELDS, "path": "string", "page_token": "string"},
-        ("run_id",),
-    )
-)
-
-#: Served only under /ajax-api/2.0/mlflow, as in MLflow (its proto path has no /api form).
-AJAX_ENDPOINTS = [
-    Endpoint(
-        "POST",
-        "experiments/search-datasets",
-        search_datasets,
-        "Datasets used by the runs of some experiments (UI only)",
-        {"experiment_ids": "array"},
-        ("experiment_ids",),
     ),
 ]

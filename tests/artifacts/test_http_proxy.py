@@ -382,6 +382,24 @@ def test_mlflow_client_repository_against_runlab(
     ours.close()
 
 
+def test_mlflow_client_multipart_through_runlab(
+    s3_env: MotoS3, s3_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow's client, told by server-info that multipart is on, uploads in presigned parts."""
+    http_repo = pytest.importorskip("mlflow.store.artifact.mlflow_artifacts_repo")
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE", str(6 * MiB))
+    monkeypatch.setenv("MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE", str(5 * MiB))
+    data = os.urandom(7 * MiB)
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    bucket_repo = S3ArtifactRepository(s3_root)
+    with live_server(tmp_path, bucket_repo, artifacts_destination=s3_root) as url:
+        repo = http_repo.MlflowArtifactsRepository(ROOT, tracking_uri=url)
+        repo.log_artifact(str(local), "models")
+        info = bucket_repo.stat_file("1/0123456789abcdef0123456789abcdef/artifacts/models/big.bin")
+        assert info.size == len(data) and info.etag.strip('"').endswith("-2")
+
+
 @pytest.mark.slow
 def test_runlab_client_against_mlflow_server(tmp_path: Path, source_dir: Path) -> None:
     """runlab's proxy client against a real ``mlflow server --serve-artifacts``."""

@@ -461,7 +461,7 @@ def _new_writer(store: TrackingStore, interval: float) -> BatchWriter:
     # has no RestTrackingStore to find, and must not pay for importing httpx to learn that.
     rest = sys.modules.get("runlab.store.rest.tracking")
     if rest is not None and isinstance(store, rest.RestTrackingStore):
-        from runlab.tracking.spool import RemoteWriter
+        from runlab.tracking.remote_writer import RemoteWriter
 
         return RemoteWriter(store, interval)
     return BatchWriter(store, interval)

@@ -1,14 +1,14 @@
 """Logging to a tracking server that may go away: keep records, spool them to disk, deliver later.
 
-Against an ``http(s)`` tracking URI the fluent API's background writer is a :class:`RemoteWriter`.
-It sends log-batch calls like the local writer, with these differences:
+Against an ``http(s)`` tracking URI the fluent API's background writer is a
+:class:`~runlab.tracking.remote_writer.RemoteWriter`. It sends log-batch calls like the local writer, with these differences:
 
 * A connection error, a 5xx or a 429 does not lose or reject anything. The batch stays at the
   head of the line and is sent again after an exponential backoff (0.1 s doubling to 5 s, with
   jitter); later records queue up behind it, so they reach the server in the order they were
   logged. Each request gets no retries of its own (the writer's loop owns the backoff), so one
   request never stalls the writer for minutes.
-* Records wait in memory up to ``MEMORY_BOUND`` (100,000); past that they are appended to a
+* Records wait in memory up to ``remote_writer.MEMORY_BOUND`` (100,000); past that they are appended to a
   spool file in the spool folder (``RUNLAB_SPOOL_DIR``, default ``runlab/spool`` in the user's
   cache folder). The training loop never waits on the server: logging calls only append to the
   queue, and when the queue is long they do local work (grouping, appending to the spool file).
@@ -37,41 +37,30 @@ import contextlib
 import dataclasses
 import logging
 import os
-import random
 import sys
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol, cast
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from runlab.entities import Metric, Param, RunInfo, RunTag
 from runlab.errors import InvalidParameter, InvalidState, NotFound, RunlabError, Unavailable
 from runlab.protocol import decode_double, encode_double
-from runlab.store.base import TrackingStore
 from runlab.store.rest.http import is_transient
-from runlab.tracking.batch_writer import (
-    _DRAIN_CHUNK,
-    _FLUSH,
-    END,
-    MAX_PENDING,
-    WAKE_AT,
-    Batch,
-    BatchWriter,
-    _describe,
-)
+from runlab.tracking.batch_writer import Batch, _describe
+
+if TYPE_CHECKING:
+    from runlab.tracking.remote_writer import RemoteWriter
 
 __all__ = [
     "DEFAULT_FLUSH_TIMEOUT",
-    "MEMORY_BOUND",
     "Counts",
     "Delivery",
-    "RemoteWriter",
     "UnsentRecords",
     "deliver",
     "flush_timeout",
@@ -83,11 +72,6 @@ _logger = logging.getLogger("runlab")
 
 #: Seconds ``flush()``/``end_run()`` wait for a tracking server before reporting what is unsent.
 DEFAULT_FLUSH_TIMEOUT = 30.0
-#: Records kept in memory while the server is away; past this they go to the spool file.
-MEMORY_BOUND = 100_000
-#: Backoff between attempts while the server is away: first wait and cap, in seconds.
-BACKOFF_FIRST = 0.1
-BACKOFF_MAX = 5.0
 #: File name suffix of spool files.
 SPOOL_SUFFIX = ".spool"
 _SENT_SUFFIX = ".sent"
@@ -427,388 +411,19 @@ def _rejection(exc: Exception, batch: Batch) -> RunlabError:
     return _describe(exc, batch.run_id, batch.metrics, batch.params, batch.tags)
 
 
-class _Inflight:
-    """The batch at the head of the line, possibly split into pieces after a 4xx answer."""
-
-    __slots__ = ("pieces", "seq", "spool_bytes", "spooled")
-
-    def __init__(self, batch: Batch, spool_bytes: int = 0) -> None:
-        self.pieces: deque[Batch] = deque([batch])
-        self.seq = batch.seq
-        #: Bytes of spool file holding it (0 while it exists only in memory).
-        self.spool_bytes = spool_bytes
-        #: What those spool lines hold.
-        self.spooled = Counts.of([batch]) if spool_bytes else Counts()
-
-
 # Spool files owned by a live writer of this process, so deliver() can wait on the owner.
 _owners_lock = threading.Lock()
 _owners: dict[Path, RemoteWriter] = {}
 
 
-class RemoteWriter(BatchWriter):
-    """The background writer of a REST store: keeps, spools and retries (see the module doc)."""
-
-    remote = True
-
-    def __init__(
-        self,
-        store: TrackingStore,
-        interval: float,
-        *,
-        memory_bound: int | None = None,
-        directory: Path | None = None,
-    ) -> None:
-        super().__init__(store, interval)
-        # Only created for RestTrackingStore (see batch_writer.writer_for).
-        self.rest = cast(_RestStore, store)
-        config = getattr(store, "config", None)
-        self.tracking_uri: str = getattr(config, "base_url", "") or "the tracking server"
-        #: Records held in memory before they go to the spool file (default MEMORY_BOUND).
-        self.memory_bound = MEMORY_BOUND if memory_bound is None else memory_bound
-        self._directory = directory
-        self._reset_state()
-
-    def _reset_state(self) -> None:
-        # Guards everything below. Held only for local work (grouping, file appends), never
-        # across a network call, and never by the logging fast path.
-        self._lock = threading.Lock()
-        self._backlog: deque[Batch] = deque()
-        self._backlog_records = 0
-        self._spool: SpoolFile | None = None
-        self._spool_error: str | None = None
-        self._inflight: _Inflight | None = None
-        self._markers: list[tuple[int, threading.Event]] = []
-        self._last_seq = 0  # position of the newest batch formed
-        self._done_seq = 0  # position of the newest batch delivered (or rejected)
-        self._failures = 0  # consecutive transient failures
-        self._next_attempt = 0.0  # time.monotonic() of the next delivery attempt
-        self._last_error: str | None = None
-        # Set when a flush timed out; cleared by the next delivery. Until then flushes report
-        # at once instead of waiting again for a server that is known to be away.
-        self._gave_up = False
-
-    # -- producer side ----------------------------------------------------------------------------
-    def add(self, run_id: str, kind: int, entity: Any) -> None:
-        """Queue one record; returns at once (never waits for the server)."""
-        queue = self.queue
-        queue.append((run_id, kind, entity))
-        if self._thread is None:
-            self._start()
-        if len(queue) >= WAKE_AT:
-            if len(queue) >= MAX_PENDING:
-                # The server is slow or away: move the queue into the backlog here (local work:
-                # grouping, maybe appending to the spool file) so memory stays bounded.
-                self._absorb()
-            elif not self._wake.is_set():
-                self._wake.set()
-
-    def end_run(self, run_id: str, status: str, end_time: int) -> UnsentRecords | None:
-        """Queue the end of a run behind its records and flush; the report of what is unsent."""
-        self.add(run_id, END, (status, end_time))
-        return self.flush(raise_errors=False)
-
-    @property
-    def pending(self) -> int:
-        """Records not yet delivered: queued, held in memory, or in the spool file."""
-        spool = self._spool
-        inflight = self._inflight
-        return (
-            len(self.queue)
-            + self._backlog_records
-            + (sum(b.size for b in inflight.pieces) if inflight and not inflight.spool_bytes else 0)
-            + (spool.counts.metrics + spool.counts.params + spool.counts.tags if spool else 0)
-        )
-
-    def has_pending(self) -> bool:
-        """True while anything is undelivered."""
-        spool = self._spool
-        return bool(
-            self.queue
-            or self._backlog
-            or self._inflight is not None
-            or (spool is not None and spool.pending)
-        )
-
-    # -- flushing ---------------------------------------------------------------------------------
-    def flush(
-        self, raise_errors: bool = True, timeout: float | None = None
-    ) -> UnsentRecords | None:
-        """Deliver everything queued so far, waiting at most ``timeout`` seconds.
-
-        ``timeout`` defaults to ``RUNLAB_FLUSH_TIMEOUT`` (30 s), or to 0 while the server has
-        not answered since the last flush timed out. What is then still unsent is written to
-        the spool file and described by the returned :class:`UnsentRecords` (raised instead
-        when ``raise_errors``, after the errors the server reported for records).
-        """
-        unsent: UnsentRecords | None = None
-        if self.has_pending():
-            if timeout is None:
-                timeout = 0.0 if self._gave_up else flush_timeout()
-            done = threading.Event()
-            self.queue.append(("", _FLUSH, done))
-            if self._thread is None:
-                self._start()
-            self._next_attempt = 0.0  # the caller is waiting: try now, not after the backoff
-            self._wake.set()
-            if not self._wait(done, timeout):
-                unsent = self._persist_and_report(timeout)
-                self._gave_up = unsent is not None
-        if raise_errors:
-            self.raise_errors()
-            if unsent is not None:
-                raise unsent
-        return unsent
-
-    def _wait(self, done: threading.Event, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if done.wait(max(0.0, min(left, 0.5))):
-                return True
-            thread = self._thread
-            if left <= 0 or thread is None or not thread.is_alive():
-                return done.is_set()
-
-    def _persist_and_report(self, timeout: float) -> UnsentRecords | None:
-        with self._lock:
-            self._absorb_locked()
-            self._spill_locked()
-            spool = self._spool
-            counts = Counts.of(list(self._backlog))
-            inflight = self._inflight
-            if inflight is not None and not inflight.spool_bytes:
-                counts.merge(Counts.of(list(inflight.pieces)))
-            in_memory = not counts.empty
-            if spool is not None:
-                counts.merge(spool.counts)
-        if counts.empty:
-            return None  # delivered after all, just after the wait ended
-        if spool is not None:
-            spool.sync()
-        why = f" (last error: {self._last_error})" if self._last_error else ""
-        message = (
-            f"runlab: {counts.describe()} were not delivered to {self.tracking_uri} within "
-            f"{timeout:g} s{why}. "
-        )
-        if in_memory:
-            message += (
-                f"They are held in this process's memory only, because the spool file could not "
-                f"be written ({self._spool_error}); they are lost if the process exits before "
-                "the server answers."
-            )
-            path = None
-        else:
-            assert spool is not None
-            path = spool.path
-            message += (
-                f"They are kept in the spool file {path}. This process keeps sending them while "
-                "it runs; after it exits, send them with "
-                f"runlab.tracking.spool.deliver({str(path)!r})."
-            )
-        return UnsentRecords(message, counts=counts, path=path)
-
-    def close(self) -> None:
-        """Deliver what is queued (bounded wait), stop the thread, keep the rest in the spool file."""
-        if self._thread is not None and self.has_pending():
-            self.flush(raise_errors=False)
-        self._closed = True
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-        self._thread = None
-        with self._lock:
-            self._absorb_locked()
-            self._spill_locked()
-            spool, self._spool = self._spool, None
-            if spool is not None:
-                spool.sync()
-                spool.close(remove=not spool.pending)
-                _release_owner(spool.path)
-
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is not None:
-                return
-            # Unlike a local writer, a closed remote one starts again: writing synchronously
-            # would block the caller on the server.
-            self._closed = False
-            thread = threading.Thread(target=self._loop, name="runlab-remote-writer", daemon=True)
-            thread.start()
-            self._thread = thread
-
-    # -- the writer thread ------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._closed:
-            wait = self.interval
-            if self._failures:
-                wait = min(wait, max(0.0, self._next_attempt - time.monotonic()))
-            self._wake.wait(wait)
-            self._wake.clear()
-            try:
-                self._absorb()
-                self._deliver()
-            except Exception as exc:  # a bug must surface, not kill the thread quietly
-                self._record(exc)
-                time.sleep(self.interval)
-
-    def _absorb(self) -> None:
-        if self.queue:
-            with self._lock:
-                self._absorb_locked()
-
-    def _absorb_locked(self) -> None:
-        """Turn queued records into batches at the back of the line (and spill past the bound)."""
-        queue = self.queue
-        while queue:
-            records: list[tuple[str, int, Any]] = []
-            popleft = queue.popleft
-            try:
-                for _ in range(_DRAIN_CHUNK):
-                    records.append(popleft())
-            except IndexError:
-                pass
-            for item in self._group(records):
-                if isinstance(item, Batch):
-                    self._last_seq += 1
-                    item.seq = self._last_seq
-                    self._backlog.append(item)
-                    self._backlog_records += max(item.size, 1)
-                elif self._done_seq >= self._last_seq:
-                    item.set()  # a flush marker with nothing before it left to deliver
-                else:
-                    self._markers.append((self._last_seq, item))
-            if self._backlog_records > self.memory_bound:
-                self._spill_locked()
-
-    def _spill_locked(self) -> bool:
-        """Append the in-memory line (head first) to the spool file; False if it cannot."""
-        inflight = self._inflight
-        head = list(inflight.pieces) if inflight is not None and not inflight.spool_bytes else []
-        if not head and not self._backlog:
-            return True
-        try:
-            spool = self._spool
-            if spool is None:
-                directory = self._directory or spool_dir()
-                spool = self._spool = SpoolFile.create(directory, self.tracking_uri)
-                with _owners_lock:
-                    _owners[spool.path.resolve()] = self
-            if head:
-                assert inflight is not None
-                inflight.spool_bytes, inflight.spooled = spool.append(head)
-            if self._backlog:
-                spool.append(list(self._backlog))
-                self._backlog.clear()
-                self._backlog_records = 0
-        except OSError as exc:
-            if self._spool_error is None:
-                _logger.warning(
-                    "runlab: cannot write the spool file (%s); unsent records stay in memory", exc
-                )
-            self._spool_error = f"{type(exc).__name__}: {exc}"
-            return False
-        self._spool_error = None
-        return True
-
-    def _take_locked(self) -> _Inflight | None:
-        """The head of the line: the in-flight batch, else the spool's first, else memory's."""
-        if self._inflight is not None:
-            return self._inflight
-        spool = self._spool
-        if spool is not None and spool.pending:
-            item = spool.read_next()
-            if item is not None:
-                self._inflight = _Inflight(item[0], spool_bytes=item[1])
-                return self._inflight
-        if self._backlog:
-            batch = self._backlog.popleft()
-            self._backlog_records -= max(batch.size, 1)
-            self._inflight = _Inflight(batch)
-        return self._inflight
-
-    def _deliver(self) -> None:
-        """Send from the head of the line until it is empty or the server fails."""
-        while time.monotonic() >= self._next_attempt:
-            with self._lock:
-                inflight = self._take_locked()
-            if inflight is None or not self._send_inflight(inflight):
-                return
-            if len(self.queue) >= WAKE_AT:
-                self._absorb()
-
-    def _send_inflight(self, inflight: _Inflight) -> bool:
-        """Send the head batch's pieces; False (and a backoff) on a transient failure."""
-        while inflight.pieces:
-            piece = inflight.pieces[0]
-            try:
-                _send(self.rest, piece, max_retries=0)
-            except Exception as exc:
-                if is_transient(exc):
-                    self._offline(exc)
-                    return False
-                replacement = piece.pieces()
-                with self._lock:
-                    inflight.pieces.popleft()
-                    if len(replacement) > 1:
-                        # All-or-nothing batch refused: send its parts one by one, so one bad
-                        # record does not take the good ones down with it.
-                        inflight.pieces.extendleft(reversed(replacement))
-                if len(replacement) <= 1:
-                    self._record(_rejection(exc, piece))
-                continue
-            with self._lock:
-                inflight.pieces.popleft()
-            self._online()
-        with self._lock:
-            self._commit_locked(inflight)
-        return True
-
-    def _commit_locked(self, inflight: _Inflight) -> None:
-        self._inflight = None
-        spool = self._spool
-        if inflight.spool_bytes and spool is not None:
-            spool.advance(inflight.spool_bytes, inflight.spooled)
-            if not spool.pending:
-                spool.close(remove=True)
-                self._spool = None
-                _release_owner(spool.path)
-        self._done_seq = max(self._done_seq, inflight.seq)
-        keep = []
-        for seq, event in self._markers:
-            if seq <= self._done_seq:
-                event.set()
-            else:
-                keep.append((seq, event))
-        self._markers = keep
-
-    def _offline(self, exc: Exception) -> None:
-        self._failures += 1
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
-        self._next_attempt = time.monotonic() + delay * (0.5 + random.random() / 2)
-        self._last_error = str(exc)
-        if self._failures == 1:
-            _logger.warning(
-                "runlab: cannot deliver records to %s (%s); they are kept and sent when it "
-                "answers again.",
-                self.tracking_uri,
-                exc,
-            )
-
-    def _online(self) -> None:
-        if self._failures:
-            _logger.info("runlab: %s answers again; sending the records kept", self.tracking_uri)
-        self._failures = 0
-        self._gave_up = False
-
-    def _after_fork_in_child(self) -> None:
-        # The parent owns its backlog and spool file; the child starts afresh.
-        super()._after_fork_in_child()
-        self._reset_state()
+def claim(path: Path, writer: RemoteWriter) -> None:
+    """Record that ``writer`` owns (and is delivering) the spool file at ``path``."""
+    with _owners_lock:
+        _owners[path.resolve()] = writer
 
 
-def _release_owner(path: Path) -> None:
+def release(path: Path) -> None:
+    """Forget the owner of the spool file at ``path`` (delivered, or its writer closed)."""
     with _owners_lock:
         _owners.pop(path.resolve(), None)
 
@@ -843,7 +458,9 @@ def deliver(
     if owner is not None:
         spool = owner._spool
         before = Counts() if spool is None else dataclasses.replace(spool.counts)
-        unsent = owner.flush(raise_errors=False, timeout=timeout)
+        # Wait even if an earlier flush gave up: the caller says the server is back.
+        wait = flush_timeout() if timeout is None else timeout
+        unsent = owner.flush(raise_errors=False, timeout=wait)
         if unsent is not None:
             raise unsent
         return Delivery(spool_path, owner.tracking_uri, sent=before)

@@ -23,6 +23,7 @@ from runlab.artifacts.http_proxy import (
     auth_headers,
     resolve_proxy_uri,
 )
+from runlab.artifacts.multipart import MultipartUpload, PartCredential, plan_parts, send_parts
 from runlab.entities import FileInfo
 from runlab.errors import (
     ArtifactNotFound,
@@ -268,6 +269,43 @@ def test_multipart_falls_back_to_put_when_not_offered(
     with HttpArtifactRepository(ROOT, server_url, env=env) as repo:
         repo.log_artifact(local)
         assert repo.list_artifacts() == [FileInfo("model.bin", False, len(data))]
+
+
+def test_plan_parts() -> None:
+    assert plan_parts(0, 10) == [(1, 0, 0)]
+    assert plan_parts(25, 10) == [(1, 0, 10), (2, 10, 10), (3, 20, 5)]
+    assert plan_parts(20, 10) == [(1, 0, 10), (2, 10, 10)]
+    # Past 10,000 parts the chunk grows so that 10,000 are enough.
+    many = plan_parts(10 * 10_000 + 1, 10)
+    assert len(many) <= 10_000 and sum(length for _, _, length in many) == 10 * 10_000 + 1
+    with pytest.raises(InvalidParameter):
+        plan_parts(10, 0)
+
+
+def test_send_parts_reads_the_right_bytes_and_reports_failures(tmp_path: Path) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(bytes(range(256)) * 4)
+    parts = plan_parts(1024, 300)
+    upload = MultipartUpload("u", [PartCredential(n, f"https://s3/{n}") for n, _, _ in parts])
+    received: dict[int, bytes] = {}
+
+    def put(credential: PartCredential, data: bytes) -> str:
+        received[credential.part_number] = data
+        return f'"etag-{credential.part_number}"'
+
+    uploaded = send_parts(source, upload, parts, put)
+    assert [p.etag for p in uploaded] == ['"etag-1"', '"etag-2"', '"etag-3"', '"etag-4"']
+    assert b"".join(received[n] for n in sorted(received)) == source.read_bytes()
+
+    def failing(credential: PartCredential, data: bytes) -> str:
+        if credential.part_number == 2:
+            raise Unavailable("part 2 lost")
+        return "e"
+
+    with pytest.raises(Unavailable, match="part 2 lost"):
+        send_parts(source, upload, parts, failing)
+    with pytest.raises(InvalidParameter, match="part URLs"):
+        send_parts(source, MultipartUpload("u", upload.credentials[:2]), parts, put)
 
 
 # -- configuration -----------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +29,7 @@ from urllib.parse import quote, unquote, urlsplit
 import httpx
 
 from runlab.artifacts._local_files import plan_upload
-from runlab.artifacts.multipart import MultipartUpload, UploadedPart, plan_parts
+from runlab.artifacts.multipart import MultipartUpload, PartCredential, plan_parts, send_parts
 from runlab.artifacts.path_safety import join_artifact_path, safe_join, validate_artifact_path
 from runlab.entities import FileInfo
 from runlab.errors import (
@@ -381,28 +380,23 @@ class HttpArtifactRepository:
                 raise _MultipartUnsupported from error
             raise
         upload = MultipartUpload.from_dict(answer.json())
-        if len(upload.credentials) != len(parts):
-            raise RunlabError(f"{what}: the server sent {len(upload.credentials)} part URLs.")
-        try:
-            credentials = {credential.part_number: credential for credential in upload.credentials}
 
-            def send(part: tuple[int, int, int]) -> UploadedPart:
-                number, offset, length = part
-                credential = credentials[number]
-                with source.open("rb") as handle:
-                    handle.seek(offset)
-                    data = handle.read(length)
+        def put(credential: PartCredential, data: bytes) -> str:
+            where = f"{what} (part {credential.part_number})"
+            try:
+                # Straight to the object store, without the tracking server's credentials.
                 response = self._storage().put(
                     credential.url, content=data, headers=credential.headers
                 )
-                if response.status_code >= 300:
-                    raise _error_for(response, f"{what} (part {number})")
-                advance(length)
-                return UploadedPart(number, response.headers.get("ETag", ""), credential.url)
+            except httpx.TransportError as error:
+                raise Unavailable(f"{where}: cannot reach the object store ({error}).") from error
+            if response.status_code >= 300:
+                raise _error_for(response, where)
+            advance(len(data))
+            return response.headers.get("ETag", "")
 
-            # A few parts at a time: faster than one, and memory stays a few chunks.
-            with ThreadPoolExecutor(max_workers=min(4, len(parts))) as pool:
-                uploaded = list(pool.map(send, parts))
+        try:
+            uploaded = send_parts(source, upload, parts, put)
             body = {
                 "path": name,
                 "upload_id": upload.upload_id,

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from runlab.errors import InvalidParameter, NotFound, RunlabError
@@ -31,6 +33,7 @@ __all__ = [
     "create_upload",
     "plan_parts",
     "presign_download",
+    "send_parts",
 ]
 
 #: S3 accepts part numbers 1..10000 in one upload.
@@ -126,6 +129,41 @@ def plan_parts(file_size: int, chunk_size: int) -> list[tuple[int, int, int]]:
         (number + 1, number * chunk_size, min(chunk_size, file_size - number * chunk_size))
         for number in range(count)
     ]
+
+
+def send_parts(
+    source: Path,
+    upload: MultipartUpload,
+    parts: list[tuple[int, int, int]],
+    put: Callable[[PartCredential, bytes], str],
+    *,
+    workers: int = 4,
+) -> list[UploadedPart]:
+    """Read each planned part of ``source`` and send it with ``put`` (which returns its ETag).
+
+    ``parts`` comes from :func:`plan_parts`; each needs a credential of the same number in
+    ``upload``. A few parts travel at once: faster than one at a time, and memory stays at a few
+    chunks. The first failure is raised once the parts in flight have finished.
+    """
+    credentials = {credential.part_number: credential for credential in upload.credentials}
+    missing = [number for number, _, _ in parts if number not in credentials]
+    if missing or len(credentials) != len(parts):
+        raise InvalidParameter(
+            f"The multipart upload has {len(credentials)} part URLs for {len(parts)} parts."
+        )
+
+    def send(part: tuple[int, int, int]) -> UploadedPart:
+        number, offset, length = part
+        with source.open("rb") as handle:
+            handle.seek(offset)
+            data = handle.read(length)
+        if len(data) != length:
+            raise InvalidParameter(f"{str(source)!r} shrank while it was being uploaded.")
+        credential = credentials[number]
+        return UploadedPart(number, put(credential, data), credential.url)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(parts)))) as pool:
+        return list(pool.map(send, parts))
 
 
 def check_num_parts(num_parts: int) -> int:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,7 +18,12 @@ import httpx
 import pytest
 import uvicorn
 
-from runlab.artifacts import LocalArtifactRepository, S3ArtifactRepository, get_artifact_repository
+from runlab.artifacts import (
+    LocalArtifactRepository,
+    S3ArtifactRepository,
+    get_artifact_repository,
+    http_proxy,
+)
 from runlab.artifacts.http_proxy import (
     HttpArtifactRepository,
     HttpOptions,
@@ -183,6 +190,27 @@ def test_http_root_and_factory(server_url: str, tmp_path: Path) -> None:
 def test_empty_root_downloads_as_empty_folder(repo: HttpArtifactRepository, tmp_path: Path) -> None:
     out = repo.download_artifacts("", str(tmp_path / "empty"))
     assert Path(out).is_dir() and list(Path(out).iterdir()) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(
+    repo: HttpArtifactRepository,
+    source_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(http_proxy, "PROGRESS_MIN_BYTES", 1)
+    repo.log_artifacts(source_dir, "shown")
+    out = repo.download_artifacts("shown", str(tmp_path / "out"))
+    assert _tree(Path(out)) == _tree(source_dir)
+    shown = terminal.getvalue()  # the bars went to stderr
+    assert "Uploading source" in shown and "Downloading shown" in shown
 
 
 # -- errors ----------------------------------------------------------------------------------------

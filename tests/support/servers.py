@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -284,3 +285,41 @@ def mlflow_server(tmp_dir: Path, port: int | None = None) -> ServerProcess:
     ]
     # A first start creates and migrates the database, which takes a while.
     return ServerProcess(argv, port, tmp_dir / f"mlflow-server-{port}.log", startup_timeout=120.0)
+
+
+# -- small ASGI apps of a test, served for real ---------------------------------------------------
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """Serve an ASGI app on a free loopback port from a thread; yields its base URL.
+
+    For the tiny apps tests define themselves (a server that fails twice, one that echoes
+    headers), so the client under test goes through real sockets.
+    """
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        http="h11",
+        access_log=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"test-server-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -445,10 +445,21 @@ def test_size_limit(sqlite_store: SqlTrackingStore, destination: Path) -> None:
     assert _snapshot(destination) == ["ok.bin"]
 
 
-def test_size_limit_s3(sqlite_store: SqlTrackingStore, s3_root: str) -> None:  # noqa: F811
-    for proxy in _proxy(sqlite_store, S3ArtifactRepository(s3_root), max_artifact_bytes=1000):
-        error_of(proxy.put("big.bin", _achunks(b"x" * 5000, 300)), 413, "REQUEST_LIMIT_EXCEEDED")
-        assert proxy.api.get(FILES).json() == {}
+def test_size_limit_s3_aborts_started_multipart(
+    sqlite_store: SqlTrackingStore,
+    s3_root: str,  # noqa: F811
+    s3_env: MotoS3,  # noqa: F811
+) -> None:
+    repo = S3ArtifactRepository(s3_root)
+    for proxy in _proxy(sqlite_store, repo, max_artifact_bytes=9 * MiB):
+        small = proxy.put("big.bin", _achunks(b"x" * 5000, 300))
+        assert small.status_code == 200
+        # Over the limit only after the first 8 MiB part went to S3: that upload is aborted.
+        too_big = proxy.put("bigger.bin", _achunks(b"y" * (10 * MiB), MiB))
+        error_of(too_big, 413, "REQUEST_LIMIT_EXCEEDED")
+        assert [f["path"] for f in proxy.api.get(FILES).json()["files"]] == ["big.bin"]
+    pending = repo.client.list_multipart_uploads(Bucket=s3_env.bucket, Prefix=repo.prefix)
+    assert pending.get("Uploads", []) == []
 
 
 # -- multipart and presigned --------------------------------------------------------------------

@@ -428,7 +428,10 @@ class HttpArtifactRepository:
         )
         body = response.json() if response.content.strip() else {}
         infos = []
-        for entry in body.get("files", []) if isinstance(body, dict) else []:
+        entries = body.get("files", []) if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise RunlabError(f"The server answered the listing of {folder!r} with {body!r}.")
+        for entry in entries:
             name = str(entry.get("path", ""))
             # The server sends bare names; anything else must not steer a later download.
             if "/" in name or not validate_artifact_path(name):

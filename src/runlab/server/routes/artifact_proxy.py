@@ -122,8 +122,8 @@ def _requested_path(request: Request, route_prefix: str) -> tuple[str, str]:
         ) from None
     if request.url.query:
         raise InvalidParameter(
-            f"Invalid path {text + '?' + request.url.query!r}: this route takes no query string; "
-            "percent-encode '?' if it is part of a name (names may not contain it)."
+            f"Invalid path {text + '?' + request.url.query!r}: this route takes no query string, "
+            "and '?' cannot be part of an artifact name."
         )
     validate_artifact_path(text)
     try:

@@ -358,7 +358,8 @@ class Client:
     def _artifact_repo(self, run_id: str) -> Any:
         from runlab.artifacts.repository_factory import get_artifact_repository
 
-        return get_artifact_repository(self.artifact_uri(run_id))
+        # mlflow-artifacts:/ roots are resolved against the tracking server this client uses.
+        return get_artifact_repository(self.artifact_uri(run_id), tracking_uri=self._tracking_uri)
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         """Upload one local file into the run's artifacts (under ``artifact_path``)."""

@@ -148,6 +148,8 @@ class RemoteWriter(BatchWriter):
         spool = self._spool
         return bool(
             self.queue
+            # Held while records move from the queue to the backlog: they are in neither.
+            or self._lock.locked()
             or self._backlog
             or self._inflight is not None
             or (spool is not None and spool.pending)
@@ -205,10 +207,10 @@ class RemoteWriter(BatchWriter):
             in_memory = not counts.empty
             if spool is not None:
                 counts.merge(spool.counts)
+                # Under the lock: the writer thread closes the file once it has delivered it.
+                spool.sync()
         if counts.empty:
             return None  # delivered after all, just after the wait ended
-        if spool is not None:
-            spool.sync()
         why = f" (last error: {self._last_error})" if self._last_error else ""
         message = (
             f"runlab: {counts.describe()} were not delivered to {self.tracking_uri} within "

@@ -134,7 +134,21 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL if it lingers."""
+        self.resume()  # a paused process would not act on SIGTERM
         self._signal(signal.SIGTERM, grace=10.0)
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open but nothing answers (a hung server)."""
+        if self.running:
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        if self.running:
+            assert self.proc is not None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
 
     def _signal(self, sig: int, grace: float = 10.0) -> None:
         proc = self.proc
@@ -323,3 +337,45 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# -- runlab serving artifacts through its proxy ----------------------------------------------------
+# Like _RUNLAB_SERVER, but as `runlab server --artifacts-destination DEST` runs: experiments get
+# mlflow-artifacts:/ locations and the proxy stores files under DEST.
+_RUNLAB_PROXY_SERVER = """
+import sys
+
+import uvicorn
+
+from runlab.server.app import build_app
+from runlab.server.artifact_roots import proxy_artifact_repository, server_default_artifact_root
+from runlab.server.settings import ServerSettings
+from runlab.store.sql.tracking import SqlTrackingStore
+
+db_path, destination, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+settings = ServerSettings(serve_artifacts=True, artifacts_destination=destination)
+root = server_default_artifact_root(None, serve_artifacts=True, fallback=destination)
+store = SqlTrackingStore("sqlite:///" + db_path, root)
+repo = proxy_artifact_repository(destination, serve_artifacts=True)
+app = build_app(store, artifact_repo=repo, settings=settings)
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+"""
+
+
+def runlab_proxy_server(tmp_dir: Path, port: int | None = None) -> tuple[ServerProcess, Path]:
+    """A (not yet started) runlab server that proxies artifacts, and its artifact destination.
+
+    The server keeps its SQLite file in ``tmp_dir`` and stores proxied artifacts in the returned
+    folder (``tmp_dir/proxied-artifacts``), so tests can check what landed there.
+    """
+    destination = tmp_dir / "proxied-artifacts"
+    destination.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    db = tmp_dir / "server.db"
+    argv = [sys.executable, "-c", _RUNLAB_PROXY_SERVER, str(db), destination.as_uri(), str(port)]
+    env = _child_env()
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p
+    )
+    log = tmp_dir / f"runlab-proxy-server-{port}.log"
+    return ServerProcess(argv, port, log, env=env), destination

@@ -154,6 +154,31 @@ def test_end_run_with_the_server_down_reports_what_is_unsent_and_where(
     assert len(client.get_metric_history(run_id, "before")) == 1
 
 
+def test_a_hung_server_does_not_hang_end_run(
+    server: ServerProcess, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNLAB_FLUSH_TIMEOUT", "1")
+    runlab.set_tracking_uri(server.url)
+    run_id = runlab.start_run().info.run_id
+    runlab.log_metric("m", 0.0, step=0)
+    runlab.flush()
+    server.pause()  # requests now hang (the writer's HTTP timeout is minutes away)
+    for i in range(1, 3000):
+        runlab.log_metric("m", float(i), step=i)
+    started = time.monotonic()
+    with pytest.raises(UnsentRecords) as caught:
+        runlab.end_run()
+    assert time.monotonic() - started < 5
+    assert caught.value.counts.metrics == 2999
+    assert caught.value.path is not None
+    server.resume()
+    # The request that hung completes now; the writer then sends the rest from the spool file.
+    deliver(caught.value.path)
+    client = Client(server.url)
+    assert np.array_equal(_steps(client, run_id, "m"), np.arange(3000))
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
 def test_a_later_process_delivers_the_spool_file(
     server: ServerProcess, spool_dir: Path, tmp_path: Path
 ) -> None:

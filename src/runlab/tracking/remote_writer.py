@@ -211,7 +211,10 @@ class RemoteWriter(BatchWriter):
                 spool.sync()
         if counts.empty:
             return None  # delivered after all, just after the wait ended
-        why = f" (last error: {self._last_error})" if self._last_error else ""
+        if self._failures and self._last_error:
+            why = f" (last error: {self._last_error})"
+        else:
+            why = " (the server is answering, but had not caught up with the logging yet)"
         message = (
             f"runlab: {counts.describe()} were not delivered to {self.tracking_uri} within "
             f"{timeout:g} s{why}. "

@@ -153,7 +153,7 @@ def test_log_batch_over_its_limits_writes_nothing() -> None:
     run_id = client.create_run(_experiment()).info.run_id
     ts = _now_ms()
     # MLflow's client splits big batches itself, so over-limit requests are sent raw.
-    over = {
+    over: dict[str, list[dict[str, Any]]] = {
         "metrics": [
             {"key": f"m{i}", "value": 1.0, "timestamp": ts, "step": 0} for i in range(1001)
         ],

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -23,7 +22,7 @@ import pytest
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DO_NOT_TRACK", "true")
 
-from support.servers import ServerProcess, runlab_proxy_server
+from support.servers import ProxiedRunlabServer, runlab_proxy_server
 
 #: The modules of this package that drive the real MLflow client (the other module here drives
 #: runlab's client against a real MLflow server and is left alone).
@@ -53,24 +52,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 _FLUENT_STATE_VARIABLES = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
 
 
-@dataclass(frozen=True)
-class RunlabServer:
-    """A running runlab server: its tracking URI and the folder its artifact proxy writes to."""
-
-    url: str
-    artifacts_destination: Path
-    process: ServerProcess
-
-
 @pytest.fixture(scope="module")
-def runlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunlabServer]:
+def runlab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedRunlabServer]:
     """A ``runlab server`` process for one test module, serving artifacts through its proxy."""
-    process, destination = runlab_proxy_server(tmp_path_factory.mktemp("runlab-server"))
-    process.start()
+    server = runlab_proxy_server(tmp_path_factory.mktemp("runlab-server"))
+    server.process.start()
     try:
-        yield RunlabServer(process.url, destination, process)
+        yield server
     finally:
-        process.stop()
+        server.process.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +71,7 @@ def mlflow_tracking(
     if not request.path.name.startswith(_MLFLOW_CLIENT_MODULES):
         yield
         return
-    server: RunlabServer = request.getfixturevalue("runlab_server")
+    server: ProxiedRunlabServer = request.getfixturevalue("runlab_server")
     import mlflow
     from mlflow.telemetry.client import get_telemetry_client, set_telemetry_client
     from mlflow.tracking import fluent

@@ -340,6 +340,8 @@ def serve_in_thread(app: Any) -> Iterator[str]:
 
 
 # -- runlab serving artifacts through its proxy ----------------------------------------------------
+import dataclasses  # noqa: E402  (this section is appended; the module's imports stay as they were)
+
 # Like _RUNLAB_SERVER, but as `runlab server --artifacts-destination DEST` runs: experiments get
 # mlflow-artifacts:/ locations and the proxy stores files under DEST.
 _RUNLAB_PROXY_SERVER = """
@@ -362,11 +364,24 @@ uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 """
 
 
-def runlab_proxy_server(tmp_dir: Path, port: int | None = None) -> tuple[ServerProcess, Path]:
-    """A (not yet started) runlab server that proxies artifacts, and its artifact destination.
+@dataclasses.dataclass(frozen=True)
+class ProxiedRunlabServer:
+    """A runlab server that proxies artifacts, and the folder its proxy writes to."""
 
-    The server keeps its SQLite file in ``tmp_dir`` and stores proxied artifacts in the returned
-    folder (``tmp_dir/proxied-artifacts``), so tests can check what landed there.
+    process: ServerProcess
+    artifacts_destination: Path
+
+    @property
+    def url(self) -> str:
+        """The server's base URL (a tracking URI)."""
+        return self.process.url
+
+
+def runlab_proxy_server(tmp_dir: Path, port: int | None = None) -> ProxiedRunlabServer:
+    """A (not yet started) runlab server that proxies artifacts, with its artifact destination.
+
+    The server keeps its SQLite file in ``tmp_dir`` and stores proxied artifacts in
+    ``tmp_dir/proxied-artifacts``, so tests can check what landed there.
     """
     destination = tmp_dir / "proxied-artifacts"
     destination.mkdir(parents=True, exist_ok=True)
@@ -378,4 +393,4 @@ def runlab_proxy_server(tmp_dir: Path, port: int | None = None) -> tuple[ServerP
         p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p
     )
     log = tmp_dir / f"runlab-proxy-server-{port}.log"
-    return ServerProcess(argv, port, log, env=env), destination
+    return ProxiedRunlabServer(ServerProcess(argv, port, log, env=env), destination)

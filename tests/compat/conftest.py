@@ -12,6 +12,7 @@ whether to start its telemetry thread), and again per test.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -24,28 +25,28 @@ os.environ.setdefault("DO_NOT_TRACK", "true")
 
 from support.servers import ProxiedRunlabServer, runlab_proxy_server
 
+# Importing mlflow.pyfunc (at collection time, before any mark applies) makes MLflow infer schemas
+# for its own agent types and warn about an ``Any`` hint in them. Import it once here with just
+# that warning silenced, so the test modules' imports find it loaded.
+with warnings.catch_warnings():
+    warnings.filterwarnings(
+        "ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning
+    )
+    import mlflow.pyfunc  # noqa: F401
+
 #: The modules of this package that drive the real MLflow client (the other module here drives
 #: runlab's client against a real MLflow server and is left alone).
 _MLFLOW_CLIENT_MODULES = "test_mlflow_client_"
 
-#: Warnings MLflow 3.17.2 itself emits on the paths these tests take; ignored only for the
-#: MLflow-client modules, never globally.
-_MLFLOW_WARNING_FILTERS: tuple[str, ...] = (
-    # pyfunc.log_model warns that a model logged without an input example has no signature.
-    "ignore:.*[Ii]nput example.*:UserWarning:mlflow.*",
-)
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Add MLflow's own warning filters (and the slow mark) to the MLflow-client tests only."""
+    """Mark the MLflow-client tests slow (each module starts a server process)."""
     for item in items:
         if (
             item.path.name.startswith(_MLFLOW_CLIENT_MODULES)
             and item.path.parent == Path(__file__).parent
         ):
             item.add_marker(pytest.mark.slow)
-            for spec in _MLFLOW_WARNING_FILTERS:
-                item.add_marker(pytest.mark.filterwarnings(spec))
 
 
 #: Environment variables MLflow's fluent API sets itself (set_experiment, start_run).

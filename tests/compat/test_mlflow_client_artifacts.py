@@ -142,3 +142,18 @@ def test_download_missing_artifact_fails(tmp_path: Path) -> None:
         mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path="missing.txt", dst_path=str(tmp_path)
         )
+
+
+def test_empty_file_round_trip(runlab_server: ProxiedRunlabServer, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    client = MlflowClient()
+    run = client.create_run(client.create_experiment(f"a-{uuid.uuid4().hex[:12]}"))
+    client.log_artifact(run.info.run_id, str(empty), artifact_path="e")
+    assert (_stored(runlab_server, run) / "e" / "empty.bin").read_bytes() == b""
+    [info] = client.list_artifacts(run.info.run_id, "e")
+    assert (info.path, info.file_size) == ("e/empty.bin", 0)
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run.info.run_id, artifact_path="e/empty.bin", dst_path=str(tmp_path / "dl")
+    )
+    assert Path(local).read_bytes() == b""

@@ -11,6 +11,7 @@ import mlflow
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
@@ -375,3 +376,47 @@ def test_metric_history_pages_past_the_clients_page_size() -> None:
     assert history[-1].value == pytest.approx((total - 1) / 7)
     assert history[-1].timestamp == ts + total - 1
     assert client.get_metric_history(run_id, "never-logged") == []
+
+
+# -- more of the fluent API --------------------------------------------------------------------------
+
+
+def test_log_input_and_search_by_dataset() -> None:
+    exp_id = _experiment()
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0], "y": [0.5, 0.25, 0.125]})
+    dataset = from_pandas(frame, name="train-set")
+    with mlflow.start_run(experiment_id=exp_id) as with_data:
+        mlflow.log_input(dataset, context="training", tags={"split": "a"})
+    with mlflow.start_run(experiment_id=exp_id):
+        pass
+    inputs = MlflowClient().get_run(with_data.info.run_id).inputs
+    assert inputs is not None
+    [logged] = inputs.dataset_inputs
+    assert (logged.dataset.name, logged.dataset.digest) == ("train-set", dataset.digest)
+    assert {t.key: t.value for t in logged.tags} == {
+        "mlflow.data.context": "training",
+        "split": "a",
+    }
+    found = MlflowClient().search_runs(
+        [exp_id], "datasets.name = 'train-set' AND datasets.context = 'training'"
+    )
+    assert [r.info.run_id for r in found] == [with_data.info.run_id]
+
+
+def test_async_logging_and_resuming_a_run() -> None:
+    exp_id = _experiment()
+    with mlflow.start_run(experiment_id=exp_id) as run:
+        for step in range(50):
+            mlflow.log_metric("async_loss", 1.0 / (step + 1), step=step, synchronous=False)
+        mlflow.log_param("p", "v", synchronous=False)
+        mlflow.flush_async_logging()
+    run_id = run.info.run_id
+    history = MlflowClient().get_metric_history(run_id, "async_loss")
+    assert [m.step for m in history] == list(range(50))
+
+    with mlflow.start_run(run_id=run_id) as resumed:
+        assert resumed.info.status == "RUNNING"
+        mlflow.log_metric("after_resume", 1.0)
+    data = MlflowClient().get_run(run_id)
+    assert data.info.status == "FINISHED"
+    assert data.data.params == {"p": "v"} and data.data.metrics["after_resume"] == 1.0

@@ -258,7 +258,10 @@ def end_run(status: str = "FINISHED") -> None:
     """End the innermost active run of this thread with ``status``; no-op without one.
 
     Queued records are written first; errors the store reported for them are raised after the
-    run has been ended.
+    run has been ended. Against a tracking server that has not taken everything within
+    ``RUNLAB_FLUSH_TIMEOUT`` seconds (default 30), the run is ended here all the same and
+    :class:`runlab.tracking.spool.UnsentRecords` says what is unsent and which spool file keeps
+    it (the end of the run included, so delivering the file finishes the run on the server).
     """
     run = active_run()
     if run is not None:
@@ -283,8 +286,10 @@ def _end_through(run: ActiveRun, status: str) -> None:
 
 
 def _end(run: ActiveRun, status: str) -> Exception | None:
-    """End one run after its queued records; against a server that does not answer in time
-    (``RUNLAB_FLUSH_TIMEOUT``), the report of what stays unsent (the end of the run included).
+    """End one run after its queued records.
+
+    Returns None, or, against a server that did not take everything within
+    ``RUNLAB_FLUSH_TIMEOUT`` seconds, the report of what stays unsent (the end of the run too).
     """
     target = run._t
     try:

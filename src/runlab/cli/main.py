@@ -9,6 +9,7 @@ import click
 from runlab.cli.db import db
 from runlab.cli.experiments import experiments
 from runlab.cli.runs import runs
+from runlab.cli.server import server, ui
 from runlab.errors import RunlabError
 
 
@@ -36,6 +37,8 @@ def cli() -> None:
 cli.add_command(experiments)
 cli.add_command(runs)
 cli.add_command(db)
+cli.add_command(server)
+cli.add_command(ui)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m runlab.cli.main`

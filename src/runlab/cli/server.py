@@ -1,0 +1,535 @@
+"""``runlab server`` and ``runlab ui``: the MLflow-compatible tracking server under uvicorn.
+
+This module is where the server's configuration is read (flags only; no environment variables):
+it resolves the store URIs, validates every option up front with a one-line error, opens the
+store once (creating and migrating the schema before any worker starts), prints where it serves,
+and hands uvicorn either the app itself (one worker) or the import string of
+:func:`runlab.server.factory.create_app` (several workers).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The address uvicorn binds to when the user says "every interface".
+_ALL_INTERFACES = ("0.0.0.0", "::")
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+class OneLineErrors(click.Command):
+    """A command whose bad options end in ``Error: …`` and exit code 1, like every other failure.
+
+    click reports a malformed option as a usage error (exit 2, usage text first); for a server
+    that is usually started by a script or a service manager, one line that names the option is
+    easier to read in a log, and one exit code for "did not start" is easier to check.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """Parse the options; a usage error becomes a one-line :class:`click.ClickException`."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise click.ClickException(
+                f"{exc.format_message()} (see `runlab {self.name} --help`)"
+            ) from None
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """The options of ``runlab server`` / ``runlab ui``, as typed."""
+
+    backend_store_uri: str | None = None
+    default_artifact_root: str | None = None
+    artifacts_destination: str | None = None
+    serve_artifacts: bool = True
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 1
+    allowed_hosts: str | None = None
+    cors_allowed_origins: str | None = None
+    max_request_bytes: int | None = None
+    max_artifact_bytes: int | None = None
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class ServePlan:
+    """What the server will do, resolved from :class:`ServeOptions` and the working directory."""
+
+    config: Any  # runlab.server.factory.ServerConfig (imported lazily: `runlab --help` stays fast)
+    host: str
+    port: int
+    workers: int
+    log_level: str
+
+    @property
+    def url(self) -> str:
+        """The URL a client on this machine uses (loopback when bound to every interface)."""
+        return f"http://{_url_host(self.host)}:{self.port}"
+
+
+# -- resolving the options --------------------------------------------------------------------------
+
+
+def resolve_backend_store_uri(uri: str | None, cwd: str) -> str:
+    """The database URI to serve.
+
+    None means the embedded SQLite file of ``cwd`` (the one the fluent API uses there); a folder
+    path or ``file:`` URI means ``runlab.db`` inside that folder, as everywhere in runlab; a
+    relative ``sqlite:///`` path is made absolute so that every worker opens the same file.
+    """
+    from runlab import uris
+
+    if not uri:
+        return uris.default_tracking_uri(cwd)
+    if uris.is_http_uri(uri):
+        raise click.ClickException(
+            f"--backend-store-uri {uri!r} is a tracking server; the server needs a database "
+            "(sqlite:///file.db, postgresql://…, mysql://…) or a folder."
+        )
+    if uris.is_local_path_uri(uri):
+        folder = Path(cwd, uris.file_uri_to_path(uri))
+        if folder.is_file():
+            raise click.ClickException(
+                f"--backend-store-uri {uri!r} is a file; a path names a folder that holds "
+                f"{uris.DEFAULT_DB_FILENAME}. For a SQLite file, write sqlite:///{uri}"
+            )
+        return uris.default_tracking_uri(folder)
+    if not uris.is_sql_uri(uri):
+        raise click.ClickException(
+            f"Unsupported --backend-store-uri {uri!r}: use sqlite:///file.db, "
+            "postgresql://user@host/db, mysql://user@host/db or a folder path."
+        )
+    if uris.scheme_of(uri) == "sqlite":
+        return _absolute_sqlite_uri(uri, cwd)
+    return uri
+
+
+def _absolute_sqlite_uri(uri: str, cwd: str) -> str:
+    from runlab import uris
+
+    path = uris.sqlite_path(uri)
+    if path is None:
+        # Every pooled connection (and every worker) would get its own empty database.
+        raise click.ClickException(
+            f"--backend-store-uri {uri!r} is an in-memory database, which the server cannot "
+            "share between connections; give a file (sqlite:///runlab.db)."
+        )
+    if os.path.isabs(path):
+        return uri
+    prefix, _, rest = uri.partition(":///")
+    query = rest[len(path) :]
+    return f"{prefix}:///{Path(cwd, path).resolve()}{query}"
+
+
+def _local_or_remote_root(uri: str, cwd: str, option: str) -> str:
+    """A plain path made into an absolute ``file:`` URI; other URIs unchanged."""
+    from runlab import uris
+
+    if uris.is_local_path_uri(uri):
+        return uris.path_to_file_uri(Path(cwd, uris.file_uri_to_path(uri)))
+    if uris.scheme_of(uri) in ("http", "https"):
+        raise click.ClickException(
+            f"{option} {uri!r}: http(s) artifact roots are not supported here; use a folder, a "
+            "file: URI, s3://bucket/prefix or mlflow-artifacts:/."
+        )
+    return uri
+
+
+def _split_list(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(",") if item.strip()]
+
+
+def resolve_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
+    """The Host-header allow-list: the given names, else the loopback names plus ``--host``.
+
+    Entries may carry a port (``example.org:5000``): the guard compares host names only, so the
+    port is dropped here. ``*`` allows every host; partial wildcards are refused rather than
+    silently never matching.
+    """
+    from runlab.server.settings import DEFAULT_ALLOWED_HOSTS
+
+    given = _split_list(value)
+    if not given:
+        if host in _ALL_INTERFACES or host.lower() in DEFAULT_ALLOWED_HOSTS:
+            return DEFAULT_ALLOWED_HOSTS
+        return (*DEFAULT_ALLOWED_HOSTS, host.lower())
+    out: list[str] = []
+    for entry in given:
+        if entry == "*":
+            out.append(entry)
+            continue
+        if "*" in entry or "/" in entry or " " in entry:
+            raise click.ClickException(
+                f"--allowed-hosts: {entry!r} is not a host name; give names or addresses such "
+                "as example.org or 10.0.0.5 (optionally with :port), or * for every host."
+            )
+        out.append(_strip_port(entry.lower()))
+    return tuple(dict.fromkeys(out))
+
+
+def _strip_port(host: str) -> str:
+    if host.startswith("["):  # [::1]:5000
+        end = host.find("]")
+        return host[: end + 1] if end != -1 else host
+    if host.count(":") == 1:
+        return host.split(":", 1)[0]
+    return host
+
+
+def resolve_cors_origins(value: str | None) -> tuple[str, ...]:
+    """The CORS allow-list (empty: CORS off); each entry ``*`` or ``http(s)://host[:port]``."""
+    out: list[str] = []
+    for entry in _split_list(value):
+        origin = entry.rstrip("/")
+        if origin != "*":
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
+                raise click.ClickException(
+                    f"--cors-allowed-origins: {entry!r} is not an origin; write "
+                    "scheme://host[:port], e.g. https://notebook.example.org, or *."
+                )
+        out.append(origin)
+    return tuple(dict.fromkeys(out))
+
+
+def plan_server(options: ServeOptions, cwd: str) -> ServePlan:
+    """Resolve and validate every option; raises :class:`click.ClickException` on the first problem.
+
+    Pure apart from looking at the file system for ``--backend-store-uri`` paths: nothing is
+    opened or bound here.
+    """
+    from runlab import __version__, uris
+    from runlab.server.artifact_roots import server_default_artifact_root
+    from runlab.server.factory import ServerConfig
+    from runlab.server.settings import DEFAULT_MAX_REQUEST_BYTES, ServerSettings
+
+    backend = resolve_backend_store_uri(options.backend_store_uri, cwd)
+    # The folder a script logging in this directory uses for artifacts (beside its SQLite file).
+    local_artifacts = uris.default_artifact_root(backend, cwd)
+
+    destination: str | None = None
+    if options.serve_artifacts:
+        destination = _local_or_remote_root(
+            options.artifacts_destination or local_artifacts, cwd, "--artifacts-destination"
+        )
+        if uris.scheme_of(destination) == "mlflow-artifacts":
+            raise click.ClickException(
+                f"--artifacts-destination {destination!r} is the proxy itself; give a folder, a "
+                "file: URI or s3://bucket/prefix."
+            )
+    elif options.artifacts_destination:
+        raise click.ClickException(
+            "--artifacts-destination only applies when the server proxies artifacts; drop it, "
+            "or drop --no-serve-artifacts."
+        )
+
+    given_root = options.default_artifact_root
+    if given_root:
+        given_root = _local_or_remote_root(given_root, cwd, "--default-artifact-root")
+        if not options.serve_artifacts and uris.scheme_of(given_root) == "mlflow-artifacts":
+            raise click.ClickException(
+                f"--default-artifact-root {given_root!r} needs the artifact proxy, which "
+                "--no-serve-artifacts turns off."
+            )
+    root = server_default_artifact_root(
+        given_root, serve_artifacts=options.serve_artifacts, fallback=local_artifacts
+    )
+    if options.workers < 1:
+        raise click.ClickException("--workers must be at least 1.")
+    settings = ServerSettings(
+        allowed_hosts=resolve_allowed_hosts(options.allowed_hosts, options.host),
+        cors_allowed_origins=resolve_cors_origins(options.cors_allowed_origins),
+        max_request_bytes=options.max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+        max_artifact_bytes=options.max_artifact_bytes,
+        serve_artifacts=options.serve_artifacts,
+        artifacts_destination=destination,
+        version=__version__,
+    )
+    config = ServerConfig(backend_store_uri=backend, default_artifact_root=root, settings=settings)
+    return ServePlan(
+        config=config,
+        host=options.host,
+        port=options.port,
+        workers=options.workers,
+        log_level=options.log_level,
+    )
+
+
+# -- starting -------------------------------------------------------------------------------------
+
+
+def _url_host(host: str) -> str:
+    if host == "0.0.0.0":
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one line now if uvicorn could not bind ``host:port`` later.
+
+    Binds the way uvicorn does (``SO_REUSEADDR``; IPv6 when the host has a colon) and lets go.
+    Another process could still take the port in between; uvicorn then reports it itself.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host.strip("[]"), port))
+    except socket.gaierror as exc:
+        raise click.ClickException(f"--host {host!r} is not a known address: {exc}") from None
+    except OSError as exc:
+        hint = " Pick another --port." if exc.errno == errno.EADDRINUSE else ""
+        raise click.ClickException(
+            f"Cannot listen on {host}:{port}: {exc.strerror or exc}.{hint}"
+        ) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    # SQLAlchemy wraps the driver's error (and appends a link on later lines): show the driver's.
+    inner = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
+    return lines[0] if lines else type(inner).__name__
+
+
+def _shown_uri(uri: str) -> str:
+    """A database URI with its password masked, for printing."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(uri).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URI is reported by the store; show it as given
+        return uri
+
+
+def open_store(plan: ServePlan) -> Any:
+    """Open the tracking store once: creates or migrates the schema before any worker starts.
+
+    Any failure (server unreachable, bad credentials, driver missing) becomes one line.
+    """
+    from runlab import uris
+    from runlab.server.factory import open_tracking_store
+
+    backend = plan.config.backend_store_uri
+    if uris.scheme_of(backend) == "sqlite":
+        db_path = uris.sqlite_path(backend)
+        if db_path is not None:
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return open_tracking_store(plan.config)
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            f"Cannot open the backend store {_shown_uri(backend)}: the {exc.name} driver is not "
+            "installed (pip install 'runlab[postgres]' or 'runlab[mysql]')."
+        ) from None
+    except Exception as exc:
+        raise click.ClickException(
+            f"Cannot open the backend store {_shown_uri(backend)}: {_one_line(exc)}"
+        ) from None
+
+
+def print_banner(plan: ServePlan, command: str) -> None:
+    """Say where the server listens and which store and artifact locations it uses."""
+    settings = plan.config.settings
+    if plan.host in _ALL_INTERFACES:
+        click.echo(
+            f"Warning: listening on every network interface ({plan.host}). Anyone who can reach "
+            "this machine can read and write its runs: the server has no authentication. "
+            "Clients must use a host name in --allowed-hosts "
+            f"(now: {', '.join(settings.allowed_hosts)}).",
+            err=True,
+        )
+    click.echo(f"runlab {command} {settings.version} at {plan.url}")
+    click.echo(f"  backend store:          {_shown_uri(plan.config.backend_store_uri)}")
+    click.echo(f"  new experiments' root:  {plan.config.default_artifact_root}")
+    if settings.serve_artifacts:
+        click.echo(f"  artifact proxy writes:  {settings.artifacts_destination}")
+    else:
+        click.echo("  artifact proxy:         off (--no-serve-artifacts)")
+    click.echo(f"  workers:                {plan.workers}")
+    click.echo(f"  allowed hosts:          {', '.join(settings.allowed_hosts)}")
+    if settings.cors_allowed_origins:
+        click.echo(f"  CORS origins:           {', '.join(settings.cors_allowed_origins)}")
+    if command == "ui":
+        click.echo(f"Open {plan.url} in a browser. Press Ctrl+C to stop.")
+    else:
+        click.echo(f"Point clients at it: RUNLAB_TRACKING_URI={plan.url} (or MLFLOW_TRACKING_URI).")
+
+
+def serve(options: ServeOptions, command: str) -> None:
+    """Validate, open the store, print the banner, and run uvicorn until stopped."""
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise click.ClickException(
+            "The server needs uvicorn and starlette: pip install uvicorn starlette"
+        ) from None
+    from runlab.server.factory import SERVER_CONFIG_ENV, build_server_app
+
+    plan = plan_server(options, os.getcwd())
+    check_port_free(plan.host, plan.port)
+    store = open_store(plan)
+    try:
+        app = build_server_app(plan.config, tracking_store=store)
+    except Exception as exc:  # e.g. an artifacts destination that cannot be created
+        raise click.ClickException(f"Cannot start the server: {_one_line(exc)}") from None
+    print_banner(plan, command)
+    # uvicorn prints one access line per request at "info" and below, as MLflow's server does.
+    common: dict[str, Any] = {
+        "host": plan.host.strip("[]"),
+        "port": plan.port,
+        "log_level": plan.log_level,
+        "server_header": False,
+    }
+    if plan.workers == 1:
+        uvicorn.run(app, **common)
+        return
+    # Several workers: each is a fresh process that builds its own app (and database pool) from
+    # the serialised configuration. The schema already exists (open_store), so workers do not
+    # race to migrate it; this process's connections are closed before they start.
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+    os.environ[SERVER_CONFIG_ENV] = plan.config.to_json()
+    uvicorn.run("runlab.server.factory:create_app", factory=True, workers=plan.workers, **common)
+
+
+# -- the commands -----------------------------------------------------------------------------------
+
+
+def _shared_options(func: F) -> F:
+    """The options ``runlab server`` and ``runlab ui`` share (all but --workers)."""
+    decorators = [
+        click.option(
+            "--backend-store-uri",
+            metavar="URI",
+            default=None,
+            help="Database for experiments and runs: sqlite:///file.db, postgresql://…, "
+            "mysql://…, or a folder (its runlab.db). Default: runlab.db in the working "
+            "directory, the store the fluent API uses there.",
+        ),
+        click.option(
+            "--default-artifact-root",
+            metavar="URI",
+            default=None,
+            help="Artifact root for new experiments. Default: mlflow-artifacts:/ (through this "
+            "server's proxy) when serving artifacts, else the runlab-artifacts folder beside the "
+            "database. Existing experiments keep theirs.",
+        ),
+        click.option(
+            "--artifacts-destination",
+            metavar="URI",
+            default=None,
+            help="Where the artifact proxy stores files: a folder, a file: URI or s3://bucket/"
+            "prefix. Default: the runlab-artifacts folder beside the database.",
+        ),
+        click.option(
+            "--serve-artifacts/--no-serve-artifacts",
+            default=True,
+            show_default=True,
+            help="Proxy artifact uploads and downloads under /api/2.0/mlflow-artifacts.",
+        ),
+        click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Interface to listen on; 0.0.0.0 listens on every interface (no "
+            "authentication: put it behind a proxy that has some).",
+        ),
+        click.option(
+            "--port",
+            "-p",
+            type=click.IntRange(1, 65535),
+            default=5000,
+            show_default=True,
+            help="Port to listen on.",
+        ),
+        click.option(
+            "--allowed-hosts",
+            metavar="HOST,...",
+            default=None,
+            help="Host header values to accept (against DNS rebinding), comma-separated; * "
+            "accepts any. Default: localhost, 127.0.0.1, [::1] and --host.",
+        ),
+        click.option(
+            "--cors-allowed-origins",
+            metavar="ORIGIN,...",
+            default=None,
+            help="Origins (https://host[:port], or *) whose browser pages may call the API. "
+            "Default: none (CORS off).",
+        ),
+        click.option(
+            "--max-request-bytes",
+            type=click.IntRange(min=1),
+            metavar="N",
+            default=None,
+            help="Largest JSON request body accepted. Default: 16 MiB.",
+        ),
+        click.option(
+            "--max-artifact-bytes",
+            type=click.IntRange(min=1),
+            metavar="N",
+            default=None,
+            help="Largest artifact upload accepted through the proxy. Default: no limit.",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(LOG_LEVELS, case_sensitive=False),
+            default="info",
+            show_default=True,
+            help="uvicorn's log level; info and below also log every request.",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+@click.command("server", cls=OneLineErrors)
+@_shared_options
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes; they share one database (SQLite or a database server).",
+)
+def server(**options: Any) -> None:
+    """Run the tracking server: MLflow's REST API, the artifact proxy and runlab's API.
+
+    MLflow's client works against it (MLFLOW_TRACKING_URI=http://host:port), and so does
+    runlab's (RUNLAB_TRACKING_URI). With no options it serves runlab.db and runlab-artifacts/
+    of the working directory on http://127.0.0.1:5000.
+    """
+    serve(ServeOptions(**options), "server")
+
+
+@click.command("ui", cls=OneLineErrors)
+@_shared_options
+def ui(**options: Any) -> None:
+    """Serve the working directory's runs locally: `runlab server` with one worker.
+
+    Prints the URL to open. Takes the same options as `runlab server` except --workers.
+    """
+    serve(ServeOptions(**options, workers=1), "ui")

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAGS_PER_BATCH",
     "MAX_TAG_VALUE_LENGTH",
+    "is_valid_key",
     "validate_batch",
     "validate_distinct_param_keys",
     "validate_experiment_name",
@@ -98,6 +99,17 @@ def validate_key(key: Any, kind: str = "metric") -> str:
     if len(_accepted_keys) < _ACCEPTED_KEYS_LIMIT:
         _accepted_keys.add(key)
     return key
+
+
+def is_valid_key(key: Any) -> bool:
+    """True if :func:`validate_key` accepts ``key``; for fast paths that report errors elsewhere."""
+    if type(key) is str and key in _accepted_keys:
+        return True
+    try:
+        validate_key(key)
+    except InvalidParameter:
+        return False
+    return True
 
 
 def _changed_by_path_normalisation(key: str) -> bool:

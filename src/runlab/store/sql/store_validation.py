@@ -83,7 +83,16 @@ def batch(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[Run
     """Every item of a log-batch, and the batch's size limits."""
     validation.validate_batch(len(metrics), [p.key for p in params], len(tags))
     for m in metrics:
-        validation.validate_metric(m.key, m.value, m.timestamp, m.step)
+        # The common case costs a few type checks; anything unusual gets the full check and
+        # its precise message.
+        if not (
+            type(m.value) is float
+            and type(m.timestamp) is int
+            and m.timestamp >= 0
+            and type(m.step) is int
+            and validation.is_valid_key(m.key)
+        ):
+            validation.validate_metric(m.key, m.value, m.timestamp, m.step)
     for p in params:
         if not isinstance(p.value, str):
             raise InvalidParameter(f"The value of param {p.key!r} must be a string.")

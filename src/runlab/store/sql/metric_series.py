@@ -202,6 +202,10 @@ def _drop_known(
     import numpy as np
 
     old_steps, old_ts, old_values = old
+    # The usual case, a loop moving forward: every new point is later (by timestamp or step)
+    # than everything stored, so none can repeat a stored point.
+    if len(old_ts) == 0 or timestamps.min() > old_ts.max() or steps.min() > old_steps.max():
+        return steps, timestamps, values
     known = set(
         zip(old_steps.tolist(), old_ts.tolist(), old_values.view(np.int64).tolist(), strict=True)
     )

@@ -405,6 +405,16 @@ def test_defaults_resolve_to_the_working_directory(tmp_path: Path) -> None:
     assert plan.url == "http://127.0.0.1:5000"
 
 
+def test_tracking_uri_variables_do_not_move_the_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They point clients at the server; read by the server they could point it at itself.
+    monkeypatch.setenv("RUNLAB_TRACKING_URI", "http://127.0.0.1:5000")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///elsewhere.db")
+    config = plan_server(ServeOptions(), str(tmp_path)).config
+    assert config.backend_store_uri == f"sqlite:///{tmp_path.resolve() / 'runlab.db'}"
+
+
 def test_no_serve_artifacts_uses_the_folder(tmp_path: Path) -> None:
     config = plan_server(ServeOptions(serve_artifacts=False), str(tmp_path)).config
     assert config.default_artifact_root == (tmp_path.resolve() / "runlab-artifacts").as_uri()

@@ -28,5 +28,17 @@ def test_cli_reference_covers_every_command() -> None:
         "runlab runs delete",
         "runlab runs restore",
         "runlab db upgrade",
+        "runlab server",
+        "runlab ui",
     ):
         assert f"`{command}`" in text
+
+
+def test_server_page_explains_every_server_option() -> None:
+    from runlab.cli.server import server
+
+    page = (REFERENCE.parent / "server.md").read_text(encoding="utf-8")
+    for param in server.params:
+        for name in [*param.opts, *param.secondary_opts]:
+            if name.startswith("--") and name != "--help":
+                assert f"`{name}" in page, f"docs/server.md does not mention {name}"

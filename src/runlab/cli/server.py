@@ -159,21 +159,21 @@ def _split_list(value: str | None) -> list[str]:
 
 
 def resolve_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
-    """The Host-header allow-list: the given names, else the loopback names plus ``--host``.
+    """The Host-header allow-list: the loopback names, ``--host``, and the given names.
 
-    Entries may carry a port (``example.org:5000``): the guard compares host names only, so the
-    port is dropped here. ``*`` allows every host; partial wildcards are refused rather than
-    silently never matching.
+    The loopback names always stay: a DNS-rebinding page sends its own domain as Host, never
+    ``localhost``, so keeping them costs nothing and local health checks keep working. Entries
+    may carry a port (``example.org:5000``); the guard compares host names only, so the port is
+    dropped here. ``*`` allows every host; partial wildcards are refused rather than silently
+    never matching.
     """
     from runlab.server.settings import DEFAULT_ALLOWED_HOSTS
 
-    given = _split_list(value)
-    if not given:
-        if host in _ALL_INTERFACES or host.lower() in DEFAULT_ALLOWED_HOSTS:
-            return DEFAULT_ALLOWED_HOSTS
-        return (*DEFAULT_ALLOWED_HOSTS, host.lower())
-    out: list[str] = []
-    for entry in given:
+    out: list[str] = list(DEFAULT_ALLOWED_HOSTS)
+    if host not in _ALL_INTERFACES:
+        # Clients send an IPv6 address in brackets ([fe80::1]:5000); the guard compares that form.
+        out.append(_url_host(host.lower()))
+    for entry in _split_list(value):
         if entry == "*":
             out.append(entry)
             continue
@@ -451,6 +451,7 @@ def _shared_options(func: F) -> F:
         ),
         click.option(
             "--host",
+            metavar="HOST",
             default="127.0.0.1",
             show_default=True,
             help="Interface to listen on; 0.0.0.0 listens on every interface (no "
@@ -460,6 +461,7 @@ def _shared_options(func: F) -> F:
             "--port",
             "-p",
             type=click.IntRange(1, 65535),
+            metavar="PORT",
             default=5000,
             show_default=True,
             help="Port to listen on.",
@@ -468,8 +470,8 @@ def _shared_options(func: F) -> F:
             "--allowed-hosts",
             metavar="HOST,...",
             default=None,
-            help="Host header values to accept (against DNS rebinding), comma-separated; * "
-            "accepts any. Default: localhost, 127.0.0.1, [::1] and --host.",
+            help="More Host header values to accept (against DNS rebinding), comma-separated; "
+            "* accepts any. Always accepted: localhost, 127.0.0.1, [::1] and --host.",
         ),
         click.option(
             "--cors-allowed-origins",
@@ -511,14 +513,16 @@ def _shared_options(func: F) -> F:
     "--workers",
     "-w",
     type=click.IntRange(min=1),
+    metavar="N",
     default=1,
     show_default=True,
     help="Worker processes; they share one database (SQLite or a database server).",
 )
 def server(**options: Any) -> None:
-    """Run the tracking server: MLflow's REST API, the artifact proxy and runlab's API.
+    """Run the MLflow-compatible tracking server.
 
-    MLflow's client works against it (MLFLOW_TRACKING_URI=http://host:port), and so does
+    It serves MLflow's REST API, the artifact proxy and runlab's own API. MLflow's client works
+    against it (MLFLOW_TRACKING_URI=http://host:port), and so does
     runlab's (RUNLAB_TRACKING_URI). With no options it serves runlab.db and runlab-artifacts/
     of the working directory on http://127.0.0.1:5000.
     """
@@ -528,8 +532,8 @@ def server(**options: Any) -> None:
 @click.command("ui", cls=OneLineErrors)
 @_shared_options
 def ui(**options: Any) -> None:
-    """Serve the working directory's runs locally: `runlab server` with one worker.
+    """Serve this folder's runs locally and print the URL.
 
-    Prints the URL to open. Takes the same options as `runlab server` except --workers.
+    The same as `runlab server` with one worker. Takes the same options as `runlab server` except --workers.
     """
     serve(ServeOptions(**options, workers=1), "ui")

@@ -60,9 +60,13 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
                 artifact_uri=row.artifact_uri or "",
                 lifecycle_stage=row.lifecycle_stage,
             )
-        for row in conn.execute(sa.select(params).where(params.c.run_id.in_(batch))):
+        for row in conn.execute(
+            sa.select(params).where(params.c.run_id.in_(batch)).order_by(params.c.key)
+        ):
             run_params.setdefault(row.run_id, {})[row.key] = row.value
-        for row in conn.execute(sa.select(tags).where(tags.c.run_id.in_(batch))):
+        for row in conn.execute(
+            sa.select(tags).where(tags.c.run_id.in_(batch)).order_by(tags.c.key)
+        ):
             run_tags.setdefault(row.run_id, {})[row.key] = row.value
         metric_rows = conn.execute(
             sa.select(

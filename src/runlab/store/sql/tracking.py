@@ -26,6 +26,7 @@ from runlab.entities import (
     PagedList,
     Param,
     Run,
+    RunData,
     RunInfo,
     RunStatus,
     RunTag,
@@ -386,7 +387,7 @@ class SqlTrackingStore(LoggedModelMethods):
         tag_list = list(tags or ())
         for tag in tag_list:
             store_validation.run_tag(tag.key, tag.value)
-        name_from_tag = next((t.value for t in tag_list if t.key == RUN_NAME_TAG), None)
+        name_from_tag = next((tag.value for tag in tag_list if tag.key == RUN_NAME_TAG), None)
         if run_name and name_from_tag and run_name != name_from_tag:
             raise InvalidParameter(
                 f"Both run_name={run_name!r} and tag {RUN_NAME_TAG}={name_from_tag!r} were given; "
@@ -394,11 +395,14 @@ class SqlTrackingStore(LoggedModelMethods):
             )
         name = run_name or name_from_tag or generate_run_name()
         store_validation.run_name(name)
-        tag_list = [t for t in tag_list if t.key != RUN_NAME_TAG] + [RunTag(RUN_NAME_TAG, name)]
+        tag_list = [tag for tag in tag_list if tag.key != RUN_NAME_TAG] + [
+            RunTag(RUN_NAME_TAG, name)
+        ]
+        final_tags = {tag.key: tag.value for tag in sorted(tag_list, key=lambda tag: tag.key)}
         run_id = uuid.uuid4().hex
         start = int(start_time) if start_time is not None else _now_ms()
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> RunInfo:
             row = self._get_experiment_row(conn, exp_id)
             if row.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidState(
@@ -406,27 +410,39 @@ class SqlTrackingStore(LoggedModelMethods):
                     "an active experiment."
                 )
             artifact_uri = uris.append_to_uri_path(row.artifact_location, run_id, "artifacts")
+            info = RunInfo(
+                run_id=run_id,
+                experiment_id=str(exp_id),
+                run_name=name,
+                user_id=user_id or "",
+                status="RUNNING",
+                start_time=start,
+                end_time=None,
+                artifact_uri=artifact_uri,
+                lifecycle_stage=LifecycleStage.ACTIVE,
+            )
             conn.execute(
                 t.runs.insert().values(
                     run_id=run_id,
                     experiment_id=exp_id,
                     name=name,
-                    user_id=user_id or "",
-                    status="RUNNING",
+                    user_id=info.user_id,
+                    status=info.status,
                     start_time=start,
                     end_time=None,
                     artifact_uri=artifact_uri,
-                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    lifecycle_stage=info.lifecycle_stage,
                 )
             )
-            deduped = {t.key: t.value for t in tag_list}
             conn.execute(
                 t.tags.insert(),
-                [{"run_id": run_id, "key": k, "value": v} for k, v in deduped.items()],
+                [{"run_id": run_id, "key": k, "value": v} for k, v in final_tags.items()],
             )
+            return info
 
-        self._db.write(work)
-        return self.get_run(run_id)
+        # The new run is exactly what was inserted: no need to read it back.
+        info = self._db.write(work)
+        return Run(info=info, data=RunData(tags=final_tags))
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         if not isinstance(run_id, str) or not run_id:

@@ -19,8 +19,10 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from click.testing import CliRunner
 
 import runlab
+from runlab.cli.main import cli
 from runlab.entities import Metric, Param, RunTag
 from runlab.errors import InvalidParameter
 from runlab.tracking import Client, batch_writer, remote_writer, spool
@@ -179,8 +181,9 @@ def test_a_hung_server_does_not_hang_end_run(
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
+@pytest.mark.parametrize("how", ["api", "cli"])
 def test_a_later_process_delivers_the_spool_file(
-    server: ServerProcess, spool_dir: Path, tmp_path: Path
+    server: ServerProcess, spool_dir: Path, tmp_path: Path, how: str
 ) -> None:
     script = tmp_path / "train.py"
     script.write_text(
@@ -233,9 +236,16 @@ def test_a_later_process_delivers_the_spool_file(
     assert "were not delivered" in err  # the exit handler says so too, on stderr
 
     server.start()
-    delivery = deliver(path)
-    assert (delivery.sent.metrics, delivery.sent.tags, delivery.sent.run_ends) == (600, 1, 1)
-    assert delivery.rejected == []
+    if how == "api":
+        delivery = deliver(path)
+        assert (delivery.sent.metrics, delivery.sent.tags, delivery.sent.run_ends) == (600, 1, 1)
+        assert delivery.rejected == []
+    else:
+        listed = CliRunner().invoke(cli, ["spool", "list"])
+        assert str(path) in listed.output
+        result = CliRunner().invoke(cli, ["spool", "deliver"])
+        assert result.exit_code == 0, result.output
+        assert "sent 600 metric points, 0 params, 1 tags and 1 run ends" in result.output
     assert not path.exists()
     client = Client(server.url)
     assert np.array_equal(_steps(client, run_id, "m"), np.arange(700))

@@ -10,6 +10,7 @@ from runlab.cli.db import db
 from runlab.cli.experiments import experiments
 from runlab.cli.runs import runs
 from runlab.cli.server import server, ui
+from runlab.cli.spool import spool
 from runlab.errors import RunlabError
 
 
@@ -39,6 +40,7 @@ cli.add_command(runs)
 cli.add_command(db)
 cli.add_command(server)
 cli.add_command(ui)
+cli.add_command(spool)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m runlab.cli.main`

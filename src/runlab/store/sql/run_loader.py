@@ -36,6 +36,21 @@ from runlab.store.sql.schema import (
 # Keeps IN lists well below every backend's bound-parameter limit.
 _ID_BATCH = 500
 
+# Built once: search hydrates up to thousands of runs per call, and building these expressions
+# each time costs more than running them.
+_IDS: sa.BindParameter[list[str]] = sa.bindparam("ids", expanding=True)
+_SELECT_RUNS = sa.select(runs).where(runs.c.run_id.in_(_IDS))
+_SELECT_PARAMS = sa.select(params).where(params.c.run_id.in_(_IDS)).order_by(params.c.key)
+_SELECT_TAGS = sa.select(tags).where(tags.c.run_id.in_(_IDS)).order_by(tags.c.key)
+_SELECT_LATEST = sa.select(
+    latest_metrics.c.run_id,
+    latest_metrics.c.key,
+    latest_metrics.c.value,
+    latest_metrics.c.is_nan,
+    latest_metrics.c.timestamp,
+    latest_metrics.c.step,
+).where(latest_metrics.c.run_id.in_(_IDS))
+
 
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """The runs with these ids, in the same order; ids that do not exist are left out."""
@@ -48,7 +63,8 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     model_inputs: dict[str, list[LoggedModelInput]] = {}
     for start in range(0, len(run_ids), _ID_BATCH):
         batch = list(run_ids[start : start + _ID_BATCH])
-        for row in conn.execute(sa.select(runs).where(runs.c.run_id.in_(batch))):
+        ids = {"ids": batch}
+        for row in conn.execute(_SELECT_RUNS, ids):
             infos[row.run_id] = RunInfo(
                 run_id=row.run_id,
                 experiment_id=str(row.experiment_id),
@@ -60,25 +76,11 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
                 artifact_uri=row.artifact_uri or "",
                 lifecycle_stage=row.lifecycle_stage,
             )
-        for row in conn.execute(
-            sa.select(params).where(params.c.run_id.in_(batch)).order_by(params.c.key)
-        ):
+        for row in conn.execute(_SELECT_PARAMS, ids):
             run_params.setdefault(row.run_id, {})[row.key] = row.value
-        for row in conn.execute(
-            sa.select(tags).where(tags.c.run_id.in_(batch)).order_by(tags.c.key)
-        ):
+        for row in conn.execute(_SELECT_TAGS, ids):
             run_tags.setdefault(row.run_id, {})[row.key] = row.value
-        metric_rows = conn.execute(
-            sa.select(
-                latest_metrics.c.run_id,
-                latest_metrics.c.key,
-                latest_metrics.c.value,
-                latest_metrics.c.is_nan,
-                latest_metrics.c.timestamp,
-                latest_metrics.c.step,
-            ).where(latest_metrics.c.run_id.in_(batch))
-        )
-        run_metrics.update(metric_series.latest_points(metric_rows))
+        run_metrics.update(metric_series.latest_points(conn.execute(_SELECT_LATEST, ids)))
         _load_inputs(conn, batch, run_inputs)
         _load_model_links(conn, batch, model_outputs, model_inputs)
     return [
@@ -101,13 +103,16 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     ]
 
 
+_SELECT_INPUTS = (
+    sa.select(inputs.c.run_id, datasets)
+    .join(datasets, datasets.c.dataset_id == inputs.c.dataset_id)
+    .where(inputs.c.run_id.in_(_IDS))
+    .order_by(inputs.c.run_id, datasets.c.name)
+)
+
+
 def _load_inputs(conn: Connection, batch: list[str], out: dict[str, list[DatasetInput]]) -> None:
-    rows = conn.execute(
-        sa.select(inputs.c.run_id, datasets)
-        .join(datasets, datasets.c.dataset_id == inputs.c.dataset_id)
-        .where(inputs.c.run_id.in_(batch))
-        .order_by(inputs.c.run_id, datasets.c.name)
-    ).all()
+    rows = conn.execute(_SELECT_INPUTS, {"ids": batch}).all()
     if not rows:
         return
     tag_map: dict[tuple[str, str], list[InputTag]] = {}
@@ -127,6 +132,22 @@ def _load_inputs(conn: Connection, batch: list[str], out: dict[str, list[Dataset
         )
 
 
+_SELECT_MODEL_LINKS = sa.union_all(
+    sa.select(
+        run_model_outputs.c.run_id,
+        run_model_outputs.c.model_id,
+        run_model_outputs.c.step,
+        sa.literal_column("1").label("is_output"),
+    ).where(run_model_outputs.c.run_id.in_(_IDS)),
+    sa.select(
+        run_model_inputs.c.run_id,
+        run_model_inputs.c.model_id,
+        sa.cast(sa.null(), sa.BigInteger).label("step"),
+        sa.literal_column("0").label("is_output"),
+    ).where(run_model_inputs.c.run_id.in_(_IDS)),
+)
+
+
 def _load_model_links(
     conn: Connection,
     batch: list[str],
@@ -134,26 +155,11 @@ def _load_model_links(
     model_inputs: dict[str, list[LoggedModelInput]],
 ) -> None:
     """Logged models the runs produced and used, in one query (a UNION ALL of both links)."""
-    is_output: sa.Label[int] = sa.literal_column("1").label("is_output")
-    no_step: sa.Label[int] = sa.cast(sa.null(), sa.BigInteger).label("step")
-    query = sa.union_all(
-        sa.select(
-            run_model_outputs.c.run_id,
-            run_model_outputs.c.model_id,
-            run_model_outputs.c.step,
-            is_output,
-        ).where(run_model_outputs.c.run_id.in_(batch)),
-        sa.select(
-            run_model_inputs.c.run_id,
-            run_model_inputs.c.model_id,
-            no_step,
-            sa.literal_column("0").label("is_output"),
-        ).where(run_model_inputs.c.run_id.in_(batch)),
-    )
     # Sorted here rather than in SQL: a few rows per run, and ORDER BY over a UNION differs
     # between backends.
     for run_id, model_id, step, output in sorted(
-        conn.execute(query).all(), key=lambda r: (r[0], -r[3], r[2] or 0, r[1])
+        conn.execute(_SELECT_MODEL_LINKS, {"ids": batch}).all(),
+        key=lambda r: (r[0], -r[3], r[2] or 0, r[1]),
     ):
         if output:
             outputs.setdefault(run_id, []).append(LoggedModelOutput(model_id, step))

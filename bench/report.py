@@ -24,6 +24,8 @@ class Row:
     per_unit: Callable[[dict[str, Any]], float] | None = None
     #: Counts (errors, lost points) get no ratio.
     ratio: bool = True
+    #: When given, the target is judged only for results it accepts (the target's size).
+    judged_when: Callable[[dict[str, Any]], bool] | None = None
 
 
 def _ms(v: float, _: dict[str, Any]) -> str:
@@ -164,6 +166,8 @@ ROWS: list[Row] = [
 def _cell(row: Row, result: dict[str, Any] | None) -> tuple[str, float | None]:
     if result is None:
         return "not run", None
+    if "skipped" in result:
+        return f"not measured ({result['skipped']})", None
     if "error" in result:
         message = str(result["error"]).replace("|", "\\|").replace("\n", " ")
         return f"error: {message[:80]}", None
@@ -183,15 +187,19 @@ def _ratio(row: Row, results: dict[str, dict[str, Any]], ours: float, theirs: fl
     return ours / theirs if theirs > 0 else float("inf")
 
 
-def table(results: Results, tools: list[str]) -> str:
-    """The comparison as a Markdown table: one row per measure, medians, ratio, target."""
+def table(results: Results, tools: list[str], rows: list[Row] | None = None) -> str:
+    """The comparison as a Markdown table: one row per measure, medians, ratio, target.
+
+    ``rows`` defaults to the client-side measures (:data:`ROWS`); the server benchmark passes
+    its own.
+    """
     header = ["measure", *[_TOOL_LABELS.get(t, t) for t in tools]]
     compare = "runlab" in tools and "mlflow" in tools
     if compare:
         header.append("runlab vs MLflow")
     header.append("runlab target")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in ROWS:
+    for row in ROWS if rows is None else rows:
         if row.workload not in results:
             continue
         per_tool = results[row.workload]
@@ -229,7 +237,9 @@ def _verdict(row: Row, value: float | None, ratio: float | None, result: Any) ->
     if value is None:
         return row.target
     ok: bool | None
-    if row.meets_target is not None:
+    if row.judged_when is not None and not (result and row.judged_when(result)):
+        ok = None
+    elif row.meets_target is not None:
         ok = row.meets_target(value, ratio)
     elif row.workload == "history" and result and result.get("points") == 1_000_000:
         ok = value <= 1.0

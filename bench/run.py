@@ -1,9 +1,15 @@
 """Benchmark runlab against MLflow on the same machine, in the same run, on the same workloads.
 
-    python bench/run.py                  # everything, full sizes (several minutes)
+    python bench/run.py                  # everything, full sizes (a long while)
     python bench/run.py --quick          # a smoke run with small sizes
     python bench/run.py -w import,loop   # some workloads only
+    python bench/run.py -w server --backend sqlite,postgresql   # the server benchmark
     python bench/run.py --write BENCHMARKS.md
+
+Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
+local SQLite file. The server ones (issue 3, ``-w server`` or ``server-…``) start ``runlab
+server`` and ``mlflow server`` over the same kind of database (``--backend``) and send both the
+same raw REST requests from one HTTP client; see server_run.py.
 
 runlab is measured from this checkout with the interpreter that runs this script; MLflow inside
 ``bench/.venv-mlflow`` (created with ``python -m venv`` + ``pip install mlflow==3.17.2`` when
@@ -11,6 +17,9 @@ missing). Every workload runs in a fresh subprocess per tool, in a fresh tempora
 local ``sqlite:///`` database, through the same driver code (``import runlab as mlflow`` vs
 ``import mlflow``). Numbers are medians of repeats; a workload that fails for one tool shows its
 error in its cell and the rest carries on.
+
+``--write FILE`` replaces only the sections of FILE this run measured (client side, server on
+SQLite, server on PostgreSQL), so the groups can be rerun separately.
 """
 
 from __future__ import annotations
@@ -28,8 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
 import report
+import server_harness
+import server_report
+import server_run
 
-ALL_WORKLOADS = ["import", "loop", "disk", "history", "search", "concurrent"]
+CLIENT_WORKLOADS = ["import", "loop", "disk", "history", "search", "concurrent"]
+SERVER_WORKLOADS = list(server_run.SERVER_WORKLOADS)
+ALL_WORKLOADS = CLIENT_WORKLOADS + SERVER_WORKLOADS
+#: Names that stand for a group of workloads in ``-w``.
+WORKLOAD_GROUPS = {"client": CLIENT_WORKLOADS, "server": SERVER_WORKLOADS}
+BACKENDS = ("sqlite", "postgresql")
 
 # Full sizes follow issue 2. MLflow gets smaller counts where 1M points would take many minutes;
 # the table states every count, and per-point figures are computed from the real count.
@@ -46,6 +63,27 @@ FULL = {
     "mlflow_search_runs": 10_000,
     "search_repeats": 15,
     "concurrent_steps": 250,
+    # The server benchmark (issue 3). MLflow gets fewer batches/runs/calls where its rate would
+    # make the full count take many minutes; rates and latencies compare directly.
+    "server_ingest_batches": 200,
+    "mlflow_server_ingest_batches": 20,
+    "server_ingest4_batches": 100,
+    "mlflow_server_ingest4_batches": 10,
+    "server_ingest_repeats": 3,
+    "server_create_runs": 500,
+    "mlflow_server_create_runs": 200,
+    "server_search_runs": 2_000,
+    "mlflow_server_search_runs": 2_000,
+    "server_search_large_runs": 100_000,
+    "mlflow_server_search_large_runs": 0,  # ~95 min of run creation at MLflow's 57 ms per run
+    "server_search_repeats": 15,
+    "server_history_points": 100_000,
+    "mlflow_server_history_points": 100_000,
+    "server_history_repeats": 5,
+    "server_fluent_steps": 10_000,
+    "mlflow_server_fluent_steps": 100,
+    "server_fluent_repeats": 3,
+    "mlflow_server_fluent_repeats": 3,
 }
 QUICK = {
     "import_repeats": 3,
@@ -60,6 +98,25 @@ QUICK = {
     "mlflow_search_runs": 300,
     "search_repeats": 5,
     "concurrent_steps": 25,
+    "server_ingest_batches": 10,
+    "mlflow_server_ingest_batches": 5,
+    "server_ingest4_batches": 5,
+    "mlflow_server_ingest4_batches": 3,
+    "server_ingest_repeats": 2,
+    "server_create_runs": 30,
+    "mlflow_server_create_runs": 20,
+    "server_search_runs": 200,
+    "mlflow_server_search_runs": 200,
+    "server_search_large_runs": 2_000,
+    "mlflow_server_search_large_runs": 0,
+    "server_search_repeats": 5,
+    "server_history_points": 5_000,
+    "mlflow_server_history_points": 5_000,
+    "server_history_repeats": 2,
+    "server_fluent_steps": 300,
+    "mlflow_server_fluent_steps": 20,
+    "server_fluent_repeats": 2,
+    "mlflow_server_fluent_repeats": 1,
 }
 
 
@@ -71,7 +128,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "-w",
         "--workloads",
         default=",".join(ALL_WORKLOADS),
-        help=f"comma-separated subset of: {', '.join(ALL_WORKLOADS)} (default: all)",
+        help=f"comma-separated subset of: {', '.join(ALL_WORKLOADS)}; 'client' and 'server' "
+        "name the two groups (default: all)",
+    )
+    parser.add_argument(
+        "--backend",
+        default="sqlite",
+        help="database kind(s) for the server workloads, comma-separated: sqlite, postgresql "
+        f"(a fresh database per measure on {server_harness.POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}); "
+        "default sqlite",
     )
     parser.add_argument(
         "--tools", default="runlab,mlflow", help="comma-separated: runlab, mlflow (default: both)"
@@ -139,19 +204,69 @@ def build_tools(names: list[str], mlflow_venv: Path) -> tuple[list[harness.Tool]
     return tools, broken
 
 
+def expand_workloads(spec: str) -> list[str]:
+    """The workloads ``-w`` names, with the group names expanded, in the order given."""
+    out: list[str] = []
+    for name in (w.strip() for w in spec.split(",")):
+        for workload in WORKLOAD_GROUPS.get(name, [name] if name else []):
+            if workload not in out:
+                out.append(workload)
+    return out
+
+
+def _progress(label: str, t0: float, result: dict[str, Any]) -> None:
+    status = result.get("error", "skipped" if "skipped" in result else "ok")
+    print(f"[{label}]: {status} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     sizes = sizes_from(args)
-    workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    workloads = expand_workloads(args.workloads)
     unknown = [w for w in workloads if w not in ALL_WORKLOADS]
-    if unknown:
-        print(f"unknown workload(s): {', '.join(unknown)}", file=sys.stderr)
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    if unknown or any(b not in BACKENDS for b in backends):
+        bad = [*unknown, *(b for b in backends if b not in BACKENDS)]
+        print(f"unknown workload(s) or backend(s): {', '.join(bad)}", file=sys.stderr)
         return 2
     tool_names = [t.strip() for t in args.tools.split(",") if t.strip()]
     tools, broken = build_tools(tool_names, args.mlflow_venv)
+    command = ("python bench/run.py " + " ".join(shlex.quote(a) for a in argv)).strip()
 
-    started = dt.datetime.now(dt.timezone.utc)
-    load_at_start = harness.load_average()
+    sections: dict[str, str] = {}
+    raw: dict[str, Any] = {}
+    client = [w for w in workloads if w in CLIENT_WORKLOADS]
+    if client:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        results = run_client(client, tools, broken, sizes, args.timeout)
+        raw["client"] = results
+        sections["client"] = render(results, tool_names, command, started, load)
+    server = [w for w in workloads if w in SERVER_WORKLOADS]
+    for backend in backends if server else []:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        results = run_server(server, tools, broken, backend, sizes, args.timeout)
+        raw[f"server-{backend}"] = results
+        sections[f"server-{backend}"] = render_server(
+            results, tool_names, backend, command, started, load, harness.load_average()
+        )
+
+    text = "\n\n".join(sections.values())
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(raw, indent=2, default=str) + "\n")
+    if args.write:
+        write_sections(args.write, sections)
+    return 0
+
+
+def run_client(
+    workloads: list[str],
+    tools: list[harness.Tool],
+    broken: dict[str, str],
+    sizes: dict[str, int],
+    timeout: float,
+) -> report.Results:
+    """The client-side workloads (issue 2), each in a fresh subprocess per tool."""
     results: report.Results = {}
     for workload in workloads:
         per_tool: dict[str, dict[str, Any]] = {n: {"error": m} for n, m in broken.items()}
@@ -162,25 +277,68 @@ def main(argv: list[str]) -> int:
                 t0 = time.perf_counter()
                 print(f"[{workload}] {tool.name} ...", file=sys.stderr, flush=True)
                 result = harness.run_workload(
-                    tool, workload, params_for(workload, tool.name, sizes), args.timeout
+                    tool, workload, params_for(workload, tool.name, sizes), timeout
                 )
-                status = result.get("error", "ok")
-                print(
-                    f"[{workload}] {tool.name}: {status} ({time.perf_counter() - t0:.1f} s)",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                _progress(f"{workload}] {tool.name}", t0, result)
                 per_tool[tool.name] = result
         results[workload] = per_tool
+    return results
 
-    command = "python bench/run.py " + " ".join(shlex.quote(a) for a in argv)
-    text = render(results, tool_names, command.strip(), started, load_at_start)
-    print(text)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    if args.write:
-        args.write.write_text(text + "\n")
-    return 0
+
+def run_server(
+    workloads: list[str],
+    tools: list[harness.Tool],
+    broken: dict[str, str],
+    backend: str,
+    sizes: dict[str, int],
+    timeout: float,
+) -> report.Results:
+    """The server workloads (issue 3) on one backend kind, each on a fresh server and database."""
+    results: report.Results = {}
+    usable = list(tools)
+    setup_errors = dict(broken)
+    if backend == "postgresql":
+        for tool in tools:
+            if tool.name == "mlflow":
+                try:
+                    server_harness.ensure_mlflow_postgres_driver(tool)
+                except Exception as exc:
+                    setup_errors[tool.name] = f"no PostgreSQL driver for MLflow: {exc}"
+                    usable.remove(tool)
+    for workload in workloads:
+        per_tool: dict[str, dict[str, Any]] = {n: {"error": m} for n, m in setup_errors.items()}
+        for tool in usable:
+            t0 = time.perf_counter()
+            label = f"{workload} {backend}] {tool.name}"
+            print(f"[{label} ...", file=sys.stderr, flush=True)
+            params = server_run.params_for(workload, tool.name, sizes)
+            result = server_run.run_server_workload(tool, workload, backend, params, timeout)
+            _progress(label, t0, result)
+            per_tool[tool.name] = result
+        results[workload] = per_tool
+    return results
+
+
+TITLE = "# Benchmarks: runlab vs MLflow 3.17.2"
+_BEGIN, _END = "<!-- bench:{}:begin -->", "<!-- bench:{}:end -->"
+
+
+def write_sections(path: Path, sections: dict[str, str]) -> None:
+    """Write ``sections`` into ``path``, replacing only those sections if it already has them.
+
+    Each section sits between ``<!-- bench:NAME:begin -->`` and ``<!-- bench:NAME:end -->``; a
+    section the file lacks is appended, and the rest of the file is kept as it was.
+    """
+    text = path.read_text(encoding="utf-8") if path.exists() else TITLE + "\n"
+    for name, body in sections.items():
+        begin, end = _BEGIN.format(name), _END.format(name)
+        block = f"{begin}\n{body}\n{end}"
+        if begin in text and end in text:
+            head, rest = text.split(begin, 1)
+            text = head + block + rest.split(end, 1)[1]
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")
 
 
 def render(
@@ -190,15 +348,15 @@ def render(
     started: dt.datetime,
     load_at_start: str,
 ) -> str:
-    """The whole report: heading, command, machine, table and notes."""
+    """The client-side section: heading, command, machine, table and notes."""
     lines = [
-        "# Benchmarks: runlab vs MLflow 3.17.2",
+        "## Client side: the Python API on a local SQLite file (issue 2)",
         "",
         f"- Command: `{command}`",
         f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}; runlab at commit "
         f"{harness.git_revision()}",
         f"- Machine: {harness.machine_note()}; load average at start {load_at_start}",
-        "- Rerun: `python3 bench/run.py --write BENCHMARKS.md` (all options: `--help`; "
+        "- Rerun: `python3 bench/run.py -w client --write BENCHMARKS.md` (all options: `--help`; "
         "`--quick` for a smoke run). MLflow runs inside `bench/.venv-mlflow`, created when missing.",
         "- Both tools run in the same session, each workload in a fresh subprocess and a fresh "
         "temporary folder with a local `sqlite:///` database; the same driver code imports "
@@ -210,6 +368,51 @@ def render(
         "",
     ]
     lines += [f"- {note}" for note in report.notes(results)]
+    return "\n".join(lines)
+
+
+def render_server(
+    results: report.Results,
+    tool_names: list[str],
+    backend: str,
+    command: str,
+    started: dt.datetime,
+    load_at_start: str,
+    load_at_end: str,
+) -> str:
+    """One server section (one backend kind): heading, setup, table and notes."""
+    kind = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[backend]
+    database = (
+        "a fresh SQLite file"
+        if backend == "sqlite"
+        else "a fresh PostgreSQL database on 127.0.0.1:5432 (runlab: psycopg 3; MLflow: psycopg2)"
+    )
+    lines = [
+        f"## Server: `runlab server` vs `mlflow server` on {kind} (issue 3)",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}; runlab at commit "
+        f"{harness.git_revision()}",
+        f"- Machine: {harness.machine_note()}",
+        f"- Load average (1 / 5 / 15 min): {load_at_start} at the start, {load_at_end} at the end. "
+        "The machine is shared; other work running at the same time slows both servers.",
+        f"- Rerun: `python3 bench/run.py -w server --backend {backend} --write BENCHMARKS.md`.",
+        f"- Each measure starts a fresh server over {database}: `runlab server` from this checkout "
+        "and `mlflow server` 3.17.2 from `bench/.venv-mlflow`, both with `--serve-artifacts` and "
+        "the same `--workers` (1, or 2 for the 4-client ingest). One HTTP client (httpx, in the "
+        "benchmark's process, one keep-alive connection per client thread) sends both servers the "
+        "same raw MLflow REST requests; ingest bodies are encoded before the clock starts. The "
+        "fluent row runs each tool's own fluent API against its own server. Figures are medians; "
+        "every measure reads back what it wrote.",
+        f"- For reference, issue 3 measured MLflow 3.17.2 (1 worker, SQLite) at: "
+        f"{server_report.ISSUE_MLFLOW_FIGURES}.",
+        "",
+        report.table(results, tool_names, server_report.SERVER_ROWS),
+        "",
+        "Notes:",
+        "",
+    ]
+    lines += [f"- {note}" for note in server_report.notes(results)]
     return "\n".join(lines)
 
 

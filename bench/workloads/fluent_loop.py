@@ -1,4 +1,9 @@
-"""(b) The fluent training loop: start_run, 20 log_param, steps x 3 log_metric, end_run."""
+"""(b) The fluent training loop: start_run, 20 log_param, steps x 3 log_metric, end_run.
+
+Against a local SQLite file (issue 2), or through a tracking server when ``tracking_uri`` is
+given (the server benchmark): then every call's record travels over HTTP, and the points are
+read back through the same server.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ def run(api: Any, params: dict[str, Any]) -> dict[str, Any]:
     steps = int(params["steps"])
     n_params = int(params.get("n_params", 20))
     repeats = int(params.get("repeats", 5))
-    uri = sqlite_uri(params["workdir"])
+    # A tracking server's URL for the server benchmark; else a fresh local SQLite file.
+    uri = params.get("tracking_uri") or sqlite_uri(params["workdir"])
     mlflow.set_tracking_uri(uri)
     # Create the database and the experiment before timing: schema setup is not the loop's cost.
     mlflow.set_experiment("bench-loop")

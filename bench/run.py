@@ -330,6 +330,8 @@ def write_sections(path: Path, sections: dict[str, str]) -> None:
     section the file lacks is appended, and the rest of the file is kept as it was.
     """
     text = path.read_text(encoding="utf-8") if path.exists() else TITLE + "\n"
+    if not text.startswith(TITLE):
+        text = TITLE + "\n\n" + text
     for name, body in sections.items():
         begin, end = _BEGIN.format(name), _END.format(name)
         block = f"{begin}\n{body}\n{end}"
@@ -399,7 +401,7 @@ def render_server(
         f"- Rerun: `python3 bench/run.py -w server --backend {backend} --write BENCHMARKS.md`.",
         f"- Each measure starts a fresh server over {database}: `runlab server` from this checkout "
         "and `mlflow server` 3.17.2 from `bench/.venv-mlflow`, both with `--serve-artifacts` and "
-        "the same `--workers` (1, or 2 for the 4-client ingest). One HTTP client (httpx, in the "
+        "the same `--workers` (1, or 2 for the 4-client ingest). One HTTP client (urllib3, in the "
         "benchmark's process, one keep-alive connection per client thread) sends both servers the "
         "same raw MLflow REST requests; ingest bodies are encoded before the clock starts. The "
         "fluent row runs each tool's own fluent API against its own server. Figures are medians; "

@@ -106,7 +106,9 @@ def test_many_small_batches_share_chunks(store: SqlTrackingStore, run_id: str) -
             .all()
         )
     assert sum(counts) == total
-    assert len(counts) <= 4
+    # Batches coalesce until a row holds CHUNK_MERGE_BELOW points; then a new row starts.
+    assert all(c >= metric_series.CHUNK_MERGE_BELOW for c in counts[:-1])
+    assert len(counts) <= total // metric_series.CHUNK_MERGE_BELOW + 1
     history = store.get_metric_history(run_id, "m")
     assert [m.step for m in history] == list(range(total))
     assert history.values.tolist() == [i * 0.5 for i in range(total)]
@@ -132,3 +134,14 @@ def test_history_of_unknown_key_or_run(store: SqlTrackingStore, run_id: str) -> 
     assert len(store.get_metric_history(run_id, "never")) == 0
     with pytest.raises(RunNotFound):
         store.get_metric_history("a" * 32, "m")
+
+
+def test_single_points_coalesce_into_few_rows(store: SqlTrackingStore, run_id: str) -> None:
+    for i in range(600):
+        store.log_metric(run_id, Metric("m", float(i), i, i))
+    with store._db.read() as conn:
+        rows = conn.execute(
+            sa.select(sa.func.count()).where(metric_chunks.c.run_id == run_id)
+        ).scalar_one()
+    assert rows <= 600 // metric_series.CHUNK_MERGE_BELOW + 1
+    assert [m.step for m in store.get_metric_history(run_id, "m")] == list(range(600))

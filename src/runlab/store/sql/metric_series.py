@@ -1,7 +1,8 @@
 """Writing and reading metric series: chunk rows plus the per-key summary in latest_metrics.
 
 A log-batch appends each key's new points to that key's last chunk while it holds fewer than
-``CHUNK_MAX_POINTS`` (so many small batches still end up in few rows), else starts a new chunk.
+``CHUNK_MERGE_BELOW`` points (so many small batches still end up in few rows), else starts a
+new chunk.
 Points identical to ones already in the last chunk are dropped: a batch resent after a timeout
 does not store its points twice.
 """
@@ -25,8 +26,12 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-#: Points per chunk row before a new row starts. Small enough that rewriting the tail stays cheap.
+#: Points per chunk row at most. Small enough that rewriting the tail stays cheap.
 CHUNK_MAX_POINTS = 1024
+#: A batch is merged into the last chunk only while that chunk holds fewer points than this:
+#: small batches still coalesce into rows of hundreds of points (a row costs ~70 bytes of
+#: overhead, well under a byte per point), while large batches stop re-encoding a growing tail.
+CHUNK_MERGE_BELOW = 256
 
 _DBL_MAX = sys.float_info.max
 
@@ -95,7 +100,8 @@ def append_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> 
             steps, timestamps, values = _drop_known(old, steps, timestamps, values)
             if len(values) == 0:
                 continue
-            if tail._mapping["count"] + len(values) <= CHUNK_MAX_POINTS:
+            tail_count = tail._mapping["count"]
+            if tail_count < CHUNK_MERGE_BELOW and tail_count + len(values) <= CHUNK_MAX_POINTS:
                 merged = [
                     np.concatenate((o, n))
                     for o, n in zip(old, (steps, timestamps, values), strict=True)

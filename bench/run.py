@@ -387,7 +387,7 @@ def render_server(
     database = (
         "a fresh SQLite file"
         if backend == "sqlite"
-        else "a fresh PostgreSQL database on 127.0.0.1:5432 (runlab: psycopg 3; MLflow: psycopg2)"
+        else "a fresh PostgreSQL database on 127.0.0.1:5432 (both servers use psycopg 3)"
     )
     lines = [
         f"## Server: `runlab server` vs `mlflow server` on {kind} (issue 3)",

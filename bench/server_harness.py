@@ -23,8 +23,9 @@ import harness
 
 #: PostgreSQL server for ``--backend postgresql`` (a fresh database is created per measure).
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-#: MLflow's SQLAlchemy dialect for PostgreSQL needs psycopg2; it is installed into its venv.
-MLFLOW_POSTGRES_DRIVER = "psycopg2-binary"
+#: MLflow 3.17.2's server opens ``postgresql://`` with psycopg 3 (it fails with "No module named
+#: 'psycopg'" without it), the same driver runlab uses; it is installed into MLflow's venv.
+MLFLOW_POSTGRES_DRIVER = "psycopg[binary]"
 
 
 @dataclass
@@ -66,7 +67,6 @@ def fresh_database(backend: str, workdir: Path, tool: str) -> Iterator[str]:
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        # MLflow's default PostgreSQL driver is psycopg2; runlab's is psycopg 3.
         yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as conn:
@@ -74,9 +74,9 @@ def fresh_database(backend: str, workdir: Path, tool: str) -> Iterator[str]:
 
 
 def ensure_mlflow_postgres_driver(tool: harness.Tool) -> None:
-    """Install psycopg2 into MLflow's virtualenv when it is missing (``--backend postgresql``)."""
+    """Install psycopg into MLflow's virtualenv when it is missing (``--backend postgresql``)."""
     probe = subprocess.run(
-        [tool.python, "-c", "import psycopg2"], capture_output=True, env=tool.env, check=False
+        [tool.python, "-c", "import psycopg"], capture_output=True, env=tool.env, check=False
     )
     if probe.returncode != 0:
         print(f"installing {MLFLOW_POSTGRES_DRIVER} for MLflow ...", file=sys.stderr)

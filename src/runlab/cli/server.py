@@ -15,10 +15,14 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
+
+if TYPE_CHECKING:  # imported lazily at run time, so that `runlab --help` stays fast
+    from runlab.server.factory import ServerConfig
+    from runlab.store.base import TrackingStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,7 +78,7 @@ class ServeOptions:
 class ServePlan:
     """What the server will do, resolved from :class:`ServeOptions` and the working directory."""
 
-    config: Any  # runlab.server.factory.ServerConfig (imported lazily: `runlab --help` stays fast)
+    config: ServerConfig
     host: str
     port: int
     workers: int
@@ -322,7 +326,7 @@ def _shown_uri(uri: str) -> str:
         return uri
 
 
-def open_store(plan: ServePlan) -> Any:
+def open_store(plan: ServePlan) -> TrackingStore:
     """Open the tracking store once: creates or migrates the schema before any worker starts.
 
     Any failure (server unreachable, bad credentials, driver missing) becomes one line.

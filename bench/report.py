@@ -218,7 +218,11 @@ def table(results: Results, tools: list[str], rows: list[Row] | None = None) -> 
                 note = (
                     " per pt" if row.per_unit is not None and _sizes_differ(row, per_tool) else ""
                 )
-                cells.append(f"{ratio:,.1f}x {word}{note}")
+                shown = ratio
+                if ratio < 1:  # runlab lost this one: say so rather than "0.7x faster"
+                    word = "larger" if word == "smaller" else "slower"
+                    shown = 1 / ratio
+                cells.append(f"{shown:,.1f}x {word}{note}")
             else:
                 cells.append("—")
         cells.append(_verdict(row, values.get("runlab"), ratio, per_tool.get("runlab")))

@@ -383,10 +383,13 @@ def print_banner(plan: ServePlan, command: str) -> None:
 def serve(options: ServeOptions, command: str) -> None:
     """Validate, open the store, print the banner, and run uvicorn until stopped."""
     try:
+        import orjson  # noqa: F401  (the app's JSON codec)
+        import starlette  # noqa: F401
         import uvicorn
-    except ModuleNotFoundError:
+    except ModuleNotFoundError as exc:
         raise click.ClickException(
-            "The server needs uvicorn and starlette: pip install uvicorn starlette"
+            f"The server needs {exc.name}, which is not installed: "
+            "pip install uvicorn starlette orjson"
         ) from None
     from runlab.server.factory import SERVER_CONFIG_ENV, build_server_app
 

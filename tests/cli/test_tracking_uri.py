@@ -56,13 +56,15 @@ def leaf_commands(group: click.Group, path: str) -> list[tuple[str, click.Comman
 #: The server takes --backend-store-uri instead and never reads the tracking URI variables
 #: (tests/cli/test_server_command.py), which point clients at it.
 SERVER_COMMANDS = {"runlab server", "runlab ui"}
+#: Lists local spool files; it talks to no tracking store (``spool deliver`` takes the option).
+LOCAL_ONLY_COMMANDS = {"runlab spool list"}
 
 
 def test_every_command_accepts_tracking_uri() -> None:
     commands = leaf_commands(cli, "runlab")
     assert len(commands) >= 10
     for path, command in commands:
-        if path in SERVER_COMMANDS:
+        if path in SERVER_COMMANDS | LOCAL_ONLY_COMMANDS:
             continue
         options = {opt for param in command.params for opt in param.opts}
         assert "--tracking-uri" in options, path

@@ -8,6 +8,7 @@ for it, instead of failing with "database is locked" when a read transaction tri
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -18,6 +19,11 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 from runlab.errors import InvalidParameter, Unavailable
 
@@ -86,6 +92,47 @@ def _tune_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+class _SqliteWriterLock:
+    """Writers of one SQLite file take turns on an OS file lock beside it.
+
+    SQLite's own busy handler polls, sleeping in growing steps, so a process waiting for another
+    one's write lock wakes late; a blocking ``flock`` wakes it the moment the lock is released.
+    Threads of one process queue on a plain lock first. Where ``fcntl`` is missing (Windows), or
+    the folder is read-only, only the in-process lock is used and SQLite's handler does the rest.
+    """
+
+    def __init__(self, db_path: str | None) -> None:
+        self._thread_lock = threading.Lock()
+        self._path = f"{db_path}-writelock" if db_path else None
+        self._fd: int | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            fd = self._file()
+            if fd is None:
+                yield
+                return
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _file(self) -> int | None:
+        if self._fd is None and self._path is not None and fcntl is not None:
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError:
+                self._path = None
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class Database:
     """An engine plus the transaction helpers the store uses."""
 
@@ -93,9 +140,16 @@ class Database:
         self.url = normalize_db_url(url)
         self.engine = create_engine(self.url)
         self.backend = self.engine.dialect.name
-        # One writer per process on SQLite: threads of one process queue here rather than in
-        # SQLite's busy handler, which sleeps in coarse steps.
-        self._write_lock = threading.Lock() if self.backend == "sqlite" else None
+        # One writer at a time per SQLite file, across threads and processes (see the class).
+        self._write_lock = (
+            _SqliteWriterLock(
+                self.engine.url.database
+                if self.engine.url.database not in (None, "", ":memory:")
+                else None
+            )
+            if self.backend == "sqlite"
+            else None
+        )
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -111,7 +165,7 @@ class Database:
         for attempt in range(attempts):
             try:
                 if self._write_lock is not None:
-                    with self._write_lock:
+                    with self._write_lock.held():
                         return self._run_write(work)
                 return self._run_write(work)
             except sa.exc.OperationalError as exc:
@@ -133,6 +187,8 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()
 
 
 def _is_transient(exc: sa.exc.OperationalError) -> bool:

@@ -713,6 +713,7 @@ class SqlTrackingStore(LoggedModelMethods):
         offset = decode_page_token(page_token, fingerprint)
         if not exp_ids:
             return PagedList([], None)
+        self._db.refresh_search_statistics()
         query = select_run_ids(
             exp_ids, filter_string, vt, order_by, max_results + 1, offset, self._db.backend
         )

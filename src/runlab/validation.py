@@ -120,40 +120,47 @@ def _changed_by_path_normalisation(key: str) -> bool:
     return ".." in key.split("/")
 
 
-def validate_param(key: Any, value: Any) -> str:
-    """Check a param and return its value as the string that is stored."""
-    validate_key(key, "param")
+def _text_value(key: Any, value: Any, kind: str, holders: str, limit: int, hint: str) -> str:
+    """Check a key and the length of its value (stringified) for one kind of key/value pair."""
+    validate_key(key, kind)
     text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_PARAM_VALUE_LENGTH:
+    if len(text) > limit:
         raise InvalidParameter(
-            f"The value of param {key!r} is {len(text)} characters long; params may hold at most "
-            f"{MAX_PARAM_VALUE_LENGTH}. Log long values as an artifact (log_text/log_dict) instead."
+            f"The value of {kind} {key!r} is {len(text)} characters long; {holders} may hold at "
+            f"most {limit}.{hint}"
         )
     return text
+
+
+def validate_param(key: Any, value: Any) -> str:
+    """Check a param and return its value as the string that is stored."""
+    return _text_value(
+        key,
+        value,
+        "param",
+        "params",
+        MAX_PARAM_VALUE_LENGTH,
+        " Log long values as an artifact (log_text/log_dict) instead.",
+    )
 
 
 def validate_tag(key: Any, value: Any) -> str:
     """Check a run tag and return its value as the string that is stored."""
-    validate_key(key, "tag")
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_TAG_VALUE_LENGTH:
-        raise InvalidParameter(
-            f"The value of tag {key!r} is {len(text)} characters long; run tags may hold at most "
-            f"{MAX_TAG_VALUE_LENGTH}. Log long values as an artifact (log_text) instead."
-        )
-    return text
+    return _text_value(
+        key,
+        value,
+        "tag",
+        "run tags",
+        MAX_TAG_VALUE_LENGTH,
+        " Log long values as an artifact (log_text) instead.",
+    )
 
 
 def validate_experiment_tag(key: Any, value: Any) -> str:
     """Check an experiment tag and return its value as a string."""
-    validate_key(key, "experiment tag")
-    text = value if isinstance(value, str) else str(value)
-    if len(text) > MAX_EXPERIMENT_TAG_VALUE_LENGTH:
-        raise InvalidParameter(
-            f"The value of experiment tag {key!r} is {len(text)} characters long; experiment tags "
-            f"may hold at most {MAX_EXPERIMENT_TAG_VALUE_LENGTH}."
-        )
-    return text
+    return _text_value(
+        key, value, "experiment tag", "experiment tags", MAX_EXPERIMENT_TAG_VALUE_LENGTH, ""
+    )
 
 
 def validate_metric_value(key: str, value: Any) -> float:

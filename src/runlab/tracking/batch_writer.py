@@ -70,6 +70,20 @@ MAX_PENDING = 200_000
 # At most this many records are taken off the queue per pass, so a flood of logging cannot make
 # one pass hold millions of records in memory twice.
 _DRAIN_CHUNK = 20_000
+
+
+def take_chunk(queue: deque[tuple[str, int, Any]]) -> list[tuple[str, int, Any]]:
+    """Pop up to ``_DRAIN_CHUNK`` records from the front of the queue (fewer if it runs dry)."""
+    records: list[tuple[str, int, Any]] = []
+    popleft = queue.popleft
+    try:
+        for _ in range(_DRAIN_CHUNK):
+            records.append(popleft())
+    except IndexError:
+        pass
+    return records
+
+
 # Transient store errors (database locked, server away) are retried with these waits (seconds).
 _RETRY_WAITS = (0.05, 0.2, 1.0)
 
@@ -291,13 +305,7 @@ class BatchWriter:
         # Caller holds _write_lock. Loops until the queue is empty, a bounded chunk at a time.
         queue = self.queue
         while queue:
-            records: list[tuple[str, int, Any]] = []
-            popleft = queue.popleft
-            try:
-                for _ in range(_DRAIN_CHUNK):
-                    records.append(popleft())
-            except IndexError:
-                pass
+            records = take_chunk(queue)
             try:
                 self._write_records(records)
             except Exception as exc:  # a bug here must surface, not kill the thread quietly

@@ -25,13 +25,13 @@ from runlab.store.base import TrackingStore
 from runlab.store.rest.http import is_transient
 from runlab.tracking import spool as spool_module
 from runlab.tracking.batch_writer import (
-    _DRAIN_CHUNK,
     _FLUSH,
     END,
     MAX_PENDING,
     WAKE_AT,
     Batch,
     BatchWriter,
+    take_chunk,
 )
 from runlab.tracking.spool import (
     Counts,
@@ -290,13 +290,7 @@ class RemoteWriter(BatchWriter):
         """Turn queued records into batches at the back of the line (and spill past the bound)."""
         queue = self.queue
         while queue:
-            records: list[tuple[str, int, Any]] = []
-            popleft = queue.popleft
-            try:
-                for _ in range(_DRAIN_CHUNK):
-                    records.append(popleft())
-            except IndexError:
-                pass
+            records = take_chunk(queue)
             for item in self._group(records):
                 if isinstance(item, Batch):
                     self._last_seq += 1

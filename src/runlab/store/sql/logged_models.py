@@ -172,15 +172,6 @@ def _point_identity(row: Mapping[Any, Any]) -> tuple[Any, ...]:
     )
 
 
-def _search_experiment_id(experiment_id: Any) -> int:
-    try:
-        return int(str(experiment_id))
-    except ValueError:
-        raise InvalidParameter(
-            f"Experiment id {experiment_id!r} is not valid: experiment ids are integer strings."
-        ) from None
-
-
 # -- loading -------------------------------------------------------------------------------------
 
 
@@ -627,7 +618,7 @@ class LoggedModelMethods:
         """
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
-        exp_ids = sorted({_search_experiment_id(e) for e in experiment_ids})
+        exp_ids = sorted({store_validation.search_experiment_id(e) for e in experiment_ids})
         store_validation.max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
         # Parse here too: the canonical forms fingerprint the query for the page token, and a
         # bad order_by or dataset is reported even when there is nothing to search.

@@ -49,6 +49,16 @@ def tag_pairs(tags: Iterable[Any] | Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
+def search_experiment_id(experiment_id: Any) -> int:
+    """An experiment id in a search's list, as the integer the tables hold."""
+    try:
+        return int(str(experiment_id))
+    except ValueError:
+        raise InvalidParameter(
+            f"Experiment id {experiment_id!r} is not valid: experiment ids are integer strings."
+        ) from None
+
+
 def run_name(name: Any) -> None:
     """A run name: a string of at most 250 characters."""
     if not isinstance(name, str):

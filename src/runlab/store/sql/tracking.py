@@ -704,7 +704,7 @@ class SqlTrackingStore(LoggedModelMethods):
         """One page of runs of these experiments that match the filter, in order."""
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
-        exp_ids = sorted({_search_experiment_id(e) for e in experiment_ids})
+        exp_ids = sorted({store_validation.search_experiment_id(e) for e in experiment_ids})
         vt = ViewType.normalize(run_view_type)
         store_validation.max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
         if isinstance(order_by, str):
@@ -738,15 +738,6 @@ class SqlTrackingStore(LoggedModelMethods):
         with self._db.read() as conn:
             self._run_row(conn, run_id)
             return metric_downsample.downsample(conn, run_id, key, buckets, start_step, end_step)
-
-
-def _search_experiment_id(experiment_id: Any) -> int:
-    try:
-        return int(str(experiment_id))
-    except ValueError:
-        raise InvalidParameter(
-            f"Experiment id {experiment_id!r} is not valid: experiment ids are integer strings."
-        ) from None
 
 
 def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:

@@ -176,8 +176,8 @@ def validate_metric_value(key: str, value: Any) -> float:
         )
     try:
         return float(value)
-    except (TypeError, ValueError) as exc:
-        # e.g. a complex number, or a tensor with more than one element.
+    except (TypeError, ValueError, OverflowError) as exc:
+        # e.g. a complex number, a tensor with more than one element, or an int beyond a float.
         raise InvalidParameter(
             f"Metric {key!r} got value {value!r} that cannot be converted to a float ({exc}). "
             "Log a single real number."

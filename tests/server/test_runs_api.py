@@ -153,6 +153,25 @@ def test_log_batch_happy_path(api: Api) -> None:
     assert data["metrics"] == [{"key": "loss", "value": 1 / 900, "timestamp": 899, "step": 899}]
 
 
+def test_log_batch_mixed_shapes(api: Api) -> None:
+    """Plain points, int values, a missing step and dataset fields in one batch all arrive."""
+    run_id = new_run(api)
+    metrics: list[dict[str, Any]] = [
+        {"key": "a", "value": 2, "timestamp": 5},
+        {"key": "a", "value": 3.5, "timestamp": 6, "step": 1},
+        {"key": "b", "value": 1.0, "timestamp": 7, "step": 0, "dataset_name": "train"},
+        {"key": "c", "value": "NaN", "timestamp": 8, "step": 0},
+    ]
+    assert api.mlflow("POST", "runs/log-batch", {"run_id": run_id, "metrics": metrics}).json() == {}
+    history = api.mlflow("GET", "metrics/get-history", {"run_id": run_id, "metric_key": "a"})
+    assert history.json()["metrics"] == [
+        {"key": "a", "value": 2.0, "timestamp": 5, "step": 0},
+        {"key": "a", "value": 3.5, "timestamp": 6, "step": 1},
+    ]
+    latest = {m["key"]: m["value"] for m in get_run(api, run_id)["data"]["metrics"]}
+    assert latest == {"a": 3.5, "b": 1.0, "c": "NaN"}
+
+
 def metric_count(store: SqlTrackingStore, run_id: str) -> int:
     return len(store.get_metric_history(run_id, "m"))
 
@@ -217,6 +236,25 @@ def test_log_batch_is_atomic_on_every_backend(any_backend: tuple[Api, SqlTrackin
         (
             {"run_id": "RID", "metrics": [{"key": "a//b", "value": 1, "timestamp": 1}]},
             "metrics[0].key",
+        ),
+        # JSON parsers read these as unsigned 64-bit integers; they are past int64.
+        (
+            {"run_id": "RID", "metrics": [{"key": "m", "value": 1, "timestamp": 2**63 + 5}]},
+            "metrics[0].timestamp",
+        ),
+        (
+            {
+                "run_id": "RID",
+                "metrics": [
+                    {"key": "m", "value": 1.0, "timestamp": 1, "step": 0},
+                    {"key": "m", "value": 1.0, "timestamp": 1, "step": 2**63 + 5},
+                ],
+            },
+            "metrics[1].step",
+        ),
+        (
+            {"run_id": "RID", "metrics": [{"key": "m", "value": True, "timestamp": 1, "step": 0}]},
+            "metrics[0].value",
         ),
         ({"run_id": "RID", "params": [{"key": "p", "value": 3}]}, "params[0].value"),
         ({"run_id": "RID", "params": [{"key": "p", "value": "x" * 6001}]}, "params[0].value"),

@@ -145,3 +145,72 @@ def test_single_points_coalesce_into_few_rows(store: SqlTrackingStore, run_id: s
         ).scalar_one()
     assert rows <= 600 // metric_series.CHUNK_MERGE_BELOW + 1
     assert [m.step for m in store.get_metric_history(run_id, "m")] == list(range(600))
+
+
+def test_many_keys_append_to_their_own_tails(store: SqlTrackingStore, run_id: str) -> None:
+    # More keys than one tail lookup covers, each appended to twice, interleaved as a loop logs.
+    keys = [f"k{i:03d}" for i in range(230)]
+    for step in range(4):
+        store.log_batch(
+            run_id, metrics=[Metric(k, step + j, 100 + step, step) for j, k in enumerate(keys)]
+        )
+    for j in (0, 99, 100, 229):
+        history = store.get_metric_history(run_id, keys[j])
+        assert [(m.step, m.value) for m in history] == [(s, float(s + j)) for s in range(4)]
+    with store._db.read() as conn:
+        rows = conn.execute(
+            sa.select(sa.func.count()).where(metric_chunks.c.run_id == run_id)
+        ).scalar_one()
+    assert rows == len(keys)  # every key's points merged into its one chunk
+
+
+def test_tail_is_the_newest_chunk_of_a_long_series(store: SqlTrackingStore, run_id: str) -> None:
+    # Full chunks, then a resent batch: it must be compared with the newest chunk only.
+    size = 500
+    for start in range(0, size * 3, size):
+        store.log_batch(
+            run_id, metrics=[Metric("m", float(i), i, i) for i in range(start, start + size)]
+        )
+    tail_batch = [Metric("m", float(i), i, i) for i in range(size * 3 - 10, size * 3)]
+    store.log_batch(run_id, metrics=tail_batch)
+    store.log_batch(run_id, metrics=[Metric("m", -1.0, size * 3, size * 3)])
+    history = store.get_metric_history(run_id, "m")
+    assert [m.step for m in history] == list(range(size * 3 + 1))
+
+
+def test_points_out_of_order_within_a_batch_are_deduplicated(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    points = [Metric("m", 1.0, 5, 2), Metric("m", 1.0, 5, 1), Metric("m", 1.0, 5, 2)]
+    store.log_batch(run_id, metrics=points)
+    assert [(m.step, m.timestamp) for m in store.get_metric_history(run_id, "m")] == [
+        (1, 5),
+        (2, 5),
+    ]
+
+
+@pytest.mark.parametrize(
+    "point",
+    [
+        Metric("m", 10**400, 1, 0),  # type: ignore[arg-type]
+        Metric("m", 1.0, 2**63, 0),
+        Metric("m", 1.0, 1, -(2**63) - 1),
+        Metric("m", 1.0, -1, 0),
+        Metric("m", "1.0", 1, 0),  # type: ignore[arg-type]
+        Metric("a//b", 1.0, 1, 0),
+    ],
+)
+def test_bad_points_refuse_the_whole_batch(
+    store: SqlTrackingStore, run_id: str, point: Metric
+) -> None:
+    good = [Metric("m", float(i), i, i) for i in range(5)]
+    with pytest.raises(InvalidParameter):
+        store.log_batch(run_id, metrics=[*good, point])
+    assert len(store.get_metric_history(run_id, "m")) == 0
+
+
+def test_int_and_integral_values_are_stored_as_numbers(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    store.log_batch(run_id, metrics=[Metric("m", 3, 1, 0), Metric("m", 2.0, 2, True and 1)])  # type: ignore[arg-type]
+    assert [m.value for m in store.get_metric_history(run_id, "m")] == [3.0, 2.0]

@@ -89,26 +89,65 @@ def max_results(value: Any, limit: int | None) -> None:
         )
 
 
-def batch(metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]) -> None:
-    """Every item of a log-batch, and the batch's size limits."""
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def batch(
+    metrics: Sequence[Metric], params: Sequence[Param], tags: Sequence[RunTag]
+) -> list[Metric]:
+    """Check every item of a log-batch and the batch's size limits; returns the metrics as
+    :class:`Metric` tuples with float values and int timestamps and steps."""
     validation.validate_batch(len(metrics), [p.key for p in params], len(tags))
-    for m in metrics:
-        # The common case costs a few type checks; anything unusual gets the full check and
-        # its precise message.
-        if not (
-            type(m.value) is float
-            and type(m.timestamp) is int
-            and m.timestamp >= 0
-            and type(m.step) is int
-            and validation.is_valid_key(m.key)
-        ):
-            validation.validate_metric(m.key, m.value, m.timestamp, m.step)
+    checked = list(metrics) if _plain_metrics(metrics) else [_checked_metric(m) for m in metrics]
     for p in params:
         if not isinstance(p.value, str):
             raise InvalidParameter(f"The value of param {p.key!r} must be a string.")
         validation.validate_param(p.key, p.value)
     for t in tags:
         run_tag(t.key, t.value)
+    return checked
+
+
+def _plain_metrics(metrics: Sequence[Metric]) -> bool:
+    """True if every point is a Metric of the usual types and ranges, checked column by column.
+
+    Per-column type sets and min/max run in C; a batch of 1000 points costs tens of
+    microseconds here instead of a Python-level check per point.
+    """
+    if not metrics:
+        return True
+    if set(map(type, metrics)) != {Metric}:
+        return False
+    keys, values, timestamps, steps = tuple(zip(*metrics, strict=True))[:4]
+    return (
+        set(map(type, values)) == {float}
+        and set(map(type, timestamps)) == {int}
+        and set(map(type, steps)) == {int}
+        and min(timestamps) >= 0
+        and max(timestamps) <= _INT64_MAX
+        and min(steps) >= _INT64_MIN
+        and max(steps) <= _INT64_MAX
+        and all(map(validation.is_valid_key, set(keys)))
+    )
+
+
+def _checked_metric(m: Metric) -> Metric:
+    """One point checked on its own, with the precise message for whatever is wrong."""
+    value, timestamp, step = validation.validate_metric(m.key, m.value, m.timestamp, m.step)
+    for name, number in (("timestamp", timestamp), ("step", step)):
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise InvalidParameter(
+                f"Metric {m.key!r} got {name} {number}, outside the 64-bit integer range."
+            )
+    return Metric(
+        m.key,
+        value,
+        timestamp,
+        step,
+        getattr(m, "dataset_name", None),
+        getattr(m, "dataset_digest", None),
+        getattr(m, "model_id", None),
+    )
 
 
 _DATASET_LIMITS = {"name": 500, "digest": 36, "source_type": 36, "source": 65535}

@@ -8,6 +8,7 @@ Database errors never leave this module: they become :mod:`runlab.errors` classe
 from __future__ import annotations
 
 import contextlib
+import operator
 import time
 import uuid
 from collections.abc import Sequence
@@ -536,8 +537,8 @@ class SqlTrackingStore(LoggedModelMethods):
         tags: Sequence[RunTag] = (),
     ) -> None:
         """Write metrics, params and tags in one transaction: all of them or none."""
-        metrics, params, tags = list(metrics), list(params), list(tags)
-        store_validation.batch(metrics, params, tags)
+        params, tags = list(params), list(tags)
+        metrics = store_validation.batch(list(metrics), params, tags)
         new_params = {p.key: p.value for p in params}
 
         def work(conn: Connection) -> None:
@@ -548,7 +549,7 @@ class SqlTrackingStore(LoggedModelMethods):
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
                 metric_series.append_metrics(conn, run_id, metrics)
-                if any(m.model_id for m in metrics):
+                if any(map(_MODEL_ID_OF, metrics)):
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)
 
@@ -738,6 +739,9 @@ class SqlTrackingStore(LoggedModelMethods):
         with self._db.read() as conn:
             self._run_row(conn, run_id)
             return metric_downsample.downsample(conn, run_id, key, buckets, start_step, end_step)
+
+
+_MODEL_ID_OF = operator.attrgetter("model_id")
 
 
 def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:

@@ -48,6 +48,26 @@ def test_run_name_generated_or_taken_from_tag(store: SqlTrackingStore) -> None:
         store.create_run("0", "u", 1, [RunTag("mlflow.runName", "x")], "y")
 
 
+def test_repeated_run_creation_still_checks_the_experiment(store: SqlTrackingStore) -> None:
+    exp_id = store.create_experiment("sweep")
+    first = store.create_run(exp_id, "u", 1, [], "a")
+    second = store.create_run(exp_id, "u", 2, [], "b")  # the experiment is known by now
+    location = store.get_experiment(exp_id).artifact_location
+    for run in (first, second):
+        stored = store.get_run(run.info.run_id)
+        assert stored.info == run.info
+        assert stored.info.artifact_uri == f"{location}/{run.info.run_id}/artifacts"
+        assert stored.data.tags["mlflow.runName"] == run.info.run_name
+    store.delete_experiment(exp_id)
+    with pytest.raises(InvalidState, match="deleted"):
+        store.create_run(exp_id, "u", 3, [], "c")
+    store.restore_experiment(exp_id)
+    assert store.create_run(exp_id, "u", 4, [], "d").info.experiment_id == exp_id
+    with pytest.raises(NotFound):
+        store.create_run("987654", "u", 5, [], "e")
+    assert len(store.search_runs([exp_id])) == 3
+
+
 def test_missing_run(store: SqlTrackingStore) -> None:
     with pytest.raises(RunNotFound):
         store.get_run("0" * 32)

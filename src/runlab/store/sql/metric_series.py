@@ -89,10 +89,11 @@ _TAIL_KEYS_PER_STATEMENT = 100
 
 
 def _select_tails(conn: Connection, run_id: str, keys: list[str]) -> dict[str, Any]:
-    """The last chunk (highest seq) of each key that has one: {key: row}.
+    """Each key's last chunk (highest seq) and its latest_metrics summary: {key: row}.
 
     One index probe per key, however long the series: each key's newest chunk is read with its
-    own ``ORDER BY seq DESC LIMIT 1`` branch of a UNION ALL.
+    own ``ORDER BY seq DESC LIMIT 1`` branch of a UNION ALL, joined to the key's summary row.
+    Keys never logged before have no row.
     """
     tails: dict[str, Any] = {}
     for start in range(0, len(keys), _TAIL_KEYS_PER_STATEMENT):
@@ -104,49 +105,65 @@ def _select_tails(conn: Connection, run_id: str, keys: list[str]) -> dict[str, A
     return tails
 
 
+_SUMMARY_FIELDS = ("value", "is_nan", "timestamp", "step", "min_value", "max_value", "count")
+
+
 @functools.lru_cache(maxsize=_TAIL_KEYS_PER_STATEMENT)
 def _tails_statement(n_keys: int) -> sa.Select[Any] | sa.CompoundSelect[Any]:
     """The tails query for ``n_keys`` keys (bound as ``run_id`` and ``k0`` ... ``k{n-1}``)."""
-    branches = [
-        sa.select(
-            metric_chunks.c.key,
-            metric_chunks.c.seq,
-            metric_chunks.c["count"],
-            metric_chunks.c.data,
+    selects = []
+    for i in range(n_keys):
+        tail = (
+            sa.select(
+                metric_chunks.c.key,
+                metric_chunks.c.seq,
+                metric_chunks.c["count"].label("chunk_count"),
+                metric_chunks.c.data,
+            )
+            .where(
+                metric_chunks.c.run_id == sa.bindparam("run_id"),
+                metric_chunks.c.key == sa.bindparam(f"k{i}"),
+            )
+            .order_by(metric_chunks.c.seq.desc())
+            .limit(1)
+            .subquery(f"tail_{i}")
         )
-        .where(
-            metric_chunks.c.run_id == sa.bindparam("run_id"),
-            metric_chunks.c.key == sa.bindparam(f"k{i}"),
+        summary = latest_metrics.alias(f"summary_{i}")
+        joined = tail.join(
+            summary,
+            sa.and_(summary.c.run_id == sa.bindparam("run_id"), summary.c.key == tail.c.key),
         )
-        .order_by(metric_chunks.c.seq.desc())
-        .limit(1)
-        .subquery(f"tail_{i}")
-        for i in range(n_keys)
-    ]
-    selects = [sa.select(branch) for branch in branches]
+        selects.append(
+            sa.select(tail, *(summary.c[name] for name in _SUMMARY_FIELDS)).select_from(joined)
+        )
     if n_keys == 1:
         return selects[0]
     return sa.union_all(*selects)
 
 
-def append_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> None:
-    """Append points to their chunks and refresh latest_metrics, inside the caller's transaction.
+def group_points(metrics: Sequence[Metric]) -> dict[str, _Columns]:
+    """A batch's points as columns per key, exact repeats within the batch dropped.
 
-    Whatever the number of keys, this costs two reads and at most four executemany writes.
+    Done before the write transaction starts: it needs no database, and SQLite writers hold
+    one lock for the whole transaction.
+    """
+    return {key: _unique_points(*columns) for key, columns in _group_by_key(metrics).items()}
+
+
+def append_metrics(conn: Connection, run_id: str, by_key: dict[str, _Columns]) -> None:
+    """Append grouped points (see :func:`group_points`) to their chunks and refresh
+    latest_metrics, inside the caller's transaction.
+
+    Up to 100 keys, this costs one read and at most four executemany writes.
     """
     import numpy as np
 
-    if not metrics:
+    if not by_key:
         return
-    by_key = _group_by_key(metrics)
-    keys = list(by_key)
-    tails = _select_tails(conn, run_id, keys)
-    summaries = {
-        row.key: row for row in conn.execute(_SELECT_SUMMARIES, {"run_id": run_id, "keys": keys})
-    }
+    # A key's summary and its chunks are written together, so one row holds both (or neither).
+    tails = _select_tails(conn, run_id, list(by_key))
     writes = _Writes()
     for key, (steps, timestamps, values) in by_key.items():
-        steps, timestamps, values = _unique_points(steps, timestamps, values)
         tail = tails.get(key)
         if tail is None:
             writes.chunk_inserts.append(_chunk_row(run_id, key, 0, steps, timestamps, values))
@@ -155,7 +172,7 @@ def append_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> 
             steps, timestamps, values = _drop_known(old, steps, timestamps, values)
             if len(values) == 0:
                 continue
-            tail_count = tail._mapping["count"]
+            tail_count = tail.chunk_count
             if tail_count < CHUNK_MERGE_BELOW and tail_count + len(values) <= CHUNK_MAX_POINTS:
                 merged = [
                     np.concatenate((o, n))
@@ -166,7 +183,7 @@ def append_metrics(conn: Connection, run_id: str, metrics: Sequence[Metric]) -> 
             else:
                 row = _chunk_row(run_id, key, tail.seq + 1, steps, timestamps, values)
                 writes.chunk_inserts.append(row)
-        _summarise(writes, run_id, key, summaries.get(key), steps, timestamps, values)
+        _summarise(writes, run_id, key, tail, steps, timestamps, values)
     writes.flush(conn)
 
 
@@ -198,10 +215,6 @@ def _as_where_params(row: dict[str, Any]) -> dict[str, Any]:
 
 
 # Statements built once: SQLAlchemy then reuses their compiled form on every batch.
-_SELECT_SUMMARIES = sa.select(latest_metrics).where(
-    latest_metrics.c.run_id == sa.bindparam("run_id"),
-    latest_metrics.c.key.in_(sa.bindparam("keys", expanding=True)),
-)
 _UPDATE_CHUNK = (
     metric_chunks.update()
     .where(
@@ -216,7 +229,6 @@ _UPDATE_CHUNK = (
         }
     )
 )
-_SUMMARY_FIELDS = ("value", "is_nan", "timestamp", "step", "min_value", "max_value", "count")
 _UPDATE_SUMMARY = (
     latest_metrics.update()
     .where(

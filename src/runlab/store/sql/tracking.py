@@ -50,6 +50,7 @@ from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
 from runlab.store.sql.search_compiler import select_experiment_ids, select_run_ids
+from runlab.store.sql.upserts import upsert_rows
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -83,6 +84,8 @@ class SqlTrackingStore(LoggedModelMethods):
         self.db_uri = db_uri
         self.default_artifact_root = default_artifact_root
         self._db = Database(db_uri)
+        # experiment id -> artifact_location, which never changes once an experiment exists.
+        self._artifact_locations: dict[int, str] = {}
         migrations.ensure_schema(self._db.engine)
         self._ensure_default_experiment()
 
@@ -404,46 +407,62 @@ class SqlTrackingStore(LoggedModelMethods):
         start = int(start_time) if start_time is not None else _now_ms()
 
         def work(conn: Connection) -> RunInfo:
-            row = self._get_experiment_row(conn, exp_id)
-            if row.lifecycle_stage != LifecycleStage.ACTIVE:
-                raise InvalidState(
-                    f"Experiment {experiment_id!r} is deleted: restore it, or create the run in "
-                    "an active experiment."
-                )
-            artifact_uri = uris.append_to_uri_path(row.artifact_location, run_id, "artifacts")
-            info = RunInfo(
-                run_id=run_id,
-                experiment_id=str(exp_id),
-                run_name=name,
-                user_id=user_id or "",
-                status="RUNNING",
-                start_time=start,
-                end_time=None,
-                artifact_uri=artifact_uri,
-                lifecycle_stage=LifecycleStage.ACTIVE,
-            )
-            conn.execute(
-                t.runs.insert().values(
-                    run_id=run_id,
-                    experiment_id=exp_id,
-                    name=name,
-                    user_id=info.user_id,
-                    status=info.status,
-                    start_time=start,
-                    end_time=None,
-                    artifact_uri=artifact_uri,
-                    lifecycle_stage=info.lifecycle_stage,
-                )
-            )
+            values: dict[str, Any] = {
+                "run_id": run_id,
+                "experiment_id": exp_id,
+                "name": name,
+                "user_id": user_id or "",
+                "status": "RUNNING",
+                "start_time": start,
+                "end_time": None,
+                "lifecycle_stage": LifecycleStage.ACTIVE,
+            }
+            if not self._insert_run_row(conn, values):
+                row = self._get_experiment_row(conn, exp_id)
+                if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                    raise InvalidState(
+                        f"Experiment {experiment_id!r} is deleted: restore it, or create the run "
+                        "in an active experiment."
+                    )
+                if len(self._artifact_locations) > _ARTIFACT_LOCATIONS_CACHED:
+                    self._artifact_locations.clear()
+                self._artifact_locations[exp_id] = row.artifact_location
+                values["artifact_uri"] = _run_artifact_uri(row.artifact_location, run_id)
+                conn.execute(t.runs.insert(), values)
             conn.execute(
                 t.tags.insert(),
                 [{"run_id": run_id, "key": k, "value": v} for k, v in final_tags.items()],
             )
-            return info
+            return RunInfo(
+                run_id=run_id,
+                experiment_id=str(exp_id),
+                run_name=name,
+                user_id=values["user_id"],
+                status="RUNNING",
+                start_time=start,
+                end_time=None,
+                artifact_uri=values["artifact_uri"],
+                lifecycle_stage=LifecycleStage.ACTIVE,
+            )
 
         # The new run is exactly what was inserted: no need to read it back.
         info = self._db.write(work)
         return Run(info=info, data=RunData(tags=final_tags))
+
+    def _insert_run_row(self, conn: Connection, values: dict[str, Any]) -> bool:
+        """Insert the run in one statement if its experiment is known, active and unchanged.
+
+        Creating a run is a hot path (a sweep creates thousands); with the experiment's
+        artifact location cached, the experiment is checked inside the INSERT itself and the
+        separate SELECT round trip is saved. False means nothing was inserted: the caller reads
+        the experiment and reports or refreshes.
+        """
+        location = self._artifact_locations.get(values["experiment_id"])
+        if location is None:
+            return False
+        values["artifact_uri"] = _run_artifact_uri(location, values["run_id"])
+        inserted = conn.execute(_INSERT_RUN_IF_ACTIVE, {**values, "location": location})
+        return inserted.rowcount == 1
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         if not isinstance(run_id, str) or not run_id:
@@ -455,11 +474,7 @@ class SqlTrackingStore(LoggedModelMethods):
 
     def _active_run_row(self, conn: Connection, run_id: str) -> Any:
         row = self._run_row(conn, run_id)
-        if row.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidState(
-                f"The run {run_id} must be in the 'active' state to be changed; its current "
-                f"state is '{row.lifecycle_stage}'. Restore it first."
-            )
+        _check_active(row.lifecycle_stage, run_id)
         return row
 
     def get_run(self, run_id: str) -> Run:
@@ -540,15 +555,17 @@ class SqlTrackingStore(LoggedModelMethods):
         params, tags = list(params), list(tags)
         metrics = store_validation.batch(list(metrics), params, tags)
         new_params = {p.key: p.value for p in params}
+        points = metric_series.group_points(metrics) if metrics else {}
 
         def work(conn: Connection) -> None:
-            self._active_run_row(conn, run_id)
             if new_params:
                 self._insert_params(conn, run_id, new_params)
+            else:
+                self._active_run_row(conn, run_id)
             if tags:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
-                metric_series.append_metrics(conn, run_id, metrics)
+                metric_series.append_metrics(conn, run_id, points)
                 if any(map(_MODEL_ID_OF, metrics)):
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)
@@ -556,14 +573,15 @@ class SqlTrackingStore(LoggedModelMethods):
         self._db.write(work)
 
     def _insert_params(self, conn: Connection, run_id: str, new: dict[str, str]) -> None:
-        existing = {
-            row.key: row.value
-            for row in conn.execute(
-                sa.select(t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id == run_id, t.params.c.key.in_(list(new))
-                )
-            )
-        }
+        """Insert params the run lacks, refusing changed values; also checks the run is active."""
+        if not isinstance(run_id, str) or not run_id:
+            raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
+        # One round trip reads both the run's state and the params already logged.
+        rows = conn.execute(_SELECT_RUN_AND_PARAMS, {"run_id": run_id, "keys": list(new)}).all()
+        if not rows:
+            raise RunNotFound(f"No run with id {run_id!r}.")
+        _check_active(rows[0].lifecycle_stage, run_id)
+        existing = {row.key: row.value for row in rows if row.key is not None}
         for key, value in new.items():
             if key in existing and existing[key] != value:
                 raise InvalidParameter(
@@ -571,18 +589,16 @@ class SqlTrackingStore(LoggedModelMethods):
                     f"logged with value={existing[key]!r} for run ID={run_id!r}. Attempted logging "
                     f"new value {value!r}. Log it under a new key, or start a new run."
                 )
-        rows = [
+        missing = [
             {"run_id": run_id, "key": k, "value": v} for k, v in new.items() if k not in existing
         ]
-        if rows:
-            conn.execute(t.params.insert(), rows)
+        if missing:
+            conn.execute(t.params.insert(), missing)
 
     def _upsert_tags(self, conn: Connection, run_id: str, new_tags: Sequence[RunTag]) -> None:
         final = {t.key: t.value for t in new_tags}
-        keys = list(final)
-        conn.execute(t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key.in_(keys)))
-        conn.execute(
-            t.tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in final.items()]
+        upsert_rows(
+            conn, t.tags, [{"run_id": run_id, "key": k, "value": v} for k, v in final.items()]
         )
         if final.get(RUN_NAME_TAG):
             # The run name lives in both places, as in MLflow; keep them equal.
@@ -742,6 +758,68 @@ class SqlTrackingStore(LoggedModelMethods):
 
 
 _MODEL_ID_OF = operator.attrgetter("model_id")
+
+#: Experiments whose artifact location a store remembers before it starts over.
+_ARTIFACT_LOCATIONS_CACHED = 10_000
+_RUN_COLUMNS = (
+    "run_id",
+    "experiment_id",
+    "name",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "artifact_uri",
+    "lifecycle_stage",
+)
+# INSERT INTO runs (...) SELECT :run_id, experiment_id, ... FROM experiments WHERE the experiment
+# is active and still has the artifact location the run's URI was built from.
+_INSERT_RUN_IF_ACTIVE = (
+    t.runs.insert()
+    .from_select(
+        list(_RUN_COLUMNS),
+        sa.select(
+            *(
+                t.experiments.c.experiment_id
+                if name == "experiment_id"
+                else sa.bindparam(name, type_=t.runs.c[name].type)
+                for name in _RUN_COLUMNS
+            )
+        ).where(
+            t.experiments.c.experiment_id == sa.bindparam("experiment_id"),
+            t.experiments.c.lifecycle_stage == LifecycleStage.ACTIVE,
+            t.experiments.c.artifact_location == sa.bindparam("location"),
+        ),
+    )
+    .execution_options(preserve_rowcount=True)
+)  # SQLAlchemy keeps INSERT row counts only if asked
+
+
+def _run_artifact_uri(artifact_location: str, run_id: str) -> str:
+    return uris.append_to_uri_path(artifact_location, run_id, "artifacts")
+
+
+_SELECT_RUN_AND_PARAMS = (
+    sa.select(t.runs.c.lifecycle_stage, t.params.c.key, t.params.c.value)
+    .select_from(
+        t.runs.outerjoin(
+            t.params,
+            sa.and_(
+                t.params.c.run_id == t.runs.c.run_id,
+                t.params.c.key.in_(sa.bindparam("keys", expanding=True)),
+            ),
+        )
+    )
+    .where(t.runs.c.run_id == sa.bindparam("run_id"))
+)
+
+
+def _check_active(lifecycle_stage: str, run_id: str) -> None:
+    if lifecycle_stage != LifecycleStage.ACTIVE:
+        raise InvalidState(
+            f"The run {run_id} must be in the 'active' state to be changed; its current "
+            f"state is '{lifecycle_stage}'. Restore it first."
+        )
 
 
 def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:

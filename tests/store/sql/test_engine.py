@@ -1,0 +1,84 @@
+"""Database connections: a pooled connection the database dropped is replaced, not reported."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from runlab.errors import Unavailable
+from runlab.store.sql import engine as engine_module
+from runlab.store.sql.engine import Database
+
+# An embedded SQLite file has no server connections to drop.
+pytestmark = pytest.mark.parametrize("db_url", ["postgresql", "mysql"], indirect=True)
+
+
+@pytest.fixture
+def server_db(db_url: str) -> Iterator[Database]:
+    db = Database(db_url)
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body VARCHAR(20))")
+    yield db
+    db.dispose()
+
+
+def _drop_connections(db: Database) -> None:
+    """Have the database server end every session of this database, as a restart would."""
+    admin = sa.create_engine(db.url, poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        if db.backend == "postgresql":
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        else:
+            ids = conn.exec_driver_sql(
+                "SELECT id FROM information_schema.processlist "
+                "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+            ).scalars()
+            for session_id in list(ids):
+                conn.exec_driver_sql(f"KILL {int(session_id)}")
+    admin.dispose()
+
+
+def _insert(db: Database, note_id: int) -> None:
+    db.write(lambda conn: conn.exec_driver_sql(f"INSERT INTO notes VALUES ({note_id}, 'x')"))
+
+
+def _count(db: Database) -> int:
+    with db.read() as conn:
+        return int(conn.exec_driver_sql("SELECT count(*) FROM notes").scalar_one())
+
+
+def test_idle_connection_is_pinged_and_replaced(
+    server_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _insert(server_db, 1)
+    _drop_connections(server_db)
+    monkeypatch.setattr(engine_module, "IDLE_PING_AFTER_S", 0.0)  # every reuse counts as idle
+    assert _count(server_db) == 1
+    _insert(server_db, 2)
+    assert _count(server_db) == 2
+
+
+def test_write_on_a_dropped_connection_runs_again(
+    server_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_PING_AFTER_S", 3600.0)  # never ping
+    _insert(server_db, 1)
+    _drop_connections(server_db)
+    _insert(server_db, 2)  # the first attempt fails on the dead connection; the retry lands
+    assert _count(server_db) == 2
+
+
+def test_read_on_a_dropped_connection_is_unavailable_then_recovers(
+    server_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "IDLE_PING_AFTER_S", 3600.0)
+    _insert(server_db, 1)
+    _drop_connections(server_db)
+    with pytest.raises(Unavailable, match="retry"):
+        _count(server_db)
+    assert _count(server_db) == 1

@@ -88,23 +88,26 @@ def test_resent_batch_is_stored_once(store: SqlTrackingStore, run_id: str) -> No
     assert len(store.get_metric_history(run_id, "m")) == 51
 
 
-def test_many_small_batches_share_chunks(store: SqlTrackingStore, run_id: str) -> None:
-    total = metric_series.CHUNK_MAX_POINTS * 2 + 10
-    for start in range(0, total, 100):
-        store.log_batch(
-            run_id,
-            metrics=[Metric("m", i * 0.5, i, i) for i in range(start, min(total, start + 100))],
-        )
+def _chunk_counts(store: SqlTrackingStore, run_id: str) -> list[int]:
     with store._db.read() as conn:
-        counts = (
+        return list(
             conn.execute(
                 sa.select(metric_chunks.c["count"])
                 .where(metric_chunks.c.run_id == run_id)
                 .order_by(metric_chunks.c.seq)
-            )
-            .scalars()
-            .all()
+            ).scalars()
         )
+
+
+def test_many_small_batches_share_chunks(store: SqlTrackingStore, run_id: str) -> None:
+    total = metric_series.CHUNK_MAX_POINTS * 2 + 10
+    size = metric_series.CHUNK_OWN_ROW_MIN - 1
+    for start in range(0, total, size):
+        store.log_batch(
+            run_id,
+            metrics=[Metric("m", i * 0.5, i, i) for i in range(start, min(total, start + size))],
+        )
+    counts = _chunk_counts(store, run_id)
     assert sum(counts) == total
     # Batches coalesce until a row holds CHUNK_MERGE_BELOW points; then a new row starts.
     assert all(c >= metric_series.CHUNK_MERGE_BELOW for c in counts[:-1])
@@ -112,6 +115,22 @@ def test_many_small_batches_share_chunks(store: SqlTrackingStore, run_id: str) -
     history = store.get_metric_history(run_id, "m")
     assert [m.step for m in history] == list(range(total))
     assert history.values.tolist() == [i * 0.5 for i in range(total)]
+
+
+def test_large_batches_get_rows_of_their_own(store: SqlTrackingStore, run_id: str) -> None:
+    size = metric_series.CHUNK_OWN_ROW_MIN
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, i, i) for i in range(3)])
+    for start in range(3, 3 + 3 * size, size):
+        store.log_batch(
+            run_id, metrics=[Metric("m", 1.0, i, i) for i in range(start, start + size)]
+        )
+    # The small first batch is left alone; each large one is a row, never merged.
+    assert _chunk_counts(store, run_id) == [3, size, size, size]
+    # A resent large batch is recognised against the newest row and stored once.
+    last = [Metric("m", 1.0, i, i) for i in range(3 + 2 * size, 3 + 3 * size)]
+    store.log_batch(run_id, metrics=last)
+    assert _chunk_counts(store, run_id) == [3, size, size, size]
+    assert [m.step for m in store.get_metric_history(run_id, "m")] == list(range(3 + 3 * size))
 
 
 def test_history_paging(store: SqlTrackingStore, run_id: str) -> None:

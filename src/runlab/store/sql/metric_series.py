@@ -2,7 +2,7 @@
 
 A log-batch appends each key's new points to that key's last chunk while it holds fewer than
 ``CHUNK_MERGE_BELOW`` points (so many small batches still end up in few rows), else starts a
-new chunk.
+new chunk; a key with ``CHUNK_OWN_ROW_MIN`` or more new points starts a new chunk at once.
 Points identical to ones already in the last chunk are dropped: a batch resent after a timeout
 does not store its points twice.
 """
@@ -33,6 +33,11 @@ CHUNK_MAX_POINTS = 1024
 #: small batches still coalesce into rows of hundreds of points (a row costs ~70 bytes of
 #: overhead, well under a byte per point), while large batches stop re-encoding a growing tail.
 CHUNK_MERGE_BELOW = 256
+#: A key with at least this many new points in one batch gets a chunk row of its own instead of
+#: being merged into the last one: its chunk is encoded before the write lock is taken, and the
+#: stored tail is neither decoded nor rewritten. Rows stay large enough to cost well under a byte
+#: per point.
+CHUNK_OWN_ROW_MIN = 64
 
 _DBL_MAX = sys.float_info.max
 
@@ -118,6 +123,7 @@ def _tails_statement(n_keys: int) -> sa.Select[Any] | sa.CompoundSelect[Any]:
                 metric_chunks.c.key,
                 metric_chunks.c.seq,
                 metric_chunks.c["count"].label("chunk_count"),
+                metric_chunks.c.max_step,
                 metric_chunks.c.data,
             )
             .where(
@@ -141,16 +147,49 @@ def _tails_statement(n_keys: int) -> sa.Select[Any] | sa.CompoundSelect[Any]:
     return sa.union_all(*selects)
 
 
-def group_points(metrics: Sequence[Metric]) -> dict[str, _Columns]:
-    """A batch's points as columns per key, exact repeats within the batch dropped.
+class KeyPoints:
+    """One key's new points of a batch, with what writing them needs computed ahead.
+
+    Built by :func:`group_points` before the write transaction: the summary figures and, for
+    a batch large enough to get its own chunk row, the encoded chunk.
+    """
+
+    __slots__ = ("_chunk", "newest", "steps", "timestamps", "values")
+
+    def __init__(
+        self,
+        steps: npt.NDArray[np.int64],
+        timestamps: npt.NDArray[np.int64],
+        values: npt.NDArray[np.float64],
+    ) -> None:
+        self.steps, self.timestamps, self.values = steps, timestamps, values
+        self.newest = _newest(steps, timestamps, values)
+        self._chunk: dict[str, Any] | None = None
+        if len(values) >= CHUNK_OWN_ROW_MIN:
+            self.chunk()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def chunk(self) -> dict[str, Any]:
+        """The chunk-row fields for exactly these points (encoded once, on first use)."""
+        if self._chunk is None:
+            self._chunk = _chunk_fields(self.steps, self.timestamps, self.values)
+        return self._chunk
+
+
+def group_points(metrics: Sequence[Metric]) -> dict[str, KeyPoints]:
+    """A batch's points per key, exact repeats within the batch dropped.
 
     Done before the write transaction starts: it needs no database, and SQLite writers hold
     one lock for the whole transaction.
     """
-    return {key: _unique_points(*columns) for key, columns in _group_by_key(metrics).items()}
+    return {
+        key: KeyPoints(*_unique_points(*columns)) for key, columns in _group_by_key(metrics).items()
+    }
 
 
-def append_metrics(conn: Connection, run_id: str, by_key: dict[str, _Columns]) -> None:
+def append_metrics(conn: Connection, run_id: str, by_key: dict[str, KeyPoints]) -> None:
     """Append grouped points (see :func:`group_points`) to their chunks and refresh
     latest_metrics, inside the caller's transaction.
 
@@ -163,27 +202,40 @@ def append_metrics(conn: Connection, run_id: str, by_key: dict[str, _Columns]) -
     # A key's summary and its chunks are written together, so one row holds both (or neither).
     tails = _select_tails(conn, run_id, list(by_key))
     writes = _Writes()
-    for key, (steps, timestamps, values) in by_key.items():
+    for key, points in by_key.items():
         tail = tails.get(key)
         if tail is None:
-            writes.chunk_inserts.append(_chunk_row(run_id, key, 0, steps, timestamps, values))
-        else:
+            writes.chunk_inserts.append({"run_id": run_id, "key": key, "seq": 0, **points.chunk()})
+            _summarise(writes, run_id, key, None, points)
+            continue
+        old = None
+        if int(points.steps.min()) <= tail.max_step:
+            # Steps overlap what is stored: drop points already there (a resent batch).
             old = metric_codec.decode(tail.data)
-            steps, timestamps, values = _drop_known(old, steps, timestamps, values)
-            if len(values) == 0:
+            kept = _drop_known(old, points.steps, points.timestamps, points.values)
+            if len(kept[2]) == 0:
                 continue
-            tail_count = tail.chunk_count
-            if tail_count < CHUNK_MERGE_BELOW and tail_count + len(values) <= CHUNK_MAX_POINTS:
-                merged = [
-                    np.concatenate((o, n))
-                    for o, n in zip(old, (steps, timestamps, values), strict=True)
-                ]
-                row = _chunk_row(run_id, key, tail.seq, merged[0], merged[1], merged[2])
-                writes.chunk_updates.append(_as_where_params(row))
-            else:
-                row = _chunk_row(run_id, key, tail.seq + 1, steps, timestamps, values)
-                writes.chunk_inserts.append(row)
-        _summarise(writes, run_id, key, tail, steps, timestamps, values)
+            if len(kept[2]) != len(points):
+                points = KeyPoints(*kept)
+        tail_count = tail.chunk_count
+        if (
+            len(points) < CHUNK_OWN_ROW_MIN
+            and tail_count < CHUNK_MERGE_BELOW
+            and tail_count + len(points) <= CHUNK_MAX_POINTS
+        ):
+            if old is None:
+                old = metric_codec.decode(tail.data)
+            merged = [
+                np.concatenate((o, n))
+                for o, n in zip(old, (points.steps, points.timestamps, points.values), strict=True)
+            ]
+            fields = _chunk_fields(merged[0], merged[1], merged[2])
+            where = {"w_run_id": run_id, "w_key": key, "w_seq": tail.seq}
+            writes.chunk_updates.append({**where, **fields})
+        else:
+            row = {"run_id": run_id, "key": key, "seq": tail.seq + 1, **points.chunk()}
+            writes.chunk_inserts.append(row)
+        _summarise(writes, run_id, key, tail, points)
     writes.flush(conn)
 
 
@@ -203,15 +255,6 @@ class _Writes:
             conn.execute(latest_metrics.insert(), self.summary_inserts)
         if self.summary_updates:
             conn.execute(_UPDATE_SUMMARY, self.summary_updates)
-
-
-def _as_where_params(row: dict[str, Any]) -> dict[str, Any]:
-    """Rename the primary-key fields for the prebuilt UPDATE's WHERE clause."""
-    out = dict(row)
-    for name in ("run_id", "key", "seq"):
-        if name in out:
-            out[f"w_{name}"] = out.pop(name)
-    return out
 
 
 # Statements built once: SQLAlchemy then reuses their compiled form on every batch.
@@ -290,19 +333,13 @@ def _finite_range(values: npt.NDArray[np.float64]) -> tuple[float | None, float 
     return to_db_value(float(real.min())), to_db_value(float(real.max()))
 
 
-def _chunk_row(
-    run_id: str,
-    key: str,
-    seq: int,
+def _chunk_fields(
     steps: npt.NDArray[np.int64],
     timestamps: npt.NDArray[np.int64],
     values: npt.NDArray[np.float64],
 ) -> dict[str, Any]:
     low, high = _finite_range(values)
     return {
-        "run_id": run_id,
-        "key": key,
-        "seq": seq,
         "count": len(values),
         "min_step": int(steps.min()),
         "max_step": int(steps.max()),
@@ -324,17 +361,9 @@ def _newest(
     return int(steps[i]), int(timestamps[i]), float(values[i])
 
 
-def _summarise(
-    writes: _Writes,
-    run_id: str,
-    key: str,
-    summary: Any,
-    steps: npt.NDArray[np.int64],
-    timestamps: npt.NDArray[np.int64],
-    values: npt.NDArray[np.float64],
-) -> None:
-    step, timestamp, value = _newest(steps, timestamps, values)
-    low, high = _finite_range(values)
+def _summarise(writes: _Writes, run_id: str, key: str, summary: Any, points: KeyPoints) -> None:
+    step, timestamp, value = points.newest
+    low, high = _finite_range(points.values)
     new = {
         "value": to_db_value(value),
         "is_nan": math.isnan(value),
@@ -342,7 +371,7 @@ def _summarise(
         "step": step,
         "min_value": low,
         "max_value": high,
-        "count": len(values),
+        "count": len(points),
     }
     if summary is None:
         writes.summary_inserts.append({"run_id": run_id, "key": key, **new})
@@ -353,7 +382,7 @@ def _summarise(
     if new_rank < old_rank:
         for name in ("value", "is_nan", "timestamp", "step"):
             new[name] = getattr(summary, name)
-    new["count"] = summary._mapping["count"] + len(values)
+    new["count"] = summary._mapping["count"] + len(points)
     if summary.min_value is not None:
         new["min_value"] = summary.min_value if low is None else min(low, summary.min_value)
         new["max_value"] = summary.max_value if high is None else max(high, summary.max_value)

@@ -392,6 +392,7 @@ def serve(options: ServeOptions, command: str) -> None:
             "pip install uvicorn starlette orjson"
         ) from None
     from runlab.server.factory import SERVER_CONFIG_ENV, build_server_app
+    from runlab.server.heap import settle_heap
 
     plan = plan_server(options, os.getcwd())
     check_port_free(plan.host, plan.port)
@@ -409,6 +410,7 @@ def serve(options: ServeOptions, command: str) -> None:
         "server_header": False,
     }
     if plan.workers == 1:
+        settle_heap()
         uvicorn.run(app, **common)
         return
     # Several workers: each is a fresh process that builds its own app (and database pool) from

@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 
 from runlab.server.app import build_app
 from runlab.server.artifact_roots import proxy_artifact_repository
+from runlab.server.heap import settle_heap
 from runlab.server.settings import ServerSettings
 from runlab.store.base import TrackingStore
 
@@ -131,4 +132,6 @@ def create_app() -> Starlette:
             f"{SERVER_CONFIG_ENV} is not set: this factory is for the worker processes that "
             "`runlab server --workers N` starts. Run `runlab server` instead."
         )
-    return build_server_app(ServerConfig.from_json(raw))
+    app = build_server_app(ServerConfig.from_json(raw))
+    settle_heap()
+    return app

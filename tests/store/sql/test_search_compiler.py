@@ -15,12 +15,14 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 
 from runlab.entities import ViewType
 from runlab.errors import InvalidParameter
-from runlab.store.sql import schema
+from runlab.store.sql import schema, search_plan
 from runlab.store.sql.search_compiler import (
     DATASET_CONTEXT_TAG,
+    run_query,
     select_experiment_ids,
     select_run_ids,
 )
+from runlab.store.sql.search_plan import RunSearchPlan
 
 R1, R2, R3, R4, R5, R6 = (f"{i:032x}" for i in range(1, 7))
 DBL_MAX = 1.7976931348623157e308
@@ -182,8 +184,16 @@ class Db:
         stmt = select_run_ids(
             experiment_ids, filter_string, view_type, order_by, limit, offset, self.dialect
         )
+        query = run_query(experiment_ids, filter_string, view_type, order_by, self.dialect)
+        plan = RunSearchPlan(query, limit, offset)
         with self.engine.connect() as conn:
-            return list(conn.execute(stmt).scalars())
+            found = list(conn.execute(stmt).scalars())
+            # Where the order splits, both branches together must give the same page.
+            split = plan.split()
+            if split is not None:
+                assert plan.split_run_ids(conn, split) == found, (filter_string, order_by)
+            assert plan.run_ids(conn) == found
+        return found
 
     def experiments(
         self,
@@ -404,6 +414,56 @@ def test_paging_with_offset(db: Db) -> None:
     assert db.runs("metrics.acc > 0", limit=0) == []
 
 
+SPLIT_ORDERS: list[list[str]] = [
+    ["metrics.acc DESC"],
+    ["metrics.acc"],
+    ["metrics.loss", "params.lr DESC"],
+    ["metrics.loss DESC", "start_time"],
+    ["metrics.acc", "tags.team DESC"],
+    ["start_time DESC"],
+    ["start_time", "params.model"],
+]
+
+
+@pytest.mark.parametrize("order_by", SPLIT_ORDERS, ids=", ".join)
+def test_split_pages_equal_slices_of_the_full_order(db: Db, order_by: list[str]) -> None:
+    # Db.runs also checks each page against the one-statement plan.
+    for experiment_ids, view_type in (([1], ViewType.ACTIVE_ONLY), ([1, 3], ViewType.ALL)):
+        full = db.runs(order_by=order_by, experiment_ids=experiment_ids, view_type=view_type)
+        for limit in range(5):
+            for offset in range(len(full) + 2):
+                page = db.runs(
+                    order_by=order_by,
+                    experiment_ids=experiment_ids,
+                    view_type=view_type,
+                    limit=limit,
+                    offset=offset,
+                )
+                assert page == full[offset : offset + limit], (experiment_ids, limit, offset)
+
+
+def test_sqlite_walks_a_metric_index_only_when_the_scope_owns_enough_of_it(
+    sqlite_url: str,
+) -> None:
+    engine = sa.create_engine(sqlite_url)
+    schema.metadata.create_all(engine)
+    with engine.begin() as conn:
+        _populate(conn)
+        # 20 more `acc` rows in experiment 1: experiment 3's one run owns 1 of 25 of them.
+        extra = [_run(f"{i:032x}", 1, start_time=i) for i in range(100, 120)]
+        conn.execute(sa.insert(schema.runs), extra)
+        conn.execute(
+            sa.insert(schema.latest_metrics), [_metric(str(r["run_id"]), "acc", 1.0) for r in extra]
+        )
+    with engine.connect() as conn:
+        small = run_query([3], None, 1, ["metrics.acc"], "sqlite")
+        large = run_query([1], None, 1, ["metrics.acc"], "sqlite")
+        assert not search_plan._metric_walk_pays_off(conn, small)
+        assert search_plan._metric_walk_pays_off(conn, large)
+        assert RunSearchPlan(small, 10, 0).run_ids(conn) == [R5]
+    engine.dispose()
+
+
 def test_experiments(db: Db) -> None:
     cases: list[tuple[str | None, list[str] | None, int, list[int]]] = [
         (None, None, ViewType.ACTIVE_ONLY, [1, 3, 0]),
@@ -476,6 +536,16 @@ def test_compiled_sql_holds_no_user_text(dialect: sa.Dialect) -> None:
         5,
         dialect.name,
     )
+    query = run_query(
+        [1],
+        f"params.`{marker}_p` = '{marker}'",
+        ViewType.ACTIVE_ONLY,
+        [f"metrics.`{marker}_msort`", f"tags.`{marker}_sort` DESC"],
+        dialect.name,
+    )
+    split = RunSearchPlan(query, 10, 5).split()
+    assert split is not None
+    split_stmts = [split.ranked(10, 5), split.ranked_count(), split.unranked(10, 5)]
     experiment_stmt = select_experiment_ids(
         f"name = '{marker}' AND tags.`{marker}` = '{marker}' AND experiment_id IN ('7')",
         ViewType.ALL,
@@ -484,7 +554,7 @@ def test_compiled_sql_holds_no_user_text(dialect: sa.Dialect) -> None:
         0,
         dialect.name,
     )
-    for stmt in (run_stmt, experiment_stmt):
+    for stmt in (run_stmt, *split_stmts, experiment_stmt):
         text = str(stmt.compile(dialect=dialect))
         assert marker not in text
         assert "1=1" not in text
@@ -501,6 +571,8 @@ def test_bad_input_raises_invalid_parameter() -> None:
         select_run_ids([1], None, 1, None, -1, 0, "sqlite")
     with pytest.raises(InvalidParameter, match="offset"):
         select_experiment_ids(None, 1, None, 10, -5, "sqlite")
+    with pytest.raises(InvalidParameter, match="offset"):
+        RunSearchPlan(run_query([1], None, 1, ["metrics.acc"], "sqlite"), 10, -1)
     with pytest.raises(InvalidParameter, match="params"):
         select_experiment_ids("params.x = 'a'", 1, None, 10, 0, "sqlite")
     with pytest.raises(InvalidParameter, match="sorted"):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
 from runlab.entities import Metric, Param, RunTag, ViewType
 from runlab.errors import InvalidParameter
+from runlab.store.sql import search_plan
 from runlab.store.sql.tracking import SqlTrackingStore
 
 
@@ -115,3 +118,166 @@ def test_bad_search_input(
     args = {"experiment_ids": [exp_id], **kwargs}
     with pytest.raises(InvalidParameter, match=message):
         store.search_runs(**args)
+
+
+# -- ordering by a metric: the index-ordered branch (runs with a value) then the rest ----------
+
+
+@dataclass(frozen=True)
+class _Row:
+    run_id: str
+    score: float | None  # latest metric value; None when missing or NaN
+    group: str | None  # a param, for a second sort key
+    team: str
+    start_time: int
+    other: int  # the value of a second metric, for filters
+
+
+# Latest `score` per run: ties, NaN (also logged after a number), missing, and +-Inf.
+_SCORES: list[float | str | None] = [
+    0.5, 0.1, 0.5, "nan", None, 0.3, 0.1, math.inf, -math.inf, 0.5, "nan-after", None,
+    0.3, 0.1, 0.5, 2.0, "nan", None, -1.0, 0.5, 0.1, 0.3, None, 0.5,
+]  # fmt: skip
+
+
+@pytest.fixture
+def scored(store: SqlTrackingStore) -> tuple[str, list[_Row]]:
+    """24 runs whose `score` and `group` tie often and are often missing."""
+    exp_id = store.create_experiment("scored")
+    rows = []
+    for i, score in enumerate(_SCORES):
+        # Start times tie in pairs, so run_id breaks those ties too.
+        start = 5000 + i // 2
+        run_id = store.create_run(exp_id, "u", start, [], f"s-{i}").info.run_id
+        metrics = [Metric("other", float(i), 1, 0)]
+        if score == "nan-after":
+            metrics += [Metric("score", 0.7, 1, 0), Metric("score", math.nan, 2, 1)]
+        elif score is not None:
+            metrics.append(Metric("score", math.nan if score == "nan" else float(score), 1, 0))
+        group = None if i % 5 == 4 else "bca"[i % 3]
+        team = "vision" if i % 4 else "nlp"
+        store.log_batch(
+            run_id,
+            metrics=metrics,
+            params=[] if group is None else [Param("group", group)],
+            tags=[RunTag("team", team)],
+        )
+        value = score if isinstance(score, float) and not math.isnan(score) else None
+        rows.append(_Row(run_id, value, group, team, start, i))
+    return exp_id, rows
+
+
+def _expected(rows: list[_Row], order: list[tuple[str, bool]]) -> list[str]:
+    """The order the store promises: each key with missing values last, then run_id."""
+    ordered = sorted(rows, key=lambda r: r.run_id)
+    for field, ascending in reversed(order):
+        # Stable sorts from the last key to the first; reverse=True keeps ties in place.
+        present = [r for r in ordered if getattr(r, field) is not None]
+        missing = [r for r in ordered if getattr(r, field) is None]
+        ordered = sorted(present, key=lambda r: getattr(r, field), reverse=not ascending)
+        ordered += missing
+    return [r.run_id for r in ordered]
+
+
+def _all_pages(store: SqlTrackingStore, exp_id: str, page_size: int, **kwargs: object) -> list[str]:
+    """Every page of a search, concatenated (at most 60 pages, so a broken token cannot loop)."""
+    seen: list[str] = []
+    token = None
+    for _ in range(60):
+        page = store.search_runs(
+            [exp_id],
+            max_results=page_size,
+            page_token=token,
+            **kwargs,  # type: ignore[arg-type]
+        )
+        seen.extend(r.info.run_id for r in page)
+        token = page.token
+        if token is None:
+            return seen
+    raise AssertionError(f"paging did not end; so far {seen}")
+
+
+_ORDERS = {
+    "score ASC": [("score", True)],
+    "score DESC": [("score", False)],
+    "score ASC, group ASC": [("score", True), ("group", True)],
+    "score DESC, group DESC": [("score", False), ("group", False)],
+    "score ASC, start_time DESC": [("score", True), ("start_time", False)],
+}
+_ORDER_BY = {
+    "score": "metrics.score",
+    "group": "params.`group`",
+    "start_time": "attributes.start_time",
+}
+
+
+def _order_by(order: list[tuple[str, bool]]) -> list[str]:
+    return [f"{_ORDER_BY[field]} {'ASC' if asc else 'DESC'}" for field, asc in order]
+
+
+@pytest.mark.parametrize("name", list(_ORDERS))
+def test_metric_order_pages_match_full_order(
+    store: SqlTrackingStore, scored: tuple[str, list[_Row]], name: str
+) -> None:
+    exp_id, rows = scored
+    order = _ORDERS[name]
+    expected = _expected(rows, order)
+    for page_size in (1, 4, 7, 100):
+        found = _all_pages(store, exp_id, page_size, order_by=_order_by(order))
+        assert found == expected, page_size
+
+
+# Filters with what they keep. `!=` on a param needs the param, so runs without it drop out.
+_FILTERS: dict[str, Callable[[_Row], bool]] = {
+    "tags.team = 'vision' AND metrics.other >= 3 AND params.`group` != 'a'": (
+        lambda r: r.team == "vision" and r.other >= 3 and r.group not in (None, "a")
+    ),
+    "metrics.score < 1 AND params.`group` = 'b'": (
+        lambda r: r.score is not None and r.score < 1 and r.group == "b"
+    ),
+    "metrics.other < 20 OR tags.team = 'nlp'": lambda r: r.other < 20 or r.team == "nlp",
+}
+
+
+@pytest.mark.parametrize("name", ["score ASC", "score DESC, group DESC"])
+@pytest.mark.parametrize("filter_string", list(_FILTERS))
+def test_metric_order_with_filters(
+    store: SqlTrackingStore, scored: tuple[str, list[_Row]], name: str, filter_string: str
+) -> None:
+    exp_id, rows = scored
+    order = _ORDERS[name]
+    expected = _expected([r for r in rows if _FILTERS[filter_string](r)], order)
+    for page_size in (2, 3, 100):
+        found = _all_pages(
+            store, exp_id, page_size, filter_string=filter_string, order_by=_order_by(order)
+        )
+        assert found == expected, page_size
+
+
+def test_default_order_pages_match_full_order(
+    store: SqlTrackingStore, scored: tuple[str, list[_Row]]
+) -> None:
+    exp_id, rows = scored
+    expected = _expected(rows, [("start_time", False)])
+    for page_size in (1, 5, 100):
+        assert _all_pages(store, exp_id, page_size) == expected
+
+
+def test_offset_beyond_all_valued_runs_counts_them(
+    store: SqlTrackingStore, scored: tuple[str, list[_Row]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exp_id, rows = scored
+    counted: list[object] = []
+    original = search_plan.Split.ranked_count
+
+    def spy(self: search_plan.Split) -> object:
+        counted.append(self)
+        return original(self)
+
+    monkeypatch.setattr(search_plan.Split, "ranked_count", spy)
+    order = [("score", False)]
+    valued = sum(r.score is not None for r in rows)
+    # Pages of 3 over 17 valued runs: the page at offset 18 starts past them all.
+    assert valued == 17
+    assert _all_pages(store, exp_id, 3, order_by=_order_by(order)) == _expected(rows, order)
+    assert counted

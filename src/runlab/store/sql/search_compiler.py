@@ -16,7 +16,8 @@ Semantics kept identical on SQLite, PostgreSQL and MySQL/MariaDB:
 * Missing and NaN sort values go last in both directions, via a leading ``CASE WHEN x IS NULL``
   key (portable NULLS LAST); strings sort by code point (``COLLATE "C"`` on PostgreSQL, a cast
   to binary on MySQL, SQLite's default BINARY collation); ``run_id`` / ``experiment_id`` is always the final tie-breaker so offset
-  paging is stable.
+  paging is stable. ``search_plan`` reads the same runs order without the CASE key where an
+  index can give it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import operator
 import re
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -58,7 +60,15 @@ from runlab.store.sql.schema import (
     tags,
 )
 
-__all__ = ["DATASET_CONTEXT_TAG", "select_experiment_ids", "select_run_ids"]
+__all__ = [
+    "DATASET_CONTEXT_TAG",
+    "RunQuery",
+    "run_query",
+    "run_sort_keys",
+    "select_experiment_ids",
+    "select_run_ids",
+    "select_run_page",
+]
 
 # The input tag that holds a dataset input's context ("training", "eval", ...).
 DATASET_CONTEXT_TAG = "mlflow.data.context"
@@ -400,6 +410,89 @@ def _null_last(sort_key: Any, raw: Any, ascending: bool) -> list[Any]:
     ]
 
 
+@dataclass(frozen=True)
+class RunQuery:
+    """The parsed pieces of a runs search, shared by the one-statement and the split plans.
+
+    ``scope`` (experiments and lifecycle stages) and ``filter`` refer to ``runs``; ``order`` is
+    never empty (``start_time DESC`` by default) and leaves out the ``run_id`` tie-breaker.
+    """
+
+    scope: tuple[ColumnElement[bool], ...]
+    filter: ColumnElement[bool] | None
+    order: tuple[OrderBy, ...]
+    dialect: _Dialect
+    #: One experiment and one lifecycle stage: the runs index (experiment, stage, start_time)
+    #: then lists the scope in start_time order.
+    single_scope: bool
+
+    @property
+    def conditions(self) -> tuple[ColumnElement[bool], ...]:
+        """Every WHERE condition: the scope and the filter."""
+        return self.scope if self.filter is None else (*self.scope, self.filter)
+
+
+def run_query(
+    experiment_ids: Sequence[int],
+    filter_string: str | None,
+    view_type: int,
+    order_by: Sequence[str] | None,
+    dialect_name: str,
+) -> RunQuery:
+    """Parse a runs search into a :class:`RunQuery`; arguments as for :func:`select_run_ids`."""
+    dialect = _Dialect(dialect_name)
+    expr = parse_run_filter(filter_string)
+    order = parse_run_order_by(order_by)
+    if not order:
+        order = (OrderBy(_START_TIME_KEY, ascending=False),)
+
+    ids = [i for i in (_as_int64(str(e)) for e in experiment_ids) if i is not None]
+    stages = ViewType.stages(view_type)
+    scope = (
+        runs.c.experiment_id.in_(ids) if ids else sa.false(),
+        runs.c.lifecycle_stage.in_(stages),
+    )
+    compiled = None if expr is None else _RunFilterCompiler(dialect).compile(expr)
+    single = len(set(ids)) == 1 and len(stages) == 1
+    return RunQuery(scope, compiled, tuple(order), dialect, single)
+
+
+def run_sort_keys(
+    query: RunQuery, source: sa.FromClause, first: int = 0, owner: Any = None
+) -> tuple[sa.FromClause, list[Any]]:
+    """Join what ``query.order[first:]`` sorts on onto ``source``; return it and the ORDER BY keys.
+
+    Metrics, params and tags are joined on ``owner`` (a run_id column, ``runs.run_id`` by
+    default); attributes are read from ``runs``. The keys end before the ``run_id``
+    tie-breaker, which the caller appends. Joined tables are named ``sort_<position in order>``.
+    """
+    dialect = query.dialect
+    owner = runs.c.run_id if owner is None else owner
+    sort_keys: list[Any] = []
+    for index, item in enumerate(query.order[first:], start=first):
+        key = item.key
+        if key.type is KeyType.ATTRIBUTE:
+            raw = _RUN_ATTRIBUTE_COLUMNS[key.name]
+            is_string = key.name not in ("start_time", "end_time")
+        else:
+            table = {KeyType.METRIC: latest_metrics, KeyType.PARAM: params, KeyType.TAG: tags}[
+                key.type
+            ]
+            # A LEFT JOIN per sort key; the (run_id, key) primary key means at most one row.
+            alias = table.alias(f"sort_{index}")
+            source = source.outerjoin(
+                alias,
+                sa.and_(
+                    alias.c.run_id == owner,
+                    dialect.str_equal(alias.c.key, key.name),
+                ),
+            )
+            raw = alias.c.value  # a NaN metric is NULL here, so it sorts with the missing ones
+            is_string = key.type is not KeyType.METRIC
+        sort_keys += _null_last(dialect.sort_key(raw, is_string), raw, item.ascending)
+    return source, sort_keys
+
+
 def select_run_ids(
     experiment_ids: Sequence[int],
     filter_string: str | None,
@@ -416,53 +509,24 @@ def select_run_ids(
     ``<key> [ASC|DESC]`` (default ``start_time DESC``; ``run_id ASC`` always breaks ties);
     ``dialect_name`` is the engine's ``dialect.name``. Raises InvalidParameter for a malformed
     filter or order_by, or a negative limit/offset.
+
+    This is the general plan: it sorts every matching run. ``search_plan`` uses faster,
+    equivalent statements where the order allows.
     """
     _check_paging(limit, offset)
-    dialect = _Dialect(dialect_name)
-    expr = parse_run_filter(filter_string)
-    order = parse_run_order_by(order_by)
-    if not order:
-        order = (OrderBy(_START_TIME_KEY, ascending=False),)
+    query = run_query(experiment_ids, filter_string, view_type, order_by, dialect_name)
+    return select_run_page(query, limit, offset)
 
-    ids = [i for i in (_as_int64(str(e)) for e in experiment_ids) if i is not None]
-    conditions: list[ColumnElement[bool]] = [
-        runs.c.experiment_id.in_(ids) if ids else sa.false(),
-        runs.c.lifecycle_stage.in_(ViewType.stages(view_type)),
-    ]
-    if expr is not None:
-        conditions.append(_RunFilterCompiler(dialect).compile(expr))
 
-    source: sa.FromClause = runs
-    sort_keys: list[Any] = []
-    for index, item in enumerate(order):
-        key = item.key
-        if key.type is KeyType.ATTRIBUTE:
-            raw = _RUN_ATTRIBUTE_COLUMNS[key.name]
-            is_string = key.name not in ("start_time", "end_time")
-        else:
-            table = {KeyType.METRIC: latest_metrics, KeyType.PARAM: params, KeyType.TAG: tags}[
-                key.type
-            ]
-            # A LEFT JOIN per sort key; the (run_id, key) primary key means at most one row.
-            alias = table.alias(f"sort_{index}")
-            source = source.outerjoin(
-                alias,
-                sa.and_(
-                    alias.c.run_id == runs.c.run_id,
-                    dialect.str_equal(alias.c.key, key.name),
-                ),
-            )
-            raw = alias.c.value  # a NaN metric is NULL here, so it sorts with the missing ones
-            is_string = key.type is not KeyType.METRIC
-        sort_keys += _null_last(dialect.sort_key(raw, is_string), raw, item.ascending)
+def select_run_page(query: RunQuery, limit: int, offset: int) -> sa.Select[Any]:
+    """The general plan's SELECT of ``runs.run_id`` for a parsed query (see select_run_ids)."""
+    source, sort_keys = run_sort_keys(query, runs)
     # Run ids are lower-case hex, so every collation orders them alike.
-    sort_keys.append(runs.c.run_id.asc())
-
     return (
         sa.select(runs.c.run_id)
         .select_from(source)
-        .where(*conditions)
-        .order_by(*sort_keys)
+        .where(*query.conditions)
+        .order_by(*sort_keys, runs.c.run_id.asc())
         .limit(limit)
         .offset(offset)
     )

@@ -49,7 +49,8 @@ from runlab.store.sql.engine import Database
 from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
-from runlab.store.sql.search_compiler import select_experiment_ids, select_run_ids
+from runlab.store.sql.search_compiler import run_query, select_experiment_ids
+from runlab.store.sql.search_plan import RunSearchPlan
 from runlab.store.sql.upserts import upsert_rows
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -731,11 +732,11 @@ class SqlTrackingStore(LoggedModelMethods):
         if not exp_ids:
             return PagedList([], None)
         self._db.refresh_search_statistics()
-        query = select_run_ids(
-            exp_ids, filter_string, vt, order_by, max_results + 1, offset, self._db.backend
-        )
+        # One row more than the page tells whether there is a next page.
+        query = run_query(exp_ids, filter_string, vt, order_by, self._db.backend)
+        plan = RunSearchPlan(query, max_results + 1, offset)
         with self._db.read() as conn:
-            ids = [row[0] for row in conn.execute(query)]
+            ids = plan.run_ids(conn)
             found = load_runs(conn, ids[:max_results])
         token = (
             encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None

@@ -256,6 +256,14 @@ def test_log_batch_is_atomic_on_every_backend(any_backend: tuple[Api, SqlTrackin
             {"run_id": "RID", "metrics": [{"key": "m", "value": True, "timestamp": 1, "step": 0}]},
             "metrics[0].value",
         ),
+        (
+            {"run_id": "RID", "metrics": [{"key": "m", "value": 1.0, "timestamp": 1}, 7]},
+            "metrics[1]",
+        ),
+        (
+            {"run_id": "RID", "metrics": [{"key": "m", "value": 1.0, "step": 1, "x": 2}]},
+            "metrics[0].timestamp",
+        ),
         ({"run_id": "RID", "params": [{"key": "p", "value": 3}]}, "params[0].value"),
         ({"run_id": "RID", "params": [{"key": "p", "value": "x" * 6001}]}, "params[0].value"),
         ({"run_id": "RID", "tags": [{"key": "t", "value": "x" * 8001}]}, "tags[0].value"),

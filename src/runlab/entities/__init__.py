@@ -12,6 +12,7 @@ from runlab.entities.logged_model import (
     RunOutputs,
 )
 from runlab.entities.metric import Metric, Param, RunTag
+from runlab.entities.metric_columns import MetricColumns
 from runlab.entities.metric_history import MetricHistory
 from runlab.entities.paged_list import PagedList
 from runlab.entities.run import Run, RunData, RunInfo
@@ -29,6 +30,7 @@ __all__ = [
     "LoggedModelOutput",
     "LoggedModelStatus",
     "Metric",
+    "MetricColumns",
     "MetricHistory",
     "PagedList",
     "Param",

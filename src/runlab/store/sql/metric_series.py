@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from runlab.entities import Metric, MetricHistory
+from runlab.entities import Metric, MetricColumns, MetricHistory
 from runlab.store.sql import metric_codec
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 
@@ -71,7 +71,17 @@ def _group_by_key(metrics: Sequence[Metric]) -> dict[str, _Columns]:
 
     # Transposing with zip and grouping with a stable argsort keeps the per-point work in C: a
     # log-batch of 1000 points would otherwise spend most of its time in this loop.
-    keys, values, timestamps, steps = tuple(zip(*metrics, strict=True))[:4]
+    columns = (
+        metrics
+        if type(metrics) is MetricColumns
+        else MetricColumns(*map(list, tuple(zip(*metrics, strict=True))[:4]))
+    )
+    keys, values, timestamps, steps = (
+        columns.keys,
+        columns.values,
+        columns.timestamps,
+        columns.steps,
+    )
     all_steps = np.array(steps, dtype=np.int64)
     all_timestamps = np.array(timestamps, dtype=np.int64)
     all_values = np.array(values, dtype=np.float64)

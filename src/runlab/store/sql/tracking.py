@@ -23,6 +23,7 @@ from runlab.entities import (
     Experiment,
     LifecycleStage,
     Metric,
+    MetricColumns,
     MetricHistory,
     PagedList,
     Param,
@@ -554,7 +555,9 @@ class SqlTrackingStore(LoggedModelMethods):
     ) -> None:
         """Write metrics, params and tags in one transaction: all of them or none."""
         params, tags = list(params), list(tags)
-        metrics = store_validation.batch(list(metrics), params, tags)
+        metrics = store_validation.batch(
+            metrics if type(metrics) is MetricColumns else list(metrics), params, tags
+        )
         new_params = {p.key: p.value for p in params}
         points = metric_series.group_points(metrics) if metrics else {}
 
@@ -567,7 +570,7 @@ class SqlTrackingStore(LoggedModelMethods):
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
                 metric_series.append_metrics(conn, run_id, points)
-                if any(map(_MODEL_ID_OF, metrics)):
+                if type(metrics) is not MetricColumns and any(map(_MODEL_ID_OF, metrics)):
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)
 

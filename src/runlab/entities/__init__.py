@@ -15,9 +15,17 @@ from runlab.entities.metric import Metric, Param, RunTag
 from runlab.entities.metric_columns import MetricColumns
 from runlab.entities.metric_history import MetricHistory
 from runlab.entities.paged_list import PagedList
+from runlab.entities.registry import (
+    STAGES,
+    ModelVersion,
+    ModelVersionStatus,
+    RegisteredModel,
+    RegistryEvent,
+)
 from runlab.entities.run import Run, RunData, RunInfo
 
 __all__ = [
+    "STAGES",
     "Dataset",
     "DatasetInput",
     "Experiment",
@@ -32,8 +40,12 @@ __all__ = [
     "Metric",
     "MetricColumns",
     "MetricHistory",
+    "ModelVersion",
+    "ModelVersionStatus",
     "PagedList",
     "Param",
+    "RegisteredModel",
+    "RegistryEvent",
     "Run",
     "RunData",
     "RunInfo",

@@ -1,4 +1,4 @@
-"""The store protocols every backend implements (SQL here; REST in the server issue).
+"""The store protocols every backend implements (SQL and REST).
 
 The Client and the fluent API talk only to these methods, so a local SQLite file and a remote
 server behave the same. Every method raises :mod:`runlab.errors` classes, never a driver's error.
@@ -17,8 +17,11 @@ from runlab.entities import (
     LoggedModelOutput,
     Metric,
     MetricHistory,
+    ModelVersion,
     PagedList,
     Param,
+    RegisteredModel,
+    RegistryEvent,
     Run,
     RunInfo,
     RunTag,
@@ -245,4 +248,165 @@ class LoggedModelStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
         """One page of active models matching the filter, in the requested order."""
+        ...
+
+
+SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT = 100
+SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD = 1000
+SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT = 200_000
+SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD = 200_000
+
+
+@runtime_checkable
+class RegistryStore(Protocol):
+    """Registered models, their versions, stages, aliases, tags and change history.
+
+    Names are exact and case-sensitive. Versions are ints here (strings on the wire); a version
+    number is never reused after a delete. Stages are matched case-insensitively and returned
+    as ``None``/``Staging``/``Production``/``Archived``. ``user_id`` names who made a change,
+    for the history. Sources are checked by one function (see
+    :mod:`runlab.artifacts.model_sources`) before anything is written.
+    """
+
+    # -- registered models ---------------------------------------------------------------------
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> RegisteredModel:
+        """AlreadyExists if the name is taken; InvalidParameter for a bad name."""
+        ...
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """ModelNotFound if absent."""
+        ...
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Rename a model; its versions, aliases and history move with it."""
+        ...
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        """Set the description."""
+        ...
+
+    def delete_registered_model(self, name: str) -> None:
+        """Remove the model with its versions, tags and aliases (its history is kept)."""
+        ...
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """One page of models matching the filter (name, tags.<k>), in order."""
+        ...
+
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]:
+        """The newest version in each requested stage (all four when none are given)."""
+        ...
+
+    def set_registered_model_tag(self, name: str, key: str, value: str) -> None:
+        """Set (or overwrite) one tag."""
+        ...
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Remove one tag."""
+        ...
+
+    # -- aliases -------------------------------------------------------------------------------
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: int | str, user_id: str | None = None
+    ) -> None:
+        """Point ``alias`` at ``version`` (moving it if it pointed elsewhere); recorded."""
+        ...
+
+    def delete_registered_model_alias(
+        self, name: str, alias: str, user_id: str | None = None
+    ) -> None:
+        """Remove an alias; recorded."""
+        ...
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version the alias points at; InvalidParameter for an unknown alias."""
+        ...
+
+    # -- versions --------------------------------------------------------------------------------
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        model_id: str | None = None,
+        user_id: str | None = None,
+    ) -> ModelVersion:
+        """Register ``source`` as the next version of ``name`` (the model must exist).
+
+        The source must resolve inside the artifact root of ``run_id`` (or of ``model_id``);
+        anything else is refused with InvalidParameter before anything is written.
+        """
+        ...
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        """ModelNotFound if absent or deleted."""
+        ...
+
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None
+    ) -> ModelVersion:
+        """Set the description."""
+        ...
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        """Delete a version (its number is not reused); aliases on it are removed."""
+        ...
+
+    def transition_model_version_stage(
+        self,
+        name: str,
+        version: int | str,
+        stage: str,
+        archive_existing_versions: bool = False,
+        user_id: str | None = None,
+    ) -> ModelVersion:
+        """Move a version to ``stage``; with ``archive_existing_versions`` (Staging/Production
+        only) the other versions in that stage move to Archived. Every move is recorded."""
+        ...
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        """One page of versions matching the filter (name, run_id, source_path,
+        version_number, tags.<k>); default order name ASC, version DESC."""
+        ...
+
+    def get_model_version_download_uri(self, name: str, version: int | str) -> str:
+        """The version's storage location if it has one, else its source."""
+        ...
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: str) -> None:
+        """Set (or overwrite) one tag."""
+        ...
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        """Remove one tag."""
+        ...
+
+    # -- history (runlab's own) ----------------------------------------------------------------
+    def get_registry_history(
+        self, name: str, since: int | None = None, until: int | None = None
+    ) -> list[RegistryEvent]:
+        """Every stage transition and alias change of the model, oldest first, optionally
+        limited to ``since <= timestamp < until`` (milliseconds)."""
         ...

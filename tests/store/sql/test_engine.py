@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from runlab.entities import RunTag
 from runlab.errors import Unavailable
 from runlab.store.sql import engine as engine_module
 from runlab.store.sql.engine import Database
+from runlab.store.sql.tracking import SqlTrackingStore
 
 # An embedded SQLite file has no server connections to drop.
-pytestmark = pytest.mark.parametrize("db_url", ["postgresql", "mysql"], indirect=True)
+server_backends = pytest.mark.parametrize("db_url", ["postgresql", "mysql"], indirect=True)
 
 
 @pytest.fixture
@@ -52,6 +56,7 @@ def _count(db: Database) -> int:
         return int(conn.exec_driver_sql("SELECT count(*) FROM notes").scalar_one())
 
 
+@server_backends
 def test_idle_connection_is_pinged_and_replaced(
     server_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -63,6 +68,7 @@ def test_idle_connection_is_pinged_and_replaced(
     assert _count(server_db) == 2
 
 
+@server_backends
 def test_write_on_a_dropped_connection_runs_again(
     server_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -73,6 +79,7 @@ def test_write_on_a_dropped_connection_runs_again(
     assert _count(server_db) == 2
 
 
+@server_backends
 def test_read_on_a_dropped_connection_is_unavailable_then_recovers(
     server_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,3 +89,32 @@ def test_read_on_a_dropped_connection_is_unavailable_then_recovers(
     with pytest.raises(Unavailable, match="retry"):
         _count(server_db)
     assert _count(server_db) == 1
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_search_statistics_refresh_after_many_writes(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the search tables changed a lot since their last ANALYZE, search refreshes them."""
+    store = SqlTrackingStore(db_url, (tmp_path / "artifacts").as_uri())
+    try:
+        monkeypatch.setattr(engine_module, "_STATS_CHECK_INTERVAL_S", 0.0)
+        store.search_runs(["0"])  # the first check finds no statistics and analyzes
+        analyzed = _last_analyze(store)
+        run_id = store.create_run("0", "u", 0, [], "many").info.run_id
+        for start in range(0, 1500, 100):
+            store.log_batch(run_id, tags=[RunTag(f"t{i}", "v") for i in range(start, start + 100)])
+        deadline = time.monotonic() + 10
+        while _last_analyze(store) == analyzed and time.monotonic() < deadline:
+            time.sleep(0.5)  # the server publishes its counters about once a second
+            assert len(store.search_runs(["0"])) == 1
+        assert _last_analyze(store) != analyzed
+    finally:
+        store.close()
+
+
+def _last_analyze(store: SqlTrackingStore) -> object:
+    with store._db.read() as conn:
+        return conn.exec_driver_sql(
+            "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'tags'"
+        ).scalar_one()

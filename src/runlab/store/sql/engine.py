@@ -214,9 +214,9 @@ class Database:
             return
         self._stats_checked_at = now
         with self.engine.connect() as conn:
-            modified, live, fewest = conn.execute(
-                _PG_STALENESS, {"tables": list(_SEARCH_TABLES)}
-            ).one()
+            row = conn.execute(_PG_STALENESS, {"tables": list(_SEARCH_TABLES)}).one()
+            # sum() over bigint is numeric in PostgreSQL: Decimal here, so convert.
+            modified, live, fewest = int(row[0]), int(row[1]), float(row[2])
             if fewest < 0 or (modified > 1000 and modified > 0.1 * live):
                 conn.exec_driver_sql(f"ANALYZE {', '.join(_SEARCH_TABLES)}")
                 conn.commit()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from runlab import uris
@@ -419,7 +420,7 @@ class SqlTrackingStore(LoggedModelMethods):
                 "end_time": None,
                 "lifecycle_stage": LifecycleStage.ACTIVE,
             }
-            if not self._insert_run_row(conn, values):
+            if not self._insert_run_row(conn, values, final_tags):
                 row = self._get_experiment_row(conn, exp_id)
                 if row.lifecycle_stage != LifecycleStage.ACTIVE:
                     raise InvalidState(
@@ -431,10 +432,10 @@ class SqlTrackingStore(LoggedModelMethods):
                 self._artifact_locations[exp_id] = row.artifact_location
                 values["artifact_uri"] = _run_artifact_uri(row.artifact_location, run_id)
                 conn.execute(t.runs.insert(), values)
-            conn.execute(
-                t.tags.insert(),
-                [{"run_id": run_id, "key": k, "value": v} for k, v in final_tags.items()],
-            )
+                conn.execute(
+                    t.tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in final_tags.items()],
+                )
             return RunInfo(
                 run_id=run_id,
                 experiment_id=str(exp_id),
@@ -451,20 +452,40 @@ class SqlTrackingStore(LoggedModelMethods):
         info = self._db.write(work)
         return Run(info=info, data=RunData(tags=final_tags))
 
-    def _insert_run_row(self, conn: Connection, values: dict[str, Any]) -> bool:
-        """Insert the run in one statement if its experiment is known, active and unchanged.
+    def _insert_run_row(
+        self, conn: Connection, values: dict[str, Any], run_tags: dict[str, str]
+    ) -> bool:
+        """Insert the run and its tags if its experiment is known, active and unchanged.
 
         Creating a run is a hot path (a sweep creates thousands); with the experiment's
         artifact location cached, the experiment is checked inside the INSERT itself and the
-        separate SELECT round trip is saved. False means nothing was inserted: the caller reads
-        the experiment and reports or refreshes.
+        separate SELECT round trip is saved. On PostgreSQL the tags ride in the same statement
+        (a data-modifying CTE). False means nothing was inserted: the caller reads the
+        experiment and reports or refreshes.
         """
         location = self._artifact_locations.get(values["experiment_id"])
         if location is None:
             return False
         values["artifact_uri"] = _run_artifact_uri(location, values["run_id"])
+        if self._db.backend == "postgresql":
+            inserted = conn.execute(
+                _INSERT_RUN_AND_TAGS_PG,
+                {
+                    **values,
+                    "location": location,
+                    "tag_keys": list(run_tags),
+                    "tag_values": list(run_tags.values()),
+                },
+            )
+            return inserted.rowcount == len(run_tags)
         inserted = conn.execute(_INSERT_RUN_IF_ACTIVE, {**values, "location": location})
-        return inserted.rowcount == 1
+        if inserted.rowcount != 1:
+            return False
+        conn.execute(
+            t.tags.insert(),
+            [{"run_id": values["run_id"], "key": k, "value": v} for k, v in run_tags.items()],
+        )
+        return True
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         if not isinstance(run_id, str) or not run_id:
@@ -783,25 +804,51 @@ _RUN_COLUMNS = (
 )
 # INSERT INTO runs (...) SELECT :run_id, experiment_id, ... FROM experiments WHERE the experiment
 # is active and still has the artifact location the run's URI was built from.
-_INSERT_RUN_IF_ACTIVE = (
-    t.runs.insert()
-    .from_select(
-        list(_RUN_COLUMNS),
-        sa.select(
-            *(
-                t.experiments.c.experiment_id
-                if name == "experiment_id"
-                else sa.bindparam(name, type_=t.runs.c[name].type)
-                for name in _RUN_COLUMNS
-            )
-        ).where(
-            t.experiments.c.experiment_id == sa.bindparam("experiment_id"),
-            t.experiments.c.lifecycle_stage == LifecycleStage.ACTIVE,
-            t.experiments.c.artifact_location == sa.bindparam("location"),
-        ),
+_INSERT_RUN_FROM_EXPERIMENT = t.runs.insert().from_select(
+    list(_RUN_COLUMNS),
+    sa.select(
+        *(
+            t.experiments.c.experiment_id
+            if name == "experiment_id"
+            else sa.bindparam(name, type_=t.runs.c[name].type)
+            for name in _RUN_COLUMNS
+        )
+    ).where(
+        t.experiments.c.experiment_id == sa.bindparam("experiment_id"),
+        t.experiments.c.lifecycle_stage == LifecycleStage.ACTIVE,
+        t.experiments.c.artifact_location == sa.bindparam("location"),
+    ),
+)
+# SQLAlchemy keeps INSERT row counts only if asked.
+_INSERT_RUN_IF_ACTIVE = _INSERT_RUN_FROM_EXPERIMENT.execution_options(preserve_rowcount=True)
+
+
+def _insert_run_and_tags_pg() -> Any:
+    """WITH new_run AS (INSERT INTO runs ... RETURNING run_id) INSERT INTO tags SELECT
+    new_run.run_id, key, value FROM new_run, unnest(:tag_keys, :tag_values): one round trip."""
+    new_run = _INSERT_RUN_FROM_EXPERIMENT.returning(t.runs.c.run_id).cte("new_run")
+    text_array = postgresql.ARRAY(sa.String)
+    pairs = (
+        sa.func.unnest(
+            sa.bindparam("tag_keys", type_=text_array),
+            sa.bindparam("tag_values", type_=text_array),
+        )
+        .table_valued("key", "value")
+        .render_derived()
     )
-    .execution_options(preserve_rowcount=True)
-)  # SQLAlchemy keeps INSERT row counts only if asked
+    return (
+        t.tags.insert()
+        .from_select(
+            ["run_id", "key", "value"],
+            sa.select(new_run.c.run_id, pairs.c.key, pairs.c.value).select_from(
+                new_run.join(pairs, sa.true())
+            ),
+        )
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+_INSERT_RUN_AND_TAGS_PG = _insert_run_and_tags_pg()
 
 
 def _run_artifact_uri(artifact_location: str, run_id: str) -> str:

@@ -7,9 +7,10 @@ call that reads or writes runs, so a process always reads its own writes in orde
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runlab.entities import (
@@ -355,39 +356,53 @@ class Client:
             self._artifact_uris[run_id] = uri
         return uri
 
-    def _artifact_repo(self, run_id: str) -> Any:
+    @contextlib.contextmanager
+    def _artifact_repo(self, run_id: str) -> Iterator[Any]:
+        """The run's artifact repository, closed afterwards (a proxy one holds connections)."""
         from runlab.artifacts.repository_factory import get_artifact_repository
 
         # mlflow-artifacts:/ roots are resolved against the tracking server this client uses.
-        return get_artifact_repository(self.artifact_uri(run_id), tracking_uri=self._tracking_uri)
+        repo = get_artifact_repository(self.artifact_uri(run_id), tracking_uri=self._tracking_uri)
+        try:
+            yield repo
+        finally:
+            close = getattr(repo, "close", None)
+            if close is not None:
+                close()
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         """Upload one local file into the run's artifacts (under ``artifact_path``)."""
-        self._artifact_repo(run_id).log_artifact(os.fspath(local_path), artifact_path)
+        with self._artifact_repo(run_id) as repo:
+            repo.log_artifact(os.fspath(local_path), artifact_path)
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         """Upload a local folder's contents into the run's artifacts."""
-        self._artifact_repo(run_id).log_artifacts(os.fspath(local_dir), artifact_path)
+        with self._artifact_repo(run_id) as repo:
+            repo.log_artifacts(os.fspath(local_dir), artifact_path)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """The artifacts directly under ``path`` (default: the run's artifact root)."""
-        return list(self._artifact_repo(run_id).list_artifacts(path))
+        with self._artifact_repo(run_id) as repo:
+            return list(repo.list_artifacts(path))
 
     def download_artifacts(self, run_id: str, path: str, dst_path: str | None = None) -> str:
         """Download an artifact file or folder and return its local path."""
-        return str(self._artifact_repo(run_id).download_artifacts(path, dst_path))
+        with self._artifact_repo(run_id) as repo:
+            return str(repo.download_artifacts(path, dst_path))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         """Save ``text`` as the artifact ``artifact_file`` (e.g. ``"notes/summary.txt"``)."""
         from runlab.artifacts import rich_content
 
-        rich_content.log_text(self._artifact_repo(run_id), text, artifact_file)
+        with self._artifact_repo(run_id) as repo:
+            rich_content.log_text(repo, text, artifact_file)
 
     def log_dict(self, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Save a dict as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
         from runlab.artifacts import rich_content
 
-        rich_content.log_dict(self._artifact_repo(run_id), dictionary, artifact_file)
+        with self._artifact_repo(run_id) as repo:
+            rich_content.log_dict(repo, dictionary, artifact_file)
 
     def log_figure(
         self,
@@ -400,9 +415,8 @@ class Client:
         """Save a matplotlib or plotly figure as an artifact (format from the file extension)."""
         from runlab.artifacts import rich_content
 
-        rich_content.log_figure(
-            self._artifact_repo(run_id), figure, artifact_file, save_kwargs=save_kwargs
-        )
+        with self._artifact_repo(run_id) as repo:
+            rich_content.log_figure(repo, figure, artifact_file, save_kwargs=save_kwargs)
 
     def log_image(self, run_id: str, image: Any, artifact_file: str | None = None) -> None:
         """Save a numpy array or PIL image as an image artifact."""
@@ -413,7 +427,8 @@ class Client:
             )
         from runlab.artifacts import rich_content
 
-        rich_content.log_image(self._artifact_repo(run_id), image, artifact_file)
+        with self._artifact_repo(run_id) as repo:
+            rich_content.log_image(repo, image, artifact_file)
 
 
 def _checked_metric(metric: Metric) -> Metric:

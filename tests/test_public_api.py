@@ -13,6 +13,8 @@ DOCUMENTED = {
     "set_tracking_uri",
     "get_tracking_uri",
     "is_tracking_uri_set",
+    "set_registry_uri",
+    "get_registry_uri",
     # experiments
     "set_experiment",
     "create_experiment",
@@ -51,6 +53,10 @@ DOCUMENTED = {
     "log_dict",
     "log_figure",
     "log_image",
+    # model registry
+    "register_model",
+    "search_registered_models",
+    "search_model_versions",
     # classes
     "Client",
     "MlflowClient",

@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "set_tracking_uri": "runlab.tracking.config",
     "get_tracking_uri": "runlab.tracking.config",
     "is_tracking_uri_set": "runlab.tracking.config",
+    "set_registry_uri": "runlab.tracking.config",
+    "get_registry_uri": "runlab.tracking.config",
     # experiments
     "set_experiment": "runlab.tracking.fluent_experiments",
     "create_experiment": "runlab.tracking.fluent_experiments",
@@ -66,6 +68,10 @@ _EXPORTS: dict[str, str] = {
     "log_dict": "runlab.tracking.fluent_artifacts",
     "log_figure": "runlab.tracking.fluent_artifacts",
     "log_image": "runlab.tracking.fluent_artifacts",
+    # model registry
+    "register_model": "runlab.tracking.fluent_registry",
+    "search_registered_models": "runlab.tracking.fluent_registry",
+    "search_model_versions": "runlab.tracking.fluent_registry",
     # classes
     "Client": "runlab.tracking.client",
     "MlflowClient": "runlab.tracking.client",
@@ -75,7 +81,16 @@ _EXPORTS: dict[str, str] = {
 
 # Subpackages reachable as attributes, as with ``mlflow.entities`` or ``mlflow.tracking``.
 _SUBMODULES = frozenset(
-    {"artifacts", "entities", "errors", "exceptions", "tracking", "uris", "validation"}
+    {
+        "artifacts",
+        "entities",
+        "errors",
+        "exceptions",
+        "model_uris",
+        "tracking",
+        "uris",
+        "validation",
+    }
 )
 
 # Spelled out (not list(_EXPORTS)) so linters and IDEs can read it; a test keeps the two equal.
@@ -96,6 +111,7 @@ __all__ = [
     "get_experiment",
     "get_experiment_by_name",
     "get_parent_run",
+    "get_registry_uri",
     "get_run",
     "get_tracking_uri",
     "is_tracking_uri_set",
@@ -110,13 +126,17 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "register_model",
     "rename_experiment",
     "restore_experiment",
     "search_experiments",
+    "search_model_versions",
+    "search_registered_models",
     "search_runs",
     "set_experiment",
     "set_experiment_tag",
     "set_experiment_tags",
+    "set_registry_uri",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -142,7 +162,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     from runlab.errors import MlflowException, RunlabError
     from runlab.tracking.client import Client, MlflowClient
-    from runlab.tracking.config import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
+    from runlab.tracking.config import (
+        get_registry_uri,
+        get_tracking_uri,
+        is_tracking_uri_set,
+        set_registry_uri,
+        set_tracking_uri,
+    )
     from runlab.tracking.fluent import (
         ActiveRun,
         active_run,
@@ -181,5 +207,10 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         set_experiment,
         set_experiment_tag,
         set_experiment_tags,
+    )
+    from runlab.tracking.fluent_registry import (
+        register_model,
+        search_model_versions,
+        search_registered_models,
     )
     from runlab.tracking.fluent_search import search_runs

@@ -5,6 +5,20 @@ themselves are reached through the top-level :mod:`runlab` namespace.
 """
 
 from runlab.tracking.client import Client, MlflowClient
-from runlab.tracking.config import get_tracking_uri, is_tracking_uri_set, set_tracking_uri
+from runlab.tracking.config import (
+    get_registry_uri,
+    get_tracking_uri,
+    is_tracking_uri_set,
+    set_registry_uri,
+    set_tracking_uri,
+)
 
-__all__ = ["Client", "MlflowClient", "get_tracking_uri", "is_tracking_uri_set", "set_tracking_uri"]
+__all__ = [
+    "Client",
+    "MlflowClient",
+    "get_registry_uri",
+    "get_tracking_uri",
+    "is_tracking_uri_set",
+    "set_registry_uri",
+    "set_tracking_uri",
+]

@@ -17,6 +17,7 @@ from runlab.entities import (
     DatasetInput,
     Experiment,
     FileInfo,
+    LoggedModel,
     Metric,
     PagedList,
     Param,
@@ -26,8 +27,9 @@ from runlab.entities import (
     ViewType,
 )
 from runlab.errors import InvalidParameter
-from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, TrackingStore
+from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, LoggedModelStore, TrackingStore
 from runlab.tracking import batch_writer, config
+from runlab.tracking.client_registry import RegistryClientMethods
 from runlab.tracking.store_factory import get_tracking_store
 from runlab.tracking.system_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
 from runlab.validation import (
@@ -60,14 +62,28 @@ def _experiment_id(experiment_id: Any) -> str:
     return str(experiment_id)
 
 
-class Client:
-    """A client of one tracking store, chosen by ``tracking_uri`` (default: the current URI)."""
+class Client(RegistryClientMethods):
+    """A client of one tracking store and one model registry.
 
-    def __init__(self, tracking_uri: str | os.PathLike[str] | None = None) -> None:
-        """Bind to ``tracking_uri``; the store is opened on first use."""
+    The tracking store is chosen by ``tracking_uri`` (default: the current tracking URI); the
+    registry by ``registry_uri`` (default: :func:`runlab.get_registry_uri`, which falls back to
+    this client's tracking URI). The registry methods are documented in
+    :class:`runlab.tracking.client_registry.RegistryClientMethods`.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str | os.PathLike[str] | None = None,
+        registry_uri: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """Bind to ``tracking_uri`` and ``registry_uri``; stores are opened on first use."""
         self._tracking_uri = (
             config.get_tracking_uri() if tracking_uri is None else config.resolve_uri(tracking_uri)
         )
+        self._registry_uri = config.resolve_uri(
+            config.get_registry_uri(self._tracking_uri) if registry_uri is None else registry_uri
+        )
+        self._registry_store = None
         self._store: TrackingStore | None = None
         # Artifact URIs never change once a run exists; caching them saves a get_run per upload.
         self._artifact_uris: dict[str, str] = {}
@@ -346,6 +362,18 @@ class Client:
             page = self.store.get_metric_history(run_id, key, page_token=page.token)
             points.extend(page)
         return points
+
+    # -- logged models -------------------------------------------------------------------------
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """The logged model ``model_id`` (``m-…``); ModelNotFound if absent."""
+        store = self.store
+        if not isinstance(store, LoggedModelStore):
+            raise InvalidParameter(
+                f"The tracking store at {self._tracking_uri} cannot read logged models yet; "
+                "use a runs:/ or models:/<name>/<version> URI instead."
+            )
+        self._sync()
+        return store.get_logged_model(model_id)
 
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_uri(self, run_id: str) -> str:

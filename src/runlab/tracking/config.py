@@ -17,10 +17,12 @@ __all__ = [
     "MAX_FLUSH_INTERVAL",
     "env",
     "flush_interval",
+    "get_registry_uri",
     "get_tracking_uri",
     "is_tracking_uri_set",
     "pop_env_run_id",
     "resolve_uri",
+    "set_registry_uri",
     "set_tracking_uri",
 ]
 
@@ -31,6 +33,7 @@ MAX_FLUSH_INTERVAL = 1.0
 
 _lock = threading.Lock()
 _tracking_uri: str | None = None
+_registry_uri: str | None = None
 
 
 def env(name: str) -> str | None:
@@ -82,6 +85,34 @@ def get_tracking_uri() -> str:
     if from_env is not None:
         return from_env
     return uris.default_tracking_uri(os.getcwd())
+
+
+def set_registry_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Set the model registry URI for this process (``None`` returns to the default).
+
+    Takes the same forms as :func:`set_tracking_uri`. Without it the registry lives where the
+    tracking data does, which is what almost everyone wants.
+    """
+    global _registry_uri
+    resolved = None if uri is None else resolve_uri(uri)
+    with _lock:
+        _registry_uri = resolved
+
+
+def get_registry_uri(tracking_uri: str | None = None) -> str:
+    """The model registry URI in effect.
+
+    In order: the one set with :func:`set_registry_uri`, ``RUNLAB_REGISTRY_URI``,
+    ``MLFLOW_REGISTRY_URI``, else ``tracking_uri`` when given (a client's own tracking URI),
+    else :func:`get_tracking_uri`.
+    """
+    uri = _registry_uri
+    if uri is not None:
+        return uri
+    from_env = env("REGISTRY_URI")
+    if from_env is not None:
+        return from_env
+    return tracking_uri if tracking_uri is not None else get_tracking_uri()
 
 
 def is_tracking_uri_set() -> bool:

@@ -40,12 +40,13 @@ _active_experiment: tuple[str, str] | None = None
 
 
 def default_client() -> Client:
-    """The client of the current tracking URI (reused while the URI stays the same)."""
+    """The client of the current tracking and registry URIs (reused while they stay the same)."""
     global _client
-    uri = config.get_tracking_uri()
+    uri = config.resolve_uri(config.get_tracking_uri())
+    registry_uri = config.resolve_uri(config.get_registry_uri(uri))
     client = _client
-    if client is None or client.tracking_uri != config.resolve_uri(uri):
-        client = _client = Client(uri)
+    if client is None or client.tracking_uri != uri or client.registry_uri != registry_uri:
+        client = _client = Client(uri, registry_uri)
     return client
 
 

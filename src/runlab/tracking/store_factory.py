@@ -1,4 +1,4 @@
-"""The one place that turns a tracking URI into a store."""
+"""The one place that turns a tracking or registry URI into a store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from runlab import uris
 from runlab.errors import InvalidParameter
-from runlab.store.base import TrackingStore
+from runlab.store.base import RegistryStore, TrackingStore
 from runlab.tracking import config
 
 if TYPE_CHECKING:
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _stores: dict[tuple[str, str | None], TrackingStore] = {}
+_registry_stores: dict[str, RegistryStore] = {}
 
 
 def get_tracking_store(tracking_uri: str, artifact_root: str | None = None) -> TrackingStore:
@@ -36,11 +37,17 @@ def get_tracking_store(tracking_uri: str, artifact_root: str | None = None) -> T
         return store
 
 
+def _database_uri(uri: str) -> str:
+    """A folder path or ``file:`` URI names the SQLite database inside that folder."""
+    if not uris.is_local_path_uri(uri):
+        return uri
+    folder = Path(uris.file_uri_to_path(uri))
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder.resolve() / uris.DEFAULT_DB_FILENAME}"
+
+
 def _open_store(tracking_uri: str, artifact_root: str | None) -> TrackingStore:
-    if uris.is_local_path_uri(tracking_uri):
-        folder = Path(uris.file_uri_to_path(tracking_uri))
-        folder.mkdir(parents=True, exist_ok=True)
-        tracking_uri = f"sqlite:///{folder.resolve() / uris.DEFAULT_DB_FILENAME}"
+    tracking_uri = _database_uri(tracking_uri)
     if uris.is_sql_uri(tracking_uri):
         from runlab.store.sql.tracking import SqlTrackingStore
 
@@ -53,6 +60,46 @@ def _open_store(tracking_uri: str, artifact_root: str | None) -> TrackingStore:
     raise InvalidParameter(
         f"Unsupported tracking URI {tracking_uri!r}: use sqlite:///path.db, "
         "postgresql://user@host/db, mysql://user@host/db or a folder path."
+    )
+
+
+def get_registry_store(registry_uri: str) -> RegistryStore:
+    """The model registry store for a registry URI, created once per process and then reused.
+
+    The same URIs as :func:`get_tracking_store`: a database URI or folder opens the registry
+    tables of that database (the ones its tracking data sits beside, which is how a version's
+    source is checked against its run); ``http(s)://`` talks to a tracking server.
+    """
+    with _lock:
+        store = _registry_stores.get(registry_uri)
+        if store is None:
+            store = _open_registry_store(registry_uri)
+            _registry_stores[registry_uri] = store
+        return store
+
+
+def _open_registry_store(registry_uri: str) -> RegistryStore:
+    db_uri = _database_uri(registry_uri)
+    if uris.is_sql_uri(db_uri):
+        from runlab.store.sql.registry import SqlRegistryStore
+
+        return SqlRegistryStore(db_uri)
+    if uris.is_http_uri(registry_uri):
+        from runlab.store.rest.registry import RestRegistryStore
+
+        # One connection pool per server: reuse the tracking store's when it is open already.
+        session = next(
+            (
+                getattr(store, "http", None)
+                for (uri, _), store in _stores.items()
+                if uri == registry_uri and getattr(store, "http", None) is not None
+            ),
+            None,
+        )
+        return RestRegistryStore(rest_config(registry_uri), session=session)
+    raise InvalidParameter(
+        f"Unsupported registry URI {registry_uri!r}: use sqlite:///path.db, "
+        "postgresql://user@host/db, mysql://user@host/db, http(s)://server or a folder path."
     )
 
 
@@ -89,8 +136,9 @@ def rest_config(tracking_uri: str) -> RestConfig:
 def clear_store_cache() -> None:
     """Forget every opened store (tests, and after ``set_tracking_uri``)."""
     with _lock:
-        for store in _stores.values():
+        for store in [*_stores.values(), *_registry_stores.values()]:
             close = getattr(store, "close", None)
             if close is not None:
                 close()
         _stores.clear()
+        _registry_stores.clear()

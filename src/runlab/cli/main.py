@@ -8,6 +8,7 @@ import click
 
 from runlab.cli.db import db
 from runlab.cli.experiments import experiments
+from runlab.cli.models import models
 from runlab.cli.runs import runs
 from runlab.cli.server import server, ui
 from runlab.cli.spool import spool
@@ -37,6 +38,7 @@ def cli() -> None:
 
 cli.add_command(experiments)
 cli.add_command(runs)
+cli.add_command(models)
 cli.add_command(db)
 cli.add_command(server)
 cli.add_command(ui)

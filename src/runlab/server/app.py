@@ -23,13 +23,14 @@ from runlab.server.routes import (
     info,
     logged_models,
     metrics,
+    registry,
     run_artifacts,
     runlab_api,
     runs,
 )
 from runlab.server.security import RequestGuard
 from runlab.server.settings import ServerSettings
-from runlab.store.base import TrackingStore
+from runlab.store.base import RegistryStore, TrackingStore
 
 #: Every MLflow REST endpoint is served under both prefixes, as MLflow's server does.
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -53,11 +54,15 @@ def ajax_only_endpoints() -> list[Endpoint]:
 
 def build_app(
     tracking_store: TrackingStore,
-    registry_store: Any = None,
+    registry_store: RegistryStore | None = None,
     artifact_repo: Any = None,
     settings: ServerSettings | None = None,
 ) -> Starlette:
-    """The tracking server as an ASGI app. No globals, no environment reads."""
+    """The tracking server as an ASGI app. No globals, no environment reads.
+
+    ``registry_store`` (a :class:`runlab.store.base.RegistryStore`) adds the model-registry
+    endpoints and runlab's registry history; without it they are not served (404).
+    """
     settings = settings or ServerSettings()
     ctx = ServerContext(
         tracking_store=tracking_store,
@@ -72,6 +77,10 @@ def build_app(
     ]
     served += [(e, MLFLOW_PREFIXES[1:]) for e in ajax_only_endpoints()]
     served += [(e, runlab_api.RUNLAB_PREFIXES) for e in runlab_api.ENDPOINTS]
+    if registry_store is not None:
+        # The model registry is served only when the app has a registry store to serve from.
+        served += [(e, MLFLOW_PREFIXES) for e in registry.ENDPOINTS]
+        served += [(e, runlab_api.RUNLAB_PREFIXES) for e in registry.RUNLAB_ENDPOINTS]
     for endpoint, prefixes in served:
         for prefix in prefixes:
             route = make_route(endpoint, prefix, ctx)

@@ -122,6 +122,17 @@ BOUNDED_CALLS = frozenset(
 )
 
 
+def authenticated_user(request: Request) -> str | None:
+    """The user an authentication middleware put in the ASGI scope, if any (Starlette's
+    ``AuthenticationMiddleware`` convention: an object with ``is_authenticated`` and
+    ``display_name``). runlab's server has no authentication of its own; this is the hook."""
+    user = request.scope.get("user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    name = getattr(user, "display_name", None)
+    return name if isinstance(name, str) and name else None
+
+
 def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
     """A Starlette route that serves ``endpoint`` at ``prefix/endpoint.path``."""
     handler = endpoint.handler
@@ -129,6 +140,7 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
 
     async def serve(request: Request) -> Response:
         fields = await read_fields(request, ctx)
+        fields.authenticated_user = authenticated_user(request)
         if request.path_params:
             # Path parameters ({model_id}) are fields too; the path wins over a body copy.
             fields = fields.with_values(request.path_params)

@@ -39,6 +39,10 @@ class RequestFields:
         self._from_query = from_query
         #: Where this object sits in the request (``tags[2].``), so errors name the full field.
         self._path = path
+        #: The name of the user an authentication layer vouched for (the ASGI scope's ``user``),
+        #: or None when the server has no authentication. Handlers that record who made a
+        #: change prefer it to anything the request says about itself.
+        self.authenticated_user: str | None = None
 
     def raw(self) -> Mapping[str, Any]:
         """The decoded object as sent (for fast paths that check types themselves)."""
@@ -46,7 +50,9 @@ class RequestFields:
 
     def with_values(self, values: Mapping[str, Any]) -> RequestFields:
         """These fields plus ``values`` (which win), e.g. a route's path parameters."""
-        return RequestFields({**self._data, **values}, from_query=self._from_query, path=self._path)
+        out = RequestFields({**self._data, **values}, from_query=self._from_query, path=self._path)
+        out.authenticated_user = self.authenticated_user
+        return out
 
     def _raw(self, name: str) -> tuple[bool, Any]:
         camel = _camel(name)

@@ -3,6 +3,10 @@
 ``GET metrics/downsampled`` answers a chart's series in N step buckets that keep each bucket's
 minimum and maximum, so a spike survives however long the series is. The store computes it from
 its chunk summaries (see :mod:`runlab.store.sql.metric_downsample`).
+
+``GET registered-models/history`` (the registry's stage and alias history) is declared with the
+other registry endpoints in :mod:`runlab.server.routes.registry` and served under these prefixes
+when the app has a registry store.
 """
 
 from __future__ import annotations

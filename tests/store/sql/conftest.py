@@ -1,4 +1,4 @@
-"""A SqlTrackingStore on each backend, over a fresh database."""
+"""A SqlTrackingStore and a SqlRegistryStore on each backend, over a fresh database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from runlab.store.sql.registry import SqlRegistryStore
 from runlab.store.sql.tracking import SqlTrackingStore
 
 
@@ -14,5 +15,13 @@ from runlab.store.sql.tracking import SqlTrackingStore
 def store(db_url: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
     """A store over a fresh database, with artifacts under tmp_path."""
     s = SqlTrackingStore(db_url, (tmp_path / "artifacts").as_uri())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def registry_store(db_url: str, store: SqlTrackingStore) -> Iterator[SqlRegistryStore]:
+    """A registry over the same fresh database as ``store`` (so versions can name its runs)."""
+    s = SqlRegistryStore(db_url)
     yield s
     s.close()

@@ -329,3 +329,133 @@ run_model_inputs = sa.Table(
     _logged_model_fk("fk_run_model_inputs_model"),
     **MYSQL_TABLE_ARGS,
 )
+
+# -- model registry ----------------------------------------------------------------------------------
+
+REGISTERED_MODEL_NAME_MAX = 256
+ALIAS_MAX = 255
+REGISTRY_USER_MAX = 256
+# A run id as the registry stores it: hex uuids here, but imported runs may use other ids.
+REGISTRY_RUN_ID_MAX = 256
+STAGE_MAX = 20
+
+# Tag values may hold 100,000 characters (MLflow's limit), descriptions are free-form markdown:
+# MySQL's TEXT stops at 64 KiB, MEDIUMTEXT at 16 MiB.
+_LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("name", sa.String(REGISTERED_MODEL_NAME_MAX), primary_key=True),
+    # Tells a model apart from an older, deleted one of the same name: the history of a name
+    # holds both, and a rename carries only this model's events along.
+    sa.Column("model_uid", sa.String(32), nullable=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("description", _LONG_TEXT, nullable=True),
+    # The number the next version gets. Incremented by an UPDATE in the version's transaction,
+    # which makes concurrent registrations of one model take turns on this row.
+    sa.Column("next_version", sa.Integer, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+
+def _registered_model_fk(name: str) -> sa.Column[Any]:
+    # ON UPDATE CASCADE: a rename carries the rows along in the same statement.
+    return sa.Column(
+        "name",
+        sa.String(REGISTERED_MODEL_NAME_MAX),
+        sa.ForeignKey("registered_models.name", name=name, onupdate="CASCADE", ondelete="CASCADE"),
+        primary_key=True,
+    )
+
+
+def _model_version_fk(name: str) -> sa.ForeignKeyConstraint:
+    return sa.ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        name=name,
+        onupdate="CASCADE",
+        ondelete="CASCADE",
+    )
+
+
+registered_model_tags = sa.Table(
+    "registered_model_tags",
+    metadata,
+    _registered_model_fk("fk_registered_model_tags_model"),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", _LONG_TEXT, nullable=True),
+    **MYSQL_TABLE_ARGS,
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    _registered_model_fk("fk_model_versions_model"),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("creation_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("last_updated_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("current_stage", sa.String(STAGE_MAX), nullable=False),
+    sa.Column("description", _LONG_TEXT, nullable=True),
+    sa.Column("user_id", sa.String(REGISTRY_USER_MAX), nullable=True),
+    # source, run_id, run_link and the rest are set to NULL when a version is deleted; the row
+    # stays so that its number is never given out again.
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("run_id", sa.String(REGISTRY_RUN_ID_MAX), nullable=True),
+    sa.Column("run_link", sa.Text, nullable=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("status_message", sa.Text, nullable=True),
+    sa.Column("storage_location", sa.Text, nullable=True),
+    sa.Column("model_id", sa.String(LOGGED_MODEL_ID_MAX), nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False),
+    sa.Index("ix_model_versions_run_id", "run_id"),
+    **MYSQL_TABLE_ARGS,
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("name", sa.String(REGISTERED_MODEL_NAME_MAX), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("key", sa.String(KEY_MAX), primary_key=True),
+    sa.Column("value", _LONG_TEXT, nullable=True),
+    _model_version_fk("fk_model_version_tags_version"),
+    **MYSQL_TABLE_ARGS,
+)
+
+registered_model_aliases = sa.Table(
+    "registered_model_aliases",
+    metadata,
+    sa.Column("name", sa.String(REGISTERED_MODEL_NAME_MAX), primary_key=True),
+    sa.Column("alias", sa.String(ALIAS_MAX), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    # Only through the version: a second key on the name alone would make a rename cascade
+    # into this table by two paths.
+    _model_version_fk("fk_registered_model_aliases_version"),
+    sa.Index("ix_registered_model_aliases_version", "name", "version"),
+    **MYSQL_TABLE_ARGS,
+)
+
+registry_events = sa.Table(
+    "registry_events",
+    metadata,
+    sa.Column(
+        "event_id",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    # Not foreign keys: the history outlives the model.
+    sa.Column("name", sa.String(REGISTERED_MODEL_NAME_MAX), nullable=False),
+    sa.Column("model_uid", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("subject", sa.String(ALIAS_MAX), nullable=False),
+    sa.Column("from_value", sa.String(ALIAS_MAX), nullable=True),
+    sa.Column("to_value", sa.String(ALIAS_MAX), nullable=True),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("user_id", sa.String(REGISTRY_USER_MAX), nullable=True),
+    sa.Index("ix_registry_events_name_time", "name", "timestamp"),
+    sa.Index("ix_registry_events_model", "model_uid"),
+    **MYSQL_TABLE_ARGS,
+)

@@ -16,7 +16,7 @@ from runlab.errors import InvalidState
 
 #: The newest revision; a test checks it equals Alembic's head, so opening a store needs no
 #: Alembic import when the database is current.
-HEAD_REVISION = "0002_logged_models"
+HEAD_REVISION = "0003_model_registry"
 
 _LOCK_NAME = "runlab_schema_migration"
 

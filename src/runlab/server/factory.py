@@ -26,13 +26,14 @@ from runlab.server.app import build_app
 from runlab.server.artifact_roots import proxy_artifact_repository
 from runlab.server.heap import settle_heap
 from runlab.server.settings import ServerSettings
-from runlab.store.base import TrackingStore
+from runlab.store.base import RegistryStore, TrackingStore
 
 __all__ = [
     "SERVER_CONFIG_ENV",
     "ServerConfig",
     "build_server_app",
     "create_app",
+    "open_registry_store",
     "open_tracking_store",
 ]
 
@@ -103,21 +104,36 @@ def open_tracking_store(config: ServerConfig) -> TrackingStore:
     return SqlTrackingStore(config.backend_store_uri, config.default_artifact_root)
 
 
+def open_registry_store(config: ServerConfig) -> RegistryStore:
+    """Open the SQL model-registry store on the same database as the tracking store.
+
+    The registry lives beside the runs it registers, so one backend URI serves both (a version's
+    source is checked against its run's artifact root in the same database).
+    """
+    from runlab.store.sql.registry import SqlRegistryStore
+
+    return SqlRegistryStore(config.backend_store_uri)
+
+
 def build_server_app(
-    config: ServerConfig, tracking_store: TrackingStore | None = None
+    config: ServerConfig,
+    tracking_store: TrackingStore | None = None,
+    registry_store: RegistryStore | None = None,
 ) -> Starlette:
     """The server's ASGI app for ``config``, through the one app factory (``build_app``).
 
-    ``tracking_store`` reuses a store the caller already opened (the single-worker CLI path);
-    otherwise one is opened here. The artifact proxy's repository comes from
-    ``settings.artifacts_destination`` when the server serves artifacts.
+    ``tracking_store`` and ``registry_store`` reuse stores the caller already opened; whichever
+    is not given is opened here on ``config.backend_store_uri`` (the single-worker CLI path
+    passes its tracking store; each worker of ``--workers N`` opens both). The artifact proxy's
+    repository comes from ``settings.artifacts_destination`` when the server serves artifacts.
     """
     store = tracking_store if tracking_store is not None else open_tracking_store(config)
+    registry = registry_store if registry_store is not None else open_registry_store(config)
     settings = config.settings
     repo = proxy_artifact_repository(
         settings.artifacts_destination, serve_artifacts=settings.serve_artifacts
     )
-    return build_app(store, artifact_repo=repo, settings=settings)
+    return build_app(store, registry_store=registry, artifact_repo=repo, settings=settings)
 
 
 def create_app() -> Starlette:

@@ -412,18 +412,28 @@ def test_latest_of_a_model_without_versions_is_not_found(client: Client, name: s
         resolve_model_uri(f"models:/{name}/latest", client)
 
 
-def test_register_model_copies_a_registered_version(
+def test_copy_model_version_and_register_from_a_models_uri(
     client: Client, name: str, tmp_path: Path
 ) -> None:
     run_id = logged_run(tmp_path)
-    runlab.register_model(f"runs:/{run_id}/model", name)
+    runlab.register_model(f"runs:/{run_id}/model", name, tags={"data": "nov"})
+    client.update_model_version(name, 1, description="the good one")
     client.set_registered_model_alias(name, "champion", 1)
-    copy = runlab.register_model(f"models:/{name}@champion", name + " prod")
+    client.transition_model_version_stage(name, 1, "Production")
     original = client.get_model_version(name, 1)
-    assert (copy.name, copy.version) == (name + " prod", 1)
+
+    copy = client.copy_model_version(f"models:/{name}@champion", name + " prod")
+    assert (copy.name, copy.version, copy.current_stage) == (name + " prod", 1, "None")
     assert (copy.source, copy.run_id) == (original.source, original.run_id)
-    with pytest.raises(InvalidParameter, match="names a file inside a model version"):
-        runlab.register_model(f"models:/{name}/1/MLmodel", name + " prod")
+    assert (copy.tags, copy.description) == ({"data": "nov"}, "the good one")
+    # Into an existing model it adds a version; register_model does the same, with extra tags.
+    assert client.copy_model_version(f"models:/{name}/Production", name + " prod").version == 2
+    again = runlab.register_model(f"models:/{name}/1", name + " prod", tags={"copy": "yes"})
+    assert (again.version, again.tags) == (3, {"data": "nov", "copy": "yes"})
+
+    for bad in (f"models:/{name}/1/MLmodel", "models:/m-" + "0" * 32, f"runs:/{run_id}/model"):
+        with pytest.raises(InvalidParameter):
+            client.copy_model_version(bad, name + " prod")
     with pytest.raises(InvalidParameter, match="Malformed"):
         runlab.register_model(f"runs:/{run_id}/model/../..", name)
 

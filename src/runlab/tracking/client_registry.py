@@ -7,6 +7,7 @@ client can keep runs in one place and models in another, as with MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
@@ -20,12 +21,14 @@ from runlab.entities import (
     RegisteredModel,
     RegistryEvent,
 )
-from runlab.errors import InvalidParameter
+from runlab.errors import AlreadyExists, InvalidParameter
+from runlab.model_uris import parse_models_uri
 from runlab.store.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
     RegistryStore,
 )
+from runlab.tracking.model_uris import get_model_version_for_uri
 from runlab.tracking.store_factory import get_registry_store
 from runlab.tracking.system_tags import MLFLOW_USER, default_run_tags
 
@@ -224,6 +227,33 @@ class RegistryClientMethods:
                 f"{version.status_message or 'no reason given'}."
             )
         return version
+
+    def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
+        """Copy a registered version to ``dst_name`` as its next version and return the copy.
+
+        ``src_model_uri`` names the version: ``models:/name/3``, a stage, ``latest`` or an
+        alias. ``dst_name`` is created when missing. The copy has the original's source, run,
+        logged model, tags, description and run link; its stage starts at None.
+        """
+        parsed = parse_models_uri(src_model_uri)
+        if parsed.kind == "logged_model" or parsed.path:
+            raise InvalidParameter(
+                f"{src_model_uri!r} does not name one registered model version; use "
+                "models:/<name>/<version>, a stage, latest or an alias."
+            )
+        original = get_model_version_for_uri(parsed, self)
+        # Copying into an existing model adds a version to it.
+        with contextlib.suppress(AlreadyExists):
+            self.create_registered_model(dst_name)
+        return self.create_model_version(
+            dst_name,
+            original.source,
+            run_id=original.run_id or None,
+            tags=original.tags,
+            run_link=original.run_link or None,
+            description=original.description or None,
+            model_id=original.model_id,
+        )
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """One version; ModelNotFound if it does not exist (or was deleted)."""

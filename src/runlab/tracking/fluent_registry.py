@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -13,7 +12,7 @@ from runlab.model_uris import ModelsUri, RunsUri, is_model_uri, parse_model_uri
 from runlab.tracking.client import Client
 from runlab.tracking.client_registry import DEFAULT_AWAIT_MAX_SLEEP_SECONDS
 from runlab.tracking.fluent_experiments import default_client
-from runlab.tracking.model_uris import get_model_version_for_uri, resolve_model_uri
+from runlab.tracking.model_uris import resolve_model_uri
 
 __all__ = ["register_model", "search_model_versions", "search_registered_models"]
 
@@ -41,6 +40,11 @@ def register_model(
     source under the new name. ``tags`` are set on the new version.
     """
     client = default_client()
+    if _names_a_registered_version(model_uri):
+        version = client.copy_model_version(model_uri, name)
+        for key, value in (tags or {}).items():
+            client.set_model_version_tag(name, version.version, key, value)
+        return client.get_model_version(name, version.version) if tags else version
     source, run_id, model_id = _registration_source(model_uri, client)
     try:
         client.create_registered_model(name)
@@ -72,15 +76,16 @@ def _registration_source(model_uri: str, client: Client) -> tuple[str, str | Non
     parsed = parse_model_uri(model_uri)
     if isinstance(parsed, RunsUri):
         return resolve_model_uri(str(parsed), client), parsed.run_id, None
-    if parsed.kind == "logged_model":
-        return str(ModelsUri("logged_model", model_id=parsed.model_id)), None, parsed.model_id
-    if parsed.path:
-        raise InvalidParameter(
-            f"{model_uri!r} names a file inside a model version; register the whole version "
-            f"({dataclasses.replace(parsed, path='')})."
-        )
-    existing = get_model_version_for_uri(parsed, client)
-    return existing.source, existing.run_id or None, existing.model_id
+    # A logged model: the registry reads models:/m-<id>[/path] under that model's artifacts.
+    return str(parsed), None, parsed.model_id
+
+
+def _names_a_registered_version(model_uri: object) -> bool:
+    """True for models:/ URIs that name a registered version (not a logged model)."""
+    if not isinstance(model_uri, str) or not is_model_uri(model_uri):
+        return False
+    parsed = parse_model_uri(model_uri)
+    return isinstance(parsed, ModelsUri) and parsed.kind != "logged_model"
 
 
 def _all_pages(

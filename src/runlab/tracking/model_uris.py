@@ -15,6 +15,7 @@ from runlab.model_uris import ModelsUri, RunsUri, is_model_uri, parse_model_uri
 
 if TYPE_CHECKING:
     from runlab.tracking.client import Client
+    from runlab.tracking.client_registry import RegistryClientMethods
 
 __all__ = ["get_model_version_for_uri", "resolve_model_uri"]
 
@@ -23,7 +24,7 @@ __all__ = ["get_model_version_for_uri", "resolve_model_uri"]
 _MAX_HOPS = 4
 
 
-def get_model_version_for_uri(parsed: ModelsUri, client: Client) -> ModelVersion:
+def get_model_version_for_uri(parsed: ModelsUri, client: RegistryClientMethods) -> ModelVersion:
     """The registered model version a ``models:/`` URI names (not for logged-model URIs).
 
     A stage or ``latest`` picks the highest version number among the newest per stage;

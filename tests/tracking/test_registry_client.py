@@ -18,6 +18,7 @@ from runlab.entities.registry import ALIAS_EVENT, STAGE_EVENT
 from runlab.errors import AlreadyExists, InvalidParameter, ModelNotFound, RunlabError
 from runlab.tracking import Client
 from runlab.tracking.model_uris import resolve_model_uri
+from runlab.tracking.system_tags import MLFLOW_USER, default_run_tags
 from support.cli_server import runlab_cli_server
 from support.servers import running
 
@@ -346,9 +347,9 @@ def test_history_records_every_stage_and_alias_change(
         (ALIAS_EVENT, "champion", "1", "2"),
         (ALIAS_EVENT, "champion", "2", None),
     ]
-    assert all(e.name == name for e in events)
-    if tracking_uri.startswith("sqlite"):  # a local store knows who made each change
-        assert all(e.user_id for e in events)
+    # Who made each change: the client sends its user along, locally and to a server.
+    user = default_run_tags()[MLFLOW_USER]
+    assert all(e.name == name and e.user_id == user for e in events)
     times = [e.timestamp for e in events]
     assert times == sorted(times)
 

@@ -336,3 +336,21 @@ def test_latest_versions_falls_back_to_get() -> None:
             store.close()
     assert seen == ["POST", "GET"]
     assert [(v.version, v.current_stage) for v in versions] == [(4, "Staging")]
+
+
+def test_a_server_without_the_registry_says_so() -> None:
+    app = Starlette(routes=[])  # answers every path with a bare 404, as a tracking-only server
+    with serve_in_thread(app) as url:
+        store = RestRegistryStore(_config(url))
+        try:
+            with pytest.raises(NotFound) as caught:
+                store.get_registered_model("m")
+            with pytest.raises(RunlabError) as history:
+                store.get_registry_history("m")
+        finally:
+            store.close()
+    assert caught.value.error_code == "ENDPOINT_NOT_FOUND"
+    assert not isinstance(caught.value, ModelNotFound)
+    assert "registered-models/get" in caught.value.message
+    assert "registry" in caught.value.message
+    assert history.value.error_code == "NOT_IMPLEMENTED"

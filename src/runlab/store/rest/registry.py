@@ -63,6 +63,13 @@ class RestRegistryStore:
         try:
             return self.http.call(method, f"{API}/{endpoint}", body, idempotent=idempotent)
         except NotFound as exc:
+            if exc.error_code == "ENDPOINT_NOT_FOUND":
+                # The server's bare 404 says nothing useful; say which call it does not know.
+                raise NotFound(
+                    f"The server at {self.config.base_url} has no {method} {API}/{endpoint}: it "
+                    "does not serve the model registry (or not this call of it).",
+                    "ENDPOINT_NOT_FOUND",
+                ) from None
             raise _as_model_not_found(exc) from None
 
     def _search(self, endpoint: str, body: dict[str, Any]) -> tuple[list[Any], str | None]:

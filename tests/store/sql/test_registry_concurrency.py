@@ -1,7 +1,8 @@
-"""Concurrent registrations of one model from several processes, on each backend.
+"""Concurrent writes to one model, on each backend.
 
-Each process registers versions of the same model as fast as it can; together they must get
-distinct, consecutive numbers (1..N), with no failure and no lost version.
+Four processes register versions of the same model as fast as they can; together they must get
+distinct, consecutive numbers (1..N), with no failure and no lost version. Racing creates of
+one name and racing promotions (each archiving the others) must leave one consistent result.
 """
 
 from __future__ import annotations
@@ -10,11 +11,15 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from runlab.errors import AlreadyExists
 from runlab.store.sql.registry import SqlRegistryStore
 from runlab.store.sql.tracking import SqlTrackingStore
 
@@ -84,3 +89,56 @@ def test_two_stores_in_one_process_share_a_sqlite_file(tmp_path: Path) -> None:
     assert versions == [1, 2, 3, 4, 5, 6]
     first.close()
     second.close()
+
+
+def _at_once(
+    db_url: str, count: int, work: Callable[[SqlRegistryStore, int], object]
+) -> list[object]:
+    """Run ``work(store, index)`` in ``count`` threads, each with its own store, together."""
+    barrier = threading.Barrier(count)
+    stores = [SqlRegistryStore(db_url) for _ in range(count)]
+
+    def run(index: int) -> object:
+        barrier.wait()
+        try:
+            return work(stores[index], index)
+        except AlreadyExists as exc:
+            return exc
+
+    try:
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(run, range(count)))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_racing_creates_of_one_name(db_url: str, registry_store: SqlRegistryStore) -> None:
+    results = _at_once(
+        db_url, 4, lambda store, i: store.create_registered_model("same", {"i": str(i)})
+    )
+    assert sum(not isinstance(r, AlreadyExists) for r in results) == 1
+    assert sum(isinstance(r, AlreadyExists) for r in results) == 3
+    assert len(registry_store.get_registered_model("same").tags) == 1
+
+
+def test_racing_promotions_leave_one_version_in_production(
+    db_url: str, registry_store: SqlRegistryStore
+) -> None:
+    registry_store.create_registered_model("m")
+    for _ in range(4):
+        registry_store.create_model_version("m", "s3://bucket/m")
+    _at_once(
+        db_url,
+        4,
+        lambda store, i: store.transition_model_version_stage(
+            "m", i + 1, "Production", archive_existing_versions=True, user_id=f"u{i}"
+        ),
+    )
+    stages = {v.version: v.current_stage for v in registry_store.search_model_versions()}
+    assert sorted(stages.values()) == ["Archived", "Archived", "Archived", "Production"]
+    # The history, replayed, ends in the same state: no move went unrecorded.
+    replayed: dict[int, str | None] = {}
+    for event in registry_store.get_registry_history("m"):
+        replayed[int(event.subject)] = event.to_value
+    assert replayed == stages

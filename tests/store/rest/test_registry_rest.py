@@ -25,6 +25,7 @@ from runlab.errors import (
     ModelNotFound,
     NotFound,
     RunlabError,
+    RunNotFound,
 )
 from runlab.store.rest.http import RestConfig
 from runlab.store.rest.registry import RestRegistryStore
@@ -141,7 +142,7 @@ def test_search_registered_models(store: RestRegistryStore) -> None:
 # -- versions, stages, aliases ---------------------------------------------------------------------
 
 
-def test_versions(store: RestRegistryStore, tracking: RestTrackingStore) -> None:
+def test_versions(server: str, store: RestRegistryStore, tracking: RestTrackingStore) -> None:
     name = _name()
     store.create_registered_model(name)
     run_id, source = _source(tracking)
@@ -172,6 +173,12 @@ def test_versions(store: RestRegistryStore, tracking: RestTrackingStore) -> None
     assert _new_version(store, tracking, name) == 3
     with pytest.raises(ModelNotFound):
         store.create_model_version(_name(), source, run_id=run_id)
+    if is_runlab(server):
+        # runlab checks the run exists (MLflow's server does not): the same error as locally.
+        missing = uuid.uuid4().hex
+        with pytest.raises(RunNotFound):
+            store.create_model_version(name, f"runs:/{missing}/model", run_id=missing)
+        assert [v.version for v in store.search_model_versions(f"name='{name}'")] == [3, 1]
 
 
 def test_stages_and_latest_versions(store: RestRegistryStore, tracking: RestTrackingStore) -> None:

@@ -24,7 +24,7 @@ from runlab.entities.registry import (
     RegistryEvent,
     canonical_stage,
 )
-from runlab.errors import InvalidParameter, ModelNotFound, NotFound, RunlabError
+from runlab.errors import InvalidParameter, ModelNotFound, NotFound, RunlabError, RunNotFound
 from runlab.protocol import API, RUNLAB_API
 from runlab.store.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
@@ -195,7 +195,11 @@ class RestRegistryStore:
         model_id: str | None = None,
         user_id: str | None = None,
     ) -> ModelVersion:
-        """Register ``source`` as the next version of ``name``."""
+        """Register ``source`` as the next version of ``name``.
+
+        ModelNotFound when the registered model (or ``model_id``'s logged model) does not
+        exist; RunNotFound when the run the version comes from does not, as from a local store.
+        """
         body: dict[str, Any] = {"name": name, "source": source, "tags": _tag_list(tags)}
         optional = {
             "run_id": run_id,
@@ -204,10 +208,24 @@ class RestRegistryStore:
             "model_id": model_id,
         }
         body.update({k: v for k, v in optional.items() if v is not None})
-        data = self._call(
-            "POST", "model-versions/create", _with_user(body, user_id), idempotent=False
-        )
+        try:
+            data = self._call(
+                "POST", "model-versions/create", _with_user(body, user_id), idempotent=False
+            )
+        except ModelNotFound as exc:
+            # The wire says only "does not exist". Without a logged model, the one other thing
+            # that can be missing is the run; one more read (on this failure path only) tells.
+            if model_id is None and self._registered_model_exists(name):
+                raise RunNotFound(exc.message, exc.error_code) from None
+            raise
         return _model_version(data["model_version"])
+
+    def _registered_model_exists(self, name: str) -> bool:
+        try:
+            self.get_registered_model(name)
+        except ModelNotFound:
+            return False
+        return True
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """The version; ModelNotFound if absent or deleted."""

@@ -100,17 +100,21 @@ def test_names_are_exact(reg: SqlRegistryStore) -> None:
     assert {m.name for m in reg.search_registered_models()} == {"Fraud", "fraud"}
 
 
-def test_trailing_spaces_are_part_of_the_name(reg: SqlRegistryStore, run: RunInfo) -> None:
-    # MySQL's collation ignores trailing spaces in comparisons; lookups must not.
+def test_names_with_surrounding_spaces(reg: SqlRegistryStore, run: RunInfo) -> None:
+    # MySQL's collation ignores trailing spaces in comparisons: such names are refused, and
+    # searches compare exactly.
     reg.create_registered_model("m")
     _register(reg, run, "m")
-    with pytest.raises(ModelNotFound):
-        reg.get_registered_model("m ")
-    with pytest.raises(ModelNotFound):
-        reg.get_model_version("m ", 1)
+    for name in ("m ", " m"):
+        with pytest.raises(InvalidParameter, match="white space"):
+            reg.create_registered_model(name)
+        with pytest.raises(InvalidParameter, match="white space"):
+            reg.get_registered_model(name)
+        with pytest.raises(InvalidParameter, match="white space"):
+            reg.rename_registered_model("m", name)
     assert reg.search_registered_models("name = 'm '") == []
     assert reg.search_model_versions("name = 'm '") == []
-    assert reg.get_registry_history("m ") == []
+    assert [m.name for m in reg.search_registered_models()] == ["m"]
 
 
 @pytest.mark.parametrize(

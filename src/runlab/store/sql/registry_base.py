@@ -63,10 +63,8 @@ class RegistryBase:
         try:
             return self._db.write(work)
         except sa.exc.IntegrityError:
-            raise AlreadyExists(
-                f"A registered model named {name!r} already exists (MySQL and MariaDB also "
-                "count names that differ only in trailing spaces as the same)."
-            ) from None
+            # Another writer took the name between our check and our insert.
+            raise AlreadyExists(f"A registered model named {name!r} already exists.") from None
 
     def _model_row(self, conn: Connection, name: str, lock: bool = False) -> Any:
         """The model's row; with ``lock``, held until the transaction ends."""

@@ -50,7 +50,8 @@ def _has_control(text: str) -> bool:
 
 
 def model_name(name: Any, what: str = "registered model name") -> str:
-    """A registered model's name: non-empty, at most 256 characters, no ``/`` or ``:``.
+    """A registered model's name: non-empty, at most 256 characters, no ``/`` or ``:``, no
+    white space at either end.
 
     The name becomes part of ``models:/<name>/<version>`` URIs and of paths, so it must read the
     same after path normalisation (no ``.``/``..``) and hold no control characters.
@@ -63,6 +64,12 @@ def model_name(name: Any, what: str = "registered model name") -> str:
         raise InvalidParameter(
             f"The {what} is {len(name)} characters long; names may have at most "
             f"{REGISTERED_MODEL_NAME_MAX}."
+        )
+    if name != name.strip():
+        # MySQL's collation ignores trailing spaces, so "m" and "m " could not be told apart
+        # there; and a name inside models:/<name>/1 should read the same to everyone.
+        raise InvalidParameter(
+            f"Invalid {what} {name!r}: names may not start or end with white space."
         )
     if "/" in name or ":" in name:
         raise InvalidParameter(

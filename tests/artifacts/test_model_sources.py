@@ -111,6 +111,9 @@ REFUSED: list[tuple[str, dict[str, str], str]] = [
     ("models:/m-ffff", {"model_id": MID}, "but the version's model_id"),
     ("models:/fraud/3", {"model_id": MID}, "must name a logged model"),
     ("models:/m-", {"model_id": "m-"}, "must name a logged model"),
+    # A run or logged model without an artifact root.
+    ("s3://bucket/model", {"run_id": RID}, "no artifact root"),
+    ("s3://bucket/model", {"model_id": MID}, "no artifact root"),
     # No run or logged model.
     ("/tmp/model", {}, "local path"),
     ("file:///tmp/model", {}, "local path"),

@@ -22,7 +22,8 @@ anywhere in a source are refused too: they would change which object a URL names
 A source registered with neither ``run_id`` nor ``model_id`` belongs to no artifact root. Then
 local paths and ``file:`` URIs are refused (nothing says which folder they may read), and a
 remote URI is accepted only with one of the known storage schemes and a path that passes the
-same traversal checks. Every refusal is :class:`~runlab.errors.InvalidParameter`.
+same traversal checks. A run or logged model with no recorded artifact root accepts only its
+``runs:/`` or ``models:/`` URI. Every refusal is :class:`~runlab.errors.InvalidParameter`.
 """
 
 from __future__ import annotations
@@ -236,6 +237,11 @@ def check_model_source(
                 return source
         places = " or ".join(f"{what} ({root})" for what, root in owned)
         raise _refuse(source, f"it must lie inside {places}")
+    if run_id is not None or model_id is not None:
+        # Registered from a run or model that has no artifact root: nothing it may point into.
+        raise _refuse(
+            source, "the run or logged model it comes from has no artifact root to lie inside"
+        )
 
     if scheme in ("", "file"):
         raise _refuse(

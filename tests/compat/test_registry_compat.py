@@ -297,7 +297,7 @@ def test_log_model_with_registered_model_name_and_load_by_uri(client: MlflowClie
     # MLflow 3's log_model registers a `models:/m-<id>` source with its model_id.
     name = _name()
     mlflow.set_experiment(_name("registry-exp"))
-    with mlflow.start_run():
+    with mlflow.start_run() as run:
         info = mlflow.pyfunc.log_model(
             name="doubler",
             python_model=_Double(),
@@ -308,6 +308,8 @@ def test_log_model_with_registered_model_name_and_load_by_uri(client: MlflowClie
     version = client.get_model_version(name, "1")
     # (MLflow's client does not read model_id back from a ModelVersion; the source names it.)
     assert version.source == f"models:/{info.model_id}"
+    # The version is linked to the run that logged the model, as on MLflow's server.
+    assert version.run_id == run.info.run_id
     client.set_registered_model_alias(name, "prod", "1")
     frame = pd.DataFrame({"x": [1.0, 2.5]})
     for uri in (f"models:/{name}/1", f"models:/{name}@prod", f"models:/{name}/latest"):

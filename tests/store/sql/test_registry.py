@@ -241,7 +241,11 @@ def test_logged_model_source(reg: SqlRegistryStore, store: SqlTrackingStore, run
     inside = reg.create_model_version(
         "m", f"{logged.artifact_location}/model", model_id=logged.model_id
     )
-    assert inside.run_id == "" and inside.storage_location is None
+    # Registered without run_id, the version is linked to the run that produced the model.
+    assert inside.run_id == run.run_id and inside.storage_location is None
+    orphan = store.create_logged_model(exp_id, "no-run")
+    unlinked = reg.create_model_version("m", f"models:/{orphan.model_id}", model_id=orphan.model_id)
+    assert unlinked.run_id == ""
     with pytest.raises(ModelNotFound, match="m-0"):
         reg.create_model_version("m", "models:/m-0", model_id="m-0")
     with pytest.raises(InvalidParameter, match="model_id"):

@@ -78,7 +78,9 @@ class ModelVersionMethods(RegistryBase):
                     raise RunNotFound(f"No run with id {run!r} to register a version from.")
             if logged_model is not None:
                 model_root = conn.execute(
-                    sa.select(t.logged_models.c.artifact_location).where(
+                    sa.select(
+                        t.logged_models.c.artifact_location, t.logged_models.c.source_run_id
+                    ).where(
                         t.logged_models.c.model_id == logged_model,
                         t.logged_models.c.lifecycle_stage == LifecycleStage.ACTIVE,
                     )
@@ -112,7 +114,8 @@ class ModelVersionMethods(RegistryBase):
                 "description": text or None,
                 "user_id": who or None,
                 "source": source,
-                "run_id": run,
+                # A version of a logged model is linked to the run that produced the model.
+                "run_id": run if run is not None or model_root is None else model_root[1],
                 "run_link": link or None,
                 "status": ModelVersionStatus.READY,
                 "status_message": None,

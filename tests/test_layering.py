@@ -16,7 +16,11 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "search": ("runlab.tracking", "runlab.cli", "runlab.server", "runlab.store"),
     "store": ("runlab.tracking", "runlab.cli", "runlab.server"),
     "artifacts": ("runlab.tracking", "runlab.cli", "runlab.server", "runlab.store"),
+    # Models build on tracking and artifacts, never on a concrete store, the server or the CLI.
+    "models": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
 }
+# Lower layers that must never reach up into the model format.
+MODEL_USERS_FORBIDDEN = ("store", "server")
 # What the bottom layers may import from runlab after all.
 ALLOWED: dict[str, tuple[str, ...]] = {
     "errors": (),
@@ -24,7 +28,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "validation": ("runlab.errors",),
 }
 WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
-NO_WEB = ("errors", "entities", "validation", "uris", "search", "store", "artifacts", "tracking")
+NO_WEB = (
+    "errors",
+    "entities",
+    "validation",
+    "uris",
+    "search",
+    "store",
+    "artifacts",
+    "tracking",
+    "models",
+)
 
 
 def _imports(path: Path) -> list[str]:
@@ -63,6 +77,11 @@ def _violations() -> list[str]:
                 if bad and not any((name + ".").startswith(a + ".") for a in allowed):
                     found.append(f"{path.relative_to(SRC.parent)} imports {name}")
                 if layer in NO_WEB and name.split(".")[0] in WEB_FRAMEWORKS:
+                    found.append(f"{path.relative_to(SRC.parent)} imports {name}")
+    for layer in MODEL_USERS_FORBIDDEN:
+        for path in _layer_files(layer):
+            for name in _imports(path):
+                if (name + ".").startswith("runlab.models."):
                     found.append(f"{path.relative_to(SRC.parent)} imports {name}")
     return sorted(set(found))
 

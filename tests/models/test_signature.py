@@ -181,3 +181,26 @@ def test_infer_params() -> None:
 def test_infer_without_input_has_no_schemas() -> None:
     sig = infer_signature()
     assert sig.to_dict() == {"inputs": None, "outputs": None, "params": None}
+
+
+def test_types_runlab_does_not_model_are_kept_verbatim() -> None:
+    specs = [
+        {
+            "type": "object",
+            "properties": {"x": {"type": "long", "required": True}},
+            "name": "o",
+            "required": True,
+        },
+        {"type": "map", "values": {"type": "string"}, "name": "m", "required": False},
+        {
+            "type": "array",
+            "items": {"type": "object", "properties": {}},
+            "name": "l",
+            "required": True,
+        },
+        {"type": "any", "name": "z", "required": True},
+    ]
+    schema = Schema.from_json(json.dumps(specs))
+    assert schema.to_dict() == specs
+    assert Schema.from_dict(schema.to_dict()) == schema
+    assert len({hash(s) for s in schema}) == 4

@@ -19,25 +19,40 @@ __all__ = [
     "DATA_TYPES",
     "Array",
     "ColSpec",
+    "OtherType",
     "ParamSchema",
     "ParamSpec",
     "Schema",
     "TensorSpec",
 ]
 
-# The scalar type names MLflow's column specs use, in its own spelling.
-DATA_TYPES = ("string", "long", "integer", "double", "float", "boolean", "binary", "datetime")
+# The scalar type names MLflow's column specs use, in its own spelling ("any" accepts every value).
+DATA_TYPES = (
+    "string",
+    "long",
+    "integer",
+    "double",
+    "float",
+    "boolean",
+    "binary",
+    "datetime",
+    "any",
+)
 
 
 @dataclass(frozen=True)
 class Array:
     """A column whose every value is a list of ``items`` (a scalar type name or a nested Array)."""
 
-    items: str | Array
+    items: str | Array | OtherType
 
     def to_dict(self) -> dict[str, Any]:
         """The ``{"type": "array", "items": ...}`` layout."""
-        items = self.items.to_dict() if isinstance(self.items, Array) else {"type": self.items}
+        items = (
+            self.items.to_dict()
+            if isinstance(self.items, (Array, OtherType))
+            else {"type": self.items}
+        )
         return {"type": "array", "items": items}
 
     @classmethod
@@ -46,13 +61,47 @@ class Array:
         items = data.get("items") or {}
         if items.get("type") == "array":
             return cls(cls.from_dict(items))
-        return cls(_check_type(items.get("type")))
+        if items.get("type") in DATA_TYPES:
+            return cls(str(items["type"]))
+        return cls(OtherType.from_dict(items))
 
     def __str__(self) -> str:
         return f"Array({self.items})"
 
 
-ColType = str | Array
+@dataclass(frozen=True)
+class OtherType:
+    """A compound column type runlab does not model yet (e.g. MLflow's ``object`` or ``map``).
+
+    Kept verbatim so that loading and re-saving a model never loses its signature; enforcement
+    passes such columns through unchecked.
+    """
+
+    raw: tuple[tuple[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The type's own keys, as read."""
+        return json.loads(json.dumps(dict(self.raw)))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OtherType:
+        """Keep every key of a column spec except its name and ``required`` flag."""
+        return cls(
+            tuple(
+                (k, json.loads(json.dumps(v)))
+                for k, v in data.items()
+                if k not in ("name", "required")
+            )
+        )
+
+    def __str__(self) -> str:
+        return str(dict(self.raw).get("type"))
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(dict(self.raw), sort_keys=True))
+
+
+ColType = str | Array | OtherType
 
 
 def _check_type(name: Any) -> str:
@@ -72,13 +121,15 @@ class ColSpec:
     required: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.type, Array):
+        if not isinstance(self.type, (Array, OtherType)):
             object.__setattr__(self, "type", _check_type(self.type))
 
     def to_dict(self) -> dict[str, Any]:
         """MLflow's layout: type (plus items for arrays), then name if any, then required."""
         out: dict[str, Any] = (
-            self.type.to_dict() if isinstance(self.type, Array) else {"type": self.type}
+            self.type.to_dict()
+            if isinstance(self.type, (Array, OtherType))
+            else {"type": self.type}
         )
         if self.name is not None:
             out["name"] = self.name
@@ -88,7 +139,14 @@ class ColSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ColSpec:
         """Read one column spec; a missing ``required`` means required, as in older files."""
-        col_type: ColType = Array.from_dict(data) if data.get("type") == "array" else data["type"]
+        kind = data.get("type")
+        col_type: ColType
+        if kind == "array":
+            col_type = Array.from_dict(data)
+        elif kind in DATA_TYPES:
+            col_type = str(kind)
+        else:
+            col_type = OtherType.from_dict(data)
         return cls(type=col_type, name=data.get("name"), required=bool(data.get("required", True)))
 
     @property

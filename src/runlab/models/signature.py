@@ -244,12 +244,12 @@ def _infer_params(params: Mapping[str, Any]) -> ParamSchema:
     for name, default in params.items():
         if isinstance(default, (list, tuple)):
             item_type = _value_type(default, name)
-            if not isinstance(item_type, Array) or isinstance(item_type.items, Array):
+            if not isinstance(item_type, Array) or not isinstance(item_type.items, str):
                 raise InvalidParameter(f"Parameter {name!r}: only flat lists are supported.")
             specs.append(ParamSpec(name, item_type.items, list(default), (-1,)))
         else:
             value_type = _value_type(default, name)
-            if isinstance(value_type, Array):
+            if not isinstance(value_type, str):
                 raise InvalidParameter(f"Parameter {name!r}: only flat lists are supported.")
             if value_type == "integer":
                 value_type = "long"  # a parameter's default round-trips through JSON as a plain int

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +117,11 @@ def test_no_unsafe_yaml_tags(tmp_path: Path) -> None:
     (tmp_path / "MLmodel").write_text("flavors: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(yaml.YAMLError):
         Model.load(tmp_path)
+
+
+def test_importing_models_stays_light() -> None:
+    # numpy, pandas and yaml load when a signature or a file is used, not on import.
+    probe = "import sys, json, runlab.models; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
+    assert not loaded & {"numpy", "pandas", "yaml"}

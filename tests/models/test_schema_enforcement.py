@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from runlab.errors import InvalidParameter
-from runlab.models import Array, ColSpec, Schema, TensorSpec
-from runlab.models.schema_enforcement import SchemaEnforcementError, enforce_schema
+from runlab.models import Array, ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+from runlab.models.schema_enforcement import (
+    SchemaEnforcementError,
+    enforce_params,
+    enforce_schema,
+)
 
 pd = pytest.importorskip("pandas")
 
@@ -180,3 +184,58 @@ def test_named_tensors() -> None:
 def test_empty_schema_passes_input_through() -> None:
     data = {"anything": 1}
     assert enforce_schema(data, Schema([])) is data
+
+
+PARAMS = ParamSchema(
+    [
+        ParamSpec("k", "long", 3),
+        ParamSpec("temperature", "double", 0.5),
+        ParamSpec("mode", "string", "fast"),
+        ParamSpec("ids", "long", [1], (-1,)),
+        ParamSpec("on", "boolean", False),
+        ParamSpec("at", "datetime", None),
+    ]
+)
+
+
+def test_params_get_defaults_and_conversions() -> None:
+    out = enforce_params(
+        {"k": 5.0, "temperature": 1, "ids": np.array([4, 5]), "at": "2024-01-02"}, PARAMS
+    )
+    assert out == {
+        "k": 5,
+        "temperature": 1.0,
+        "mode": "fast",
+        "ids": [4, 5],
+        "on": False,
+        "at": dt.datetime(2024, 1, 2),
+    }
+    assert enforce_params(None, PARAMS)["k"] == 3
+
+
+def test_undeclared_params_are_dropped() -> None:
+    assert enforce_params({"other": 1}, None) == {}
+    assert "other" not in enforce_params({"other": 1}, PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("params", "name", "type_name"),
+    [
+        ({"k": 1.5}, "k", "long"),
+        ({"k": True}, "k", "long"),
+        ({"temperature": "hot"}, "temperature", "double"),
+        ({"mode": 1}, "mode", "string"),
+        ({"ids": 3}, "ids", "long"),
+        ({"ids": [1, "a"]}, "ids", "long"),
+        ({"on": 1}, "on", "boolean"),
+        ({"at": "yesterday"}, "at", "datetime"),
+    ],
+)
+def test_bad_params_name_parameter_and_type(
+    params: dict[str, object], name: str, type_name: str
+) -> None:
+    with pytest.raises(
+        SchemaEnforcementError, match=f"Parameter {name!r} expects type '{type_name}'"
+    ) as info:
+        enforce_params(params, PARAMS)
+    assert (info.value.column, info.value.expected_type) == (name, type_name)

@@ -15,7 +15,11 @@ from runlab.models.schema import (
     Schema,
     TensorSpec,
 )
-from runlab.models.schema_enforcement import SchemaEnforcementError, enforce_schema
+from runlab.models.schema_enforcement import (
+    SchemaEnforcementError,
+    enforce_params,
+    enforce_schema,
+)
 from runlab.models.signature import ModelSignature, infer_signature
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "Schema",
     "SchemaEnforcementError",
     "TensorSpec",
+    "enforce_params",
     "enforce_schema",
     "infer_signature",
 ]

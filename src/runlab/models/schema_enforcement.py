@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runlab.errors import InvalidParameter
-from runlab.models.schema import Array, ColSpec, OtherType, Schema, TensorSpec
+from runlab.models.schema import Array, ColSpec, OtherType, TensorSpec
 
-__all__ = ["SchemaEnforcementError", "enforce_schema"]
+if TYPE_CHECKING:  # annotations only
+    from runlab.models.schema import ParamSchema, ParamSpec, Schema
+
+__all__ = ["SchemaEnforcementError", "enforce_params", "enforce_schema"]
 
 # The largest integers a double (53-bit mantissa) and a float (24-bit) hold exactly.
 _EXACT_IN_DOUBLE = 2**53
@@ -347,3 +350,81 @@ def _enforce_tensor(array: Any, spec: TensorSpec) -> Any:
     ):
         raise fail(f"got shape {array.shape}.")
     return array
+
+
+# --- inference parameters ---------------------------------------------------------------------
+
+
+def enforce_params(params: Mapping[str, Any] | None, schema: ParamSchema | None) -> dict[str, Any]:
+    """Return the parameters a ``predict`` call gets: the given ones checked, defaults for the rest.
+
+    Names the schema does not declare are dropped (a model without a parameter schema gets none),
+    so a client cannot push arbitrary keyword arguments into a model. A value of the wrong type
+    raises SchemaEnforcementError naming the parameter and its type.
+    """
+    if schema is None:
+        return {}
+    given = dict(params or {})
+    out: dict[str, Any] = {}
+    for spec in schema:
+        if spec.name not in given:
+            out[spec.name] = spec.default
+            continue
+        value = given[spec.name]
+        if spec.shape is None:
+            out[spec.name] = _param_value(value, spec)
+        elif isinstance(value, (list, tuple)) or _is_array(value):
+            out[spec.name] = [_param_value(v, spec) for v in list(value)]
+        else:
+            raise _param_fail(spec, f"got {value!r}, expected a list.")
+    return out
+
+
+def _is_array(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, np.ndarray) and value.ndim == 1
+
+
+def _param_fail(spec: ParamSpec, reason: str) -> SchemaEnforcementError:
+    shape = " list" if spec.shape is not None else ""
+    return SchemaEnforcementError(
+        f"Parameter {spec.name!r} expects type '{spec.type}'{shape}: {reason}",
+        column=spec.name,
+        expected_type=spec.type,
+    )
+
+
+def _param_value(value: Any, spec: ParamSpec) -> Any:
+    import numpy as np
+
+    if value is None:
+        return None
+    kind = spec.type
+    is_bool = isinstance(value, (bool, np.bool_))
+    if kind == "boolean" and is_bool:
+        return bool(value)
+    if kind in ("long", "integer") and not is_bool:
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            return int(value)
+    if kind in ("double", "float") and not is_bool and isinstance(value, (int, float, np.number)):
+        return float(value)
+    if kind == "string" and isinstance(value, str):
+        return value
+    if kind == "binary" and isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    if kind == "datetime":
+        if isinstance(value, _dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return _dt.datetime.fromisoformat(value)
+            except ValueError:
+                pass
+    if kind == "any":
+        return value
+    raise _param_fail(
+        spec, f"got {value!r} ({type(value).__name__}), which cannot be converted safely."
+    )

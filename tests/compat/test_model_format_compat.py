@@ -7,6 +7,7 @@ in runlab with the same schema and keeps every key.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import warnings
 from pathlib import Path
@@ -43,8 +44,27 @@ EXAMPLES = {
     "records": lambda: ([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], ["p", "q"]),
     "dict_of_lists": lambda: ({"a": [1, 2], "b": ["x", "y"]}, [1.0, 2.0]),
     "scalars": lambda: ([1, 2, 3], pd.Series([1.0, 2.0, 3.0], name="score")),
+    "nullable_and_text": lambda: (
+        pd.DataFrame(
+            {
+                "i": pd.array([1, None], dtype="Int64"),
+                "s": pd.array(["x", "y"], dtype="string"),
+                "l": [[1, 2], [3]],
+                "t": pd.to_datetime(["2020-01-01", "2020-01-02"]).tz_localize("UTC"),
+            }
+        ),
+        np.zeros((2, 2), dtype="uint8"),
+    ),
 }
-PARAMS = {"k": 3, "temperature": 0.5, "mode": "fast", "ids": [1, 2]}
+PARAMS = {
+    "k": 3,
+    "temperature": 0.5,
+    "mode": "fast",
+    "ids": [1, 2],
+    "on": True,
+    "small": np.float32(0.25),
+    "at": dt.datetime(2024, 1, 2, 3, 4, 5),
+}
 
 
 def _mlflow_infer(model_input: object, model_output: object) -> object:

@@ -176,6 +176,19 @@ def test_infer_params() -> None:
     ]
     with pytest.raises(InvalidParameter, match="flat lists"):
         infer_signature([1], params={"bad": [[1]]})
+    with pytest.raises(InvalidParameter, match="binary"):
+        infer_signature([1], params={"raw": b"x"})
+
+
+def test_infer_params_from_numpy_scalars_and_datetimes() -> None:
+    when = dt.datetime(2020, 1, 2, 3, 4)
+    sig = infer_signature([1], params={"f": np.float32(1.5), "i": np.int32(2), "at": when})
+    block = sig.to_dict()
+    assert json.loads(block["params"] or "") == [
+        {"name": "f", "default": 1.5, "shape": None, "type": "float"},
+        {"name": "i", "default": 2, "shape": None, "type": "integer"},
+        {"name": "at", "default": "2020-01-02T03:04:00", "shape": None, "type": "datetime"},
+    ]
 
 
 def test_infer_without_input_has_no_schemas() -> None:

@@ -8,6 +8,7 @@ here reads the same in MLflow and the other way round.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -277,6 +278,14 @@ class ParamSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "type", _check_type(self.type))
+        if self.type == "datetime" and isinstance(self.default, str):
+            # The file holds an ISO string; keep a datetime so a read spec equals an inferred one.
+            try:
+                object.__setattr__(self, "default", _dt.datetime.fromisoformat(self.default))
+            except ValueError as exc:
+                raise InvalidParameter(
+                    f"Parameter {self.name!r}: default {self.default!r} is not an ISO date-time."
+                ) from exc
         if self.shape is not None:
             object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
 

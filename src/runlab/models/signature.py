@@ -246,12 +246,20 @@ def _infer_params(params: Mapping[str, Any]) -> ParamSchema:
             item_type = _value_type(default, name)
             if not isinstance(item_type, Array) or not isinstance(item_type.items, str):
                 raise InvalidParameter(f"Parameter {name!r}: only flat lists are supported.")
-            specs.append(ParamSpec(name, item_type.items, list(default), (-1,)))
+            param_type, value, shape = item_type.items, [_plain(v) for v in default], (-1,)
         else:
-            value_type = _value_type(default, name)
-            if not isinstance(value_type, str):
+            found = _value_type(default, name)
+            if not isinstance(found, str):
                 raise InvalidParameter(f"Parameter {name!r}: only flat lists are supported.")
-            if value_type == "integer":
-                value_type = "long"  # a parameter's default round-trips through JSON as a plain int
-            specs.append(ParamSpec(name, value_type, default, None))
+            param_type, value, shape = found, _plain(default), None
+        if param_type == "binary":
+            # A default must travel in the JSON of the MLmodel file, which has no bytes.
+            raise InvalidParameter(f"Parameter {name!r}: binary parameters are not supported.")
+        specs.append(ParamSpec(name, param_type, value, shape))
     return ParamSchema(specs)
+
+
+def _plain(value: Any) -> Any:
+    # numpy scalars become Python ones, so the default serializes to JSON.
+    item = getattr(value, "item", None)
+    return item() if callable(item) and not isinstance(value, (str, bytes)) else value

@@ -44,6 +44,10 @@ EXAMPLES = {
     "records": lambda: ([{"a": 1, "b": "x"}, {"a": 2, "b": "y"}], ["p", "q"]),
     "dict_of_lists": lambda: ({"a": [1, 2], "b": ["x", "y"]}, [1.0, 2.0]),
     "scalars": lambda: ([1, 2, 3], pd.Series([1.0, 2.0, 3.0], name="score")),
+    "objects": lambda: (
+        [{"o": {"z": 1, "l": [1.5]}, "v": [{"k": "x"}]}, {"o": {"z": 2, "y": "k"}, "v": []}],
+        None,
+    ),
     "nullable_and_text": lambda: (
         pd.DataFrame(
             {

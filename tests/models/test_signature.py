@@ -217,3 +217,21 @@ def test_types_runlab_does_not_model_are_kept_verbatim() -> None:
     assert schema.to_dict() == specs
     assert Schema.from_dict(schema.to_dict()) == schema
     assert len({hash(s) for s in schema}) == 4
+
+
+def test_infer_objects_from_dicts() -> None:
+    records = [{"a": {"z": 1, "l": [1.5]}}, {"a": {"z": 2, "y": "k"}}]
+    assert _inputs(infer_signature(records)) == [
+        {
+            "type": "object",
+            "properties": {
+                "l": {"type": "array", "items": {"type": "double"}, "required": False},
+                "y": {"type": "string", "required": False},
+                "z": {"type": "long", "required": True},
+            },
+            "name": "a",
+            "required": True,
+        }
+    ]
+    with pytest.raises(InvalidParameter, match="'z' in column 'a'"):
+        infer_signature([{"a": {"z": 1}}, {"a": {"z": "s"}}])

@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from runlab.errors import InvalidParameter
-from runlab.models.schema import Array, ColSpec, ColType, ParamSchema, ParamSpec, Schema, TensorSpec
+from runlab.models.schema import (
+    Array,
+    ColSpec,
+    ColType,
+    OtherType,
+    ParamSchema,
+    ParamSpec,
+    Schema,
+    TensorSpec,
+)
 
 __all__ = ["ModelSignature", "infer_signature"]
 
@@ -107,41 +116,86 @@ def _infer_schema(data: Any) -> Schema:
             raise InvalidParameter("Cannot infer a schema from an empty list.")
         if all(isinstance(v, Mapping) for v in data):
             return _records_schema(data)
-        return Schema([ColSpec(_common_type([_value_type(v, None) for v in data], None))])
+        return Schema([ColSpec(_column_type(list(data), None))])
     return Schema([ColSpec(_value_type(data, None))])
 
 
 def _records_schema(records: list[Any] | tuple[Any, ...]) -> Schema:
     # Columns in first-seen order; a key missing from some records makes that column optional.
-    types: dict[str, list[ColType]] = {}
+    values: dict[str, list[Any]] = {}
     counts: dict[str, int] = {}
     for record in records:
         for key, value in record.items():
             name = str(key)
             counts[name] = counts.get(name, 0) + 1
             if value is not None:
-                types.setdefault(name, []).append(_value_type(value, name))
+                values.setdefault(name, []).append(value)
     specs = []
     for name, count in counts.items():
-        seen = types.get(name)
+        seen = values.get(name)
         if not seen:
             raise InvalidParameter(
                 f"Cannot infer the type of column {name!r}: every value is None."
             )
         required = count == len(records) and len(seen) == count
-        specs.append(ColSpec(_common_type(seen, name), name, required))
+        specs.append(ColSpec(_column_type(seen, name), name, required))
     return Schema(specs)
+
+
+def _column_type(values: list[Any], name: str | None) -> ColType:
+    """The one type of a column's (non-missing) example values."""
+    # An empty list says nothing about its items: judge by the lists that have some.
+    filled = [v for v in values if not (isinstance(v, (list, tuple)) and not v)] or values
+    return _common_type([_value_type(v, name) for v in filled], name)
 
 
 def _common_type(types: list[ColType], name: str | None) -> ColType:
     distinct = set(map(str, types))
-    if len(distinct) == 1:
+    if distinct == {"object"} and all(isinstance(t, OtherType) for t in types):
+        return _merge_objects([t for t in types if isinstance(t, OtherType)], name)
+    if len(distinct) == 1 and all(t == types[0] for t in types):
         return types[0]
     # Mixed int/float examples are doubles (as a DataFrame would make them); anything else is an error.
     if distinct <= {"long", "integer", "double", "float"}:
         return "double"
     raise InvalidParameter(
         f"Cannot infer one type for {_label(name)}: the values have types {sorted(distinct)}."
+    )
+
+
+def _object_type(value: Mapping[Any, Any], name: str | None) -> OtherType:
+    """MLflow's ``object`` column type for a dict value: one required property per key, sorted."""
+    properties = {}
+    for key in sorted(map(str, value)):
+        item = value[key] if key in value else next(v for k, v in value.items() if str(k) == key)
+        if item is None:
+            raise InvalidParameter(
+                f"Cannot infer the type of {key!r} in {_label(name)}: it is None."
+            )
+        properties[key] = {**_type_dict(_value_type(item, name)), "required": True}
+    return OtherType.from_dict({"type": "object", "properties": properties})
+
+
+def _type_dict(col_type: ColType) -> dict[str, Any]:
+    return col_type.to_dict() if isinstance(col_type, (Array, OtherType)) else {"type": col_type}
+
+
+def _merge_objects(objects: list[OtherType], name: str | None) -> OtherType:
+    # A property missing from some examples is optional; one typed two ways is an error.
+    merged: dict[str, dict[str, Any]] = {}
+    all_props = [dict(o.raw).get("properties") or {} for o in objects]
+    for props in all_props:
+        for key, spec in props.items():
+            known = merged.get(key)
+            if known is not None and {**known, "required": True} != {**spec, "required": True}:
+                raise InvalidParameter(
+                    f"Cannot infer one type for {key!r} in {_label(name)}: the examples disagree."
+                )
+            merged[key] = dict(spec) if known is None else known
+    for key, spec in merged.items():
+        spec["required"] = all(key in p and p[key].get("required", True) for p in all_props)
+    return OtherType.from_dict(
+        {"type": "object", "properties": {k: merged[k] for k in sorted(merged)}}
     )
 
 
@@ -169,6 +223,8 @@ def _value_type(value: Any, name: str | None) -> ColType:
         return "binary"
     if isinstance(value, (_dt.datetime, _dt.date, np.datetime64)):
         return "datetime"
+    if isinstance(value, Mapping):
+        return _object_type(value, name)
     if isinstance(value, (list, tuple, np.ndarray)):
         items = [v for v in value if v is not None]
         if not items:
@@ -225,7 +281,7 @@ def _series_type(series: Any, name: str | None) -> ColType:
     ]
     if not values:
         raise InvalidParameter(f"Cannot infer the type of {_label(name)}: every value is missing.")
-    return _common_type([_value_type(v, name) for v in values], name)
+    return _column_type(values, name)
 
 
 def _tensor_spec(array: Any, name: str | None) -> TensorSpec:

@@ -2,7 +2,8 @@
 
 Both directions: a file runlab writes loads with ``mlflow.models.Model.load`` and its signature is
 what MLflow's own reader makes of it; a file MLflow writes (with MLflow's ``infer_signature``) loads
-in runlab with the same schema and keeps every key.
+in runlab with the same schema and keeps every key. Inputs MLflow's own schema check accepts are
+accepted by runlab's, and the mismatches it refuses are refused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import numpy as np
 import pytest
 import yaml
 
-from runlab.models import Model, infer_signature
+from runlab.models import (
+    ColSpec,
+    Model,
+    Schema,
+    SchemaEnforcementError,
+    enforce_schema,
+    infer_signature,
+)
 
 mlflow_models = pytest.importorskip("mlflow.models")
 pd = pytest.importorskip("pandas")
@@ -141,3 +149,47 @@ def test_mlmodel_written_by_mlflow_loads_in_runlab(tmp_path: Path, kind: str) ->
     ours.save(tmp_path / "again")
     rewritten = yaml.safe_load((tmp_path / "again" / "MLmodel").read_text())
     assert {k: v for k, v in rewritten.items() if k != "runlab_version"} == written
+
+
+def _mlflow_accepts(data: object, schema_json: str) -> bool:
+    schema = mlflow_models.ModelSignature.from_dict({"inputs": schema_json}).inputs
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlflow_models.validate_schema(data, schema)
+    except Exception:
+        return False
+    return True
+
+
+ENFORCED = Schema(
+    [ColSpec("double", "x"), ColSpec("long", "n"), ColSpec("string", "s", required=False)]
+)
+ACCEPTED_BY_BOTH = {
+    "exact": lambda: pd.DataFrame({"x": [1.5], "n": [2], "s": ["a"]}),
+    "int32_to_long": lambda: pd.DataFrame({"x": [1.5], "n": np.array([2], dtype="int32")}),
+    "optional_absent": lambda: pd.DataFrame({"x": [1.5], "n": [2]}),
+    "records": lambda: [{"x": 1.5, "n": 2}],
+}
+REFUSED_BY_BOTH = {
+    "missing_required": lambda: pd.DataFrame({"x": [1.5]}),
+    "text_for_double": lambda: pd.DataFrame({"x": ["abc"], "n": [2]}),
+    "fraction_for_long": lambda: pd.DataFrame({"x": [1.5], "n": [2.5]}),
+    "number_for_string": lambda: pd.DataFrame({"x": [1.5], "n": [2], "s": [3]}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED_BY_BOTH))
+def test_inputs_mlflow_accepts_are_accepted(case: str) -> None:
+    data = ACCEPTED_BY_BOTH[case]()
+    assert _mlflow_accepts(data, ENFORCED.to_json())
+    out = enforce_schema(data, ENFORCED)
+    assert {"x", "n"} <= set(out.columns)
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED_BY_BOTH))
+def test_inputs_mlflow_refuses_are_refused(case: str) -> None:
+    data = REFUSED_BY_BOTH[case]()
+    assert not _mlflow_accepts(data, ENFORCED.to_json())
+    with pytest.raises(SchemaEnforcementError):
+        enforce_schema(data, ENFORCED)

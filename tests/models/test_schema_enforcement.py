@@ -239,3 +239,30 @@ def test_bad_params_name_parameter_and_type(
     ) as info:
         enforce_params(params, PARAMS)
     assert (info.value.column, info.value.expected_type) == (name, type_name)
+
+
+def test_object_and_map_columns() -> None:
+    schema = Schema.from_dict(
+        [
+            {
+                "type": "object",
+                "properties": {
+                    "z": {"type": "long", "required": True},
+                    "y": {"type": "string", "required": False},
+                },
+                "name": "o",
+                "required": True,
+            },
+            {"type": "map", "values": {"type": "double"}, "name": "m", "required": False},
+            {"type": "some_future_type", "name": "f", "required": False},
+        ]
+    )
+    good = [{"o": {"z": 1}, "m": {"a": 1.0}, "f": object()}]
+    out = enforce_schema(good, schema)
+    assert out["o"].iloc[0] == {"z": 1}
+    with pytest.raises(SchemaEnforcementError, match=r"column 'o' expects type 'object'.*\['z'\]"):
+        enforce_schema([{"o": {"y": "a"}}], schema)
+    with pytest.raises(
+        SchemaEnforcementError, match=r"column 'm' expects type 'map'.*expected a dict"
+    ):
+        enforce_schema([{"o": {"z": 1}, "m": [1.0]}], schema)

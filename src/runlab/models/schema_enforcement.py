@@ -177,8 +177,11 @@ def _convert(series: Any, spec: ColSpec, column: Any) -> Any:
     import numpy as np
 
     col_type = spec.type
-    if isinstance(col_type, OtherType) or col_type == "any":
-        return series  # a type runlab does not model: passed through as it came
+    if isinstance(col_type, OtherType):
+        _check_mappings(series, spec, col_type, column)
+        return series
+    if col_type == "any":
+        return series
     missing = series.isna().to_numpy() if series.dtype.kind == "O" else np.asarray(series.isna())
     if missing.any() and col_type not in ("double", "float"):
         if spec.required:
@@ -192,6 +195,30 @@ def _convert(series: Any, spec: ColSpec, column: Any) -> Any:
         out[missing] = None
         return out
     return _convert_present(series, spec, column)
+
+
+def _check_mappings(series: Any, spec: ColSpec, col_type: OtherType, column: Any) -> None:
+    """Objects and maps must be dicts; an object must carry its required properties.
+
+    Property values are not converted: the model receives the dicts as they came.
+    """
+    raw = dict(col_type.raw)
+    if raw.get("type") not in ("object", "map"):
+        return  # a type runlab does not know at all: passed through unchecked
+    for value in series.tolist():
+        if value is None:
+            if spec.required:
+                raise _fail(spec, "it is required but has a missing value.", column)
+            continue
+        if not isinstance(value, Mapping):
+            raise _fail(spec, f"got {value!r} ({type(value).__name__}), expected a dict.", column)
+        if raw["type"] == "object":
+            properties = raw.get("properties") or {}
+            absent = [
+                k for k, p in properties.items() if p.get("required", True) and k not in value
+            ]
+            if absent:
+                raise _fail(spec, f"a value lacks the required propert(ies) {absent}.", column)
 
 
 def _bad_value(series: Any, spec: ColSpec, column: Any, ok: Any) -> SchemaEnforcementError:

@@ -266,3 +266,29 @@ def test_object_and_map_columns() -> None:
         SchemaEnforcementError, match=r"column 'm' expects type 'map'.*expected a dict"
     ):
         enforce_schema([{"o": {"z": 1}, "m": [1.0]}], schema)
+
+
+def test_pandas_extension_dtypes() -> None:
+    schema = Schema(
+        [
+            ColSpec("long", "i"),
+            ColSpec("double", "f"),
+            ColSpec("boolean", "b"),
+            ColSpec("string", "s"),
+            ColSpec("long", "opt", required=False),
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "i": pd.array([1, 2], dtype="Int64"),
+            "f": pd.array([0.5, None], dtype="Float64"),
+            "b": pd.array([True, False], dtype="boolean"),
+            "s": pd.array(["a", "b"], dtype="string"),
+            "opt": pd.array([None, 3], dtype="Int64"),
+        }
+    )
+    out = enforce_schema(frame, schema)
+    assert _dtypes(out)["i"] == "int64" and _dtypes(out)["f"] == "float64"
+    assert out["opt"].tolist() == [None, 3]
+    with pytest.raises(SchemaEnforcementError, match="column 'i' expects type 'long'"):
+        enforce_schema(frame.assign(i=pd.array([1, None], dtype="Int64")), schema)

@@ -182,7 +182,10 @@ def _convert(series: Any, spec: ColSpec, column: Any) -> Any:
         return series
     if col_type == "any":
         return series
-    missing = series.isna().to_numpy() if series.dtype.kind == "O" else np.asarray(series.isna())
+    missing = np.asarray(series.isna())
+    if missing.any() and col_type in ("double", "float"):
+        # A floating column holds a missing value as NaN (pd.NA and None included).
+        series = series.astype(object).mask(missing, np.nan)
     if missing.any() and col_type not in ("double", "float"):
         if spec.required:
             raise _fail(
@@ -235,6 +238,9 @@ def _convert_present(series: Any, spec: ColSpec, column: Any) -> Any:
 
     pd = _pandas()
     col_type = spec.type
+    if not isinstance(series.dtype, np.dtype) and not str(series.dtype).startswith("datetime64"):
+        # pandas extension dtypes (Int64, Float64, boolean, string): judge their Python values.
+        series = series.astype(object)
     kind = series.dtype.kind if isinstance(series.dtype, np.dtype) else None
     if isinstance(col_type, Array):
         ok = lambda v: isinstance(v, (list, tuple, np.ndarray))  # noqa: E731

@@ -292,3 +292,13 @@ def test_pandas_extension_dtypes() -> None:
     assert out["opt"].tolist() == [None, 3]
     with pytest.raises(SchemaEnforcementError, match="column 'i' expects type 'long'"):
         enforce_schema(frame.assign(i=pd.array([1, None], dtype="Int64")), schema)
+
+
+def test_unreadable_tables_are_bad_input() -> None:
+    schema = Schema([ColSpec("long", "a"), ColSpec("long", "b")])
+    with pytest.raises(SchemaEnforcementError, match="Cannot read the input as a table"):
+        enforce_schema({"a": [1, 2], "b": [1]}, schema)
+    with pytest.raises(SchemaEnforcementError, match="1- or 2-dimensional"):
+        enforce_schema(np.zeros((1, 2, 2)), schema)
+    out = enforce_schema([[1, 2], [3, 4]], schema)
+    assert out.to_dict("list") == {"a": [1, 3], "b": [2, 4]}

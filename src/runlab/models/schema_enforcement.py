@@ -139,7 +139,11 @@ def _positional_names(names: list[str | None], width: int) -> list[Any]:
 
 def _enforce_columns(model_input: Any, schema: Schema) -> Any:
     pd = _pandas()
-    frame = _to_frame(model_input, schema)
+    try:
+        frame = _to_frame(model_input, schema)
+    except (ValueError, TypeError) as exc:
+        # e.g. rows of different lengths: the caller's mistake, reported as a bad input (400).
+        raise SchemaEnforcementError(f"Cannot read the input as a table: {exc}") from exc
     specs = [s for s in schema.inputs if isinstance(s, ColSpec)]
     if not schema.has_input_names():
         # Unnamed columns are taken by position.
@@ -149,7 +153,8 @@ def _enforce_columns(model_input: Any, schema: Schema) -> Any:
             )
         # Positions are reported as plain ints ("column 0"), whatever the frame's labels are.
         return pd.DataFrame(
-            {frame.columns[i]: _convert(frame.iloc[:, i], spec, i) for i, spec in enumerate(specs)}
+            {frame.columns[i]: _convert(frame.iloc[:, i], spec, i) for i, spec in enumerate(specs)},
+            index=frame.index,
         )
 
     columns = {str(c): c for c in frame.columns}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from runlab.errors import InvalidParameter
+from runlab.errors import InvalidParameter, NotFound
 from runlab.models import ColSpec, Model, ModelSignature, Schema, TensorSpec
 
 
@@ -125,3 +125,9 @@ def test_importing_models_stays_light() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = {m.split(".")[0] for m in json.loads(out.stdout.splitlines()[-1])}
     assert not loaded & {"numpy", "pandas", "yaml"}
+
+
+def test_loading_where_there_is_no_model_is_not_found(tmp_path: Path) -> None:
+    with pytest.raises(NotFound, match="No MLmodel file") as info:
+        Model.load(tmp_path)
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"

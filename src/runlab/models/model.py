@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runlab.errors import InvalidParameter
+from runlab.errors import InvalidParameter, NotFound
 from runlab.models.signature import ModelSignature
 
 __all__ = ["MLMODEL_FILE_NAME", "Model"]
@@ -179,6 +179,11 @@ class Model:
         source = Path(path)
         if source.is_dir():
             source = source / MLMODEL_FILE_NAME
+        if not source.is_file():
+            # RESOURCE_DOES_NOT_EXIST, as MLflow reports a directory that holds no model.
+            raise NotFound(
+                f"No {MLMODEL_FILE_NAME} file at '{source}': is this a saved-model directory?"
+            )
         return cls.from_yaml(source.read_text(encoding="utf-8"))
 
     def __eq__(self, other: object) -> bool:

@@ -41,7 +41,6 @@ from runlab.store.sql.schema import (
 from runlab.store.sql.search_compiler import (
     _as_int64,
     _check_paging,
-    _definite,
     _Dialect,
     _FilterCompiler,
     _null_last,
@@ -71,13 +70,6 @@ def _same(dialect: _Dialect, left: Any, right: Any) -> ColumnElement[bool]:
     if dialect.is_mysql:
         return sa.and_(left == right, sa.func.char_length(left) == sa.func.char_length(right))
     return left == right
-
-
-def _in(dialect: _Dialect, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """``column IN values`` with exact string equality on every backend."""
-    if dialect.is_mysql:
-        return sa.or_(*(dialect.str_equal(column, value) for value in values))
-    return column.in_(values)
 
 
 def _dataset_match(
@@ -129,7 +121,7 @@ class _LoggedModelFilterCompiler(_FilterCompiler):
             )
         # As with "!=": NOT IN means the key exists with a value outside the list.
         assert isinstance(comparison.value, tuple)
-        match = _in(self.dialect, table.c.value, comparison.value)
+        match = self.dialect.str_in(table.c.value, comparison.value)
         return (
             sa.select(_ONE_SQL)
             .where(
@@ -179,13 +171,7 @@ class _LoggedModelFilterCompiler(_FilterCompiler):
         if name == "status" and op in ("=", "!=", "IN", "NOT IN"):
             normalized = _status_values(value if isinstance(value, tuple) else (str(value),))
             value = tuple(normalized) if isinstance(value, tuple) else normalized[0]
-        if op in ("IN", "NOT IN"):
-            assert isinstance(value, tuple)
-            match = _in(self.dialect, column, value)
-            return _definite(column, match if op == "IN" else sa.not_(match))
-        if isinstance(value, str):
-            return _definite(column, self.dialect.string(column, op, value))
-        return _definite(column, _numeric(column, op, value))
+        return self.column_comparison(column, op, value)
 
     @staticmethod
     def experiment_id(op: str, value: object) -> ColumnElement[bool]:

@@ -28,7 +28,6 @@ from runlab.search.registry_grammar import (
     parse_registered_model_filter,
     parse_registered_model_order_by,
 )
-from runlab.store.sql.logged_model_search import _in
 from runlab.store.sql.schema import (
     model_version_tags,
     model_versions,
@@ -38,11 +37,10 @@ from runlab.store.sql.schema import (
 
 # The runs compiler's helpers are shared on purpose: one definition of each backend quirk.
 from runlab.store.sql.search_compiler import (
+    _ONE_SQL,
     _check_paging,
-    _definite,
     _Dialect,
     _FilterCompiler,
-    _numeric,
 )
 
 __all__ = ["PROMPT_TAG", "select_model_versions", "select_registered_model_names"]
@@ -50,7 +48,6 @@ __all__ = ["PROMPT_TAG", "select_model_versions", "select_registered_model_names
 #: MLflow marks prompts (stored as registered models) with this tag.
 PROMPT_TAG = "mlflow.prompt.is_prompt"
 
-_ONE_SQL: ColumnElement[int] = sa.literal_column("1")
 _NAME = Key(KeyType.ATTRIBUTE, "name")
 _VERSION = Key(KeyType.ATTRIBUTE, "version_number")
 
@@ -78,14 +75,7 @@ class _RegistryFilterCompiler(_FilterCompiler):
         if comparison.key.type is KeyType.TAG:
             return self.tag(comparison)
         column = self.columns[comparison.key.name]
-        op, value = comparison.op, comparison.value
-        if op in ("IN", "NOT IN"):
-            assert isinstance(value, tuple)
-            match = _in(self.dialect, column, value)
-            return _definite(column, match if op == "IN" else sa.not_(match))
-        if isinstance(value, str):
-            return _definite(column, self.dialect.string(column, op, value))
-        return _definite(column, _numeric(column, op, value))
+        return self.column_comparison(column, comparison.op, comparison.value)
 
     def tag(self, comparison: Comparison) -> ColumnElement[bool]:
         raise NotImplementedError

@@ -181,6 +181,12 @@ class _Dialect:
             return sa.and_(column == value, sa.func.char_length(column) == len(value))
         return column == value
 
+    def str_in(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+        """``column IN values`` with exact string equality on every backend."""
+        if self.is_mysql:
+            return sa.or_(*(self.str_equal(column, value) for value in values))
+        return column.in_(values)
+
     def string(self, column: Any, op: str, value: str) -> ColumnElement[bool]:
         """``column op value`` for = != LIKE ILIKE."""
         if op == "=":
@@ -265,6 +271,17 @@ class _FilterCompiler:
 
     def comparison(self, comparison: Comparison) -> ColumnElement[bool]:
         raise NotImplementedError
+
+    def column_comparison(self, column: Any, op: str, value: object) -> ColumnElement[bool]:
+        """``column op value`` for IN / NOT IN (exact strings), string and numeric operators;
+        false, not unknown, where a nullable column is NULL."""
+        if op in ("IN", "NOT IN"):
+            assert isinstance(value, tuple)
+            match = self.dialect.str_in(column, value)
+            return _definite(column, match if op == "IN" else sa.not_(match))
+        if isinstance(value, str):
+            return _definite(column, self.dialect.string(column, op, value))
+        return _definite(column, _numeric(column, op, value))
 
     def key_value_exists(
         self, table: sa.Table, owner: Any, owner_column: Any, comparison: Comparison

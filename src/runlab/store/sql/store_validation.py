@@ -100,10 +100,10 @@ def batch(
     timestamps and steps."""
     validation.validate_batch(len(metrics), [p.key for p in params], len(tags))
     checked: Sequence[Metric]
-    if type(metrics) is MetricColumns and _plain_columns(metrics):
+    if (type(metrics) is MetricColumns and _plain_columns(metrics)) or (
+        type(metrics) is not MetricColumns and _plain_metrics(metrics)
+    ):
         checked = metrics
-    elif type(metrics) is not MetricColumns and _plain_metrics(metrics):
-        checked = list(metrics)
     else:
         checked = [_checked_metric(m) for m in metrics]
     for p in params:

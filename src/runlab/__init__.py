@@ -86,10 +86,18 @@ _SUBMODULES = frozenset(
         "entities",
         "errors",
         "exceptions",
+        "keras",
+        "lightgbm",
         "model_uris",
+        "models",
+        "pyfunc",
+        "pytorch",
+        "sklearn",
         "tracking",
+        "transformers",
         "uris",
         "validation",
+        "xgboost",
     }
 )
 

@@ -2,44 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import runlab
-from runlab.tracking import batch_writer, fluent, fluent_experiments
-from runlab.tracking.store_factory import clear_store_cache
-
-_ENV_PREFIXES = ("RUNLAB_", "MLFLOW_")
-
-
-def _reset_tracking_state() -> None:
-    for run in list(fluent._live.values()):
-        # A test may leave a run active, or leave errors queued; neither may leak into the next.
-        with contextlib.suppress(Exception):
-            fluent._end(run, "FINISHED")
-    fluent._by_id.clear()
-    fluent._local.__dict__.pop("last", None)
-    batch_writer.close_all()
-    clear_store_cache()
-    runlab.set_tracking_uri(None)
-    fluent_experiments._active_experiment = None
-    fluent_experiments._client = None
+from support.tracking_state import clean_tracking_env
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No RUNLAB_/MLFLOW_ variables, the working directory in tmp_path, no leftover runs."""
-    for name in list(os.environ):
-        if name.startswith(_ENV_PREFIXES):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    _reset_tracking_state()
-    yield
-    _reset_tracking_state()
+    yield from clean_tracking_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -1,0 +1,42 @@
+"""A clean tracking environment per test: no RUNLAB_/MLFLOW_ variables, no leftover runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import runlab
+from runlab.tracking import batch_writer, fluent, fluent_experiments
+from runlab.tracking.store_factory import clear_store_cache
+
+_ENV_PREFIXES = ("RUNLAB_", "MLFLOW_")
+
+
+def reset_tracking_state() -> None:
+    """End leftover runs, close writers and forget the tracking URI and active experiment."""
+    for run in list(fluent._live.values()):
+        # A test may leave a run active, or leave errors queued; neither may leak into the next.
+        with contextlib.suppress(Exception):
+            fluent._end(run, "FINISHED")
+    fluent._by_id.clear()
+    fluent._local.__dict__.pop("last", None)
+    batch_writer.close_all()
+    clear_store_cache()
+    runlab.set_tracking_uri(None)
+    fluent_experiments._active_experiment = None
+    fluent_experiments._client = None
+
+
+def clean_tracking_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Body of an autouse fixture: clean environment, working directory in ``tmp_path``."""
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    reset_tracking_state()
+    yield
+    reset_tracking_state()

@@ -4,12 +4,15 @@
     python bench/run.py --quick          # a smoke run with small sizes
     python bench/run.py -w import,loop   # some workloads only
     python bench/run.py -w server --backend sqlite,postgresql   # the server benchmark
+    python bench/run.py -w serving       # model serving: /invocations (issue 5)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
 local SQLite file. The server ones (issue 3, ``-w server`` or ``server-…``) start ``runlab
 server`` and ``mlflow server`` over the same kind of database (``--backend``) and send both the
-same raw REST requests from one HTTP client; see server_run.py.
+same raw REST requests from one HTTP client; see server_run.py. The serving one (issue 5, ``-w
+serving``) starts ``runlab models serve`` and ``mlflow models serve`` on the same saved model and
+loads ``/invocations`` from one client; see serving_run.py.
 
 runlab is measured from this checkout with the interpreter that runs this script; MLflow inside
 ``bench/.venv-mlflow`` (created with ``python -m venv`` + ``pip install mlflow==3.17.2`` when
@@ -19,7 +22,7 @@ local ``sqlite:///`` database, through the same driver code (``import runlab as 
 error in its cell and the rest carries on.
 
 ``--write FILE`` replaces only the sections of FILE this run measured (client side, server on
-SQLite, server on PostgreSQL), so the groups can be rerun separately.
+SQLite, server on PostgreSQL, serving), so the groups can be rerun separately.
 """
 
 from __future__ import annotations
@@ -40,10 +43,13 @@ import report
 import server_harness
 import server_report
 import server_run
+import serving_report
+import serving_run
 
 CLIENT_WORKLOADS = ["import", "loop", "disk", "history", "search", "concurrent"]
 SERVER_WORKLOADS = list(server_run.SERVER_WORKLOADS)
-ALL_WORKLOADS = CLIENT_WORKLOADS + SERVER_WORKLOADS
+SERVING_WORKLOADS = list(serving_run.SERVING_WORKLOADS)
+ALL_WORKLOADS = CLIENT_WORKLOADS + SERVER_WORKLOADS + SERVING_WORKLOADS
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {"client": CLIENT_WORKLOADS, "server": SERVER_WORKLOADS}
 BACKENDS = ("sqlite", "postgresql")
@@ -84,6 +90,12 @@ FULL = {
     "mlflow_server_fluent_steps": 100,
     "server_fluent_repeats": 3,
     "mlflow_server_fluent_repeats": 3,
+    # The serving benchmark (issue 5): seconds per measure, rounds, client threads, workers.
+    "serving_duration_s": 15,
+    "serving_warmup_s": 3,
+    "serving_rounds": 3,
+    "serving_threads": 4,
+    "serving_workers": 1,
 }
 QUICK = {
     "import_repeats": 3,
@@ -117,6 +129,11 @@ QUICK = {
     "mlflow_server_fluent_steps": 20,
     "server_fluent_repeats": 2,
     "mlflow_server_fluent_repeats": 1,
+    "serving_duration_s": 3,
+    "serving_warmup_s": 1,
+    "serving_rounds": 1,
+    "serving_threads": 4,
+    "serving_workers": 1,
 }
 
 
@@ -248,6 +265,16 @@ def main(argv: list[str]) -> int:
         raw[f"server-{backend}"] = results
         sections[f"server-{backend}"] = render_server(
             results, tool_names, backend, command, started, load, harness.load_average()
+        )
+
+    if "serving" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        results = serving_run.run_serving(
+            tools, broken, serving_run.params_for(sizes), args.timeout
+        )
+        raw["serving"] = results
+        sections["serving"] = serving_report.render(
+            results, command, started, load, harness.load_average()
         )
 
     text = "\n\n".join(sections.values())

@@ -23,7 +23,7 @@ def _cell(r: dict[str, Any] | None) -> str:
     if r is None:
         return "not run"
     if "error" in r:
-        return f"failed: {str(r['error'])[:80]}"
+        return "failed (see notes)"
     errors = f" ({r['errors']:,} errors)" if r["errors"] else ""
     return f"{r['requests_per_s']:,.0f}{errors}"
 
@@ -93,10 +93,18 @@ def notes(results: dict[str, Any]) -> list[str]:
                 )
             if r.get("failed_rounds"):
                 bad = [x["error"] for x in r["rounds"] if "error" in x]
-                out.append(f"{name}, {rows} row(s): {r['failed_rounds']} round(s) failed: {bad[0]}")
+                out.append(
+                    f"{name}, {rows} row(s): {r['failed_rounds']} round(s) failed: "
+                    f"{_one_line(bad[0])}"
+                )
         if "error" in tool:
-            out.append(f"{name} failed: {tool['error']}")
+            out.append(f"{name} failed: {_one_line(tool['error'])}")
     return out
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    """An error (often with a server's log in it) as one line of a Markdown list."""
+    return " ".join(str(text).split())[:limit]
 
 
 def render(

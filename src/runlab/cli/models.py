@@ -31,7 +31,7 @@ REGISTRY_URI_HELP = (
 
 @click.group("models")
 def models() -> None:
-    """Work with the model registry: registered models, versions, stages, aliases."""
+    """Work with the model registry (models, versions, stages, aliases) and serve models."""
 
 
 def registry_options(func: F) -> F:
@@ -398,3 +398,9 @@ def history(
         empty=f"No stage or alias changes of {name!r} recorded"
         + (" in that period." if since or until else "."),
     )
+
+
+# Serving and scoring commands (serve, predict, build-docker, …) live in their own module.
+from runlab.cli.models_serving import add_serving_commands  # noqa: E402
+
+add_serving_commands(models)

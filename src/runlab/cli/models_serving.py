@@ -1,0 +1,374 @@
+"""``runlab models serve | predict | generate-dockerfile | build-docker``: using a model.
+
+The registry commands live in :mod:`runlab.cli.models`; these four serve and score one model
+given by any model URI (``runs:/…``, ``models:/…``, a path). A remote model is downloaded once
+into a temporary folder, so ``serve``'s workers and the Docker context read local files only.
+Heavy imports (pandas, the model's framework, uvicorn) happen inside the commands, so that
+``runlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runlab.cli.options import F, tracking_uri_option
+from runlab.cli.server import LOG_LEVELS, OneLineErrors, check_port_free
+
+__all__ = ["SERVING_COMMANDS", "add_serving_commands"]
+
+_BATCH_FORMATS = ("json", "csv", "parquet")
+
+
+def model_options(func: F) -> F:
+    """``-m/--model-uri`` and the URIs that resolve ``runs:/`` and ``models:/`` model URIs."""
+    func = click.option(
+        "--registry-uri",
+        default=None,
+        metavar="URI",
+        help="Model registry for models:/ URIs. Default: as the API resolves it.",
+    )(func)
+    func = tracking_uri_option(func)
+    return click.option(
+        "--model-uri",
+        "-m",
+        required=True,
+        metavar="URI",
+        help="The model: runs:/<run_id>/<path>, models:/<name>/<version|stage|@alias>, "
+        "models:/<model_id>, a folder or a file: URI, or a remote artifact URI.",
+    )(func)
+
+
+@contextlib.contextmanager
+def local_model(
+    model_uri: str, tracking_uri: str | None, registry_uri: str | None
+) -> Iterator[Path]:
+    """The model's local folder; a downloaded copy is removed when the block ends."""
+    from runlab.models.model_location import local_model_path
+    from runlab.tracking import config
+
+    if tracking_uri:
+        config.set_tracking_uri(tracking_uri)
+    if registry_uri:
+        config.set_registry_uri(registry_uri)
+    with tempfile.TemporaryDirectory(prefix="runlab-model-") as scratch:
+        folder = local_model_path(model_uri, scratch)
+        if not (folder / "MLmodel").is_file():
+            raise click.ClickException(
+                f"{model_uri!r} is not a model: {folder} has no MLmodel file."
+            )
+        yield folder
+
+
+def _load(folder: Path) -> Any:
+    from runlab.serving.factory import load_serving_model
+
+    try:
+        return load_serving_model(str(folder))
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            f"Cannot load the model: {exc}. Install its requirements "
+            f"(pip install -r {folder / 'requirements.txt'})."
+        ) from None
+
+
+# -- serve ----------------------------------------------------------------------------------------
+@click.command("serve", cls=OneLineErrors)
+@model_options
+@click.option(
+    "--port", "-p", type=click.IntRange(1, 65535), default=5001, show_default=True, help="Port."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Interface to listen on; 0.0.0.0 listens on every interface (the server has no "
+    "authentication).",
+)
+@click.option(
+    "--workers",
+    "-w",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Worker processes sharing the port; each loads the model once at start-up.",
+)
+@click.option(
+    "--max-request-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Largest request body accepted (larger ones get 413). Default: 16 MiB.",
+)
+@click.option(
+    "--predict-in-thread",
+    is_flag=True,
+    help="Run predict on a worker thread instead of the event loop, so that /ping answers "
+    "during a long prediction (slower for fast models; see docs/serving.md).",
+)
+@click.option(
+    "--env-manager",
+    type=click.Choice(["local"]),
+    default="local",
+    show_default=True,
+    help="Accepted for MLflow compatibility: runlab serves in the current environment.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="uvicorn's log level; info and below also log every request.",
+)
+def serve(
+    model_uri: str,
+    tracking_uri: str | None,
+    registry_uri: str | None,
+    port: int,
+    host: str,
+    workers: int,
+    max_request_bytes: int | None,
+    predict_in_thread: bool,
+    env_manager: str,
+    log_level: str,
+) -> None:
+    """Serve a model over HTTP: POST /invocations, GET /ping, /health and /version.
+
+    /invocations takes MLflow's scoring bodies (JSON with dataframe_split, dataframe_records,
+    instances or inputs, and optional params; text/csv; Parquet) and answers
+    {"predictions": ...}. See docs/serving.md.
+    """
+    import uvicorn
+
+    from runlab import __version__
+    from runlab.serving.app import build_scoring_app
+    from runlab.serving.factory import SERVING_CONFIG_ENV, ServingConfig, _settle_heap
+    from runlab.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ScoringSettings
+
+    check_port_free(host, port)
+    settings = ScoringSettings(
+        max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+        predict_in_thread=predict_in_thread,
+        version=__version__,
+    )
+    common: dict[str, Any] = {
+        "host": host.strip("[]"),
+        "port": port,
+        "log_level": log_level,
+        "server_header": False,
+    }
+    with local_model(model_uri, tracking_uri, registry_uri) as folder:
+        # Loaded here even with several workers: a model that cannot load fails now, in one
+        # line, instead of in every worker over and over.
+        model = _load(folder)
+        if host in ("0.0.0.0", "::"):
+            click.echo(
+                f"Warning: listening on every network interface ({host}); the scoring server "
+                "has no authentication.",
+                err=True,
+            )
+        click.echo(
+            f"runlab {__version__} serving {model_uri} at http://{host}:{port} ({workers} worker(s))"
+        )
+        if workers == 1:
+            app = build_scoring_app(model, settings)
+            _settle_heap()
+            uvicorn.run(app, **common)
+            return
+        del model
+        os.environ[SERVING_CONFIG_ENV] = ServingConfig(str(folder), settings).to_json()
+        uvicorn.run("runlab.serving.factory:create_app", factory=True, workers=workers, **common)
+
+
+# -- predict --------------------------------------------------------------------------------------
+@click.command("predict")
+@model_options
+@click.option(
+    "--input-path",
+    "-i",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Input file: .json (any /invocations body, or a list of records), .csv or .parquet.",
+)
+@click.option(
+    "--output-path",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the predictions. Default: JSON on stdout.",
+)
+@click.option(
+    "--content-type",
+    "-t",
+    "input_format",
+    type=click.Choice(_BATCH_FORMATS),
+    default=None,
+    help="Format of the input file (MLflow's -t). Default: from its extension.",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(_BATCH_FORMATS),
+    default=None,
+    help="Format of the output file. Default: from its extension.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=0),
+    default=10_000,
+    show_default=True,
+    help="Rows scored per call to the model; 0 scores the whole input in one call.",
+)
+def predict(
+    model_uri: str,
+    tracking_uri: str | None,
+    registry_uri: str | None,
+    input_path: Path,
+    output_path: Path | None,
+    input_format: str | None,
+    output_format: str | None,
+    chunk_size: int,
+) -> None:
+    """Score a file with a model and write the predictions.
+
+    JSON output is exactly what the scoring server answers ({"predictions": ...}); CSV and
+    Parquet output hold one row per input row. The output file is written only when every row
+    was scored.
+    """
+    from runlab.serving import batch
+
+    out_format = batch.format_of(output_path, output_format) if output_path else "json"
+    data, params = batch.read_input(input_path, input_format)
+    with local_model(model_uri, tracking_uri, registry_uri) as folder:
+        model = _load(folder)
+        predictions = _predict_with_progress(model, data, params, chunk_size)
+    if output_path is None:
+        from runlab.serving.predictions import encode_predictions
+
+        sys.stdout.buffer.write(encode_predictions(predictions) + b"\n")
+        sys.stdout.flush()
+        return
+    batch.write_predictions(predictions, output_path, out_format)
+    click.echo(f"Wrote predictions to {output_path}.", err=True)
+
+
+def _predict_with_progress(model: Any, data: Any, params: Any, chunk_size: int) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from runlab.serving import batch
+
+    size = chunk_size or sys.maxsize
+    rows = batch.rows_of(data)
+    if rows is None or rows <= size:
+        return batch.predict_in_chunks(model, data, params, size)
+    columns = ("Scoring", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("rows", total=rows)
+
+        def advance(done: int, _total: int) -> None:
+            progress.update(task, completed=done)
+
+        return batch.predict_in_chunks(model, data, params, size, on_progress=advance)
+
+
+# -- docker ---------------------------------------------------------------------------------------
+def docker_options(func: F) -> F:
+    """The options that shape the image: how runlab gets in, and the base image."""
+    func = click.option(
+        "--base-image",
+        default=None,
+        metavar="IMAGE",
+        help="Base image. Default: python:<the model's Python major.minor>-slim.",
+    )(func)
+    return click.option(
+        "--runlab-spec",
+        default=None,
+        metavar="SPEC",
+        help="Install runlab in the image with pip from SPEC (e.g. 'runlab[models]==0.1.0' or "
+        "'runlab[models] @ git+https://…'). Default: a wheel of this runlab, built into the "
+        "context.",
+    )(func)
+
+
+@click.command("generate-dockerfile")
+@model_options
+@click.option(
+    "--output-directory",
+    "-d",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New (or empty) folder for the build context.",
+)
+@docker_options
+def generate_dockerfile(
+    model_uri: str,
+    tracking_uri: str | None,
+    registry_uri: str | None,
+    output_directory: Path,
+    runlab_spec: str | None,
+    base_image: str | None,
+) -> None:
+    """Write a Docker build context that serves the model on port 8080.
+
+    The folder gets the model, its requirements, runlab (a wheel, or --runlab-spec) and a
+    Dockerfile whose command is `runlab models serve -m /opt/ml/model --host 0.0.0.0 -p 8080`.
+    Build it with `docker build -t NAME DIR`.
+    """
+    from runlab.serving.docker import generate_build_context
+
+    with local_model(model_uri, tracking_uri, registry_uri) as folder:
+        context = generate_build_context(
+            folder, output_directory, runlab_spec=runlab_spec, base_image=base_image
+        )
+    click.echo(f"Wrote a Docker build context to {context.directory}.")
+    click.echo(f"Build it with: docker build -t <name> {context.directory}")
+
+
+@click.command("build-docker")
+@model_options
+@click.option("--name", "-n", required=True, metavar="NAME", help="Image name (docker build -t).")
+@docker_options
+def build_docker(
+    model_uri: str,
+    tracking_uri: str | None,
+    registry_uri: str | None,
+    name: str,
+    runlab_spec: str | None,
+    base_image: str | None,
+) -> None:
+    """Build a Docker image NAME that serves the model on port 8080.
+
+    Generates the context of `runlab models generate-dockerfile` in a temporary folder and runs
+    `docker build -t NAME` on it; needs the docker CLI and a running Docker daemon. Run the
+    image with `docker run -p 8080:8080 NAME`.
+    """
+    from runlab.serving.docker import docker_build, generate_build_context, require_docker
+
+    require_docker()
+    with (
+        local_model(model_uri, tracking_uri, registry_uri) as folder,
+        tempfile.TemporaryDirectory(prefix="runlab-docker-") as scratch,
+    ):
+        context = generate_build_context(
+            folder, Path(scratch) / "context", runlab_spec=runlab_spec, base_image=base_image
+        )
+        docker_build(context.directory, name)
+    click.echo(f"Built image {name}. Run it with: docker run -p 8080:8080 {name}")
+
+
+SERVING_COMMANDS = (serve, predict, generate_dockerfile, build_docker)
+
+
+def add_serving_commands(group: click.Group) -> None:
+    """Attach the serving commands to the ``runlab models`` group."""
+    for command in SERVING_COMMANDS:
+        group.add_command(command)

@@ -1,0 +1,133 @@
+"""The scoring server's app factory: one loaded model behind ``/invocations``.
+
+``build_scoring_app(model, settings)`` returns a small Starlette app; it reads no environment
+and keeps no globals, so tests build it in-process and the CLI's workers build it from their
+own configuration (:mod:`runlab.serving.factory`).
+
+The request path is kept short because it is the hot path: the body is read with a size limit,
+parsed by orjson (or pandas for CSV), the model predicts, and orjson writes the response, numpy
+arrays straight from memory. There is no middleware.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runlab.errors import RunlabError
+
+# The tracking server's body reader: the same streamed size limit, answered with 413.
+from runlab.server.endpoint import read_limited_body
+from runlab.serving.payload import parse_body
+from runlab.serving.predictions import encode_predictions
+from runlab.serving.settings import ScoringSettings
+
+__all__ = ["ModelFailure", "build_scoring_app", "error_body", "predict_and_encode"]
+
+logger = logging.getLogger("runlab.serving")
+
+_JSON = "application/json"
+
+
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type=_JSON)
+
+
+def error_body(error_code: str, message: str) -> bytes:
+    """MLflow's error layout: ``{"error_code": ..., "message": ...}``."""
+    import orjson
+
+    return orjson.dumps({"error_code": error_code, "message": message})
+
+
+def _error(exc: RunlabError) -> Response:
+    return _json(error_body(exc.error_code, exc.message), exc.get_http_status_code())
+
+
+class ModelFailure(RunlabError):
+    """The model raised (or returned something unencodable) for a request.
+
+    Answered with 400 and ``BAD_REQUEST``, as MLflow's scoring server does: a model usually fails
+    on input its signature did not rule out.
+    """
+
+    default_error_code = "BAD_REQUEST"
+
+
+def predict_and_encode(model: Any, data: Any, params: dict[str, Any] | None) -> bytes:
+    """Predict and encode the response body; a failure inside the model becomes a
+    :class:`ModelFailure` (the model's own runlab errors, e.g. a schema mismatch, pass through).
+    """
+    try:
+        predictions = model.predict(data, params)
+    except RunlabError:
+        raise
+    except Exception as exc:
+        # The model's own code failed: the caller sees the exception, the log its traceback.
+        logger.exception("The model raised while predicting")
+        raise ModelFailure(
+            f"The model raised {type(exc).__name__} while predicting: {exc}. Check that the "
+            "input matches what the model expects."
+        ) from exc
+    try:
+        return encode_predictions(predictions)
+    except TypeError as exc:
+        raise ModelFailure(f"The model's output cannot be sent as JSON: {exc}.") from exc
+
+
+def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> Starlette:
+    """The scoring server for ``model`` (a loaded :class:`runlab.pyfunc.PyFuncModel`).
+
+    Routes: ``POST /invocations`` (predict), ``GET /ping`` and ``GET /health`` (200 once the
+    model is loaded, which is before the app exists), ``GET /version`` (runlab's version).
+    """
+    settings = settings or ScoringSettings()
+    limit = settings.max_request_bytes
+    in_thread = settings.predict_in_thread
+    version = settings.version.encode()
+
+    async def invocations(request: Request) -> Response:
+        try:
+            body = await read_limited_body(request, limit)
+            data, params = parse_body(body, request.headers.get("content-type"))
+            if in_thread:
+                encoded = await run_in_threadpool(predict_and_encode, model, data, params)
+            else:
+                encoded = predict_and_encode(model, data, params)
+        except RunlabError as exc:
+            return _error(exc)
+        return _json(encoded)
+
+    async def ping(_request: Request) -> Response:
+        return _json(b"\n")
+
+    async def version_text(_request: Request) -> Response:
+        return Response(version, media_type="text/plain")
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # A bug in runlab, not in the request: logged with its traceback, answered without it.
+        logger.exception("Unhandled error on %s %s", request.method, request.url.path)
+        return _json(
+            error_body(
+                "INTERNAL_ERROR",
+                f"Internal server error ({type(exc).__name__}); see the server log.",
+            ),
+            500,
+        )
+
+    routes = [
+        Route("/invocations", invocations, methods=["POST"]),
+        Route("/ping", ping, methods=["GET"]),
+        Route("/health", ping, methods=["GET"]),
+        Route("/version", version_text, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={Exception: unexpected})
+    app.state.model = model
+    app.state.settings = settings
+    return app

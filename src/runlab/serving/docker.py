@@ -1,0 +1,240 @@
+"""Docker build contexts that serve a model: the model, runlab, and a Dockerfile.
+
+``generate_build_context(model_dir, directory)`` writes::
+
+    directory/
+      Dockerfile
+      model/                  the model folder, copied
+      requirements.txt        the model's requirements, minus runlab itself
+      wheels/runlab-*.whl     the running runlab, built here (unless a pip spec is given)
+
+runlab is not on PyPI yet, so by default the context carries a wheel built from the runlab
+that is running (from its source checkout); ``runlab_spec`` (e.g. ``runlab==0.2.0`` or a VCS
+URL) installs it with pip instead. The image installs runlab with its ``models`` extra, then the
+model's requirements, copies the model last (so rebuilding for a new model version reuses the
+cached layers) and runs ``runlab models serve`` as an unprivileged user on port 8080.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from runlab.errors import InvalidParameter, Unavailable
+
+__all__ = [
+    "CONTAINER_MODEL_DIR",
+    "CONTAINER_PORT",
+    "BuildContext",
+    "build_runlab_wheel",
+    "docker_build",
+    "generate_build_context",
+    "require_docker",
+    "serve_command",
+]
+
+CONTAINER_MODEL_DIR = "/opt/ml/model"
+CONTAINER_PORT = 8080
+_WHEELS = "wheels"
+_MODEL = "model"
+_REQUIREMENTS = "requirements.txt"
+# Requirement lines naming runlab itself: runlab is installed from the wheel or spec instead.
+_RUNLAB_LINE = re.compile(r"^\s*runlab(\s*[\[=<>!~;@ ]|\s*$)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What :func:`generate_build_context` wrote."""
+
+    directory: Path
+    dockerfile: Path
+    model_dir: Path
+    runlab_install: str
+
+
+def serve_command(model_dir: str = CONTAINER_MODEL_DIR, port: int = CONTAINER_PORT) -> list[str]:
+    """The container's start command (its Dockerfile ``CMD``)."""
+    return ["runlab", "models", "serve", "-m", model_dir, "--host", "0.0.0.0", "-p", str(port)]
+
+
+def _source_root() -> Path | None:
+    """The source checkout the running runlab was installed from (editable), if any."""
+    import runlab
+
+    package = Path(runlab.__file__).resolve().parent
+    for candidate in (package.parent.parent, package.parent):
+        if (candidate / "pyproject.toml").is_file() and (candidate / "src" / "runlab").is_dir():
+            return candidate
+    return None
+
+
+def build_runlab_wheel(destination: Path) -> Path:
+    """Build a wheel of the running runlab into ``destination``; its path.
+
+    Needs runlab's source checkout (an editable install) and pip; without them, give a pip
+    spec instead.
+    """
+    root = _source_root()
+    if root is None:
+        raise InvalidParameter(
+            "This runlab was not installed from a source checkout, so no wheel can be built "
+            "from it; pass --runlab-spec (e.g. 'runlab==0.1.0' or a git URL) instead."
+        )
+    destination.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+    result = subprocess.run(
+        [*argv, "-w", str(destination), str(root)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wheels = sorted(destination.glob("runlab-*.whl"))
+    if result.returncode != 0 or not wheels:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise InvalidParameter(
+            "Building a wheel of runlab failed"
+            + (f": {detail[-1]}" if detail else "")
+            + "; pass --runlab-spec to install runlab with pip instead."
+        )
+    return wheels[-1]
+
+
+def _python_version(model_dir: Path) -> str:
+    """major.minor of the Python the model was saved with, else of this interpreter."""
+    env_file = model_dir / "python_env.yaml"
+    if env_file.is_file():
+        import yaml
+
+        try:
+            data = yaml.safe_load(env_file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError:
+            data = {}
+        match = re.match(r"^(\d+)\.(\d+)", str(data.get("python", "")))
+        if match:
+            return f"{match.group(1)}.{match.group(2)}"
+    major, minor, _ = platform.python_version_tuple()
+    return f"{major}.{minor}"
+
+
+def _requirements(model_dir: Path) -> list[str]:
+    source = model_dir / _REQUIREMENTS
+    if not source.is_file():
+        return []
+    from runlab.models.environment import read_requirements
+
+    return [line for line in read_requirements(source) if not _RUNLAB_LINE.match(line)]
+
+
+def generate_build_context(
+    model_dir: str | os.PathLike[str],
+    directory: str | os.PathLike[str],
+    *,
+    runlab_spec: str | None = None,
+    base_image: str | None = None,
+) -> BuildContext:
+    """Write a Docker build context serving the local model folder ``model_dir``.
+
+    ``directory`` must be empty or not exist. ``base_image`` defaults to the slim official
+    Python image of the version the model was saved with.
+    """
+    source = Path(model_dir)
+    if not (source / "MLmodel").is_file():
+        raise InvalidParameter(f"{os.fspath(source)!r} is not a model folder (no MLmodel file).")
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidParameter(
+            f"{os.fspath(target)!r} already exists and is not an empty folder; give a new one."
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(source, target / _MODEL, symlinks=False)
+    requirements = _requirements(source)
+    (target / _REQUIREMENTS).write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
+    if runlab_spec is None:
+        wheel = build_runlab_wheel(target / _WHEELS)
+        install = f"/tmp/{_WHEELS}/{wheel.name}[models]"
+        copy_wheels = f"COPY {_WHEELS}/ /tmp/{_WHEELS}/\n"
+    else:
+        install = runlab_spec.strip()
+        copy_wheels = ""
+    image = base_image or f"python:{_python_version(source)}-slim"
+    dockerfile = target / "Dockerfile"
+    dockerfile.write_text(
+        _DOCKERFILE.format(
+            image=image,
+            copy_wheels=copy_wheels,
+            install=json.dumps(install),
+            model_dir=CONTAINER_MODEL_DIR,
+            port=CONTAINER_PORT,
+            cmd=json.dumps(serve_command()),
+        ),
+        encoding="utf-8",
+    )
+    return BuildContext(target, dockerfile, target / _MODEL, install)
+
+
+_DOCKERFILE = """\
+# Generated by `runlab models generate-dockerfile`: serves one model with runlab.
+FROM {image}
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# runlab itself, with the packages every model flavor needs to load.
+{copy_wheels}RUN pip install {install} && rm -rf /tmp/wheels
+
+# The model's own requirements (its requirements.txt, without runlab).
+COPY requirements.txt /tmp/model-requirements.txt
+RUN pip install -r /tmp/model-requirements.txt && rm /tmp/model-requirements.txt
+
+# The model last: a new model version rebuilds only this layer.
+COPY model/ {model_dir}/
+
+RUN useradd --system --no-create-home --uid 10001 runlab
+USER runlab
+EXPOSE {port}
+CMD {cmd}
+"""
+
+
+def require_docker() -> str:
+    """The docker CLI's path, once its daemon answered.
+
+    Raises :class:`runlab.errors.Unavailable`, saying what to do, when docker is not installed
+    or its daemon cannot be reached.
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        raise Unavailable(
+            "The docker command was not found on PATH: install Docker (or put its CLI on PATH), "
+            "or write the build context with `runlab models generate-dockerfile` and build it "
+            "elsewhere."
+        )
+    probe = subprocess.run(
+        [docker, "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if probe.returncode != 0:
+        lines = [line.strip() for line in probe.stderr.splitlines() if line.strip()]
+        detail = lines[-1] if lines else f"docker version exited with {probe.returncode}"
+        raise Unavailable(
+            f"Cannot reach the Docker daemon ({detail}). Start Docker, or point DOCKER_HOST at "
+            "a running daemon; or use `runlab models generate-dockerfile` and build elsewhere."
+        )
+    return docker
+
+
+def docker_build(directory: Path, tag: str) -> None:
+    """Run ``docker build -t tag directory``, streaming its output to the terminal."""
+    docker = require_docker()
+    build = subprocess.run([docker, "build", "-t", tag, str(directory)], check=False)
+    if build.returncode != 0:
+        raise InvalidParameter(f"docker build failed (exit code {build.returncode}); see above.")

@@ -1,0 +1,28 @@
+"""The scoring server's request errors, each with the HTTP status it answers with.
+
+They are :class:`runlab.errors.InvalidParameter` errors with MLflow's ``BAD_REQUEST`` code, so
+the batch command (``runlab models predict``) reports them as one-line messages too.
+"""
+
+from __future__ import annotations
+
+from runlab.errors import InvalidParameter
+
+__all__ = ["BadRequest", "UnsupportedContentType"]
+
+
+class BadRequest(InvalidParameter):
+    """A request body the server cannot read as model input (HTTP 400, ``BAD_REQUEST``)."""
+
+    default_error_code = "BAD_REQUEST"
+    status = 400
+
+    def get_http_status_code(self) -> int:
+        """The status this error answers with (not the code's default)."""
+        return self.status
+
+
+class UnsupportedContentType(BadRequest):
+    """A Content-Type the server does not read (HTTP 415)."""
+
+    status = 415

@@ -1,0 +1,110 @@
+"""Building the scoring app in a uvicorn worker process (``runlab models serve --workers N``).
+
+uvicorn starts each worker from an import string and cannot hand it Python objects, so the CLI
+writes a :class:`ServingConfig` as JSON into :data:`SERVING_CONFIG_ENV` and each worker calls
+:func:`create_app`, which loads the model (once per worker, before the worker accepts a request)
+and builds the app. That variable is plumbing between the CLI and its own workers, not a
+configuration interface; :func:`runlab.serving.app.build_scoring_app` reads no environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from runlab.serving.app import build_scoring_app, logger
+from runlab.serving.payload import parse_json
+from runlab.serving.settings import ScoringSettings
+
+__all__ = ["SERVING_CONFIG_ENV", "ServingConfig", "create_app", "load_serving_model"]
+
+#: Internal: the JSON :class:`ServingConfig` that ``runlab models serve --workers N`` passes to
+#: its worker processes. Not meant to be set by hand.
+SERVING_CONFIG_ENV = "_RUNLAB_SERVING_CONFIG"
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    """What a worker needs: the model's local folder (already resolved and downloaded by the
+    CLI, so workers never reach a tracking server) and the settings."""
+
+    model_path: str
+    settings: ScoringSettings
+
+    def to_json(self) -> str:
+        """This configuration as one JSON document."""
+        return json.dumps(
+            {"model_path": self.model_path, "settings": dataclasses.asdict(self.settings)},
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ServingConfig:
+        """The configuration :meth:`to_json` wrote; ``ValueError`` when it is not one."""
+        try:
+            data = json.loads(text)
+            raw: dict[str, Any] = data["settings"]
+            known = {f.name for f in dataclasses.fields(ScoringSettings)}
+            unknown = sorted(set(raw) - known)
+            if unknown:
+                raise ValueError(f"unknown scoring setting(s): {', '.join(unknown)}")
+            return cls(model_path=str(data["model_path"]), settings=ScoringSettings(**raw))
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"Not a runlab serving configuration: {exc}") from exc
+
+
+def load_serving_model(model_path: str) -> Any:
+    """Load the model for serving, warmed up so that the first request is not the slow one.
+
+    The warm-up predicts the model's own serving input example, when it was saved with one
+    (``serving_input_example.json``); a failure there is logged and serving goes on.
+    """
+    from runlab.pyfunc import load_model
+
+    model = load_model(model_path)
+    _warm_up(model, Path(model_path))
+    return model
+
+
+def _warm_up(model: Any, folder: Path) -> None:
+    info = model.metadata.saved_input_example_info or {}
+    name = info.get("serving_input_path")
+    if not isinstance(name, str) or "/" in name or "\\" in name:
+        return
+    example = folder / name
+    if not example.is_file():
+        return
+    try:
+        data, params = parse_json(example.read_bytes())
+        model.predict(data, params)
+    except Exception as exc:  # the first request will report it properly
+        logger.warning("Warm-up prediction on %s failed: %s", name, exc)
+
+
+def create_app() -> Starlette:
+    """The zero-argument factory each uvicorn worker calls (``factory=True``)."""
+    raw = os.environ.get(SERVING_CONFIG_ENV)
+    if not raw:
+        raise RuntimeError(
+            f"{SERVING_CONFIG_ENV} is not set: this factory is for the worker processes that "
+            "`runlab models serve --workers N` starts. Run `runlab models serve` instead."
+        )
+    config = ServingConfig.from_json(raw)
+    app = build_scoring_app(load_serving_model(config.model_path), config.settings)
+    _settle_heap()
+    return app
+
+
+def _settle_heap() -> None:
+    # A loaded model is a large, long-lived heap: moving it out of the collector's sight keeps
+    # collections triggered by request allocations from traversing it (see runlab.server.heap).
+    import gc
+
+    gc.collect()
+    gc.freeze()

@@ -1,0 +1,209 @@
+"""Reading a scoring request body into the model's input and its inference parameters.
+
+The JSON layouts are MLflow's scoring protocol: an object with exactly one of
+
+- ``dataframe_split``: ``{"columns": [...], "data": [[...], ...], "index": [...]}`` → DataFrame;
+- ``dataframe_records``: ``[{"column": value, ...}, ...]`` → DataFrame;
+- ``instances``: rows (records become a dict of column arrays) or a tensor as nested lists;
+- ``inputs``: a tensor as nested lists (→ numpy array), a dict of tensors (→ dict of arrays),
+  records, or a scalar;
+
+and, optionally, ``params`` (an object of inference parameters). CSV and Parquet bodies are read
+as one DataFrame. Nothing in a body is evaluated or unpickled: JSON is parsed by orjson, CSV by
+pandas' C parser, and Parquet by pyarrow, which build plain values and arrays only.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from runlab.serving.errors import BadRequest, UnsupportedContentType
+
+__all__ = [
+    "CONTENT_TYPE_CSV",
+    "CONTENT_TYPE_JSON",
+    "CONTENT_TYPE_PARQUET",
+    "INPUT_KEYS",
+    "ParsedRequest",
+    "parse_body",
+    "parse_csv",
+    "parse_json",
+    "parse_json_document",
+    "parse_parquet",
+]
+
+CONTENT_TYPE_JSON = "application/json"
+CONTENT_TYPE_CSV = "text/csv"
+CONTENT_TYPE_PARQUET = "application/vnd.apache.parquet"
+SUPPORTED_CONTENT_TYPES = (CONTENT_TYPE_JSON, CONTENT_TYPE_CSV, CONTENT_TYPE_PARQUET)
+
+INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_PARAMS_KEY = "params"
+_ALLOWED_KEYS = frozenset((*INPUT_KEYS, _PARAMS_KEY))
+
+ParsedRequest = tuple[Any, "dict[str, Any] | None"]
+
+
+def parse_body(body: bytes, content_type: str | None) -> ParsedRequest:
+    """The model input and params of a request body of the given Content-Type."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == CONTENT_TYPE_JSON:
+        return parse_json(body)
+    if media_type == CONTENT_TYPE_CSV:
+        return parse_csv(body), None
+    if media_type == CONTENT_TYPE_PARQUET:
+        return parse_parquet(body), None
+    raise UnsupportedContentType(
+        f"Unsupported Content-Type {content_type or 'none'!r}: send "
+        f"{', '.join(SUPPORTED_CONTENT_TYPES)}."
+    )
+
+
+def parse_json(body: bytes) -> ParsedRequest:
+    """A JSON body in one of the serving layouts."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
+    return parse_json_document(document)
+
+
+def parse_json_document(document: Any) -> ParsedRequest:
+    """An already decoded JSON document in one of the serving layouts."""
+    if not isinstance(document, dict):
+        raise BadRequest(
+            f"The request body must be a JSON object with one of the keys {_keys_text()}, got "
+            f"a JSON {_json_kind(document)}."
+        )
+    keys = [k for k in INPUT_KEYS if k in document]
+    unknown = sorted(k for k in document if k not in _ALLOWED_KEYS)
+    if unknown or len(keys) != 1:
+        found = ", ".join(repr(k) for k in document) or "none"
+        raise BadRequest(
+            f"The request body must have exactly one of the keys {_keys_text()} (and optionally "
+            f"'params'); it has {found}."
+        )
+    params = document.get(_PARAMS_KEY)
+    if params is not None and not isinstance(params, dict):
+        raise BadRequest(f"'params' must be a JSON object, got a JSON {_json_kind(params)}.")
+    key = keys[0]
+    return _READERS[key](document[key]), params
+
+
+def parse_csv(body: bytes) -> Any:
+    """A CSV body (with a header row) as a DataFrame."""
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(body))
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The CSV body cannot be read as a table: {_first_line(exc)}") from None
+
+
+def parse_parquet(body: bytes) -> Any:
+    """A Parquet body as a DataFrame."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(io.BytesIO(body))
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError variants
+        raise BadRequest(f"The Parquet body cannot be read: {_first_line(exc)}") from None
+
+
+# -- the JSON layouts -------------------------------------------------------------------------------
+def _dataframe_split(value: Any) -> Any:
+    import pandas as pd
+
+    if not isinstance(value, dict):
+        raise BadRequest(
+            "'dataframe_split' must be an object with 'columns' and 'data' (pandas' split "
+            f"orient), got a JSON {_json_kind(value)}."
+        )
+    extra = sorted(set(value) - {"columns", "data", "index"})
+    if extra:
+        raise BadRequest(
+            f"'dataframe_split' takes only 'columns', 'data' and 'index'; it has {extra}."
+        )
+    data = value.get("data")
+    if not isinstance(data, list):
+        raise BadRequest("'dataframe_split' needs 'data', a list of rows.")
+    columns, index = value.get("columns"), value.get("index")
+    for name, part in (("columns", columns), ("index", index)):
+        if part is not None and not isinstance(part, list):
+            raise BadRequest(f"'dataframe_split' {name!r} must be a list.")
+    try:
+        return pd.DataFrame(data, columns=columns, index=index)
+    except (ValueError, TypeError) as exc:
+        raise BadRequest(f"'dataframe_split' is not a table: {_first_line(exc)}") from None
+
+
+def _dataframe_records(value: Any) -> Any:
+    import pandas as pd
+
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise BadRequest("'dataframe_records' must be a list of objects (one per row).")
+    return pd.DataFrame(value)
+
+
+def _instances(value: Any) -> Any:
+    # Records are turned into one array per column, the form TF-serving's row format implies.
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        names = value[0].keys()
+        if any(row.keys() != names for row in value):
+            raise BadRequest("Every record of 'instances' must have the same keys.")
+        return {name: _tensor(name, [row[name] for row in value]) for name in names}
+    return _inputs(value)
+
+
+def _inputs(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {name: _tensor(name, part) for name, part in value.items()}
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        return value  # records: the signature reads them as rows
+    return _tensor(None, value)
+
+
+def _tensor(name: str | None, value: Any) -> Any:
+    import numpy as np
+
+    try:
+        return np.asarray(value)
+    except ValueError as exc:  # ragged nesting
+        where = f"input {name!r}" if name is not None else "the input"
+        raise BadRequest(f"{where} is not a regular tensor: {_first_line(exc)}") from None
+
+
+_READERS = {
+    "dataframe_split": _dataframe_split,
+    "dataframe_records": _dataframe_records,
+    "instances": _instances,
+    "inputs": _inputs,
+}
+
+
+# -- messages -------------------------------------------------------------------------------------
+def _keys_text() -> str:
+    return ", ".join(repr(k) for k in INPUT_KEYS)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, Mapping) else type(value).__name__
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

@@ -1,0 +1,87 @@
+"""Encoding a model's predictions as the ``{"predictions": ...}`` JSON document.
+
+The shapes are MLflow's scoring server's: a DataFrame becomes a list of records (its index
+dropped), a Series the records of a one-column frame (named ``"0"`` when unnamed), a numpy array
+nested lists, a dict an object with each value encoded the same way, and lists, strings and
+numbers themselves. Dates become ISO 8601 strings and bytes base64 text. Unlike MLflow, which
+writes a bare ``NaN`` (not JSON), missing and non-finite numbers are written as ``null``.
+
+orjson writes numeric numpy arrays directly from their memory, so the common outputs (a vector
+of classes or probabilities) are encoded without a Python list in between.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+from typing import Any
+
+import orjson
+
+__all__ = ["encode_predictions", "jsonable"]
+
+_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+# Kinds of numpy arrays orjson encodes natively: bool, signed and unsigned ints, floats, dates.
+_NATIVE_KINDS = frozenset("biufM")
+
+
+def encode_predictions(predictions: Any) -> bytes:
+    """The response body for ``predictions``.
+
+    Raises ``TypeError`` naming the type when a value has no JSON form.
+    """
+    return orjson.dumps({"predictions": predictions}, default=_default, option=_OPTIONS)
+
+
+def jsonable(predictions: Any) -> Any:
+    """``predictions`` as plain Python data, the same shape :func:`encode_predictions` writes."""
+    return orjson.loads(encode_predictions(predictions))["predictions"]
+
+
+def _default(value: Any) -> Any:
+    """What orjson calls for a value it cannot encode itself (it then encodes the result)."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in _NATIVE_KINDS and value.dtype.isnative:
+            # orjson refuses non-contiguous arrays (slices, transposes) only.
+            return np.ascontiguousarray(value)
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    module = type(value).__module__
+    if module.startswith("pandas"):
+        return _pandas_value(value)
+    if hasattr(value, "tolist"):  # array-likes of other libraries (e.g. torch tensors on CPU)
+        return value.tolist()
+    raise TypeError(f"predictions hold a {type(value).__name__}, which has no JSON form")
+
+
+def _pandas_value(value: Any) -> Any:
+    import pandas as pd
+
+    if isinstance(value, pd.Series):
+        value = value.to_frame(name=value.name if value.name is not None else 0)
+    if isinstance(value, pd.DataFrame):
+        return _records(value)
+    if isinstance(value, pd.Index):
+        return value.tolist()
+    if value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, pd.Timedelta):
+        return value.isoformat()
+    raise TypeError(f"predictions hold a {type(value).__name__}, which has no JSON form")
+
+
+def _records(frame: Any) -> list[dict[Any, Any]]:
+    # Column by column, then zipped: one tolist() per column is far cheaper than to_dict's
+    # per-cell boxing, and tolist() already yields Python scalars (NaN stays NaN → null).
+    names = list(frame.columns)
+    columns = [frame.iloc[:, i].tolist() for i in range(len(names))]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]

@@ -1,0 +1,25 @@
+"""Settings of the scoring server: everything its app factory needs besides the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: 16 MiB: about 100,000 rows of ten numeric columns as JSON. Larger batches belong in
+#: ``runlab models predict``, which reads files and scores them in chunks.
+DEFAULT_MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    """How the scoring server behaves.
+
+    ``max_request_bytes`` bounds every request body (larger ones get 413 before they are read
+    whole). ``predict_in_thread`` runs ``predict`` on a worker thread instead of the event loop:
+    the server then keeps answering ``/ping`` while a long prediction runs, at the cost of a
+    thread hand-off per request (see docs/serving.md for the measurements). ``version`` is what
+    ``GET /version`` answers.
+    """
+
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    predict_in_thread: bool = False
+    version: str = "0.0.0"

@@ -1,0 +1,90 @@
+"""Models and helpers for the scoring-server tests (importable, so that a model pickled here
+loads in a server subprocess too, with this folder's parent on PYTHONPATH)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+import runlab.pyfunc
+from runlab.serving import ScoringSettings, build_scoring_app
+from support.asgi_api import Api
+
+
+class Outputs(runlab.pyfunc.PythonModel):
+    """Returns an output of the kind its ``kind`` parameter names."""
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        kind = (params or {}).get("kind", "frame")
+        scale = (params or {}).get("scale", 1.0)
+        x = model_input["x"].to_numpy() * scale
+        if kind == "frame":
+            return pd.DataFrame({"doubled": x * 2, "label": [f"row{i}" for i in range(len(x))]})
+        if kind == "series":
+            return pd.Series(x + 1, name="plus_one")
+        if kind == "unnamed_series":
+            return pd.Series(x + 1)
+        if kind == "array":
+            return np.column_stack([x, x * 10])
+        if kind == "dict":
+            return {"total": float(x.sum()), "values": x}
+        if kind == "string":
+            return f"{len(x)} rows"
+        if kind == "list":
+            return [1, "two", None]
+        if kind == "scalar":
+            return np.int64(7)
+        if kind == "nan":
+            return np.array([np.nan, 1.5])
+        if kind == "dates":
+            return pd.DataFrame({"when": pd.to_datetime(["2026-11-27T10:00:00"] * len(x))})
+        if kind == "unencodable":
+            return {"obj": object()}
+        raise ValueError(f"cannot produce {kind}")
+
+
+class Echo(runlab.pyfunc.PythonModel):
+    """Describes the input it was given (type, columns or shape) and the params."""
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        info: dict[str, Any] = {"type": type(model_input).__name__}
+        if isinstance(model_input, pd.DataFrame):
+            info["columns"] = [str(c) for c in model_input.columns]
+            info["rows"] = len(model_input)
+        elif isinstance(model_input, np.ndarray):
+            info["shape"] = list(model_input.shape)
+            info["dtype"] = model_input.dtype.kind
+        elif isinstance(model_input, dict):
+            info["keys"] = sorted(model_input)
+        return {"input": info, "params": params}
+
+
+def scoring_api(portal: Any, model_path: Path, settings: ScoringSettings | None = None) -> Api:
+    """A synchronous client of the scoring app for the model at ``model_path``, in-process."""
+    app = build_scoring_app(runlab.pyfunc.load_model(model_path), settings)
+    transport = httpx.ASGITransport(app=app)
+    client = httpx.AsyncClient(transport=transport, base_url="http://scoring.test")
+    return Api(portal, client)
+
+
+def post_json(api: Api, body: Any) -> httpx.Response:
+    """POST ``body`` as JSON to /invocations."""
+    return api.post(
+        "/invocations", content=json.dumps(body), headers={"Content-Type": "application/json"}
+    )
+
+
+def error_of(response: httpx.Response, status: int, code: str = "BAD_REQUEST") -> str:
+    """The message of an MLflow-shaped error response, after checking its status and code."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error_code", "message"}
+    assert body["error_code"] == code
+    message: str = body["message"]
+    return message

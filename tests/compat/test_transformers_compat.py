@@ -1,0 +1,155 @@
+"""Transformers models move both ways between runlab and the real MLflow (3.17.2).
+
+A model runlab saves loads with ``mlflow.transformers.load_model`` and ``mlflow.pyfunc``, and one
+MLflow saves loads with runlab's; both write the same ``transformers`` flavor entries and files,
+and both pyfunc wrappers predict the same for each task. The tiny models are built from configs
+with a ``BertTokenizer`` over a vocabulary file: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+# Before transformers (and huggingface_hub) are imported: they read this once, at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import runlab
+
+transformers = pytest.importorskip("transformers")
+torch = pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+mlflow_transformers = pytest.importorskip("mlflow.transformers")
+mlflow_pyfunc = pytest.importorskip("mlflow.pyfunc")
+
+_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+_VOCAB = [*_SPECIAL, "good", "bad", "movie", "plot", "great", "awful", "the", "was", "acting"]
+_TEXTS = ["good movie", "the plot was awful", "great acting"]
+# MLflow infers pip requirements by importing every package the model might need (torchvision
+# among them, which is not installed here); naming them skips that.
+_REQUIREMENTS = ["transformers", "torch"]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    vocab_file = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    vocab_file.write_text("\n".join(_VOCAB) + "\n")
+    return transformers.BertTokenizer(str(vocab_file))
+
+
+def _distilbert(model_class: Any, seed: int) -> Any:
+    torch.manual_seed(seed)
+    config = transformers.DistilBertConfig(
+        vocab_size=len(_VOCAB),
+        dim=16,
+        n_layers=1,
+        n_heads=2,
+        hidden_dim=32,
+        max_position_embeddings=32,
+        id2label={0: "NEG", 1: "POS"},
+        label2id={"NEG": 0, "POS": 1},
+    )
+    return model_class(config).eval()
+
+
+@pytest.fixture(scope="module")
+def classifier(tokenizer: Any) -> Any:
+    model = _distilbert(transformers.DistilBertForSequenceClassification, 0)
+    return transformers.pipeline("text-classification", model=model, tokenizer=tokenizer)
+
+
+def _flavor(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((path / "MLmodel").read_text())
+    return data["flavors"]
+
+
+def _payload_files(path: Path) -> set[str]:
+    return {
+        str(f.relative_to(path))
+        for folder in ("model", "components")
+        for f in (path / folder).rglob("*")
+        if f.is_file()
+    }
+
+
+def test_runlab_and_mlflow_write_the_same_flavor_and_files(classifier: Any, tmp_path: Path) -> None:
+    runlab.transformers.save_model(classifier, tmp_path / "runlab")
+    mlflow_transformers.save_model(
+        classifier, str(tmp_path / "mlflow"), pip_requirements=_REQUIREMENTS
+    )
+    ours, theirs = _flavor(tmp_path / "runlab"), _flavor(tmp_path / "mlflow")
+    assert ours["transformers"] == theirs["transformers"]
+    assert ours["python_function"]["loader_module"] == theirs["python_function"]["loader_module"]
+    assert _payload_files(tmp_path / "runlab") == _payload_files(tmp_path / "mlflow")
+
+
+def test_a_runlab_model_loads_in_mlflow(classifier: Any, tmp_path: Path) -> None:
+    runlab.transformers.save_model(classifier, tmp_path / "m", input_example=_TEXTS[:2])
+    pipeline = mlflow_transformers.load_model(str(tmp_path / "m"))
+    assert isinstance(pipeline, transformers.TextClassificationPipeline)
+    assert pipeline(_TEXTS) == classifier(_TEXTS)
+    theirs = mlflow_pyfunc.load_model(str(tmp_path / "m"))
+    ours = runlab.pyfunc.load_model(tmp_path / "m")
+    pd.testing.assert_frame_equal(theirs.predict(_TEXTS), ours.predict(_TEXTS))
+    assert theirs.metadata.signature.to_dict() == ours.metadata.signature.to_dict()
+
+
+@pytest.mark.parametrize("form", ["pipeline", "parts"])
+def test_an_mlflow_model_loads_in_runlab(classifier: Any, tmp_path: Path, form: str) -> None:
+    given = (
+        classifier
+        if form == "pipeline"
+        else {"model": classifier.model, "tokenizer": classifier.tokenizer}
+    )
+    mlflow_transformers.save_model(
+        given,
+        str(tmp_path / "m"),
+        task="text-classification",
+        input_example=_TEXTS[:2],
+        pip_requirements=_REQUIREMENTS,
+    )
+    pipeline = runlab.transformers.load_model(tmp_path / "m")
+    assert isinstance(pipeline, transformers.TextClassificationPipeline)
+    assert pipeline(_TEXTS) == classifier(_TEXTS)
+    parts = runlab.transformers.load_model(tmp_path / "m", return_type="components")
+    assert isinstance(parts["tokenizer"], transformers.BertTokenizer)
+    ours = runlab.pyfunc.load_model(tmp_path / "m")
+    theirs = mlflow_pyfunc.load_model(str(tmp_path / "m"))
+    frame = pd.DataFrame({"text": _TEXTS})
+    pd.testing.assert_frame_equal(ours.predict(frame), theirs.predict(frame))
+
+
+def _fill_mask(tokenizer: Any) -> Any:
+    model = _distilbert(transformers.DistilBertForMaskedLM, 1)
+    return transformers.pipeline("fill-mask", model=model, tokenizer=tokenizer)
+
+
+def _feature_extraction(tokenizer: Any) -> Any:
+    model = _distilbert(transformers.DistilBertModel, 2)
+    return transformers.pipeline("feature-extraction", model=model, tokenizer=tokenizer)
+
+
+@pytest.mark.parametrize(
+    ("build", "inputs"),
+    [
+        (_fill_mask, ["good [MASK]", "the [MASK] was great"]),
+        (_fill_mask, "[MASK] movie"),
+        (_feature_extraction, ["good movie", "bad plot"]),
+        (_feature_extraction, "great acting"),
+    ],
+)
+def test_both_pyfunc_wrappers_predict_alike(
+    tokenizer: Any, tmp_path: Path, build: Any, inputs: Any
+) -> None:
+    runlab.transformers.save_model(build(tokenizer), tmp_path / "m")
+    ours = runlab.pyfunc.load_model(tmp_path / "m").predict(inputs)
+    theirs = mlflow_pyfunc.load_model(str(tmp_path / "m")).predict(inputs)
+    if isinstance(theirs, np.ndarray):
+        assert np.allclose(ours, theirs)
+    else:
+        assert ours == theirs

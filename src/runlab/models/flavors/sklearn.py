@@ -244,9 +244,14 @@ def load_model(
 class _SklearnPyfunc:
     """The estimator behind pyfunc ``predict``: calls its configured predict method."""
 
+    # scikit-learn's predict methods score each row on its own (score() is excluded below).
+    row_independent = True
+
     def __init__(self, estimator: Any, predict_fn: str) -> None:
         self.raw_model = estimator
         self._predict = getattr(estimator, predict_fn)
+        if predict_fn == "score":
+            self.row_independent = False
 
     def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> Any:
         return self._predict(model_input)

@@ -53,10 +53,33 @@ class PyFuncModel:
 
     def predict(self, data: Any, params: Mapping[str, Any] | None = None) -> Any:
         """Check ``data`` and ``params`` against the signature, then predict."""
+        return self.predict_checked(*self.check_input(data, params))
+
+    def check_input(
+        self, data: Any, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """``(data, params)`` checked and converted against the signature, ready to predict.
+
+        The first half of :meth:`predict`: a server checks each request on its own (so an error
+        is reported to the request that caused it) and may then predict several at once.
+        """
         if self._input_schema is not None:
             data = enforce_schema(data, self._input_schema)
-        checked = enforce_params(params, self._param_schema)
-        return self._impl.predict(data, checked or None)
+        return data, enforce_params(params, self._param_schema) or None
+
+    def predict_checked(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """Predict for input that :meth:`check_input` returned (no second check)."""
+        return self._impl.predict(data, params)
+
+    @property
+    def rows_are_independent(self) -> bool:
+        """True when each output row depends only on its input row (scikit-learn, boosting).
+
+        Such a model may be given several requests' rows in one call and its output split
+        back; the flavor says so (``row_independent`` on its implementation). Custom models
+        may compute across rows, so they never claim it.
+        """
+        return bool(getattr(self._impl, "row_independent", False))
 
     def get_raw_model(self) -> Any:
         """The flavor's own object behind this model (e.g. the scikit-learn estimator)."""

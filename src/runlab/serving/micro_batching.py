@@ -1,0 +1,192 @@
+"""Predicting concurrent requests together: one model call for the rows of several requests.
+
+Much of a small prediction's cost does not depend on its size: a scikit-learn forest validates
+its input once per tree whether it scores one row or a hundred. When requests arrive while the
+model is busy, the batcher waits for the model to be free, then scores everything queued in one
+call and hands each request its own rows of the output. A request that arrives while the model
+is idle is predicted at once, so batching adds no waiting of its own; under load, queued
+requests wait less than they would one after another.
+
+Only models whose output rows depend on their own input rows alone are batched (the flavor says
+so: :attr:`runlab.pyfunc.PyFuncModel.rows_are_independent`), only requests without ``params``,
+and only inputs that stack: DataFrames with the same columns, or arrays with the same row shape
+and dtype. Everything else is predicted on its own, through the same single prediction thread.
+Each request's input is checked against the signature on its own first, so a bad request gets
+its own error and never fails the others. If a batched call fails or returns the wrong number of
+rows, its requests are predicted one by one instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import itertools
+from collections import deque
+from typing import Any
+
+__all__ = ["MicroBatcher"]
+
+#: Upper bound on the rows scored in one call, so one batch cannot grow without limit.
+DEFAULT_MAX_ROWS = 10_000
+
+
+@dataclasses.dataclass
+class _Job:
+    data: Any
+    params: dict[str, Any] | None
+    future: asyncio.Future[Any]
+    key: Any  # what must match for two jobs to share a call; None: never batched
+    rows: int
+
+
+def _stack_key(data: Any) -> tuple[Any, ...] | None:
+    """What two inputs must share to be stacked (None when this input is not stackable)."""
+    import numpy as np
+
+    if isinstance(data, np.ndarray):
+        if data.ndim == 0 or data.dtype == object:
+            return None
+        return ("ndarray", data.shape[1:], data.dtype.str)
+    if type(data).__module__.startswith("pandas"):
+        import pandas as pd
+
+        if isinstance(data, pd.DataFrame) and data.columns.is_unique:
+            return ("frame", tuple(data.columns), tuple(str(t) for t in data.dtypes))
+    return None
+
+
+def _stack(parts: list[Any]) -> Any:
+    import numpy as np
+
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts, axis=0)
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)
+
+
+def _split(output: Any, counts: list[int]) -> list[Any] | None:
+    """``output`` cut into consecutive pieces of ``counts`` rows; None when it cannot be."""
+    import numpy as np
+
+    total = sum(counts)
+    offsets = np.cumsum(counts)[:-1].tolist()
+    spans = list(itertools.pairwise([0, *offsets, total]))
+    if isinstance(output, np.ndarray):
+        if output.ndim == 0 or output.shape[0] != total:
+            return None
+        return list(np.split(output, offsets))
+    module = type(output).__module__
+    if module.startswith("pandas") and hasattr(output, "iloc"):
+        if len(output) != total:
+            return None
+        return [output.iloc[start:end].reset_index(drop=True) for start, end in spans]
+    if isinstance(output, list) and len(output) == total:
+        return [output[start:end] for start, end in spans]
+    return None
+
+
+class MicroBatcher:
+    """Serializes predictions on one thread and scores queued compatible requests together.
+
+    ``model`` is a :class:`runlab.pyfunc.PyFuncModel` (anything with ``check_input``,
+    ``predict_checked`` and ``rows_are_independent``). Create it inside the running event loop's
+    application (it makes its worker task on first use) and call :meth:`close` on shutdown.
+    """
+
+    def __init__(self, model: Any, *, enabled: bool = True, max_rows: int = DEFAULT_MAX_ROWS):
+        self._model = model
+        self._batching = enabled and bool(getattr(model, "rows_are_independent", False))
+        self._max_rows = max_rows
+        self._pending: deque[_Job] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="runlab-predict"
+        )
+        #: Calls made and requests served, for tests and logs.
+        self.calls = 0
+        self.requests = 0
+
+    @property
+    def batching(self) -> bool:
+        """Whether requests may share a model call."""
+        return self._batching
+
+    async def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
+        """The model's predictions for one request (checked against the signature first)."""
+        checked, checked_params = self._model.check_input(data, params)
+        loop = asyncio.get_running_loop()
+        key = _stack_key(checked) if self._batching and checked_params is None else None
+        rows = len(checked) if key is not None else 0
+        job = _Job(checked, checked_params, loop.create_future(), key, rows)
+        self._pending.append(job)
+        if self._worker is None or self._worker.done():
+            self._wakeup = asyncio.Event()
+            self._worker = loop.create_task(self._work())
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await job.future
+
+    def _take(self) -> list[_Job]:
+        first = self._pending.popleft()
+        batch = [first]
+        if first.key is None:
+            return batch
+        rows = first.rows
+        while self._pending:
+            nxt = self._pending[0]
+            if nxt.key != first.key or rows + nxt.rows > self._max_rows:
+                break
+            batch.append(self._pending.popleft())
+            rows += nxt.rows
+        return batch
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        assert self._wakeup is not None
+        while True:
+            if not self._pending:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take()
+            outcomes = await loop.run_in_executor(self._executor, self._run, batch)
+            for job, (ok, value) in zip(batch, outcomes, strict=True):
+                if job.future.done():  # the request went away (client disconnected)
+                    continue
+                if ok:
+                    job.future.set_result(value)
+                else:
+                    job.future.set_exception(value)
+
+    def _run(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """Runs on the prediction thread: one call for the batch, else one per request."""
+        self.requests += len(batch)
+        if len(batch) > 1:
+            try:
+                self.calls += 1
+                output = self._model.predict_checked(_stack([job.data for job in batch]), None)
+                pieces = _split(output, [job.rows for job in batch])
+            except Exception:  # predicted one by one below, so each request gets its own error
+                pieces = None
+            if pieces is not None:
+                return [(True, piece) for piece in pieces]
+        outcomes: list[tuple[bool, Any]] = []
+        for job in batch:
+            self.calls += 1
+            try:
+                outcomes.append((True, self._model.predict_checked(job.data, job.params)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    async def close(self) -> None:
+        """Stop the worker task and the prediction thread."""
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -8,7 +8,7 @@ import logging
 import subprocess
 import sys
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +43,6 @@ class _Branchy(torch.nn.Module):
 
     def forward(self, x: Any) -> Any:
         return x * 2 if bool(x.sum() > 0) else x
-
-
-@pytest.fixture
-def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh SQLite tracking and registry URI, with artifacts under tmp_path."""
-    for name in ("RUNLAB_TRACKING_URI", "MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'runlab.db'}"
-    runlab.set_tracking_uri(uri)
-    try:
-        yield uri
-    finally:
-        runlab.set_tracking_uri(None)
 
 
 def test_pt2_round_trip(tmp_path: Path) -> None:
@@ -150,7 +136,7 @@ def test_torch_tensor_example(tmp_path: Path) -> None:
     )
 
 
-def test_log_model_registers_and_loads_by_name(tracking: str) -> None:
+def test_log_model_registers_and_loads_by_name(tracking_uri: str) -> None:
     net = _net()
     with runlab.start_run():
         info = runlab.pytorch.log_model(
@@ -164,7 +150,7 @@ def test_log_model_registers_and_loads_by_name(tracking: str) -> None:
     np.testing.assert_allclose(_forward(native, X), _forward(net, X), rtol=1e-6)
 
 
-def test_log_model_accepts_artifact_path(tracking: str) -> None:
+def test_log_model_accepts_artifact_path(tracking_uri: str) -> None:
     with runlab.start_run() as run:
         info = runlab.pytorch.log_model(_net(), artifact_path="older/net", input_example=X[:2])
     assert info.artifact_path == "older/net"

@@ -58,6 +58,14 @@ def test_pt2_round_trip(tmp_path: Path) -> None:
     assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.pytorch"
 
 
+def test_one_row_example_still_takes_any_batch_size(tmp_path: Path) -> None:
+    net = _net()
+    runlab.pytorch.save_model(net, tmp_path / "m", input_example=X[:1])
+    predicted = runlab.pyfunc.load_model(tmp_path / "m").predict(X)
+    np.testing.assert_allclose(predicted, _forward(net, X), rtol=1e-6)
+    assert json.loads((tmp_path / "m" / "input_example.json").read_text()) == X[:1].tolist()
+
+
 def test_pickle_round_trip_gives_the_class_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -13,8 +13,8 @@ every record is JSON, a short plain-text marker, raw tensor bytes, or a tensor f
 restricted ``weights_only`` unpickler accepts; then it loads those same bytes. Loading a checked
 ``.pt2`` therefore runs none of the author's code — it trusts only torch and the operators already
 registered in the process. The price: the model must be traceable by ``torch.export`` (no Python
-control flow on tensor values), it is exported in ``eval()`` mode, the batch dimension is dynamic
-only when the example has at least two rows, and ``load_model`` returns a
+control flow on tensor values), it is exported in ``eval()`` mode with a dynamic batch dimension
+(torch 2.6 or later; other dimensions keep the example's sizes), and ``load_model`` returns a
 ``torch.fx.GraphModule`` that computes the same function, not an instance of your class.
 
 ``serialization_format="pickle"`` — ``data/model.pth``, ``torch.save`` of the whole module
@@ -214,9 +214,13 @@ def _export(torch: Any, module: Any, example: Any) -> Any:
             "serialization_format='pt2' traces the model with its input_example: give a numpy "
             "array, torch tensor or DataFrame, or save with serialization_format='pickle'."
         )
-    # Dim.AUTO (torch >= 2.6) makes the batch dimension dynamic where the example allows it.
+    # Dim.AUTO (torch >= 2.6) makes the batch dimension dynamic where the model allows it.
     auto = getattr(torch.export.Dim, "AUTO", None)
     shapes = ({0: auto},) if auto is not None and example.ndim else None
+    if shapes is not None and example.shape[0] == 1:
+        # torch.export fixes a dimension of size 1 as a constant: trace with the row twice so
+        # a one-row example still gives a program that takes any batch size.
+        example = torch.cat([example, example])
     was_training = module.training
     module.eval()  # the program is for inference: dropout off, batch norm on running stats
     try:

@@ -134,19 +134,40 @@ def _feature_extraction(tokenizer: Any) -> Any:
     return transformers.pipeline("feature-extraction", model=model, tokenizer=tokenizer)
 
 
+def _token_classification(tokenizer: Any) -> Any:
+    model = _distilbert(transformers.DistilBertForTokenClassification, 3)
+    return transformers.pipeline("token-classification", model=model, tokenizer=tokenizer)
+
+
+def _text_generation(tokenizer: Any) -> Any:
+    torch.manual_seed(4)
+    config = transformers.GPT2Config(
+        vocab_size=len(_VOCAB), n_embd=16, n_layer=1, n_head=2, n_positions=32, bos_token_id=2
+    )
+    config.eos_token_id, config.pad_token_id = 3, 0
+    model = transformers.GPT2LMHeadModel(config).eval()
+    return transformers.pipeline("text-generation", model=model, tokenizer=tokenizer)
+
+
+_GREEDY = {"max_new_tokens": 3, "do_sample": False}
+
+
 @pytest.mark.parametrize(
-    ("build", "inputs"),
+    ("build", "inputs", "model_config"),
     [
-        (_fill_mask, ["good [MASK]", "the [MASK] was great"]),
-        (_fill_mask, "[MASK] movie"),
-        (_feature_extraction, ["good movie", "bad plot"]),
-        (_feature_extraction, "great acting"),
+        (_fill_mask, ["good [MASK]", "the [MASK] was great"], None),
+        (_fill_mask, "[MASK] movie", None),
+        (_feature_extraction, ["good movie", "bad plot"], None),
+        (_feature_extraction, "great acting", None),
+        (_token_classification, ["good movie", "the plot was awful"], None),
+        (_text_generation, ["good movie", "the plot"], _GREEDY),
+        (_text_generation, "great", _GREEDY),
     ],
 )
 def test_both_pyfunc_wrappers_predict_alike(
-    tokenizer: Any, tmp_path: Path, build: Any, inputs: Any
+    tokenizer: Any, tmp_path: Path, build: Any, inputs: Any, model_config: Any
 ) -> None:
-    runlab.transformers.save_model(build(tokenizer), tmp_path / "m")
+    runlab.transformers.save_model(build(tokenizer), tmp_path / "m", model_config=model_config)
     ours = runlab.pyfunc.load_model(tmp_path / "m").predict(inputs)
     theirs = mlflow_pyfunc.load_model(str(tmp_path / "m")).predict(inputs)
     if isinstance(theirs, np.ndarray):

@@ -312,6 +312,35 @@ def test_text_generation_with_generation_settings(tmp_path: Path) -> None:
         model.predict(pd.DataFrame({"a": [1], "b": [2]}))
 
 
+def test_token_classification_joins_the_entity_labels(tmp_path: Path) -> None:
+    torch.manual_seed(4)
+    config = _bert_config(id2label={0: "O", 1: "B-X", 2: "I-X"})
+    model = transformers.BertForTokenClassification(config).eval()
+    pipeline = transformers.pipeline("token-classification", model=model, tokenizer=_tokenizer())
+    runlab.transformers.save_model(pipeline, tmp_path / "m")
+    out = runlab.pyfunc.load_model(tmp_path / "m").predict(_TEXTS[:2])
+    expected = [",".join(e["entity"] for e in entities) for entities in pipeline(_TEXTS[:2])]
+    assert out == expected
+
+
+def test_model_card_and_the_options_runlab_does_not_take(
+    classifier: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = pytest.importorskip("huggingface_hub").ModelCard("---\nlicense: mit\n---\n# Tiny\n")
+    runlab.transformers.save_model(
+        classifier, tmp_path / "m", model_card=card, save_pretrained=False
+    )
+    assert (tmp_path / "m" / "model_card.md").read_text().endswith("# Tiny\n")
+    assert yaml.safe_load((tmp_path / "m" / "model_card_data.yaml").read_text()) == {
+        "license": "mit"
+    }
+    assert (tmp_path / "m" / "model" / "model.safetensors").is_file()
+    assert "save_pretrained=False is ignored" in caplog.text
+    with pytest.raises(InvalidParameter, match="processor"):
+        runlab.transformers.save_model(classifier, tmp_path / "p", processor=classifier.tokenizer)
+    assert not (tmp_path / "p").exists()
+
+
 @pytest.mark.parametrize(
     ("model", "kwargs", "match"),
     [
@@ -374,18 +403,30 @@ def test_tampered_mlmodel_is_refused(
         runlab.pyfunc.load_model(model)
 
 
-@pytest.mark.parametrize("folder", ["model", "components/tokenizer"])
+@pytest.mark.parametrize(
+    ("config_path", "key", "value"),
+    [
+        ("model/config.json", "auto_map", {"AutoModel": "modeling_evil.EvilModel"}),
+        ("model/config.json", "custom_pipelines", {"text-classification": {"impl": "evil.P"}}),
+        (
+            "components/tokenizer/tokenizer_config.json",
+            "auto_map",
+            {"AutoTokenizer": ["e.T", None]},
+        ),
+    ],
+)
 def test_a_config_asking_for_remote_code_is_refused(
-    saved: Path, tmp_path: Path, folder: str
+    saved: Path, tmp_path: Path, config_path: str, key: str, value: Any
 ) -> None:
     model = _copy(saved, tmp_path / "m")
-    name = "config.json" if folder == "model" else "tokenizer_config.json"
-    config_file = model / folder / name
+    config_file = model / config_path
     config = json.loads(config_file.read_text())
-    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel", "AutoTokenizer": ["x.Y", None]}
+    config[key] = value
     config_file.write_text(json.dumps(config))
     with pytest.raises(InvalidParameter, match="trust_remote_code"):
         runlab.transformers.load_model(model)
+    with pytest.raises(InvalidParameter, match="trust_remote_code"):
+        runlab.pyfunc.load_model(model)
 
 
 def test_pickled_weights_and_hub_references_are_refused(saved: Path, tmp_path: Path) -> None:
@@ -409,13 +450,18 @@ def test_trust_remote_code_cannot_be_turned_on(saved: Path) -> None:
         runlab.transformers.load_model(saved, trust_remote_code=True)
 
 
-def test_importing_the_flavor_does_not_import_transformers() -> None:
+def test_the_framework_is_imported_on_use_with_an_install_hint() -> None:
     code = (
         "import sys, runlab.transformers\n"
         "assert 'transformers' not in sys.modules and 'torch' not in sys.modules\n"
-        "print(runlab.transformers.FLAVOR_NAME)"
+        "sys.modules['transformers'] = None  # now importing it fails, as when not installed\n"
+        "from runlab.models.flavors.framework_import import MissingFramework\n"
+        "try:\n"
+        "    runlab.transformers.load_model('.')\n"
+        "except MissingFramework as err:\n"
+        "    print(err)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
-    assert done.stdout.strip() == "transformers"
+    assert "pip install 'runlab[transformers]'" in done.stdout

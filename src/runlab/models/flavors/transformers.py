@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -47,6 +48,8 @@ from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model
 from runlab.models.signature import ModelSignature
 
 __all__ = ["FLAVOR_NAME", "load_model", "load_pyfunc", "log_model", "save_model"]
+
+_logger = logging.getLogger("runlab")
 
 FLAVOR_NAME = "transformers"
 LOADER_MODULE = "mlflow.transformers"
@@ -84,25 +87,44 @@ def _transformers() -> Any:
 def save_model(
     transformers_model: Any,
     path: str | os.PathLike[str],
+    processor: Any = None,
     task: str | None = None,
     torch_dtype: Any = None,
+    model_card: Any = None,
     code_paths: Sequence[str | os.PathLike[str]] | None = None,
+    mlflow_model: Model | None = None,
     signature: ModelSignature | None = None,
     input_example: Any = None,
     pip_requirements: Iterable[str] | str | None = None,
     extra_pip_requirements: Iterable[str] | str | None = None,
     metadata: Mapping[str, Any] | None = None,
     model_config: Mapping[str, Any] | None = None,
-    mlflow_model: Model | None = None,
+    save_pretrained: bool = True,
 ) -> Model:
     """Save a pipeline, or a ``{"model", "tokenizer", …}`` dict with its ``task``, to ``path``.
 
-    For a dict without ``task`` the task is inferred from the model's class (e.g.
-    ``BertForSequenceClassification`` → ``text-classification``). ``model_config`` holds
-    keyword arguments for every pipeline call of the pyfunc model (``params`` given at predict
-    time override them). Without a signature or input example, the task's default signature
-    (MLflow's) is recorded.
+    The parameters are MLflow's, in its order. For a dict without ``task`` the task is inferred
+    from the model's class (e.g. ``BertForSequenceClassification`` → ``text-classification``).
+    ``model_config`` holds keyword arguments for every pipeline call of the pyfunc model
+    (``params`` given at predict time override them). Without a signature or input example,
+    the task's default signature (MLflow's) is recorded. ``model_card`` (a
+    ``huggingface_hub.ModelCard``) is written as ``model_card.md`` and
+    ``model_card_data.yaml``. The weights are always saved in the folder (with
+    ``save_pretrained=False`` too, which would make MLflow record a Hub reference instead), and
+    a ``processor`` is not supported.
     """
+    if processor is not None:
+        raise InvalidParameter(
+            "runlab's transformers flavor does not save a processor; pass a pipeline or a "
+            "dict of model, tokenizer, feature_extractor and image_processor."
+        )
+    if not save_pretrained:
+        # MLflow would record a Hub reference instead of the weights; a runlab model must load
+        # without the Hub, so the weights are saved anyway (as MLflow does for local models).
+        _logger.warning(
+            "runlab: save_pretrained=False is ignored: the model's weights are saved in the "
+            "model folder, because loading never downloads from the Hugging Face Hub."
+        )
     transformers = _transformers()
     pipeline = _as_pipeline(transformers, transformers_model, task, torch_dtype)
     conf = _flavor_conf(transformers, pipeline, torch_dtype)
@@ -114,6 +136,8 @@ def save_model(
     def write(folder: Path, model: Model) -> None:
         code = copy_code_paths(folder, code_paths)
         _save_pretrained(pipeline.model, folder / _MODEL_DIR)
+        if model_card is not None:
+            _write_model_card(folder, model_card)
         for name in conf["components"]:
             getattr(pipeline, name).save_pretrained(folder / _COMPONENTS_DIR / name)
         model.add_flavor(FLAVOR_NAME, transformers_version=transformers.__version__, code=code)
@@ -139,6 +163,18 @@ def save_model(
         mlmodel=mlflow_model,
         infer_output=infer_output if with_pyfunc else None,
     )
+
+
+def _write_model_card(folder: Path, card: Any) -> None:
+    text = getattr(card, "text", None)
+    if isinstance(text, str):
+        (folder / "model_card.md").write_text(text, encoding="utf-8")
+    data = getattr(card, "data", None)
+    if data is not None and callable(getattr(data, "to_dict", None)):
+        import yaml
+
+        with open(folder / "model_card_data.yaml", "w", encoding="utf-8") as out:
+            yaml.safe_dump(data.to_dict(), out, default_flow_style=False)
 
 
 def _as_pipeline(transformers: Any, given: Any, task: str | None, torch_dtype: Any) -> Any:
@@ -258,8 +294,10 @@ def _save_pretrained(model: Any, folder: Path) -> None:
 def log_model(
     transformers_model: Any,
     name: str | None = None,
+    processor: Any = None,
     task: str | None = None,
     torch_dtype: Any = None,
+    model_card: Any = None,
     code_paths: Sequence[str | os.PathLike[str]] | None = None,
     registered_model_name: str | None = None,
     signature: ModelSignature | None = None,
@@ -269,6 +307,7 @@ def log_model(
     extra_pip_requirements: Iterable[str] | str | None = None,
     metadata: Mapping[str, Any] | None = None,
     model_config: Mapping[str, Any] | None = None,
+    save_pretrained: bool = True,
     *,
     artifact_path: str | None = None,
     run_id: str | None = None,
@@ -283,8 +322,10 @@ def log_model(
         await_registration_for=await_registration_for,
         run_id=run_id,
         transformers_model=transformers_model,
+        processor=processor,
         task=task,
         torch_dtype=torch_dtype,
+        model_card=model_card,
         code_paths=code_paths,
         signature=signature,
         input_example=input_example,
@@ -292,6 +333,7 @@ def log_model(
         extra_pip_requirements=extra_pip_requirements,
         metadata=metadata,
         model_config=model_config,
+        save_pretrained=save_pretrained,
     )
 
 
@@ -318,6 +360,7 @@ def load_model(
             "from the model's files."
         )
     kwargs.pop("trust_remote_code", None)
+    _transformers()  # before any download: without the framework the model cannot load
     folder = local_model_path(model_uri, dst_path)
     model = Model.load(folder)
     parts = _load_parts(folder, _conf(folder, model))
@@ -389,11 +432,11 @@ def _refuse_remote_code(folder: Path) -> None:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InvalidParameter(f"{path} is not a valid JSON file: {err}") from err
-        if isinstance(data, Mapping) and data.get("auto_map"):
+        if isinstance(data, Mapping) and (data.get("auto_map") or data.get("custom_pipelines")):
             raise InvalidParameter(
-                f"{path} asks for custom code from the model's source (auto_map), and runlab "
-                "never runs a model's own code (trust_remote_code). Use a model built from "
-                "classes transformers provides."
+                f"{path} asks for custom code from the model's source (auto_map or "
+                "custom_pipelines), and runlab never runs a model's own code "
+                "(trust_remote_code). Use a model built from classes transformers provides."
             )
 
 

@@ -59,10 +59,6 @@ _DEFAULT_SIGNATURES = {
     "feature-extraction": ModelSignature(
         Schema([ColSpec("string")]), Schema([TensorSpec("float64", (-1,))])
     ),
-    "question-answering": ModelSignature(
-        Schema([ColSpec("string", name="question"), ColSpec("string", name="context")]),
-        Schema([ColSpec("string")]),
-    ),
     **dict.fromkeys(
         (
             "text-generation",

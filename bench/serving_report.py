@@ -34,15 +34,21 @@ def _latency(r: dict[str, Any] | None) -> str:
     return f"{_ms(r['p50_s'])} / {_ms(r['p99_s'])} ms"
 
 
+def _cpu(r: dict[str, Any] | None) -> str:
+    if r is None or "server_cpu_ms_per_request" not in r:
+        return "—"
+    return f"{r['server_cpu_ms_per_request']:,.1f}"
+
+
 def _verdict(ours: dict[str, Any] | None, theirs: dict[str, Any] | None) -> tuple[str, str]:
-    """The ratio cell and the target cell for one row of the table."""
+    """The ratio cell and the verdict cell for one row of the table."""
     if not ours or not theirs:
         return "—", "not judged (one side not run)"
     if "error" in ours or "error" in theirs:
-        return "—", "not judged (a side failed) ❌"
+        return "—", "❌ (a side failed)"
     ratio = ours["requests_per_s"] / theirs["requests_per_s"]
     if ours["errors"] or theirs["errors"]:
-        return f"{ratio:,.2f}x", "not judged (errors) ❌"
+        return f"{ratio:,.2f}x", "❌ (errors)"
     met = ratio >= TARGET_RATIO and ours["p99_s"] <= theirs["p99_s"]
     return f"{ratio:,.2f}x", "✅" if met else "❌"
 
@@ -52,9 +58,9 @@ def table(results: dict[str, Any]) -> str:
     workers = next((t["workers"] for t in tools.values() if "workers" in t), None)
     head = (
         "| request | runlab req/s | MLflow req/s | runlab vs MLflow | runlab p50 / p99 | "
-        f"MLflow p50 / p99 | workers | target: {TARGET} |"
+        "MLflow p50 / p99 | workers | target | met? | server CPU per request, runlab / MLflow |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for rows in ("1", "100"):
         ours = tools.get("runlab", {}).get("by_rows", {}).get(rows) or tools.get("runlab")
         theirs = tools.get("mlflow", {}).get("by_rows", {}).get(rows) or tools.get("mlflow")
@@ -62,7 +68,8 @@ def table(results: dict[str, Any]) -> str:
         label = "1 row" if rows == "1" else f"{rows} rows"
         lines.append(
             f"| {label} | {_cell(ours)} | {_cell(theirs)} | {ratio} | {_latency(ours)} | "
-            f"{_latency(theirs)} | {workers if workers is not None else '—'} each | {met} |"
+            f"{_latency(theirs)} | {workers if workers is not None else '—'} each | {TARGET} | "
+            f"{met} | {_cpu(ours)} / {_cpu(theirs)} ms |"
         )
     return "\n".join(lines)
 
@@ -78,8 +85,10 @@ def notes(results: dict[str, Any]) -> list[str]:
             per_round = ", ".join(
                 f"{x['requests_per_s']:,.0f} req/s p99 {_ms(x['p99_s'])} ms" for x in done
             )
-            cpu = r.get("server_cpu_ms_per_request")
+            cpu, cpus = r.get("server_cpu_ms_per_request"), r.get("server_cpus_used")
             cpu_note = f"; server CPU {cpu:,.2f} ms per request" if cpu is not None else ""
+            if cpus is not None:
+                cpu_note += f", {cpus:,.2f} CPUs busy"
             client_cpu = max(x["client_cpu_s"] for x in done)
             window = params["warmup_s"] + params["duration_s"]
             out.append(
@@ -153,6 +162,9 @@ def render(
         "(httptools, uvloop); `pip install mlflow==3.17.2` brings plain uvicorn (h11, asyncio). "
         "MLflow's uvicorn writes an access-log line per request; runlab's server logs as it "
         "does by default.",
+        "- Server CPU per request: the CPU time (user + system) of the server's processes over "
+        "a measure, warm-up included, divided by the requests it answered; it is less skewed by "
+        "other work on the machine than requests/s and latency are.",
         f"- For reference, issue 5 measured MLflow 3.17.2 at: {ISSUE_MLFLOW_FIGURES}.",
         "",
         table(results),

@@ -94,9 +94,10 @@ def _summary(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "error_samples": [s for r in done for s in r["error_samples"]][:3],
         "failed_rounds": len(rounds) - len(done),
     }
-    cpu = [r["server_cpu_ms_per_request"] for r in done if "server_cpu_ms_per_request" in r]
-    if cpu:
-        out["server_cpu_ms_per_request"] = statistics.median(cpu)
+    for key in ("server_cpu_ms_per_request", "server_cpus_used"):
+        values = [r[key] for r in done if key in r]
+        if values:
+            out[key] = statistics.median(values)
     return out
 
 
@@ -168,7 +169,9 @@ def _measure(
     """One client run against one server, with the server's CPU time over it; never raises."""
     try:
         cpu0 = serving_harness.process_group_cpu_s(server.proc.pid)
+        t0 = time.perf_counter()
         result = run_client(server.url, bodies, rows, params)
+        wall = time.perf_counter() - t0
         cpu1 = serving_harness.process_group_cpu_s(server.proc.pid)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:600]}
@@ -177,4 +180,6 @@ def _measure(
         if total:
             # Warm-up requests are in the CPU time too, so they are in the count.
             result["server_cpu_ms_per_request"] = (cpu1 - cpu0) * 1000 / total
+        # CPUs the server kept busy while the client ran (its start-up included, so a bit low).
+        result["server_cpus_used"] = (cpu1 - cpu0) / wall
     return result

@@ -16,21 +16,22 @@ from typing import Any
 import pandas as pd
 import pytest
 from anyio.from_thread import start_blocking_portal
-from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
 
 import runlab.pyfunc
-import runlab.sklearn
-from runlab.models import ColSpec, ModelSignature, ParamSchema, ParamSpec, Schema
-from serving.scoring_support import Echo, Outputs, scoring_api
+from serving.scoring_support import (
+    Echo,
+    iris_features,
+    save_iris_model,
+    save_outputs_model,
+    scoring_api,
+)
 from support.asgi_api import Api
 
 
 @pytest.fixture(scope="session")
 def iris() -> pd.DataFrame:
     """The iris features as a DataFrame (bundled with scikit-learn, nothing downloads)."""
-    features, _ = load_iris(return_X_y=True, as_frame=True)
-    return features
+    return iris_features()
 
 
 @pytest.fixture(scope="session")
@@ -41,24 +42,12 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def iris_model(models_dir: Path, iris: pd.DataFrame) -> Path:
     """A saved RandomForest on iris, with a signature inferred from its input example."""
-    _, target = load_iris(return_X_y=True, as_frame=True)
-    forest = RandomForestClassifier(n_estimators=5, random_state=0).fit(iris, target)
-    path = models_dir / "iris"
-    runlab.sklearn.save_model(forest, path, input_example=iris.iloc[:2])
-    return path
+    return save_iris_model(models_dir / "iris")
 
 
 @pytest.fixture(scope="session")
 def outputs_model(models_dir: Path) -> Path:
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("double", "x")]),
-        params=ParamSchema(
-            [ParamSpec("kind", "string", "frame"), ParamSpec("scale", "double", 1.0)]
-        ),
-    )
-    path = models_dir / "outputs"
-    runlab.pyfunc.save_model(path, python_model=Outputs(), signature=signature)
-    return path
+    return save_outputs_model(models_dir / "outputs")
 
 
 @pytest.fixture(scope="session")

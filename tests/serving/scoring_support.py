@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 import runlab.pyfunc
+import runlab.sklearn
+from runlab.models import ColSpec, ModelSignature, ParamSchema, ParamSpec, Schema
 from runlab.serving import ScoringSettings, build_scoring_app
 from support.asgi_api import Api
 
@@ -62,6 +64,37 @@ class Echo(runlab.pyfunc.PythonModel):
         elif isinstance(model_input, dict):
             info["keys"] = sorted(model_input)
         return {"input": info, "params": params}
+
+
+def iris_features() -> pd.DataFrame:
+    """The iris features as a DataFrame (bundled with scikit-learn, nothing downloads)."""
+    from sklearn.datasets import load_iris
+
+    features, _ = load_iris(return_X_y=True, as_frame=True)
+    return features
+
+
+def save_iris_model(path: Path, n_estimators: int = 5) -> Path:
+    """Save a RandomForest fitted on iris at ``path``, with a signature from its input example."""
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import RandomForestClassifier
+
+    features, target = load_iris(return_X_y=True, as_frame=True)
+    forest = RandomForestClassifier(n_estimators=n_estimators, random_state=0)
+    runlab.sklearn.save_model(forest.fit(features, target), path, input_example=features.iloc[:2])
+    return path
+
+
+def save_outputs_model(path: Path) -> Path:
+    """Save :class:`Outputs` at ``path`` with a column ``x`` and the ``kind``/``scale`` params."""
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", "x")]),
+        params=ParamSchema(
+            [ParamSpec("kind", "string", "frame"), ParamSpec("scale", "double", 1.0)]
+        ),
+    )
+    runlab.pyfunc.save_model(path, python_model=Outputs(), signature=signature)
+    return path
 
 
 def scoring_api(portal: Any, model_path: Path, settings: ScoringSettings | None = None) -> Api:

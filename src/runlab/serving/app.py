@@ -24,11 +24,13 @@ from runlab.errors import RunlabError
 
 # The tracking server's body reader: the same streamed size limit, answered with 413.
 from runlab.server.endpoint import read_limited_body
+from runlab.serving.errors import ModelFailure
+from runlab.serving.model_call import predict_guarded
 from runlab.serving.payload import parse_body
 from runlab.serving.predictions import encode_predictions
 from runlab.serving.settings import ScoringSettings
 
-__all__ = ["ModelFailure", "build_scoring_app", "error_body", "predict_and_encode"]
+__all__ = ["build_scoring_app", "error_body", "predict_and_encode"]
 
 logger = logging.getLogger("runlab.serving")
 
@@ -50,31 +52,14 @@ def _error(exc: RunlabError) -> Response:
     return _json(error_body(exc.error_code, exc.message), exc.get_http_status_code())
 
 
-class ModelFailure(RunlabError):
-    """The model raised (or returned something unencodable) for a request.
-
-    Answered with 400 and ``BAD_REQUEST``, as MLflow's scoring server does: a model usually fails
-    on input its signature did not rule out.
-    """
-
-    default_error_code = "BAD_REQUEST"
-
-
 def predict_and_encode(model: Any, data: Any, params: dict[str, Any] | None) -> bytes:
-    """Predict and encode the response body; a failure inside the model becomes a
-    :class:`ModelFailure` (the model's own runlab errors, e.g. a schema mismatch, pass through).
-    """
+    """Predict and encode the response body (errors as :func:`predict_guarded` raises them)."""
     try:
-        predictions = model.predict(data, params)
-    except RunlabError:
+        predictions = predict_guarded(model, data, params)
+    except ModelFailure as exc:
+        # The client gets the message; whoever runs the server gets the model's traceback.
+        logger.warning("%s", exc.message, exc_info=exc.__cause__)
         raise
-    except Exception as exc:
-        # The model's own code failed: the caller sees the exception, the log its traceback.
-        logger.exception("The model raised while predicting")
-        raise ModelFailure(
-            f"The model raised {type(exc).__name__} while predicting: {exc}. Check that the "
-            "input matches what the model expects."
-        ) from exc
     try:
         return encode_predictions(predictions)
     except TypeError as exc:

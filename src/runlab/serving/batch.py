@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from runlab.errors import InvalidParameter
+from runlab.serving.model_call import predict_guarded
 from runlab.serving.payload import parse_csv, parse_json_document, parse_parquet
 from runlab.serving.predictions import encode_predictions
 
@@ -113,14 +114,14 @@ def predict_in_chunks(
     """
     rows = rows_of(data)
     if rows is None or rows <= chunk_size:
-        out = model.predict(data, params)
+        out = predict_guarded(model, data, params)
         if on_progress is not None and rows is not None:
             on_progress(rows, rows)
         return out
     parts = []
     done = 0
     for chunk in _chunks(data, chunk_size):
-        parts.append(model.predict(chunk, params))
+        parts.append(predict_guarded(model, chunk, params))
         done += rows_of(chunk) or 0
         if on_progress is not None:
             on_progress(done, rows)

@@ -6,9 +6,9 @@ the batch command (``runlab models predict``) reports them as one-line messages 
 
 from __future__ import annotations
 
-from runlab.errors import InvalidParameter
+from runlab.errors import InvalidParameter, RunlabError
 
-__all__ = ["BadRequest", "UnsupportedContentType"]
+__all__ = ["BadRequest", "ModelFailure", "UnsupportedContentType"]
 
 
 class BadRequest(InvalidParameter):
@@ -26,3 +26,13 @@ class UnsupportedContentType(BadRequest):
     """A Content-Type the server does not read (HTTP 415)."""
 
     status = 415
+
+
+class ModelFailure(RunlabError):
+    """The model raised, or returned something that cannot be sent, for an input.
+
+    Answered with 400 and ``BAD_REQUEST``, as MLflow's scoring server does: a model usually fails
+    on an input its signature did not rule out.
+    """
+
+    default_error_code = "BAD_REQUEST"

@@ -88,18 +88,24 @@ def test_booster_without_signature_predicts_an_unnamed_array(tmp_path: Path, cas
     )
 
 
-def test_signature_params_reach_the_booster_predict(tmp_path: Path, case: Any) -> None:
+def test_signature_params_reach_the_booster_predict(
+    tmp_path: Path, case: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     features, _ = frame_and_target()
     booster = case.make["booster"]()
-    signature = ModelSignature(
-        infer_signature(features).inputs,
-        params=ParamSchema([ParamSpec("output_margin", "boolean", False)]),
-    )
+    params = [
+        ParamSpec("output_margin", "boolean", False),
+        ParamSpec("threshold", "double", 0.5),  # not a parameter of Booster.predict
+        ParamSpec("data", "string", "x"),  # the name of its input argument
+    ]
+    signature = ModelSignature(infer_signature(features).inputs, params=ParamSchema(params))
     runlab.xgboost.save_model(booster, tmp_path / "m", signature=signature)
     pyfunc = runlab.pyfunc.load_model(tmp_path / "m")
     margins = booster.predict(xgb.DMatrix(features), output_margin=True)
-    np.testing.assert_allclose(pyfunc.predict(features, params={"output_margin": True}), margins)
+    chosen = {"output_margin": True, "threshold": 0.9, "data": "y"}
+    np.testing.assert_allclose(pyfunc.predict(features, params=chosen), margins)
     np.testing.assert_allclose(pyfunc.predict(features), case.predict(booster, features))
+    assert "no parameters named data, threshold; they are ignored" in caplog.text
 
 
 def test_an_unknown_model_format_is_refused(tmp_path: Path, case: Any) -> None:

@@ -150,13 +150,18 @@ def save_boosting_model(
 def supported_kwargs(
     function: Callable[..., Any], params: Mapping[str, Any] | None
 ) -> dict[str, Any]:
-    """The ``params`` that ``function`` takes as keywords; the others are dropped with a warning."""
+    """The ``params`` that ``function`` takes as keywords; the others are dropped with a warning.
+
+    The first parameter is the model input, never a param.
+    """
     if not params:
         return {}
-    accepted = inspect.signature(function).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-        return dict(params)
-    dropped = sorted(set(params) - set(accepted))
+    signature = list(inspect.signature(function).parameters.values())
+    data, options = signature[:1], signature[1:]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in options):
+        return {k: v for k, v in params.items() if k not in {p.name for p in data}}
+    accepted = {p.name for p in options if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+    dropped = sorted(set(params) - accepted)
     if dropped:
         _logger.warning(
             "runlab: the model's predict takes no parameters named %s; they are ignored.",

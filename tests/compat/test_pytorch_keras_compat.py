@@ -47,8 +47,11 @@ def test_runlab_pytorch_model_loads_in_mlflow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:
     mlflow_pytorch = pytest.importorskip("mlflow.pytorch")
-    # MLflow 3 refuses pickles unless told to trust them, as runlab's docs say to.
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    if fmt == "pickle":
+        # MLflow 3 refuses pickles unless told to trust them; a pt2 archive passes its own check.
+        monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    else:
+        monkeypatch.delenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", raising=False)
     net = _torch_net()
     runlab.pytorch.save_model(net, tmp_path / "m", serialization_format=fmt, input_example=X[:2])
     expected = _torch_forward(net, X)

@@ -115,6 +115,14 @@ def test_pyfunc_casts_float64_to_the_models_dtype(tmp_path: Path) -> None:
     np.testing.assert_allclose(out, _forward(net, X), rtol=1e-6)
 
 
+def test_pyfunc_device_comes_from_model_config(tmp_path: Path) -> None:
+    net = _net()
+    runlab.pytorch.save_model(net, tmp_path / "m", input_example=X[:2])
+    model = runlab.pyfunc.load_model(tmp_path / "m", model_config={"device": "cpu"})
+    assert model.model_config == {"device": "cpu"}
+    np.testing.assert_allclose(model.predict(X), _forward(net, X), rtol=1e-6)
+
+
 def test_pyfunc_refuses_lists(tmp_path: Path) -> None:
     runlab.pytorch.save_model(_net(), tmp_path / "m", serialization_format="pickle")
     with pytest.raises(InvalidParameter, match="DataFrame or a numpy array"):

@@ -323,6 +323,17 @@ def test_token_classification_joins_the_entity_labels(tmp_path: Path) -> None:
     assert out == expected
 
 
+def test_code_paths_are_copied_but_never_imported_from(classifier: Any, tmp_path: Path) -> None:
+    helper = tmp_path / "helpers.py"
+    helper.write_text("VALUE = 1\n")
+    runlab.transformers.save_model(classifier, tmp_path / "m", code_paths=[helper])
+    assert _mlmodel(tmp_path / "m")["flavors"]["transformers"]["code"] == "code"
+    assert (tmp_path / "m" / "code" / "helpers.py").is_file()
+    runlab.transformers.load_model(tmp_path / "m")
+    runlab.pyfunc.load_model(tmp_path / "m")
+    assert not any(entry.startswith(str(tmp_path / "m")) for entry in sys.path)
+
+
 def test_model_card_and_the_options_runlab_does_not_take(
     classifier: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -382,6 +393,7 @@ def test_existing_folder_is_not_overwritten(classifier: Any, tmp_path: Path) -> 
     [
         ("components", ["../.."], "leaves the model folder"),
         ("components", ["weights"], "Unknown component"),
+        ("components", "tokenizer", "list of names"),
         ("model_binary", "../..", "leaves the model folder"),
         ("pipeline_model_type", "Pipeline", "not a PreTrainedModel class"),
         ("pipeline_model_type", "os.system", "not a PreTrainedModel class"),

@@ -16,17 +16,18 @@ Loading trusts only data: the classes named in ``MLmodel`` must be classes ``tra
 itself provides (a model subclass of ``PreTrainedModel``, a tokenizer or processor class), the
 weights must be safetensors (a pickled ``pytorch_model.bin`` is refused), every file is read
 with ``local_files_only=True`` and ``trust_remote_code=False``, and a saved configuration that
-asks for remote code (an ``auto_map`` entry) is refused rather than loaded as something else.
-Nothing is ever looked up or downloaded from the Hugging Face Hub, and a model saved by
-reference to a Hub repository (``save_pretrained=False`` in MLflow) is refused: its weights are
-not in the folder. What remains to trust is the installed ``transformers`` code that reads the
-files, and the model's behaviour itself.
+asks for remote code (``auto_map``, ``custom_pipelines``) is refused rather than loaded as
+something else. Files given as ``code_paths`` are copied into ``code/`` but never put on
+``sys.path`` at load: no class is imported from them. Nothing is looked up or downloaded from
+the Hugging Face Hub, and a model saved by reference to a Hub repository
+(``save_pretrained=False`` in MLflow) is refused: its weights are not in the folder. What
+remains to trust is the installed ``transformers`` code that reads the files, and what the
+model predicts.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -34,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 from runlab.errors import InvalidParameter
-from runlab.models.flavors.framework_import import import_framework
+from runlab.models.flavors.transformers_loading import (
+    COMPONENT_BASES,
+    COMPONENTS_DIR,
+    MODEL_DIR,
+    checked_task,
+    dtype_kwarg,
+    load_parts,
+    transformers_module,
+)
 from runlab.models.flavors.transformers_pyfunc import (
     TransformersPyfunc,
     default_signature,
@@ -43,7 +52,6 @@ from runlab.models.flavors.transformers_pyfunc import (
 from runlab.models.model import Model
 from runlab.models.model_location import local_model_path
 from runlab.models.model_logging import ModelInfo, log_flavor_model
-from runlab.models.model_paths import add_code_path, inside
 from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
 
@@ -53,35 +61,8 @@ _logger = logging.getLogger("runlab")
 
 FLAVOR_NAME = "transformers"
 LOADER_MODULE = "mlflow.transformers"
-_MODEL_DIR = "model"
-_COMPONENTS_DIR = "components"
-# The parts of a pipeline that are saved next to the model, with the transformers base class a
-# class named in MLmodel must derive from before it is used to load that part.
-_COMPONENT_BASES = {
-    "tokenizer": "PreTrainedTokenizerBase",
-    "feature_extractor": "FeatureExtractionMixin",
-    "image_processor": "ImageProcessingMixin",
-}
-_PROCESSOR = "processor"
-_AUTO_CLASSES = {
-    "tokenizer": "AutoTokenizer",
-    "feature_extractor": "AutoFeatureExtractor",
-    "image_processor": "AutoImageProcessor",
-    _PROCESSOR: "AutoProcessor",
-}
-_DICT_KEYS = ("model", *_COMPONENT_BASES, "torch_dtype")
+_DICT_KEYS = ("model", *COMPONENT_BASES, "torch_dtype")
 _RETURN_TYPES = ("pipeline", "components")
-# Files in which transformers records custom code to import ("auto_map"): refused on load.
-_CONFIG_FILES = (
-    "config.json",
-    "tokenizer_config.json",
-    "preprocessor_config.json",
-    "processor_config.json",
-)
-
-
-def _transformers() -> Any:
-    return import_framework("transformers", "transformers")
 
 
 def save_model(
@@ -125,7 +106,7 @@ def save_model(
             "runlab: save_pretrained=False is ignored: the model's weights are saved in the "
             "model folder, because loading never downloads from the Hugging Face Hub."
         )
-    transformers = _transformers()
+    transformers = transformers_module()
     pipeline = _as_pipeline(transformers, transformers_model, task, torch_dtype)
     conf = _flavor_conf(transformers, pipeline, torch_dtype)
     with_pyfunc = has_pyfunc(pipeline)
@@ -135,11 +116,11 @@ def save_model(
 
     def write(folder: Path, model: Model) -> None:
         code = copy_code_paths(folder, code_paths)
-        _save_pretrained(pipeline.model, folder / _MODEL_DIR)
+        _save_pretrained(pipeline.model, folder / MODEL_DIR)
         if model_card is not None:
             _write_model_card(folder, model_card)
         for name in conf["components"]:
-            getattr(pipeline, name).save_pretrained(folder / _COMPONENTS_DIR / name)
+            getattr(pipeline, name).save_pretrained(folder / COMPONENTS_DIR / name)
         model.add_flavor(FLAVOR_NAME, transformers_version=transformers.__version__, code=code)
         model.flavors[FLAVOR_NAME].update(conf)
         if with_pyfunc:
@@ -199,10 +180,10 @@ def _as_pipeline(transformers: Any, given: Any, task: str | None, torch_dtype: A
     parts = dict(given)
     model = parts["model"]
     _check_pretrained(transformers, model)
-    task = _checked_task(transformers, task) if task is not None else _infer_task(model)
+    task = checked_task(transformers, task) if task is not None else _infer_task(model)
     dtype = parts.pop("torch_dtype", None) or torch_dtype
     if dtype is not None:
-        parts[_dtype_kwarg(transformers)] = dtype
+        parts[dtype_kwarg(transformers)] = dtype
     try:
         return transformers.pipeline(task=task, trust_remote_code=False, **parts)
     except Exception as err:
@@ -218,19 +199,6 @@ def _check_pretrained(transformers: Any, model: Any) -> None:
             f"The model must be a transformers PreTrainedModel (PyTorch), got "
             f"{type(model).__name__}."
         )
-
-
-def _checked_task(transformers: Any, task: Any) -> str:
-    if not isinstance(task, str) or not task:
-        raise InvalidParameter(f"task must be a transformers pipeline task name, got {task!r}.")
-    try:
-        transformers.pipelines.check_task(task)
-    except KeyError as err:
-        known = ", ".join(sorted(transformers.pipelines.get_supported_tasks()))
-        raise InvalidParameter(
-            f"Unknown transformers pipeline task {task!r}. Known tasks: {known}."
-        ) from err
-    return task
 
 
 def _infer_task(model: Any) -> str:
@@ -259,12 +227,6 @@ def _infer_task(model: Any) -> str:
     )
 
 
-def _dtype_kwarg(transformers: Any) -> str:
-    # transformers 4.56 renamed torch_dtype to dtype, and warns about the old name.
-    params = inspect.signature(transformers.pipeline).parameters
-    return "dtype" if "dtype" in params else "torch_dtype"
-
-
 def _flavor_conf(transformers: Any, pipeline: Any, torch_dtype: Any) -> dict[str, Any]:
     model = pipeline.model
     conf: dict[str, Any] = {"task": pipeline.task, "instance_type": type(pipeline).__name__}
@@ -276,8 +238,8 @@ def _flavor_conf(transformers: Any, pipeline: Any, torch_dtype: Any) -> dict[str
         conf["torch_dtype"] = str(dtype)
     conf["pipeline_model_type"] = type(model).__name__
     conf["source_model_name"] = str(getattr(model, "name_or_path", "") or "")
-    conf["model_binary"] = _MODEL_DIR
-    components = [name for name in _COMPONENT_BASES if getattr(pipeline, name, None) is not None]
+    conf["model_binary"] = MODEL_DIR
+    components = [name for name in COMPONENT_BASES if getattr(pipeline, name, None) is not None]
     for name in components:
         conf[f"{name}_type"] = type(getattr(pipeline, name)).__name__
     conf["components"] = components
@@ -360,13 +322,13 @@ def load_model(
             "from the model's files."
         )
     kwargs.pop("trust_remote_code", None)
-    _transformers()  # before any download: without the framework the model cannot load
+    transformers_module()  # before any download: without the framework the model cannot load
     folder = local_model_path(model_uri, dst_path)
     model = Model.load(folder)
-    parts = _load_parts(folder, _conf(folder, model))
+    parts = load_parts(folder, _conf(folder, model))
     if return_type == "components":
         return parts
-    if _PROCESSOR in parts:
+    if "processor" in parts:
         raise InvalidParameter(
             "This model was saved with a processor, which a pipeline cannot hold: load it "
             'with return_type="components".'
@@ -382,7 +344,7 @@ def _conf(folder: Path, model: Model) -> dict[str, Any]:
 
 
 def _build_pipeline(parts: Mapping[str, Any], device: Any, kwargs: Mapping[str, Any]) -> Any:
-    transformers = _transformers()
+    transformers = transformers_module()
     call = dict(parts)
     if device is not None:
         call["device"] = device
@@ -390,114 +352,10 @@ def _build_pipeline(parts: Mapping[str, Any], device: Any, kwargs: Mapping[str, 
     return transformers.pipeline(trust_remote_code=False, **call)
 
 
-def _load_parts(folder: Path, conf: Mapping[str, Any]) -> dict[str, Any]:
-    transformers = _transformers()
-    add_code_path(folder, conf)
-    task = _checked_task(transformers, conf.get("task"))
-    if "source_model_revision" in conf and "model_binary" not in conf:
-        raise InvalidParameter(
-            f"The model at {folder} does not hold its weights: it refers to the Hugging Face Hub "
-            f"repository {conf.get('source_model_name')!r}, and runlab never downloads from the "
-            "Hub. Save it again with its weights in the model folder."
-        )
-    if "local_base_model_path" in conf or "peft_adaptor" in conf:
-        raise InvalidParameter(
-            f"The model at {folder} is a PEFT adapter, which runlab does not load."
-        )
-    model_dir = inside(folder, str(conf.get("model_binary") or "pipeline"), "model_binary")
-    parts: dict[str, Any] = {
-        "task": task,
-        "model": _load_pretrained_model(transformers, model_dir, conf),
-    }
-    names = list(conf.get("components") or [])
-    if "processor_type" in conf:
-        names.append(_PROCESSOR)
-    for name in names:
-        path = inside(folder, f"{_COMPONENTS_DIR}/{name}", "component")
-        if name not in _AUTO_CLASSES:
-            raise InvalidParameter(
-                f"Unknown component {name!r} in the model at {folder}; runlab loads "
-                f"{', '.join(_AUTO_CLASSES)}."
-            )
-        parts[name] = _load_component(transformers, path, name, conf.get(f"{name}_type"))
-    return parts
-
-
-def _refuse_remote_code(folder: Path) -> None:
-    for file_name in _CONFIG_FILES:
-        path = folder / file_name
-        if not path.is_file():
-            continue
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise InvalidParameter(f"{path} is not a valid JSON file: {err}") from err
-        if isinstance(data, Mapping) and (data.get("auto_map") or data.get("custom_pipelines")):
-            raise InvalidParameter(
-                f"{path} asks for custom code from the model's source (auto_map or "
-                "custom_pipelines), and runlab never runs a model's own code "
-                "(trust_remote_code). Use a model built from classes transformers provides."
-            )
-
-
-def _named_class(transformers: Any, name: Any, base: str, what: str) -> Any:
-    cls = (
-        getattr(transformers, name, None) if isinstance(name, str) and name.isidentifier() else None
-    )
-    if not (isinstance(cls, type) and issubclass(cls, getattr(transformers, base))):
-        raise InvalidParameter(
-            f"The model's {what} class {name!r} is not a {base} class transformers provides; "
-            "runlab loads no class from a model's own code."
-        )
-    return cls
-
-
-def _load_pretrained_model(transformers: Any, model_dir: Path, conf: Mapping[str, Any]) -> Any:
-    cls = _named_class(transformers, conf.get("pipeline_model_type"), "PreTrainedModel", "model")
-    _refuse_remote_code(model_dir)
-    if not any(model_dir.glob("*.safetensors")):
-        raise InvalidParameter(
-            f"The model's weights in {model_dir} are not in safetensors format; runlab does not "
-            "unpickle weight files. Save the model again with safetensors weights."
-        )
-    kwargs: dict[str, Any] = {}
-    dtype = conf.get("torch_dtype")
-    if dtype:
-        kwargs[_dtype_kwarg(transformers)] = _torch_dtype(str(dtype))
-    return cls.from_pretrained(
-        str(model_dir),
-        local_files_only=True,
-        trust_remote_code=False,
-        use_safetensors=True,
-        **kwargs,
-    )
-
-
-def _torch_dtype(name: str) -> Any:
-    torch = import_framework("torch", "transformers")
-    dtype = getattr(torch, name.removeprefix("torch."), None)
-    if not isinstance(dtype, torch.dtype):
-        raise InvalidParameter(f"The model's torch_dtype {name!r} is not a torch dtype.")
-    return dtype
-
-
-def _load_component(transformers: Any, path: Path, name: str, class_name: Any) -> Any:
-    _refuse_remote_code(path)
-    if name == _PROCESSOR:
-        cls = getattr(transformers, _AUTO_CLASSES[name])
-    elif isinstance(class_name, str) and hasattr(transformers, class_name):
-        cls = _named_class(transformers, class_name, _COMPONENT_BASES[name], name)
-    else:
-        # A class transformers does not have: its own Auto class reads the saved config, and
-        # with trust_remote_code=False it will not import the model's code for it.
-        cls = getattr(transformers, _AUTO_CLASSES[name])
-    return cls.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
-
-
 def load_pyfunc(model_dir: Path, model: Model) -> TransformersPyfunc:
     """The pyfunc implementation of a saved transformers model."""
     conf = _conf(model_dir, model)
-    pipeline = _build_pipeline(_load_parts(model_dir, conf), None, {})
+    pipeline = _build_pipeline(load_parts(model_dir, conf), None, {})
     model_config = model.flavors.get("python_function", {}).get("config")
     return TransformersPyfunc(
         pipeline, conf, dict(model_config) if isinstance(model_config, Mapping) else {}

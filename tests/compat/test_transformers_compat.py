@@ -149,6 +149,27 @@ def _text_generation(tokenizer: Any) -> Any:
     return transformers.pipeline("text-generation", model=model, tokenizer=tokenizer)
 
 
+def _zero_shot(tokenizer: Any) -> Any:
+    torch.manual_seed(5)
+    labels = ["contradiction", "neutral", "entailment"]
+    config = transformers.DistilBertConfig(
+        vocab_size=len(_VOCAB),
+        dim=16,
+        n_layers=1,
+        n_heads=2,
+        hidden_dim=32,
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+    )
+    model = transformers.DistilBertForSequenceClassification(config).eval()
+    return transformers.pipeline("zero-shot-classification", model=model, tokenizer=tokenizer)
+
+
+_ZERO_SHOT_FRAME = {
+    "sequences": ["good movie", "bad plot"],
+    "candidate_labels": ['["good", "bad"]'] * 2,
+    "hypothesis_template": ["This is {}."] * 2,
+}
 _GREEDY = {"max_new_tokens": 3, "do_sample": False}
 
 
@@ -162,15 +183,20 @@ _GREEDY = {"max_new_tokens": 3, "do_sample": False}
         (_token_classification, ["good movie", "the plot was awful"], None),
         (_text_generation, ["good movie", "the plot"], _GREEDY),
         (_text_generation, "great", _GREEDY),
+        (_zero_shot, "frame", None),
     ],
 )
 def test_both_pyfunc_wrappers_predict_alike(
     tokenizer: Any, tmp_path: Path, build: Any, inputs: Any, model_config: Any
 ) -> None:
     runlab.transformers.save_model(build(tokenizer), tmp_path / "m", model_config=model_config)
+    if inputs == "frame":
+        inputs = pd.DataFrame(_ZERO_SHOT_FRAME)
     ours = runlab.pyfunc.load_model(tmp_path / "m").predict(inputs)
     theirs = mlflow_pyfunc.load_model(str(tmp_path / "m")).predict(inputs)
-    if isinstance(theirs, np.ndarray):
+    if isinstance(theirs, pd.DataFrame):
+        pd.testing.assert_frame_equal(ours, theirs)
+    elif isinstance(theirs, np.ndarray):
         assert np.allclose(ours, theirs)
     else:
         assert ours == theirs

@@ -323,6 +323,34 @@ def test_token_classification_joins_the_entity_labels(tmp_path: Path) -> None:
     assert out == expected
 
 
+def test_zero_shot_classification_gives_a_row_per_label(tmp_path: Path) -> None:
+    torch.manual_seed(5)
+    labels = ["contradiction", "neutral", "entailment"]
+    config = _bert_config(
+        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)}
+    )
+    model = transformers.BertForSequenceClassification(config).eval()
+    pipeline = transformers.pipeline(
+        "zero-shot-classification", model=model, tokenizer=_tokenizer()
+    )
+    runlab.transformers.save_model(pipeline, tmp_path / "m")
+    predictor = runlab.pyfunc.load_model(tmp_path / "m")
+    frame = pd.DataFrame(
+        {
+            "sequences": _TEXTS[:2],
+            "candidate_labels": ['["good", "bad"]'] * 2,
+            "hypothesis_template": ["This is {}."] * 2,
+        }
+    )
+    out = predictor.predict(frame)
+    raw = pipeline(_TEXTS[:2], candidate_labels=["good", "bad"], hypothesis_template="This is {}.")
+    assert list(out.columns) == ["sequence", "labels", "scores"]
+    assert out["labels"].tolist() == [label for row in raw for label in row["labels"]]
+    assert np.allclose(out["scores"], [score for row in raw for score in row["scores"]])
+    with pytest.raises(InvalidParameter, match="candidate_labels"):
+        predictor.predict(frame.drop(columns="candidate_labels").assign(other=["x", "y"]))
+
+
 def test_code_paths_are_copied_but_never_imported_from(classifier: Any, tmp_path: Path) -> None:
     helper = tmp_path / "helpers.py"
     helper.write_text("VALUE = 1\n")

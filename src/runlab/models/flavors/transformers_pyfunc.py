@@ -4,6 +4,8 @@ Inputs: a string, a list of strings, a list of dicts, a dict, or a DataFrame (on
 values; several columns, e.g. ``text`` and ``text_pair``: one dict per row). Outputs by task:
 
 - text-classification: a DataFrame with ``label`` and ``score`` columns;
+- zero-shot-classification (a dict or DataFrame of ``sequences``, ``candidate_labels`` and
+  ``hypothesis_template``): a DataFrame of ``sequence``, ``labels``, ``scores``, a row per label;
 - text-generation (and summarization, translation, text2text-generation where transformers
   still has them): a list of generated strings;
 - fill-mask: the best token for each input, as a list of strings;
@@ -16,6 +18,7 @@ Keyword arguments for the pipeline call come from the model's ``model_config``, 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -47,6 +50,7 @@ _NO_PYFUNC = {
     "ZeroShotObjectDetectionPipeline",
     "ZeroShotAudioClassificationPipeline",
 }
+_ZERO_SHOT_KEYS = ("sequences", "candidate_labels", "hypothesis_template")
 # Options of the pyfunc wrapper itself, never passed to the pipeline.
 _WRAPPER_OPTIONS = ("include_prompt", "collapse_whitespace")
 
@@ -55,6 +59,16 @@ _DEFAULT_SIGNATURES = {
     "text-classification": ModelSignature(
         Schema([ColSpec("string")]),
         Schema([ColSpec("string", name="label"), ColSpec("double", name="score")]),
+    ),
+    "zero-shot-classification": ModelSignature(
+        Schema([ColSpec("string", name=key) for key in _ZERO_SHOT_KEYS]),
+        Schema(
+            [
+                ColSpec("string", name="sequence"),
+                ColSpec("string", name="labels"),
+                ColSpec("double", name="scores"),
+            ]
+        ),
     ),
     "feature-extraction": ModelSignature(
         Schema([ColSpec("string")]), Schema([TensorSpec("float64", (-1,))])
@@ -158,6 +172,8 @@ class TransformersPyfunc:
             import pandas as pd
 
             return pd.DataFrame(self._call(_classification_input(data), options))
+        if _is(pipe, "ZeroShotClassificationPipeline"):
+            return _zero_shot_frame(self._call(_zero_shot_input(model_input), options))
         if _is(pipe, "FillMaskPipeline"):
             return _best_tokens(self._call(_strings(data), options))
         if _is(pipe, "TokenClassificationPipeline"):
@@ -199,6 +215,57 @@ def _classification_input(data: Any) -> Any:
                 f"got {sorted(row)}."
             )
     return data
+
+
+def _zero_shot_input(data: Any) -> dict[str, Any]:
+    if type(data).__name__ == "DataFrame":
+        # One pipeline call for the whole frame, read as MLflow does: a column holding one value
+        # on every row (the labels, the template) is that value, else the list of its values.
+        data = {str(k): _distinct(v) for k, v in data.to_dict(orient="list").items()}
+    if not isinstance(data, dict) or not {"sequences", "candidate_labels"} <= set(data):
+        raise InvalidParameter(
+            "A zero-shot-classification model predicts for a dict or DataFrame with sequences "
+            "and candidate_labels (a list, or a JSON-encoded list) and optionally "
+            f"hypothesis_template, got {type(data).__name__}."
+        )
+    unknown = sorted(set(data) - set(_ZERO_SHOT_KEYS))
+    if unknown:
+        raise InvalidParameter(
+            f"A zero-shot-classification input has only {', '.join(_ZERO_SHOT_KEYS)}; got also "
+            f"{', '.join(unknown)}."
+        )
+    labels = data["candidate_labels"]
+    if isinstance(labels, str):
+        # A signature's string column carries the label list JSON-encoded, as in MLflow.
+        try:
+            decoded = json.loads(labels)
+        except json.JSONDecodeError:
+            decoded = labels
+        labels = decoded if isinstance(decoded, list) else labels
+    return {**data, "candidate_labels": labels}
+
+
+def _distinct(values: list[Any]) -> Any:
+    unique: list[Any] = []
+    for value in (_plain(v) for v in values):
+        if value not in unique:
+            unique.append(value)
+    if len(unique) > 1 and all(isinstance(value, str) for value in unique):
+        return unique
+    return unique[0] if unique else None
+
+
+def _zero_shot_frame(output: Any) -> Any:
+    import pandas as pd
+
+    rows = [output] if isinstance(output, dict) else output
+    return pd.DataFrame(
+        [
+            {"sequence": row["sequence"], "labels": label, "scores": score}
+            for row in rows
+            for label, score in zip(row["labels"], row["scores"], strict=True)
+        ]
+    )
 
 
 def _generated(data: Any, output: Any, key: str) -> list[str]:

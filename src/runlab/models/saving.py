@@ -140,7 +140,9 @@ def _infer_from_example(
         infer_output = _pyfunc_predictor(model)
     if infer_output is not None:
         try:
-            outputs = infer_signature(infer_output(staging, example)).inputs
+            outputs = infer_signature(
+                _as_column_if_table(example, infer_output(staging, example))
+            ).inputs
         except Exception as err:  # a model that cannot predict its own example: keep inputs
             _logger.warning(
                 "runlab: the model's output for its input example could not be inferred (%s); "
@@ -148,6 +150,16 @@ def _infer_from_example(
                 err,
             )
     return ModelSignature(inputs, outputs)
+
+
+def _as_column_if_table(example: Any, output: Any) -> Any:
+    """A 1-D array predicted for a table, as a column: MLflow records such outputs that way."""
+    if type(example).__module__.startswith("pandas") and getattr(output, "ndim", None) == 1:
+        import pandas as pd
+
+        if isinstance(example, pd.DataFrame) and not isinstance(output, pd.Series):
+            return pd.Series(output)
+    return output
 
 
 def _pyfunc_predictor(model: Model) -> Callable[[Path, Any], Any]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
-import pickle
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runlab.errors import InvalidParameter
 from runlab.models.flavors.framework_import import import_framework
+from runlab.models.flavors.skops_format import dump_pickle, dump_skops, load_pickle, load_skops
 from runlab.models.model import Model
 from runlab.models.model_location import local_model_path
 from runlab.models.model_logging import ModelInfo, log_flavor_model
@@ -106,11 +106,11 @@ def save_model(
             "code": code,
         }
         if fmt == "skops":
-            conf["skops_trusted_types"] = _dump_skops(
-                sk_model, folder / file_name, skops_trusted_types
+            conf["skops_trusted_types"] = (
+                dump_skops(sk_model, folder / file_name, skops_trusted_types) or None
             )
         else:
-            _dump_pickle(sk_model, folder / file_name, fmt)
+            dump_pickle(sk_model, folder / file_name, fmt)
         model.add_flavor(
             "python_function",
             **pyfunc_flavor_conf(
@@ -131,24 +131,6 @@ def save_model(
         metadata=metadata,
         mlmodel=mlflow_model,
     )
-
-
-def _dump_skops(sk_model: Any, path: Path, extra_trusted: Sequence[str] | None) -> list[str] | None:
-    import skops.io
-
-    skops.io.dump(sk_model, path)
-    untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) | set(extra_trusted or ()))
-    return untrusted or None
-
-
-def _dump_pickle(sk_model: Any, path: Path, fmt: str) -> None:
-    with open(path, "wb") as out:
-        if fmt == "cloudpickle":
-            import cloudpickle
-
-            cloudpickle.dump(sk_model, out)
-        else:
-            pickle.dump(sk_model, out, protocol=pickle.DEFAULT_PROTOCOL)
 
 
 def log_model(
@@ -207,28 +189,15 @@ def _load_estimator(
         "skops" if file_name.endswith(".skops") else "cloudpickle"
     )
     if fmt == "skops":
-        return _load_skops(path, conf.get("skops_trusted_types"), extra_trusted)
+        return load_skops(path, conf.get("skops_trusted_types"), extra_trusted, _vouched)
     if fmt not in SERIALIZATION_FORMATS:
         raise InvalidParameter(f"Unknown sklearn serialization_format {fmt!r} in {model_dir}.")
-    with open(path, "rb") as source:
-        # A pickle runs its author's code: loading this model means trusting its source.
-        return pickle.load(source)
+    # A pickle runs its author's code: loading this model means trusting its source.
+    return load_pickle(path)
 
 
-def _load_skops(path: Path, recorded: Any, extra_trusted: Sequence[str] | None) -> Any:
-    skops_io = import_framework("skops.io", "sklearn", "skops")
-    recorded_types = [str(t) for t in (recorded or [])]
-    vouched = [t for t in recorded_types if t.startswith(_VOUCHED_MODULES)]
-    trusted = sorted(set(vouched) | set(extra_trusted or ()))
-    needed = set(skops_io.get_untrusted_types(file=path))
-    refused = sorted(needed - set(trusted))
-    if refused:
-        raise InvalidParameter(
-            f"The scikit-learn model at {path} needs types that are not trusted: "
-            f"{', '.join(refused)}. If you trust the model's source, pass them as "
-            "load_model(..., skops_trusted_types=[...])."
-        )
-    return skops_io.load(path, trusted=trusted or None)
+def _vouched(type_name: str) -> bool:
+    return type_name.startswith(_VOUCHED_MODULES)
 
 
 def load_model(

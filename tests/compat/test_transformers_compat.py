@@ -42,7 +42,7 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return transformers.BertTokenizer(str(vocab_file))
 
 
-def _distilbert(model_class: Any, seed: int) -> Any:
+def _distilbert(model_class: Any, seed: int, labels: tuple[str, ...] = ("NEG", "POS")) -> Any:
     torch.manual_seed(seed)
     config = transformers.DistilBertConfig(
         vocab_size=len(_VOCAB),
@@ -51,8 +51,8 @@ def _distilbert(model_class: Any, seed: int) -> Any:
         n_heads=2,
         hidden_dim=32,
         max_position_embeddings=32,
-        id2label={0: "NEG", 1: "POS"},
-        label2id={"NEG": 0, "POS": 1},
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
     return model_class(config).eval()
 
@@ -150,18 +150,8 @@ def _text_generation(tokenizer: Any) -> Any:
 
 
 def _zero_shot(tokenizer: Any) -> Any:
-    torch.manual_seed(5)
-    labels = ["contradiction", "neutral", "entailment"]
-    config = transformers.DistilBertConfig(
-        vocab_size=len(_VOCAB),
-        dim=16,
-        n_layers=1,
-        n_heads=2,
-        hidden_dim=32,
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    model = transformers.DistilBertForSequenceClassification(config).eval()
+    labels = ("contradiction", "neutral", "entailment")
+    model = _distilbert(transformers.DistilBertForSequenceClassification, 5, labels)
     return transformers.pipeline("zero-shot-classification", model=model, tokenizer=tokenizer)
 
 

@@ -50,7 +50,10 @@ def _tokenizer() -> Any:
     )
 
 
-def _bert_config(**extra: Any) -> Any:
+def _bert_config(*labels: str) -> Any:
+    """A one-layer BERT config over ``_WORDS``, with these class labels if any."""
+    ids = {label: index for index, label in enumerate(labels)}
+    named = {"id2label": dict(enumerate(labels)), "label2id": ids}
     return transformers.BertConfig(
         vocab_size=len(_WORDS),
         hidden_size=16,
@@ -58,7 +61,7 @@ def _bert_config(**extra: Any) -> Any:
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=32,
-        **extra,
+        **(named if labels else {}),
     )
 
 
@@ -66,7 +69,7 @@ def _bert_config(**extra: Any) -> Any:
 def classifier() -> Any:
     """A text-classification pipeline over a tiny BERT with labels NEG and POS."""
     torch.manual_seed(0)
-    config = _bert_config(id2label={0: "NEG", 1: "POS"}, label2id={"NEG": 0, "POS": 1})
+    config = _bert_config("NEG", "POS")
     model = transformers.BertForSequenceClassification(config).eval()
     return transformers.pipeline("text-classification", model=model, tokenizer=_tokenizer())
 
@@ -314,7 +317,7 @@ def test_text_generation_with_generation_settings(tmp_path: Path) -> None:
 
 def test_token_classification_joins_the_entity_labels(tmp_path: Path) -> None:
     torch.manual_seed(4)
-    config = _bert_config(id2label={0: "O", 1: "B-X", 2: "I-X"})
+    config = _bert_config("O", "B-X", "I-X")
     model = transformers.BertForTokenClassification(config).eval()
     pipeline = transformers.pipeline("token-classification", model=model, tokenizer=_tokenizer())
     runlab.transformers.save_model(pipeline, tmp_path / "m")
@@ -325,10 +328,7 @@ def test_token_classification_joins_the_entity_labels(tmp_path: Path) -> None:
 
 def test_zero_shot_classification_gives_a_row_per_label(tmp_path: Path) -> None:
     torch.manual_seed(5)
-    labels = ["contradiction", "neutral", "entailment"]
-    config = _bert_config(
-        id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)}
-    )
+    config = _bert_config("contradiction", "neutral", "entailment")
     model = transformers.BertForSequenceClassification(config).eval()
     pipeline = transformers.pipeline(
         "zero-shot-classification", model=model, tokenizer=_tokenizer()

@@ -114,7 +114,7 @@ def _to_pipeline_input(data: Any) -> Any:
         return [
             {str(k): _plain(v) for k, v in row.items()} for row in data.to_dict(orient="records")
         ]
-    if type(data).__name__ == "Series" or type(data).__name__ == "ndarray":
+    if type(data).__name__ in ("Series", "ndarray"):
         return [_plain(value) for value in data.tolist()]
     if isinstance(data, (str, dict, list)):
         return data

@@ -44,6 +44,11 @@ def local_model_path(model_uri: str | os.PathLike[str], dst_path: str | None = N
         return path
     from runlab.artifacts.repository_factory import get_artifact_repository
 
+    if tracking_uri is None and uris.scheme_of(location) == "mlflow-artifacts":
+        # As in MLflow: an mlflow-artifacts: location is served by the current tracking server.
+        from runlab.tracking.config import get_tracking_uri
+
+        tracking_uri = get_tracking_uri()
     repo = get_artifact_repository(location, tracking_uri=tracking_uri)
     try:
         target = dst_path if dst_path is not None else tempfile.mkdtemp(prefix="runlab-model-")

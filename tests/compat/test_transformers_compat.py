@@ -2,13 +2,17 @@
 
 A model runlab saves loads with ``mlflow.transformers.load_model`` and ``mlflow.pyfunc``, and one
 MLflow saves loads with runlab's; both write the same ``transformers`` flavor entries and files,
-and both pyfunc wrappers predict the same for each task. The tiny models are built from configs
+and both pyfunc wrappers predict the same for each task. Through a ``runlab server`` process,
+a model MLflow's client logs and registers loads with runlab's client, and the other way round.
+The tiny models are built from configs
 with a ``BertTokenizer`` over a vocabulary file: nothing is downloaded.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,7 @@ import yaml
 os.environ["HF_HUB_OFFLINE"] = "1"
 
 import runlab
+from support.servers import ProxiedRunlabServer
 
 transformers = pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
@@ -190,3 +195,54 @@ def test_both_pyfunc_wrappers_predict_alike(
         assert np.allclose(ours, theirs)
     else:
         assert ours == theirs
+
+
+@pytest.fixture
+def server_url(
+    runlab_server: ProxiedRunlabServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """MLflow's client and runlab's both pointed at this module's runlab server process."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    mlflow.set_tracking_uri(runlab_server.url)
+    runlab.set_tracking_uri(runlab_server.url)
+    try:
+        yield runlab_server.url
+    finally:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it
+        runlab.set_tracking_uri(None)
+
+
+def test_mlflow_logs_through_a_runlab_server_and_runlab_loads(
+    classifier: Any, server_url: str
+) -> None:
+    import mlflow
+
+    experiment_id = mlflow.create_experiment(f"tiny-{uuid.uuid4().hex[:8]}")
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        info = mlflow_transformers.log_model(
+            classifier, name="clf", input_example=_TEXTS[:2], pip_requirements=_REQUIREMENTS
+        )
+    # runlab's client resolves MLflow 3's models:/<model_id> only against a local store (and a
+    # runs:/ URI names the run's own artifacts), so load from the logged model's location.
+    uri = mlflow.MlflowClient().get_logged_model(info.model_id).artifact_location
+    assert uri.startswith("mlflow-artifacts:/") and info.run_id == run.info.run_id
+    assert runlab.transformers.load_model(uri)(_TEXTS) == classifier(_TEXTS)
+    predicted = runlab.pyfunc.load_model(uri).predict(_TEXTS)
+    pd.testing.assert_frame_equal(predicted, pd.DataFrame(classifier(_TEXTS)))
+
+
+def test_runlab_logs_through_a_runlab_server_and_mlflow_loads(
+    classifier: Any, server_url: str
+) -> None:
+    experiment_id = runlab.create_experiment(f"tiny-{uuid.uuid4().hex[:8]}")
+    with runlab.start_run(experiment_id=experiment_id):
+        info = runlab.transformers.log_model(classifier, artifact_path="clf")
+    pipeline = mlflow_transformers.load_model(info.model_uri)
+    assert pipeline(_TEXTS) == classifier(_TEXTS)
+    predicted = mlflow_pyfunc.load_model(info.model_uri).predict(_TEXTS)
+    pd.testing.assert_frame_equal(predicted, pd.DataFrame(classifier(_TEXTS)))

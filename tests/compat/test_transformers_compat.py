@@ -217,6 +217,7 @@ def server_url(
         runlab.set_tracking_uri(None)
 
 
+@pytest.mark.slow  # starts a runlab server process
 def test_mlflow_logs_through_a_runlab_server_and_runlab_loads(
     classifier: Any, server_url: str
 ) -> None:
@@ -236,6 +237,7 @@ def test_mlflow_logs_through_a_runlab_server_and_runlab_loads(
     pd.testing.assert_frame_equal(predicted, pd.DataFrame(classifier(_TEXTS)))
 
 
+@pytest.mark.slow  # starts a runlab server process
 def test_runlab_logs_through_a_runlab_server_and_mlflow_loads(
     classifier: Any, server_url: str
 ) -> None:

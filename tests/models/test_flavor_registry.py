@@ -13,7 +13,7 @@ from runlab.errors import InvalidParameter, NotFound
 from runlab.models import Model
 from runlab.models.flavor_registry import ENTRY_POINT_GROUP, flavor_module_for
 
-_PLUGIN = '''
+_PLUGIN = """
 from runlab.models.model import Model
 
 FLAVOR_NAME = "echo_flavor"
@@ -28,7 +28,7 @@ class _Echo:
 
 def load_pyfunc(model_dir, model: Model):
     return _Echo()
-'''
+"""
 
 
 @pytest.fixture

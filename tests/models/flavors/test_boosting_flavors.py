@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -61,7 +62,9 @@ def test_signature_is_inferred_from_the_input_example(
     saved = runlab.models.Model.load(tmp_path / "m")
     assert saved.signature is not None and saved.signature.inputs is not None
     assert saved.signature.inputs.input_names() == ["a", "b", "c"]
-    expected = infer_signature(features.head(2), case.predict(model, features.head(2)))
+    # A 1-D prediction for a table is recorded as one unnamed column, as MLflow records it.
+    predicted = pd.Series(case.predict(model, features.head(2)))
+    expected = infer_signature(features.head(2), predicted)
     assert saved.signature == expected
     assert (tmp_path / "m" / "input_example.json").is_file()
 

@@ -128,9 +128,7 @@ def test_log_model_with_artifact_path_spelling_and_a_second_version(tracking_uri
         ({"pyfunc_predict_fn": "predict_log_proba", "sk_model": "not a model"}, "no predict"),
     ],
 )
-def test_bad_save_arguments_are_refused(
-    tmp_path: Path, kwargs: dict[str, Any], match: str
-) -> None:
+def test_bad_save_arguments_are_refused(tmp_path: Path, kwargs: dict[str, Any], match: str) -> None:
     model = kwargs.pop("sk_model", None) or _forest()
     with pytest.raises(InvalidParameter, match=match):
         runlab.sklearn.save_model(model, tmp_path / "m", **kwargs)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,9 +99,18 @@ def test_serve_two_workers_share_the_port(tmp_path: Path, models: dict[str, Path
         for thread in threads:
             thread.join()
         assert answers == [{"predictions": IRIS_CLASSES}] * 40
-        # uvicorn logs one start line per worker process, each with its own pid.
-        pids = set(re.findall(r"Started server process \[(\d+)\]", server.log()))
-        assert len(pids) == 2, server.log()
+        # uvicorn logs one start line per worker process, each with its own pid; the second
+        # may still be loading the model when the first already answers.
+        deadline = time.monotonic() + 60
+        while len(worker_pids(server)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(worker_pids(server)) == 2, server.log_path.read_text()
+
+
+def worker_pids(server: ServerProcess) -> set[str]:
+    """The pids of the uvicorn workers that are serving (each logs this once its app, and so its
+    model, is loaded)."""
+    return set(re.findall(r"Started server process \[(\d+)\]", server.log_path.read_text()))
 
 
 @pytest.mark.slow

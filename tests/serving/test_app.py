@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -313,11 +314,49 @@ def test_an_unencodable_output_is_an_error_response(outputs_api: Api) -> None:
     assert "cannot be sent as JSON" in message and "object" in message
 
 
-def test_predict_in_thread_gives_the_same_answers(
-    portal: object, iris_model: Path, iris: pd.DataFrame
+@pytest.mark.parametrize("mode", ["batched", "thread", "inline"])
+def test_every_predict_mode_gives_the_same_answers(
+    portal: object, iris_model: Path, outputs_model: Path, iris: pd.DataFrame, mode: str
 ) -> None:
-    api = scoring_api(portal, iris_model, ScoringSettings(predict_in_thread=True))
+    api = scoring_api(portal, iris_model, ScoringSettings(predict_mode=mode))
     assert post_json(api, {"inputs": iris.iloc[:2].values.tolist()}).json() == {
         "predictions": FIRST_TWO
     }
-    assert error_of(post_json(api, {"inputs": [[1]]}), 400, "INVALID_PARAMETER_VALUE")
+    message = error_of(post_json(api, {"inputs": [[1]]}), 400, "INVALID_PARAMETER_VALUE")
+    assert "missing required column" in message
+    custom = scoring_api(portal, outputs_model, ScoringSettings(predict_mode=mode))
+    failing = {"dataframe_records": [{"x": 1.0}], "params": {"kind": "explode"}}
+    assert "cannot produce explode" in error_of(post_json(custom, failing), 400)
+
+
+def test_concurrent_requests_share_model_calls(
+    portal: Any, iris_model: Path, iris: pd.DataFrame
+) -> None:
+    """Requests that arrive while the model is busy are scored together, each with its rows."""
+    import anyio
+    import httpx
+
+    import runlab.pyfunc
+    from runlab.serving import build_scoring_app
+
+    app = build_scoring_app(runlab.pyfunc.load_model(iris_model))
+    bodies = [{"inputs": iris.iloc[i : i + 3].values.tolist()} for i in range(0, 60, 3)]
+    answers: dict[int, object] = {}
+
+    async def run_all() -> None:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+
+            async def one(i: int) -> None:
+                response = await client.post("/invocations", json=bodies[i])
+                answers[i] = response.json()["predictions"]
+
+            async with anyio.create_task_group() as group:
+                for i in range(len(bodies)):
+                    group.start_soon(one, i)
+
+    portal.call(run_all)
+    expected = runlab.pyfunc.load_model(iris_model).predict(iris.iloc[:60]).tolist()
+    assert [answers[i] for i in range(len(bodies))] == [
+        expected[i : i + 3] for i in range(0, 60, 3)
+    ]

@@ -110,10 +110,13 @@ def _load(folder: Path) -> Any:
     help="Largest request body accepted (larger ones get 413). Default: 16 MiB.",
 )
 @click.option(
-    "--predict-in-thread",
-    is_flag=True,
-    help="Run predict on a worker thread instead of the event loop, so that /ping answers "
-    "during a long prediction (slower for fast models; see docs/serving.md).",
+    "--predict-mode",
+    type=click.Choice(["batched", "thread", "inline"]),
+    default="batched",
+    show_default=True,
+    help="How predict runs: batched (one prediction thread; requests that queue up meanwhile "
+    "are scored in one call when the model's rows are independent, e.g. scikit-learn), thread "
+    "(the thread pool, one call per request) or inline (on the event loop).",
 )
 @click.option(
     "--env-manager",
@@ -137,7 +140,7 @@ def serve(
     host: str,
     workers: int,
     max_request_bytes: int | None,
-    predict_in_thread: bool,
+    predict_mode: str,
     env_manager: str,
     log_level: str,
 ) -> None:
@@ -157,7 +160,7 @@ def serve(
     check_port_free(host, port)
     settings = ScoringSettings(
         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
-        predict_in_thread=predict_in_thread,
+        predict_mode=predict_mode,
         version=__version__,
     )
     common: dict[str, Any] = {

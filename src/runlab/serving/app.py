@@ -11,11 +11,12 @@ arrays straight from memory. There is no middleware.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,12 +26,12 @@ from runlab.errors import RunlabError
 # The tracking server's body reader: the same streamed size limit, answered with 413.
 from runlab.server.endpoint import read_limited_body
 from runlab.serving.errors import ModelFailure
-from runlab.serving.model_call import predict_guarded
 from runlab.serving.payload import parse_body
 from runlab.serving.predictions import encode_predictions
+from runlab.serving.predictor import Predictor
 from runlab.serving.settings import ScoringSettings
 
-__all__ = ["build_scoring_app", "error_body", "predict_and_encode"]
+__all__ = ["build_scoring_app", "encode_response", "error_body"]
 
 logger = logging.getLogger("runlab.serving")
 
@@ -52,14 +53,8 @@ def _error(exc: RunlabError) -> Response:
     return _json(error_body(exc.error_code, exc.message), exc.get_http_status_code())
 
 
-def predict_and_encode(model: Any, data: Any, params: dict[str, Any] | None) -> bytes:
-    """Predict and encode the response body (errors as :func:`predict_guarded` raises them)."""
-    try:
-        predictions = predict_guarded(model, data, params)
-    except ModelFailure as exc:
-        # The client gets the message; whoever runs the server gets the model's traceback.
-        logger.warning("%s", exc.message, exc_info=exc.__cause__)
-        raise
+def encode_response(predictions: Any) -> bytes:
+    """The response body for ``predictions``; an output with no JSON form is a ModelFailure."""
     try:
         return encode_predictions(predictions)
     except TypeError as exc:
@@ -74,20 +69,27 @@ def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> St
     """
     settings = settings or ScoringSettings()
     limit = settings.max_request_bytes
-    in_thread = settings.predict_in_thread
     version = settings.version.encode()
+    predictor = Predictor(model, settings.predict_mode)
 
     async def invocations(request: Request) -> Response:
         try:
             body = await read_limited_body(request, limit)
             data, params = parse_body(body, request.headers.get("content-type"))
-            if in_thread:
-                encoded = await run_in_threadpool(predict_and_encode, model, data, params)
-            else:
-                encoded = predict_and_encode(model, data, params)
+            predictions = await predictor.predict(data, params)
+            encoded = encode_response(predictions)
+        except ModelFailure as exc:
+            # The client gets the message; whoever runs the server gets the model's traceback.
+            logger.warning("%s", exc.message, exc_info=exc.__cause__)
+            return _error(exc)
         except RunlabError as exc:
             return _error(exc)
         return _json(encoded)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await predictor.close()
 
     async def ping(_request: Request) -> Response:
         return _json(b"\n")
@@ -112,7 +114,7 @@ def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> St
         Route("/health", ping, methods=["GET"]),
         Route("/version", version_text, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={Exception: unexpected})
+    app = Starlette(routes=routes, exception_handlers={Exception: unexpected}, lifespan=lifespan)
     app.state.model = model
     app.state.settings = settings
     return app

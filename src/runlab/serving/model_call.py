@@ -7,7 +7,7 @@ from typing import Any
 from runlab.errors import RunlabError
 from runlab.serving.errors import ModelFailure
 
-__all__ = ["predict_guarded"]
+__all__ = ["model_failure", "predict_guarded"]
 
 
 def predict_guarded(model: Any, data: Any, params: Any = None) -> Any:
@@ -21,7 +21,12 @@ def predict_guarded(model: Any, data: Any, params: Any = None) -> Any:
     except RunlabError:
         raise
     except Exception as exc:
-        raise ModelFailure(
-            f"The model raised {type(exc).__name__} while predicting: {exc}. Check that the "
-            "input matches what the model expects."
-        ) from exc
+        raise model_failure(exc) from exc
+
+
+def model_failure(exc: Exception) -> ModelFailure:
+    """The :class:`ModelFailure` that reports ``exc``, raised by the model's own code."""
+    return ModelFailure(
+        f"The model raised {type(exc).__name__} while predicting: {exc}. Check that the input "
+        "matches what the model expects."
+    )

@@ -136,9 +136,37 @@ def _dataframe_split(value: Any) -> Any:
         if part is not None and not isinstance(part, list):
             raise BadRequest(f"'dataframe_split' {name!r} must be a list.")
     try:
-        return pd.DataFrame(data, columns=columns, index=index)
+        fast = _numeric_frame(data, columns, index)
+        return fast if fast is not None else pd.DataFrame(data, columns=columns, index=index)
     except (ValueError, TypeError) as exc:
         raise BadRequest(f"'dataframe_split' is not a table: {_first_line(exc)}") from None
+
+
+def _numeric_frame(data: list[Any], columns: Any, index: Any) -> Any:
+    """The frame of an all-float (or all-int) table, built from one numpy block; else None.
+
+    pandas infers a dtype per column from Python lists; when every cell is a float (or every
+    cell an int) the result is the same as one 2-D array's, which numpy builds several times
+    faster. Anything mixed takes the general path.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if not data or not isinstance(data[0], list):
+        return None
+    kind = type(data[0][0]) if data[0] else None
+    if kind not in (float, int) or not all(
+        type(v) is kind for row in data if isinstance(row, list) for v in row
+    ):
+        return None
+    block = np.array(data, dtype=np.float64 if kind is float else None)
+    if block.ndim != 2 or (columns is not None and block.shape[1] != len(columns)):
+        return None
+    if block.dtype.kind not in "if":
+        return None
+    if index is not None and index == list(range(len(data))):
+        index = None  # the default RangeIndex, without building an index from the list
+    return pd.DataFrame(block, columns=columns, index=index, copy=False)
 
 
 def _dataframe_records(value: Any) -> Any:

@@ -14,12 +14,12 @@ class ScoringSettings:
     """How the scoring server behaves.
 
     ``max_request_bytes`` bounds every request body (larger ones get 413 before they are read
-    whole). ``predict_in_thread`` runs ``predict`` on a worker thread instead of the event loop:
-    the server then keeps answering ``/ping`` while a long prediction runs, at the cost of a
-    thread hand-off per request (see docs/serving.md for the measurements). ``version`` is what
-    ``GET /version`` answers.
+    whole). ``predict_mode`` is how ``predict`` runs: ``batched`` (one prediction thread that
+    scores queued requests of row-independent models together), ``thread`` (the thread pool) or
+    ``inline`` (on the event loop); see :mod:`runlab.serving.predictor` and docs/serving.md for
+    the measurements. ``version`` is what ``GET /version`` answers.
     """
 
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    predict_in_thread: bool = False
+    predict_mode: str = "batched"
     version: str = "0.0.0"

@@ -67,11 +67,11 @@ def local_model(
         yield folder
 
 
-def _load(folder: Path) -> Any:
+def _load(folder: Path, warm_up: bool = True) -> Any:
     from runlab.serving.factory import load_serving_model
 
     try:
-        return load_serving_model(str(folder))
+        return load_serving_model(str(folder), warm_up)
     except ModuleNotFoundError as exc:
         raise click.ClickException(
             f"Cannot load the model: {exc}. Install its requirements "
@@ -251,7 +251,7 @@ def predict(
     out_format = batch.format_of(output_path, output_format) if output_path else "json"
     data, params = batch.read_input(input_path, input_format)
     with local_model(model_uri, tracking_uri, registry_uri) as folder:
-        model = _load(folder)
+        model = _load(folder, warm_up=False)
         predictions = _predict_with_progress(model, data, params, chunk_size)
     if output_path is None:
         from runlab.serving.predictions import encode_predictions

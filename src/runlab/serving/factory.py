@@ -59,7 +59,7 @@ class ServingConfig:
             raise ValueError(f"Not a runlab serving configuration: {exc}") from exc
 
 
-def load_serving_model(model_path: str) -> Any:
+def load_serving_model(model_path: str, warm_up: bool = True) -> Any:
     """Load the model for serving, warmed up so that the first request is not the slow one.
 
     The warm-up predicts the model's own serving input example, when it was saved with one
@@ -68,7 +68,8 @@ def load_serving_model(model_path: str) -> Any:
     from runlab.pyfunc import load_model
 
     model = load_model(model_path)
-    _warm_up(model, Path(model_path))
+    if warm_up:
+        _warm_up(model, Path(model_path))
     return model
 
 

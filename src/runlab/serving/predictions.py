@@ -5,9 +5,6 @@ dropped), a Series the records of a one-column frame (named ``"0"`` when unnamed
 nested lists, a dict an object with each value encoded the same way, and lists, strings and
 numbers themselves. Dates become ISO 8601 strings and bytes base64 text. Unlike MLflow, which
 writes a bare ``NaN`` (not JSON), missing and non-finite numbers are written as ``null``.
-
-orjson writes numeric numpy arrays directly from their memory, so the common outputs (a vector
-of classes or probabilities) are encoded without a Python list in between.
 """
 
 from __future__ import annotations
@@ -20,9 +17,10 @@ import orjson
 
 __all__ = ["encode_predictions", "jsonable"]
 
-_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
-# Kinds of numpy arrays orjson encodes natively: bool, signed and unsigned ints, floats, dates.
-_NATIVE_KINDS = frozenset("biufM")
+# orjson's own numpy support (OPT_SERIALIZE_NUMPY) is not used: it writes invalid JSON for a
+# datetime64 array holding NaT inside a dict, and refuses other byte orders. tolist() costs a
+# few microseconds for the outputs a scoring request returns.
+_OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
 def encode_predictions(predictions: Any) -> bytes:
@@ -43,10 +41,21 @@ def _default(value: Any) -> Any:
     import numpy as np
 
     if isinstance(value, np.ndarray):
-        if value.dtype.kind in _NATIVE_KINDS and value.dtype.isnative:
-            # orjson refuses non-contiguous arrays (slices, transposes) only.
-            return np.ascontiguousarray(value)
-        return value.tolist()
+        if value.dtype.kind not in "mM":
+            return value.tolist()
+        if value.ndim > 1:
+            return list(value)  # rows: each comes back here as a 1-D array
+        # tolist() would give nanosecond dates as integers; NaT is a missing value.
+        return [None if np.isnat(v) else str(v) for v in value]
+    if isinstance(value, (np.datetime64, np.timedelta64)):
+        return None if np.isnat(value) else str(value)
+    return _common(value)
+
+
+def _common(value: Any) -> Any:
+    """Values neither path of orjson encodes: numpy scalars, bytes, dates, pandas objects."""
+    import numpy as np
+
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (bytes, bytearray, memoryview)):
@@ -83,5 +92,15 @@ def _records(frame: Any) -> list[dict[Any, Any]]:
     # Column by column, then zipped: one tolist() per column is far cheaper than to_dict's
     # per-cell boxing, and tolist() already yields Python scalars (NaN stays NaN → null).
     names = list(frame.columns)
-    columns = [frame.iloc[:, i].tolist() for i in range(len(names))]
+    columns = [_column_values(frame.iloc[:, i]) for i in range(len(names))]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def _column_values(series: Any) -> list[Any]:
+    values: list[Any] = series.tolist()
+    if series.dtype.kind in "mM" and series.hasnans:
+        import pandas as pd
+
+        # NaT is a datetime to orjson (it would write "NaT"); a missing value is null.
+        return [None if v is pd.NaT else v for v in values]
+    return values

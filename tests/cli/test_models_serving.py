@@ -80,6 +80,8 @@ def test_serve_one_worker(tmp_path: Path, models: dict[str, Path]) -> None:
         bad = invoke(server.url, {"rows": IRIS_ROWS})
         assert bad.status_code == 400
         assert bad.json()["error_code"] == "BAD_REQUEST"
+        rebound = httpx.get(f"{server.url}/ping", headers={"Host": "evil.example"})
+        assert rebound.status_code == 403
 
 
 @pytest.mark.slow
@@ -126,6 +128,20 @@ def test_serve_a_runs_uri(tmp_path: Path, models: dict[str, Path]) -> None:
     )
     with running(server):
         assert invoke(server.url, {"inputs": IRIS_ROWS}).json() == {"predictions": IRIS_CLASSES}
+
+
+def test_allowed_hosts() -> None:
+    from runlab.cli.models_serving import serving_allowed_hosts
+
+    loopback = ("localhost", "127.0.0.1", "[::1]", "::1")
+    assert serving_allowed_hosts(None, "127.0.0.1") == loopback
+    assert serving_allowed_hosts(None, "0.0.0.0") == ("*",)
+    assert serving_allowed_hosts(None, "::") == ("*",)
+    assert serving_allowed_hosts("models.example.org:8080", "0.0.0.0") == (
+        *loopback,
+        "models.example.org",
+    )
+    assert serving_allowed_hosts(None, "10.1.2.3") == (*loopback, "10.1.2.3")
 
 
 def test_serve_refuses_a_missing_model(runlab: Runner, tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def scoring_api(portal: Any, model_path: Path, settings: ScoringSettings | None 
     """A synchronous client of the scoring app for the model at ``model_path``, in-process."""
     app = build_scoring_app(runlab.pyfunc.load_model(model_path), settings)
     transport = httpx.ASGITransport(app=app)
-    client = httpx.AsyncClient(transport=transport, base_url="http://scoring.test")
+    client = httpx.AsyncClient(transport=transport, base_url="http://localhost")
     return Api(portal, client)
 
 

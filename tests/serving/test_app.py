@@ -37,6 +37,25 @@ def test_invocations_takes_only_post(iris_api: Api) -> None:
     assert iris_api.get("/invocations").status_code == 405
 
 
+def test_other_hosts_and_cross_origin_posts_are_refused(
+    portal: object, iris_model: Path, iris_api: Api
+) -> None:
+    body = json.dumps({"inputs": [[5.1, 3.5, 1.4, 0.2]]})
+    headers = {"Content-Type": "application/json"}
+    # A DNS-rebinding page sends its own domain as Host.
+    rebound = iris_api.post(
+        "/invocations", content=body, headers={**headers, "Host": "evil.example"}
+    )
+    assert rebound.status_code == 403 and "Invalid Host header" in rebound.text
+    other_page = iris_api.post(
+        "/invocations", content=body, headers={**headers, "Origin": "https://evil.example"}
+    )
+    assert other_page.status_code == 403 and "Cross-origin" in other_page.text
+    anywhere = scoring_api(portal, iris_model, ScoringSettings(allowed_hosts=("*",)))
+    response = anywhere.post("/invocations", content=body, headers={**headers, "Host": "svc:8080"})
+    assert response.json() == {"predictions": [0]}
+
+
 # -- request layouts ------------------------------------------------------------------------------
 def test_dataframe_split(iris_api: Api, iris: pd.DataFrame) -> None:
     body = {"dataframe_split": json.loads(iris.iloc[:2].to_json(orient="split"))}
@@ -345,7 +364,7 @@ def test_concurrent_requests_share_model_calls(
 
     async def run_all() -> None:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
 
             async def one(i: int) -> None:
                 response = await client.post("/invocations", json=bodies[i])

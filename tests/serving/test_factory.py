@@ -13,7 +13,8 @@ from runlab.serving.settings import ScoringSettings
 
 
 def test_config_round_trips_through_json() -> None:
-    config = ServingConfig("/models/iris", ScoringSettings(max_request_bytes=10, version="1.2"))
+    settings = ScoringSettings(allowed_hosts=("a", "b"), max_request_bytes=10, version="1.2")
+    config = ServingConfig("/models/iris", settings)
     assert ServingConfig.from_json(config.to_json()) == config
 
 
@@ -45,7 +46,7 @@ def test_create_app_serves_the_configured_model(
 
     async def ask() -> tuple[str, Any]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             version = (await client.get("/version")).text
             answer = await client.post("/invocations", json={"inputs": [[5.1, 3.5, 1.4, 0.2]]})
             return version, answer.json()

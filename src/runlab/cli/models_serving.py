@@ -25,6 +25,7 @@ from runlab.cli.server import LOG_LEVELS, OneLineErrors, check_port_free
 __all__ = ["SERVING_COMMANDS", "add_serving_commands"]
 
 _BATCH_FORMATS = ("json", "csv", "parquet")
+_ALL_INTERFACES = ("0.0.0.0", "::")
 
 
 def model_options(func: F) -> F:
@@ -103,6 +104,14 @@ def _load(folder: Path, warm_up: bool = True) -> Any:
     help="Worker processes sharing the port; each loads the model once at start-up.",
 )
 @click.option(
+    "--allowed-hosts",
+    default=None,
+    metavar="HOST,...",
+    help="Host header values to accept besides localhost, 127.0.0.1, [::1] and --host "
+    "(against DNS rebinding), comma-separated; * accepts any. Default: any host when --host "
+    "is 0.0.0.0 or ::, else none more.",
+)
+@click.option(
     "--max-request-bytes",
     type=click.IntRange(min=1),
     default=None,
@@ -139,6 +148,7 @@ def serve(
     port: int,
     host: str,
     workers: int,
+    allowed_hosts: str | None,
     max_request_bytes: int | None,
     predict_mode: str,
     env_manager: str,
@@ -159,6 +169,7 @@ def serve(
 
     check_port_free(host, port)
     settings = ScoringSettings(
+        allowed_hosts=serving_allowed_hosts(allowed_hosts, host),
         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
         predict_mode=predict_mode,
         version=__version__,
@@ -173,7 +184,7 @@ def serve(
         # Loaded here even with several workers: a model that cannot load fails now, in one
         # line, instead of in every worker over and over.
         model = _load(folder)
-        if host in ("0.0.0.0", "::"):
+        if host in _ALL_INTERFACES:
             click.echo(
                 f"Warning: listening on every network interface ({host}); the scoring server "
                 "has no authentication.",
@@ -190,6 +201,20 @@ def serve(
         del model
         os.environ[SERVING_CONFIG_ENV] = ServingConfig(str(folder), settings).to_json()
         uvicorn.run("runlab.serving.factory:create_app", factory=True, workers=workers, **common)
+
+
+def serving_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
+    """The Host allow-list of the scoring server.
+
+    As the tracking server's (loopback names, ``--host``, the given names), except that a server
+    listening on every interface without ``--allowed-hosts`` accepts any host: it is then
+    reached by names this process cannot know (a container's, a load balancer's).
+    """
+    from runlab.cli.server import resolve_allowed_hosts
+
+    if value is None and host in _ALL_INTERFACES:
+        return ("*",)
+    return resolve_allowed_hosts(value, host)
 
 
 # -- predict --------------------------------------------------------------------------------------

@@ -5,8 +5,8 @@ and keeps no globals, so tests build it in-process and the CLI's workers build i
 own configuration (:mod:`runlab.serving.factory`).
 
 The request path is kept short because it is the hot path: the body is read with a size limit,
-parsed by orjson (or pandas for CSV), the model predicts, and orjson writes the response, numpy
-arrays straight from memory. There is no middleware.
+parsed by orjson (or pandas for CSV), the model predicts, and orjson writes the response. The
+only middleware is the Host and Origin guard.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -25,6 +26,7 @@ from runlab.errors import RunlabError
 
 # The tracking server's body reader: the same streamed size limit, answered with 413.
 from runlab.server.endpoint import read_limited_body
+from runlab.server.security import RequestGuard
 from runlab.serving.errors import ModelFailure
 from runlab.serving.payload import parse_body
 from runlab.serving.predictions import encode_predictions
@@ -114,7 +116,14 @@ def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> St
         Route("/health", ping, methods=["GET"]),
         Route("/version", version_text, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={Exception: unexpected}, lifespan=lifespan)
+    # The tracking server's guard: the Host allow-list and cross-origin posts refused.
+    guard = Middleware(RequestGuard, allowed_hosts=settings.allowed_hosts, allowed_origins=())
+    app = Starlette(
+        routes=routes,
+        middleware=[guard],
+        exception_handlers={Exception: unexpected},
+        lifespan=lifespan,
+    )
     app.state.model = model
     app.state.settings = settings
     return app

@@ -54,7 +54,11 @@ class ServingConfig:
             unknown = sorted(set(raw) - known)
             if unknown:
                 raise ValueError(f"unknown scoring setting(s): {', '.join(unknown)}")
-            return cls(model_path=str(data["model_path"]), settings=ScoringSettings(**raw))
+            # JSON has no tuples; the settings hold them (frozen, hashable).
+            values: dict[str, Any] = {
+                k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()
+            }
+            return cls(model_path=str(data["model_path"]), settings=ScoringSettings(**values))
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"Not a runlab serving configuration: {exc}") from exc
 

@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["Client", "MlflowClient"]
 
 
+#: A logged-model search's default page size (MLflow's server default).
+_LOGGED_MODEL_PAGE = 100
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -364,16 +368,43 @@ class Client(RegistryClientMethods):
         return points
 
     # -- logged models -------------------------------------------------------------------------
-    def get_logged_model(self, model_id: str) -> LoggedModel:
-        """The logged model ``model_id`` (``m-…``); ModelNotFound if absent."""
+    def _logged_model_store(self) -> LoggedModelStore:
         store = self.store
         if not isinstance(store, LoggedModelStore):
             raise InvalidParameter(
-                f"The tracking store at {self._tracking_uri} cannot read logged models yet; "
+                f"The tracking store at {self._tracking_uri} cannot read logged models; "
                 "use a runs:/ or models:/<name>/<version> URI instead."
             )
         self._sync()
-        return store.get_logged_model(model_id)
+        return store
+
+    def get_logged_model(self, model_id: str) -> LoggedModel:
+        """The logged model ``model_id`` (``m-…``); ModelNotFound if absent or deleted."""
+        return self._logged_model_store().get_logged_model(model_id)
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[Mapping[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: Sequence[str | Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """One page of the active logged models of these experiments that match the filter.
+
+        ``filter_string`` reads like ``name = 'model' AND metrics.acc > 0.9``; ``order_by``
+        items are strings (``"creation_timestamp DESC"``, the default order) or MLflow's dicts
+        (``{"field_name": ..., "ascending": ...}``). Pass ``page.token`` back for the next page.
+        """
+        return self._logged_model_store().search_logged_models(
+            [_experiment_id(e) for e in experiment_ids],
+            filter_string=filter_string,
+            datasets=datasets,
+            max_results=_LOGGED_MODEL_PAGE if max_results is None else max_results,
+            order_by=order_by,
+            page_token=page_token,
+        )
 
     # -- artifacts -----------------------------------------------------------------------------
     def artifact_uri(self, run_id: str) -> str:

@@ -10,11 +10,17 @@ from runlab.entities import (
     Experiment,
     FileInfo,
     InputTag,
+    LifecycleStage,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     Run,
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 from runlab.protocol import decode_double
 
@@ -89,6 +95,15 @@ def run(data: dict[str, Any]) -> Run:
         )
         for item in data.get("inputs", {}).get("dataset_inputs", ())
     ]
+    # MLflow 3 servers (and runlab's) also send the logged models a run used and produced.
+    model_inputs = [
+        LoggedModelInput(item["model_id"])
+        for item in data.get("inputs", {}).get("model_inputs", ())
+    ]
+    model_outputs = [
+        LoggedModelOutput(item["model_id"], int(item.get("step", 0)))
+        for item in data.get("outputs", {}).get("model_outputs", ())
+    ]
     return Run(
         info=run_info(data["info"]),
         data=RunData(
@@ -97,7 +112,8 @@ def run(data: dict[str, Any]) -> Run:
             tags=_pairs(body.get("tags")),
             latest_points=points,
         ),
-        inputs=RunInputs(dataset_inputs=inputs),
+        inputs=RunInputs(dataset_inputs=inputs, model_inputs=model_inputs),
+        outputs=RunOutputs(model_outputs=model_outputs),
     )
 
 
@@ -107,4 +123,37 @@ def file_info(data: dict[str, Any]) -> FileInfo:
         path=data["path"],
         is_dir=bool(data.get("is_dir", False)),
         file_size=_int_or_none(data.get("file_size")),
+    )
+
+
+def _logged_model_status(value: Any) -> str:
+    # Enum names on the wire; a number from an older server is accepted too.
+    if value is None or value == "":
+        return LoggedModelStatus.to_string(LoggedModelStatus.PENDING)
+    return LoggedModelStatus.normalize(int(value) if isinstance(value, int) else str(value))
+
+
+def logged_model(data: dict[str, Any]) -> LoggedModel:
+    """A LoggedModel message (``info`` and ``data``).
+
+    Neither server says on the wire whether a model is deleted, so ``lifecycle_stage`` is
+    ``active`` unless a server sends it.
+    """
+    info = data.get("info", {})
+    body = data.get("data", {})
+    return LoggedModel(
+        model_id=info["model_id"],
+        experiment_id=str(info.get("experiment_id", "")),
+        name=info.get("name", ""),
+        artifact_location=info.get("artifact_uri", ""),
+        creation_timestamp=int(info.get("creation_timestamp_ms", 0)),
+        last_updated_timestamp=int(info.get("last_updated_timestamp_ms", 0)),
+        status=_logged_model_status(info.get("status")),
+        status_message=info.get("status_message") or None,
+        model_type=info.get("model_type") or None,
+        source_run_id=info.get("source_run_id") or None,
+        lifecycle_stage=info.get("lifecycle_stage", LifecycleStage.ACTIVE),
+        tags=_pairs(info.get("tags")),
+        params=_pairs(body.get("params")),
+        metrics=[metric(m) for m in body.get("metrics", ())],
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,6 +192,24 @@ def is_transient(error: BaseException) -> bool:
         return True
     status = http_status(error)
     return status is not None and (status in (408, 429) or status >= 500)
+
+
+@contextmanager
+def not_found_as(cls: type[NotFound]) -> Iterator[None]:
+    """Raise a NotFound from the block as ``cls`` (e.g. RunNotFound), keeping its message.
+
+    The wire has one code for every missing object; callers catch the specific class.
+    """
+    try:
+        yield
+    except NotFound as exc:
+        if isinstance(exc, cls):
+            raise
+        error = cls(exc.message, exc.error_code)
+        status = http_status(exc)
+        if status is not None:
+            vars(error)["http_status"] = status
+        raise error from None
 
 
 def _raise(code: str, message: str, status: int) -> dict[str, Any]:

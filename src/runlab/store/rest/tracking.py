@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,24 +21,15 @@ from runlab.entities import (
     ViewType,
 )
 from runlab.errors import ExperimentNotFound, NotFound, RunNotFound
-from runlab.protocol import API, encode_double
+from runlab.protocol import API
 from runlab.store.rest import decode
-from runlab.store.rest.http import HttpSession, RestConfig
+from runlab.store.rest.encode import key_values, metric_message
+from runlab.store.rest.http import HttpSession, RestConfig, not_found_as
+from runlab.store.rest.logged_models import RestLoggedModelMethods
 
 
-@contextmanager
-def _not_found_as(cls: type[NotFound]) -> Iterator[None]:
-    # The wire has one code for every missing object; callers catch the specific class.
-    try:
-        yield
-    except NotFound as exc:
-        if isinstance(exc, cls):
-            raise
-        raise cls(exc.message, exc.error_code) from None
-
-
-class RestTrackingStore:
-    """The TrackingStore protocol over MLflow's REST API."""
+class RestTrackingStore(RestLoggedModelMethods):
+    """The TrackingStore and LoggedModelStore protocols over MLflow's REST API."""
 
     def __init__(self, config: RestConfig) -> None:
         self.config = config
@@ -68,7 +58,7 @@ class RestTrackingStore:
         self, name: str, artifact_location: str | None = None, tags: Sequence[Any] | None = None
     ) -> str:
         """Create an experiment and return its id."""
-        body: dict[str, Any] = {"name": name, "tags": _tag_list(tags or ())}
+        body: dict[str, Any] = {"name": name, "tags": key_values(tags or ())}
         if artifact_location:
             body["artifact_location"] = artifact_location
         return str(
@@ -77,7 +67,7 @@ class RestTrackingStore:
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """The experiment with this id."""
-        with _not_found_as(ExperimentNotFound):
+        with not_found_as(ExperimentNotFound):
             data = self._call("GET", "experiments/get", {"experiment_id": str(experiment_id)})
         return decode.experiment(data["experiment"])
 
@@ -115,17 +105,17 @@ class RestTrackingStore:
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-delete an experiment and its runs."""
-        with _not_found_as(ExperimentNotFound):
+        with not_found_as(ExperimentNotFound):
             self._call("POST", "experiments/delete", {"experiment_id": str(experiment_id)})
 
     def restore_experiment(self, experiment_id: str) -> None:
         """Reactivate an experiment and its runs."""
-        with _not_found_as(ExperimentNotFound):
+        with not_found_as(ExperimentNotFound):
             self._call("POST", "experiments/restore", {"experiment_id": str(experiment_id)})
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment."""
-        with _not_found_as(ExperimentNotFound):
+        with not_found_as(ExperimentNotFound):
             self._call(
                 "POST",
                 "experiments/update",
@@ -134,7 +124,7 @@ class RestTrackingStore:
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         """Set an experiment tag."""
-        with _not_found_as(ExperimentNotFound):
+        with not_found_as(ExperimentNotFound):
             self._call(
                 "POST",
                 "experiments/set-experiment-tag",
@@ -164,17 +154,17 @@ class RestTrackingStore:
             "experiment_id": str(experiment_id),
             "user_id": user_id,
             "start_time": start_time,
-            "tags": _tag_list(tags),
+            "tags": key_values(tags),
         }
         if run_name:
             body["run_name"] = run_name
-        with _not_found_as(ExperimentNotFound):
+        with not_found_as(ExperimentNotFound):
             data = self._call("POST", "runs/create", body, idempotent=False)
         return decode.run(data["run"])
 
     def get_run(self, run_id: str) -> Run:
         """The run with this id."""
-        with _not_found_as(RunNotFound):
+        with not_found_as(RunNotFound):
             data = self._call("GET", "runs/get", {"run_id": run_id, "run_uuid": run_id})
         return decode.run(data["run"])
 
@@ -199,18 +189,18 @@ class RestTrackingStore:
             body["end_time"] = end_time
         if run_name:
             body["run_name"] = run_name
-        with _not_found_as(RunNotFound):
+        with not_found_as(RunNotFound):
             data = self._call("POST", "runs/update", body, max_retries=max_retries)
         return decode.run_info(data["run_info"])
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run."""
-        with _not_found_as(RunNotFound):
+        with not_found_as(RunNotFound):
             self._call("POST", "runs/delete", {"run_id": run_id})
 
     def restore_run(self, run_id: str) -> None:
         """Reactivate a run."""
-        with _not_found_as(RunNotFound):
+        with not_found_as(RunNotFound):
             self._call("POST", "runs/restore", {"run_id": run_id})
 
     def log_batch(
@@ -228,19 +218,11 @@ class RestTrackingStore:
         """
         body = {
             "run_id": run_id,
-            "metrics": [
-                {
-                    "key": m.key,
-                    "value": encode_double(m.value),
-                    "timestamp": m.timestamp,
-                    "step": m.step,
-                }
-                for m in metrics
-            ],
+            "metrics": [metric_message(m) for m in metrics],
             "params": [{"key": p.key, "value": p.value} for p in params],
             "tags": [{"key": t.key, "value": t.value} for t in tags],
         }
-        with _not_found_as(RunNotFound):
+        with not_found_as(RunNotFound):
             self._call("POST", "runs/log-batch", body, max_retries=max_retries)
 
     def log_metric(self, run_id: str, metric: Metric) -> None:
@@ -282,7 +264,7 @@ class RestTrackingStore:
                 for item in datasets_in
             ],
         }
-        with _not_found_as(RunNotFound):
+        with not_found_as(RunNotFound):
             self._call("POST", "runs/log-inputs", body)
 
     def get_metric_history(
@@ -303,7 +285,7 @@ class RestTrackingStore:
         while True:
             if token:
                 body["page_token"] = token
-            with _not_found_as(RunNotFound):
+            with not_found_as(RunNotFound):
                 data = self._call("GET", "metrics/get-history", body)
             for m in data.get("metrics", ()):
                 steps.append(int(m.get("step", 0)))
@@ -343,14 +325,3 @@ class RestTrackingStore:
             body["page_token"] = page_token
         data = self._call("POST", "runs/search", body)
         return PagedList([decode.run(r) for r in data.get("runs", ())], data.get("next_page_token"))
-
-
-def _tag_list(tags: Sequence[Any]) -> list[dict[str, str]]:
-    out = []
-    items = tags.items() if isinstance(tags, dict) else tags
-    for tag in items:
-        if isinstance(tag, tuple):
-            out.append({"key": tag[0], "value": tag[1]})
-        else:
-            out.append({"key": tag.key, "value": tag.value})
-    return out

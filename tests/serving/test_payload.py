@@ -21,6 +21,7 @@ from runlab.serving.payload import parse_body, parse_json_document
         {"columns": ["a", "b"], "data": [[1.0, 2.0]], "index": [0]},
         {"columns": ["a", "b"], "data": [[1.0, 2.0], [3.0, 4.0]], "index": [10, 11]},
         {"data": [[1.0, 2.0]]},
+        {"columns": [1, 2], "data": [[1.0, 2.0]]},
         {"columns": ["a"], "data": []},
     ],
 )
@@ -57,3 +58,12 @@ def test_a_bad_request_is_a_400_bad_request() -> None:
         parse_body(b"[]", "application/json")
     assert caught.value.get_http_status_code() == 400
     assert caught.value.error_code == "BAD_REQUEST"
+
+
+def test_frames_with_the_same_columns_share_one_index() -> None:
+    body = {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0]]}}
+    first, _ = parse_json_document(body)
+    second, _ = parse_json_document(body)
+    assert first.columns is second.columns
+    second["c"] = 0.0  # adding a column to one frame leaves the other's as it was
+    assert first.columns.tolist() == ["a", "b"]

@@ -15,6 +15,7 @@ pandas' C parser, and Parquet by pyarrow, which build plain values and arrays on
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Mapping
 from typing import Any
@@ -154,6 +155,8 @@ def _numeric_frame(data: list[Any], columns: Any, index: Any) -> Any:
 
     if not data or not isinstance(data[0], list):
         return None
+    if columns is not None and not all(isinstance(c, str) for c in columns):
+        return None
     kind = type(data[0][0]) if data[0] else None
     if kind not in (float, int) or not all(
         type(v) is kind for row in data if isinstance(row, list) for v in row
@@ -166,7 +169,18 @@ def _numeric_frame(data: list[Any], columns: Any, index: Any) -> Any:
         return None
     if index is not None and index == list(range(len(data))):
         index = None  # the default RangeIndex, without building an index from the list
-    return pd.DataFrame(block, columns=columns, index=index, copy=False)
+    labels = _column_index(tuple(columns)) if columns is not None else None
+    return pd.DataFrame(block, columns=labels, index=index, copy=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _column_index(columns: tuple[Any, ...]) -> Any:
+    # Clients send the same column names request after request, and pandas builds an Index of
+    # names (Arrow-backed strings) at a cost comparable to the whole frame's; an Index is
+    # immutable, so one is shared by every frame with those names.
+    import pandas as pd
+
+    return pd.Index(list(columns))
 
 
 def _dataframe_records(value: Any) -> Any:

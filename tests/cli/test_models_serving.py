@@ -179,6 +179,9 @@ def iris_csv(tmp_path: Path) -> Path:
 def test_predict_csv_to_stdout(runlab: Runner, models: dict[str, Path], iris_csv: Path) -> None:
     out = runlab.ok("models", "predict", "-m", str(models["iris"]), "-i", str(iris_csv))
     assert json.loads(out) == {"predictions": IRIS_CLASSES}
+    # MLflow's spelling of the same command works too.
+    args = ["-m", str(models["iris"]), "-i", str(iris_csv), "-t", "csv", "--env-manager", "local"]
+    assert json.loads(runlab.ok("models", "predict", *args)) == {"predictions": IRIS_CLASSES}
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,17 @@ def _load(folder: Path, warm_up: bool = True) -> Any:
         ) from None
 
 
+def env_manager_option(func: F) -> F:
+    """``--env-manager local``, accepted as MLflow's commands take it."""
+    return click.option(
+        "--env-manager",
+        type=click.Choice(["local"]),
+        default="local",
+        show_default=True,
+        help="Accepted for MLflow compatibility: runlab uses the current environment.",
+    )(func)
+
+
 # -- serve ----------------------------------------------------------------------------------------
 @click.command("serve", cls=OneLineErrors)
 @model_options
@@ -127,13 +138,7 @@ def _load(folder: Path, warm_up: bool = True) -> Any:
     "are scored in one call when the model's rows are independent, e.g. scikit-learn), thread "
     "(the thread pool, one call per request) or inline (on the event loop).",
 )
-@click.option(
-    "--env-manager",
-    type=click.Choice(["local"]),
-    default="local",
-    show_default=True,
-    help="Accepted for MLflow compatibility: runlab serves in the current environment.",
-)
+@env_manager_option
 @click.option(
     "--log-level",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
@@ -248,6 +253,7 @@ def serving_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
     default=None,
     help="Format of the output file. Default: from its extension.",
 )
+@env_manager_option
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=0),
@@ -263,6 +269,7 @@ def predict(
     output_path: Path | None,
     input_format: str | None,
     output_format: str | None,
+    env_manager: str,
     chunk_size: int,
 ) -> None:
     """Score a file with a model and write the predictions.

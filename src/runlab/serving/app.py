@@ -16,6 +16,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -46,8 +47,6 @@ def _json(body: bytes, status: int = 200) -> Response:
 
 def error_body(error_code: str, message: str) -> bytes:
     """MLflow's error layout: ``{"error_code": ..., "message": ...}``."""
-    import orjson
-
     return orjson.dumps({"error_code": error_code, "message": message})
 
 

@@ -6,22 +6,27 @@ The one place that decides which registry call a URI form needs (see
 
 from __future__ import annotations
 
+import posixpath
 from typing import TYPE_CHECKING
 
 from runlab import uris
-from runlab.entities import ModelVersion
-from runlab.errors import InvalidParameter, ModelNotFound
+from runlab.entities import LoggedModel, ModelVersion, Run
+from runlab.errors import ArtifactNotFound, InvalidParameter, ModelNotFound
 from runlab.model_uris import ModelsUri, RunsUri, is_model_uri, parse_model_uri
 
 if TYPE_CHECKING:
     from runlab.tracking.client import Client
     from runlab.tracking.client_registry import RegistryClientMethods
 
-__all__ = ["get_model_version_for_uri", "resolve_model_uri"]
+__all__ = ["get_model_version_for_uri", "resolve_model_uri", "resolve_runs_uri"]
 
 # A version's download URI may itself be a runs:/ or models:/m-<id> URI (MLflow stores
 # log_model registrations that way); following more than this many hops means a loop.
 _MAX_HOPS = 4
+
+# Characters a logged model's name never holds (both servers refuse them), so a path segment
+# with one cannot name a logged model; quotes would also break the search filter.
+_NOT_IN_MODEL_NAMES = frozenset("/:.%\"'")
 
 
 def get_model_version_for_uri(parsed: ModelsUri, client: RegistryClientMethods) -> ModelVersion:
@@ -57,7 +62,10 @@ def resolve_model_uri(uri: str, client: Client) -> str:
       stage (or overall), by the highest version number;
     - ``models:/name@alias``: the version the alias points at;
     - ``models:/m-<id>``: the logged model's artifact location;
-    - ``runs:/<run_id>/path``: the run's artifact root joined with the path.
+    - ``runs:/<run_id>/path``: the run's artifact root joined with the path; when the run's
+      artifacts have nothing there, the run's logged model named by the path's first segment
+      (MLflow 3 keeps a logged model's files in the model's own location), with the rest of
+      the path inside it. See :func:`resolve_runs_uri`.
 
     A path after a ``models:/`` form is joined onto the result. Any other URI (a location
     already) is returned unchanged, so callers can pass whatever a user gave them.
@@ -75,10 +83,79 @@ def resolve_model_uri(uri: str, client: Client) -> str:
     return current
 
 
+def resolve_runs_uri(parsed: RunsUri, client: Client) -> str:
+    """The location ``runs:/<run_id>/<path>`` names: in the run's artifacts, else in a logged model.
+
+    MLflow 3's ``log_model`` stores a model's files in the logged model's artifact location,
+    not in the run's, yet ``runs:/<run_id>/<name>`` still names the model. So the run's own
+    artifacts come first (a folder logged there is what the URI always meant), and when they
+    have nothing at ``path``, the newest logged model whose name is ``path``'s first segment
+    and whose source run is this run stands in, with the rest of ``path`` inside it.
+
+    Checking the run's artifacts costs a listing request when they are remote. It is skipped
+    for a run that recorded no model outputs (MLflow 3's ``log_model`` records every model it
+    logs as an output of its run): then no logged model can stand in, and loading a model that
+    runlab or MLflow 2 logged costs no request beyond ``get_run``. ArtifactNotFound, naming both
+    places looked at, when neither has the path.
+    """
+    run = client.get_run(parsed.run_id)
+    root = run.info.artifact_uri
+    if not parsed.path:
+        return root
+    location = uris.append_to_uri_path(root, parsed.path)
+    checkable = uris.is_local_path_uri(root) or run.outputs.model_outputs
+    if not checkable or _run_artifacts_have(client, root, parsed.path):
+        return location
+    name, _, rest = parsed.path.partition("/")
+    model = _logged_model_of_run(client, run, name)
+    if model is None:
+        raise ArtifactNotFound(
+            f"runs:/{parsed.run_id}/{parsed.path} names nothing: the run's artifacts have "
+            f"nothing at {parsed.path!r} ({location}), and the run logged no model named "
+            f"{name!r} (no logged model of experiment {run.info.experiment_id} has that name "
+            f"and source run {parsed.run_id})."
+        )
+    return (
+        uris.append_to_uri_path(model.artifact_location, rest) if rest else model.artifact_location
+    )
+
+
+def _run_artifacts_have(client: Client, root: str, path: str) -> bool:
+    """True when the run's artifact root holds a file or folder at ``path``.
+
+    Lists ``path``'s parent (one request for a remote root): a listing of ``path`` itself
+    could not tell a file from nothing.
+    """
+    from runlab.artifacts.repository_factory import get_artifact_repository
+
+    parent, _, leaf = path.rstrip("/").rpartition("/")
+    repo = get_artifact_repository(root, tracking_uri=client.tracking_uri)
+    try:
+        entries = repo.list_artifacts(parent or None)
+    finally:
+        close = getattr(repo, "close", None)
+        if close is not None:
+            close()
+    return any(posixpath.basename(info.path.rstrip("/")) == leaf for info in entries)
+
+
+def _logged_model_of_run(client: Client, run: Run, name: str) -> LoggedModel | None:
+    """The newest active logged model called ``name`` whose source run is ``run``, or None."""
+    if not name or any(char in _NOT_IN_MODEL_NAMES for char in name):
+        return None
+    # The run id passed validate_run_id when the URI was parsed: no quote can reach the filter.
+    found = client.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"name = '{name}' AND source_run_id = '{run.info.run_id}'",
+        max_results=1,
+        order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+    )
+    return found[0] if found else None
+
+
 def _resolve_once(parsed: ModelsUri | RunsUri, client: Client) -> str:
     if isinstance(parsed, RunsUri):
-        root = client.artifact_uri(parsed.run_id)
-        return uris.append_to_uri_path(root, parsed.path) if parsed.path else root
+        return resolve_runs_uri(parsed, client)
     if parsed.kind == "logged_model":
         assert parsed.model_id is not None
         location = client.get_logged_model(parsed.model_id).artifact_location

@@ -218,6 +218,29 @@ def test_malformed_json(iris_api: Api) -> None:
     assert "not valid JSON" in error_of(response, 400)
 
 
+def test_python_json_spellings_are_read(echo_api: Api, outputs_api: Api) -> None:
+    """NaN, Infinity and big integers, as Python's json module (MLflow's clients) writes them."""
+    body = b'{"dataframe_records": [{"x": NaN}, {"x": 1.5}], "params": {"kind": "series"}}'
+    response = outputs_api.post(
+        "/invocations", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.json() == {"predictions": [{"plus_one": None}, {"plus_one": 2.5}]}
+    big = echo_api.post(
+        "/invocations",
+        content=b'{"inputs": [100000000000000000000, Infinity]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert big.status_code == 200, big.text
+
+
+def test_deeply_nested_json_is_refused(iris_api: Api) -> None:
+    body = b'{"inputs": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = iris_api.post(
+        "/invocations", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert "not valid JSON" in error_of(response, 400)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -251,6 +274,7 @@ def test_params_not_an_object(outputs_api: Api) -> None:
         ({"dataframe_split": {"columns": ["a", "b"], "data": [[1]]}}, "is not a table"),
         ({"dataframe_split": {"data": [[1]], "orient": "x"}}, "takes only"),
         ({"dataframe_split": {"data": [[1]], "columns": "a"}}, "must be a list"),
+        ({"dataframe_split": {"data": [[1, 2]], "columns": ["a", "a"]}}, "more than once"),
         ({"dataframe_records": {"a": 1}}, "must be a list of objects"),
         ({"dataframe_records": [1, 2]}, "must be a list of objects"),
         ({"inputs": [[1, 2], [3]]}, "not a regular tensor"),

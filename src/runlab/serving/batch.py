@@ -17,7 +17,7 @@ from typing import Any
 
 from runlab.errors import InvalidParameter
 from runlab.serving.model_call import predict_guarded
-from runlab.serving.payload import parse_csv, parse_json_document, parse_parquet
+from runlab.serving.payload import load_json, parse_csv, parse_json_document, parse_parquet
 from runlab.serving.predictions import encode_predictions
 
 __all__ = [
@@ -68,12 +68,7 @@ def read_input(path: str | os.PathLike[str], fmt: str | None = None) -> tuple[An
 
 
 def _read_json(body: bytes) -> tuple[Any, Any]:
-    import orjson
-
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidParameter(f"The input file is not valid JSON: {exc}.") from None
+    document = load_json(body, "The input file")
     if isinstance(document, list) and document and all(isinstance(r, dict) for r in document):
         # Plain records, as pandas' to_json(orient="records") writes them.
         document = {"dataframe_records": document}

@@ -30,6 +30,7 @@ __all__ = [
     "CONTENT_TYPE_PARQUET",
     "INPUT_KEYS",
     "ParsedRequest",
+    "load_json",
     "parse_body",
     "parse_csv",
     "parse_json",
@@ -66,11 +67,30 @@ def parse_body(body: bytes, content_type: str | None) -> ParsedRequest:
 
 def parse_json(body: bytes) -> ParsedRequest:
     """A JSON body in one of the serving layouts."""
+    return parse_json_document(load_json(body))
+
+
+def load_json(body: bytes, what: str = "The request body") -> Any:
+    """The JSON document in ``body``; a BadRequest saying ``what`` is not JSON otherwise."""
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc}.") from None
-    return parse_json_document(document)
+        return _lenient_json(body, exc, what)
+
+
+def _lenient_json(body: bytes, error: orjson.JSONDecodeError, what: str) -> Any:
+    """What Python's own JSON reader makes of a body orjson refused, or a BadRequest.
+
+    MLflow's clients write with Python's ``json``, which spells missing floats ``NaN`` (and
+    infinities ``Infinity``) and allows integers beyond 64 bits; orjson refuses all three. Only
+    bodies orjson refused take this slower path.
+    """
+    import json
+
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        raise BadRequest(f"{what} is not valid JSON: {error}.") from None
 
 
 def parse_json_document(document: Any) -> ParsedRequest:
@@ -136,6 +156,8 @@ def _dataframe_split(value: Any) -> Any:
     for name, part in (("columns", columns), ("index", index)):
         if part is not None and not isinstance(part, list):
             raise BadRequest(f"'dataframe_split' {name!r} must be a list.")
+    if columns is not None and _has_duplicates(columns):
+        raise BadRequest("'dataframe_split' names a column more than once.")
     try:
         fast = _numeric_frame(data, columns, index)
         return fast if fast is not None else pd.DataFrame(data, columns=columns, index=index)
@@ -181,6 +203,13 @@ def _column_index(columns: tuple[Any, ...]) -> Any:
     import pandas as pd
 
     return pd.Index(list(columns))
+
+
+def _has_duplicates(names: list[Any]) -> bool:
+    try:
+        return len(set(names)) != len(names)
+    except TypeError:  # unhashable names: pandas reports those itself
+        return False
 
 
 def _dataframe_records(value: Any) -> Any:

@@ -42,6 +42,15 @@ def test_only_runlab_itself_is_dropped_from_the_requirements(
     assert kept == ["runlab-extras==1.0", "mlflow==3.17.2", "scikit-learn==1.9.1"]
 
 
+def test_the_copied_model_is_readable_by_the_images_user(tmp_path: Path, iris_model: Path) -> None:
+    model = model_copy(iris_model, tmp_path / "m", "3.11", [])
+    model.chmod(0o700)  # as save_model leaves it
+    (model / "MLmodel").chmod(0o600)
+    context = generate_build_context(model, tmp_path / "ctx", runlab_spec="runlab")
+    for path in [context.model_dir, *context.model_dir.rglob("*")]:
+        assert path.stat().st_mode & 0o777 == (0o755 if path.is_dir() else 0o644), path
+
+
 def test_refuses_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameter, match="no MLmodel"):
         generate_build_context(tmp_path, tmp_path / "ctx", runlab_spec="runlab")

@@ -106,6 +106,15 @@ def build_runlab_wheel(destination: Path) -> Path:
     return wheels[-1]
 
 
+def _make_world_readable(folder: Path) -> None:
+    """Folders 0755 and files 0644: COPY keeps these modes, and a saved model's folder is
+    private (0700, from a temporary folder), which the image's unprivileged user could not read.
+    """
+    folder.chmod(0o755)
+    for path in folder.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+
+
 def _python_version(model_dir: Path) -> str:
     """major.minor of the Python the model was saved with, else of this interpreter."""
     env_file = model_dir / "python_env.yaml"
@@ -154,6 +163,7 @@ def generate_build_context(
         )
     target.mkdir(parents=True, exist_ok=True)
     shutil.copytree(source, target / _MODEL, symlinks=False)
+    _make_world_readable(target / _MODEL)
     requirements = _requirements(source)
     (target / _REQUIREMENTS).write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
     if runlab_spec is None:

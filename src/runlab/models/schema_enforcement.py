@@ -137,7 +137,37 @@ def _positional_names(names: list[str | None], width: int) -> list[Any]:
     return list(range(width))
 
 
+# Column types whose values a numpy column of exactly this dtype already holds as required.
+_EXACT_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
+
+
+def _already_conforming(model_input: Any, schema: Schema) -> bool:
+    """True when a DataFrame holds exactly the schema's numeric columns, in order and dtype.
+
+    The hot path of a scoring server: a JSON body of numbers becomes such a frame, and checking
+    it column by column would cost more than the prediction of a small model. Every value of
+    such a column is already what the slow path would produce (NaN stays NaN in a floating
+    column; integer columns cannot hold a missing value), so the frame is used as it is.
+    """
+    if not schema.has_input_names() or not hasattr(model_input, "dtypes"):
+        return False
+    pd = _pandas()
+    if not isinstance(model_input, pd.DataFrame):
+        return False
+    specs = schema.inputs
+    if len(specs) != model_input.shape[1]:
+        return False
+    for spec, column, dtype in zip(specs, model_input.columns, model_input.dtypes, strict=True):
+        if not isinstance(spec, ColSpec) or spec.name != column:
+            return False
+        if not isinstance(spec.type, str) or _EXACT_DTYPES.get(spec.type) != str(dtype):
+            return False
+    return True
+
+
 def _enforce_columns(model_input: Any, schema: Schema) -> Any:
+    if _already_conforming(model_input, schema):
+        return model_input
     pd = _pandas()
     try:
         frame = _to_frame(model_input, schema)

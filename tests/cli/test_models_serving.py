@@ -156,6 +156,18 @@ def test_serve_refuses_a_folder_without_mlmodel(runlab: Runner, tmp_path: Path) 
     assert "MLmodel" in result.output
 
 
+def test_serve_refuses_a_model_that_cannot_load(
+    runlab: Runner, models: dict[str, Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(models["iris"], broken)
+    for saved in broken.glob("model.*"):
+        saved.write_bytes(b"not a model")
+    result = runlab("models", "serve", "-m", str(broken), "-p", str(free_port()))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Cannot load the model:"), result.output
+
+
 def test_serve_refuses_a_busy_port(runlab: Runner, models: dict[str, Path], tmp_path: Path) -> None:
     import socket
 

@@ -21,6 +21,7 @@ import click
 
 from runlab.cli.options import F, tracking_uri_option
 from runlab.cli.server import LOG_LEVELS, OneLineErrors, check_port_free
+from runlab.errors import RunlabError
 
 __all__ = ["SERVING_COMMANDS", "add_serving_commands"]
 
@@ -78,6 +79,10 @@ def _load(folder: Path, warm_up: bool = True) -> Any:
             f"Cannot load the model: {exc}. Install its requirements "
             f"(pip install -r {folder / 'requirements.txt'})."
         ) from None
+    except RunlabError:
+        raise
+    except Exception as exc:  # the flavor's loader failed (a corrupt file, a foreign pickle)
+        raise click.ClickException(f"Cannot load the model: {type(exc).__name__}: {exc}") from None
 
 
 def env_manager_option(func: F) -> F:
@@ -168,8 +173,9 @@ def serve(
     import uvicorn
 
     from runlab import __version__
+    from runlab.server.heap import settle_heap
     from runlab.serving.app import build_scoring_app
-    from runlab.serving.factory import SERVING_CONFIG_ENV, ServingConfig, _settle_heap
+    from runlab.serving.factory import SERVING_CONFIG_ENV, ServingConfig
     from runlab.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ScoringSettings
 
     check_port_free(host, port)
@@ -200,7 +206,7 @@ def serve(
         )
         if workers == 1:
             app = build_scoring_app(model, settings)
-            _settle_heap()
+            settle_heap()
             uvicorn.run(app, **common)
             return
         del model

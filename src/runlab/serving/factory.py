@@ -18,6 +18,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+# The tracking server's: a loaded model is a large, long-lived heap that collections triggered by
+# request allocations need not traverse.
+from runlab.server.heap import settle_heap
 from runlab.serving.app import build_scoring_app, logger
 from runlab.serving.payload import parse_json
 from runlab.serving.settings import ScoringSettings
@@ -102,14 +105,5 @@ def create_app() -> Starlette:
         )
     config = ServingConfig.from_json(raw)
     app = build_scoring_app(load_serving_model(config.model_path), config.settings)
-    _settle_heap()
+    settle_heap()
     return app
-
-
-def _settle_heap() -> None:
-    # A loaded model is a large, long-lived heap: moving it out of the collector's sight keeps
-    # collections triggered by request allocations from traversing it (see runlab.server.heap).
-    import gc
-
-    gc.collect()
-    gc.freeze()

@@ -22,6 +22,7 @@ import runlab
 from runlab.errors import ArtifactNotFound, ModelNotFound
 from runlab.tracking.model_uris import resolve_model_uri
 from support.cli_server import runlab_cli_server
+from support.mlflow_models import log_mlflow_multiplier
 from support.servers import running
 from support.tracking_state import reset_tracking_state
 
@@ -98,22 +99,9 @@ def test_mlflow_sklearn_model_loads_in_runlab_by_every_uri() -> None:
 
 
 def test_mlflow_python_model_loads_in_runlab_by_every_uri() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow asks for type hints when the class is defined
-
-        class Doubler(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-            def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-                return model_input * 2
-
     registered = f"mlflow3-doubler-{uuid.uuid4().hex[:8]}"
-    with mlflow.start_run() as run, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # again when it is logged
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=Doubler(),
-            registered_model_name=registered,
-            pip_requirements=[],
-        )
+    with mlflow.start_run() as run:
+        info = log_mlflow_multiplier(2, registered)
     _assert_loads_by_every_uri(
         run.info.run_id, info.model_id, registered, _features().to_numpy() * 2
     )
@@ -126,11 +114,8 @@ def test_bad_uris_name_what_was_missing() -> None:
     missing = "m-" + "0" * 32
     with pytest.raises(ModelNotFound, match=missing):
         runlab.pyfunc.load_model(f"models:/{missing}")
-    with mlflow.start_run() as run, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow's note on a model without type hints
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=mlflow.pyfunc.PythonModel(), pip_requirements=[]
-        )
+    with mlflow.start_run() as run:
+        info = log_mlflow_multiplier(1)
     run_id = run.info.run_id
     # The run's artifacts and its logged models were both looked at, and the error says so.
     with pytest.raises(ArtifactNotFound, match="artifacts have nothing at 'other'") as caught:
@@ -139,3 +124,27 @@ def test_bad_uris_name_what_was_missing() -> None:
     # A path inside the logged model is found there.
     location = resolve_model_uri(f"runs:/{run_id}/model/MLmodel", runlab.MlflowClient())
     assert location.endswith(f"/models/{info.model_id}/artifacts/MLmodel")
+
+
+def test_a_run_without_logged_models_costs_no_check() -> None:
+    with runlab.start_run() as run:
+        pass
+    root = runlab.MlflowClient().get_run(run.info.run_id).info.artifact_uri
+    # No logged model came from the run, so the run's artifacts are not listed and no logged
+    # model is searched: the URI resolves from get_run alone (loading then reports a miss).
+    location = resolve_model_uri(f"runs:/{run.info.run_id}/model", runlab.MlflowClient())
+    assert location == f"{root}/model"
+
+
+def test_registering_a_runs_uri_of_an_mlflow_logged_model() -> None:
+    with mlflow.start_run() as run:
+        info = log_mlflow_multiplier(1)
+    name = f"reg-{uuid.uuid4().hex[:8]}"
+    version = runlab.register_model(f"runs:/{run.info.run_id}/model", name)
+    # As MLflow 3 registers it: the logged model is the source, linked to the run.
+    assert (version.source, version.run_id, version.model_id) == (
+        f"models:/{info.model_id}",
+        run.info.run_id,
+        info.model_id,
+    )
+    assert runlab.pyfunc.load_model(f"models:/{name}/{version.version}") is not None

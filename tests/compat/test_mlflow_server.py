@@ -19,12 +19,16 @@ import runlab
 from runlab.entities import Metric, Param, RunTag, ViewType
 from runlab.errors import (
     AlreadyExists,
+    ArtifactNotFound,
     ExperimentNotFound,
     InvalidParameter,
+    ModelNotFound,
     RunNotFound,
 )
+from runlab.store.base import LoggedModelStore
 from runlab.tracking import Client, batch_writer, fluent, fluent_experiments
 from runlab.tracking.store_factory import clear_store_cache
+from support.mlflow_models import log_mlflow_multiplier
 from support.servers import ServerProcess, mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -271,3 +275,48 @@ def test_metric_history_pages(client: Client) -> None:
             break
     assert steps == list(range(30))
     assert [m.step for m in client.get_metric_history(run_id, "m")] == list(range(30))
+
+
+# -- logged models (MLflow 3) -----------------------------------------------------------------------
+def test_logged_models_through_the_client(client: Client) -> None:
+    exp_id = client.create_experiment(_name("logged"))
+    run_id = client.create_run(exp_id).info.run_id
+    store = client.store
+    assert isinstance(store, LoggedModelStore)
+    model = store.create_logged_model(exp_id, name="clf", source_run_id=run_id, tags={"t": "1"})
+    assert client.get_logged_model(model.model_id) == model
+    assert (
+        model.artifact_location == f"mlflow-artifacts:/{exp_id}/models/{model.model_id}/artifacts"
+    )
+    found = client.search_logged_models([exp_id], filter_string=f"source_run_id = '{run_id}'")
+    assert [m.model_id for m in found] == [model.model_id]
+    with pytest.raises(ModelNotFound) as missing:
+        client.get_logged_model("m-" + "0" * 32)
+    assert missing.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_a_model_mlflow_logs_loads_in_runlab_by_every_uri(
+    mlflow_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow
+    import pandas as pd
+
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    registered = _name("tripler")
+    mlflow.set_tracking_uri(mlflow_url)
+    try:
+        with mlflow.start_run() as run:
+            info = log_mlflow_multiplier(3, registered)
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]  # None unsets it
+    runlab.set_tracking_uri(mlflow_url)
+    frame = pd.DataFrame({"x": [1.0, 2.0]})
+    for uri in (
+        f"models:/{info.model_id}",
+        f"runs:/{run.info.run_id}/model",
+        f"models:/{registered}/1",
+    ):
+        assert runlab.pyfunc.load_model(uri).predict(frame)["x"].tolist() == [3.0, 6.0], uri
+    with pytest.raises(ArtifactNotFound, match="no model named 'other'"):
+        runlab.pyfunc.load_model(f"runs:/{run.info.run_id}/other")

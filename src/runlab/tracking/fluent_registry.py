@@ -12,7 +12,7 @@ from runlab.model_uris import ModelsUri, RunsUri, is_model_uri, parse_model_uri
 from runlab.tracking.client import Client
 from runlab.tracking.client_registry import DEFAULT_AWAIT_MAX_SLEEP_SECONDS
 from runlab.tracking.fluent_experiments import default_client
-from runlab.tracking.model_uris import resolve_model_uri
+from runlab.tracking.model_uris import locate_runs_uri
 
 __all__ = ["register_model", "search_model_versions", "search_registered_models"]
 
@@ -75,7 +75,11 @@ def _registration_source(model_uri: str, client: Client) -> tuple[str, str | Non
         return model_uri, None, None
     parsed = parse_model_uri(model_uri)
     if isinstance(parsed, RunsUri):
-        return resolve_model_uri(str(parsed), client), parsed.run_id, None
+        target = locate_runs_uri(parsed, client)
+        # A logged model standing in for the run's folder is registered as MLflow 3 does it.
+        if target.model_uri is not None:
+            return target.model_uri, parsed.run_id, target.model_id
+        return target.location, parsed.run_id, None
     # A logged model: the registry reads models:/m-<id>[/path] under that model's artifacts.
     return str(parsed), None, parsed.model_id
 

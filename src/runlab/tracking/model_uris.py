@@ -7,6 +7,7 @@ The one place that decides which registry call a URI form needs (see
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runlab import uris
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from runlab.tracking.client import Client
     from runlab.tracking.client_registry import RegistryClientMethods
 
-__all__ = ["get_model_version_for_uri", "resolve_model_uri", "resolve_runs_uri"]
+__all__ = ["RunsUriTarget", "get_model_version_for_uri", "locate_runs_uri", "resolve_model_uri"]
 
 # A version's download URI may itself be a runs:/ or models:/m-<id> URI (MLflow stores
 # log_model registrations that way); following more than this many hops means a loop.
@@ -65,7 +66,7 @@ def resolve_model_uri(uri: str, client: Client) -> str:
     - ``runs:/<run_id>/path``: the run's artifact root joined with the path; when the run's
       artifacts have nothing there, the run's logged model named by the path's first segment
       (MLflow 3 keeps a logged model's files in the model's own location), with the rest of
-      the path inside it. See :func:`resolve_runs_uri`.
+      the path inside it. See :func:`locate_runs_uri`.
 
     A path after a ``models:/`` form is joined onto the result. Any other URI (a location
     already) is returned unchanged, so callers can pass whatever a user gave them.
@@ -83,8 +84,26 @@ def resolve_model_uri(uri: str, client: Client) -> str:
     return current
 
 
-def resolve_runs_uri(parsed: RunsUri, client: Client) -> str:
-    """The location ``runs:/<run_id>/<path>`` names: in the run's artifacts, else in a logged model.
+@dataclass(frozen=True, slots=True)
+class RunsUriTarget:
+    """What a ``runs:/`` URI names: a ``location`` and, when a logged model stands in for the
+    run's artifacts, that model's id and the path inside it."""
+
+    location: str
+    model_id: str | None = None
+    model_path: str = ""
+
+    @property
+    def model_uri(self) -> str | None:
+        """``models:/<model_id>[/<path>]`` when a logged model stands in, else None."""
+        if self.model_id is None:
+            return None
+        base = f"models:/{self.model_id}"
+        return f"{base}/{self.model_path}" if self.model_path else base
+
+
+def locate_runs_uri(parsed: RunsUri, client: Client) -> RunsUriTarget:
+    """Where ``runs:/<run_id>/<path>`` points: in the run's artifacts, else in a logged model.
 
     MLflow 3's ``log_model`` stores a model's files in the logged model's artifact location,
     not in the run's, yet ``runs:/<run_id>/<name>`` still names the model. So the run's own
@@ -101,11 +120,11 @@ def resolve_runs_uri(parsed: RunsUri, client: Client) -> str:
     run = client.get_run(parsed.run_id)
     root = run.info.artifact_uri
     if not parsed.path:
-        return root
+        return RunsUriTarget(root)
     location = uris.append_to_uri_path(root, parsed.path)
     checkable = uris.is_local_path_uri(root) or run.outputs.model_outputs
     if not checkable or _run_artifacts_have(client, root, parsed.path):
-        return location
+        return RunsUriTarget(location)
     name, _, rest = parsed.path.partition("/")
     model = _logged_model_of_run(client, run, name)
     if model is None:
@@ -115,9 +134,8 @@ def resolve_runs_uri(parsed: RunsUri, client: Client) -> str:
             f"{name!r} (no logged model of experiment {run.info.experiment_id} has that name "
             f"and source run {parsed.run_id})."
         )
-    return (
-        uris.append_to_uri_path(model.artifact_location, rest) if rest else model.artifact_location
-    )
+    inside = uris.append_to_uri_path(model.artifact_location, rest) if rest else None
+    return RunsUriTarget(inside or model.artifact_location, model.model_id, rest)
 
 
 def _run_artifacts_have(client: Client, root: str, path: str) -> bool:
@@ -155,7 +173,7 @@ def _logged_model_of_run(client: Client, run: Run, name: str) -> LoggedModel | N
 
 def _resolve_once(parsed: ModelsUri | RunsUri, client: Client) -> str:
     if isinstance(parsed, RunsUri):
-        return resolve_runs_uri(parsed, client)
+        return locate_runs_uri(parsed, client).location
     if parsed.kind == "logged_model":
         assert parsed.model_id is not None
         location = client.get_logged_model(parsed.model_id).artifact_location

@@ -10,6 +10,8 @@ import pytest
 
 from runlab.errors import InvalidParameter
 from runlab.serving.batch import (
+    DEFAULT_CHUNK_ROWS,
+    chunk_rows,
     format_of,
     predict_in_chunks,
     predictions_frame,
@@ -53,6 +55,19 @@ def test_chunks_are_joined_in_order(output: str) -> None:
     assert seen == [(3, 10), (6, 10), (9, 10), (10, 10)]
     values = result["y"].tolist() if output == "frame" else list(result)
     assert values == [2.0 * i for i in range(10)]
+
+
+def test_only_row_independent_models_are_split_unless_asked() -> None:
+    class Independent(Doubler):
+        rows_are_independent = True
+
+    assert chunk_rows(Independent(), None) == DEFAULT_CHUNK_ROWS
+    assert chunk_rows(Doubler(), None) is None  # a custom model may compute across rows
+    assert chunk_rows(Doubler(), 500) == 500
+    assert chunk_rows(Independent(), 0) is None
+    model = Doubler()
+    predict_in_chunks(model, np.zeros((30, 1)), chunk_size=None)
+    assert model.calls == 1
 
 
 def test_outputs_that_cannot_be_joined_ask_for_one_call() -> None:

@@ -263,9 +263,10 @@ def serving_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=0),
-    default=10_000,
-    show_default=True,
-    help="Rows scored per call to the model; 0 scores the whole input in one call.",
+    default=None,
+    metavar="ROWS",
+    help="Rows scored per call to the model; 0 scores the whole input in one call. Default: "
+    "10,000 for models whose rows are scored independently (scikit-learn), else one call.",
 )
 def predict(
     model_uri: str,
@@ -276,7 +277,7 @@ def predict(
     input_format: str | None,
     output_format: str | None,
     env_manager: str,
-    chunk_size: int,
+    chunk_size: int | None,
 ) -> None:
     """Score a file with a model and write the predictions.
 
@@ -301,15 +302,15 @@ def predict(
     click.echo(f"Wrote predictions to {output_path}.", err=True)
 
 
-def _predict_with_progress(model: Any, data: Any, params: Any, chunk_size: int) -> Any:
+def _predict_with_progress(model: Any, data: Any, params: Any, chunk_size: int | None) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from runlab.serving import batch
 
-    size = chunk_size or sys.maxsize
+    size = batch.chunk_rows(model, chunk_size)
     rows = batch.rows_of(data)
-    if rows is None or rows <= size:
+    if rows is None or size is None or rows <= size:
         return batch.predict_in_chunks(model, data, params, size)
     columns = ("Scoring", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as progress:

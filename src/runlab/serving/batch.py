@@ -21,7 +21,9 @@ from runlab.serving.payload import load_json, parse_csv, parse_json_document, pa
 from runlab.serving.predictions import encode_predictions
 
 __all__ = [
+    "DEFAULT_CHUNK_ROWS",
     "FORMATS",
+    "chunk_rows",
     "format_of",
     "predict_in_chunks",
     "predictions_frame",
@@ -95,20 +97,36 @@ def _chunks(data: Any, size: int) -> Iterator[Any]:
         )
 
 
+#: Rows per call when the chunk size is left to runlab and the model's rows are independent.
+DEFAULT_CHUNK_ROWS = 10_000
+
+
+def chunk_rows(model: Any, chunk_size: int | None) -> int | None:
+    """The rows per call: ``chunk_size`` when given (0: all in one call), else
+    :data:`DEFAULT_CHUNK_ROWS` for a model whose output rows depend only on their own input
+    rows (``rows_are_independent``, e.g. scikit-learn), else None: one call, since splitting
+    the input of, say, a custom model that normalizes over its batch would change its answers.
+    """
+    if chunk_size is not None:
+        return chunk_size or None
+    return DEFAULT_CHUNK_ROWS if getattr(model, "rows_are_independent", False) else None
+
+
 def predict_in_chunks(
     model: Any,
     data: Any,
     params: Any = None,
-    chunk_size: int = 10_000,
+    chunk_size: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """Predict ``data`` ``chunk_size`` rows at a time and join the outputs.
+    """Predict ``data`` in calls of ``chunk_size`` rows and join the outputs.
 
-    Only tables and arrays are split; anything else is predicted in one call. ``on_progress``
-    is called with (rows done, rows in all) after each chunk.
+    ``chunk_size`` None predicts in one call. Only tables and arrays are split; anything else
+    is predicted in one call. ``on_progress`` is called with (rows done, rows in all) after
+    each chunk.
     """
     rows = rows_of(data)
-    if rows is None or rows <= chunk_size:
+    if rows is None or chunk_size is None or rows <= chunk_size:
         out = predict_guarded(model, data, params)
         if on_progress is not None and rows is not None:
             on_progress(rows, rows)

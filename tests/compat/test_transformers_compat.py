@@ -228,12 +228,13 @@ def test_mlflow_logs_through_a_runlab_server_and_runlab_loads(
         info = mlflow_transformers.log_model(
             classifier, name="clf", input_example=_TEXTS[:2], pip_requirements=_REQUIREMENTS
         )
-    # runlab's client resolves MLflow 3's models:/<model_id> only against a local store (and a
-    # runs:/ URI names the run's own artifacts), so load from the logged model's location.
-    uri = mlflow.MlflowClient().get_logged_model(info.model_id).artifact_location
-    assert uri.startswith("mlflow-artifacts:/") and info.run_id == run.info.run_id
-    assert runlab.transformers.load_model(uri)(_TEXTS) == classifier(_TEXTS)
-    predicted = runlab.pyfunc.load_model(uri).predict(_TEXTS)
+    # MLflow 3 keeps the files in the logged model's location; runlab reaches them by the
+    # model's id, by the run, and by that location itself.
+    location = mlflow.MlflowClient().get_logged_model(info.model_id).artifact_location
+    assert location.startswith("mlflow-artifacts:/") and info.run_id == run.info.run_id
+    for uri in (f"models:/{info.model_id}", f"runs:/{run.info.run_id}/clf", location):
+        assert runlab.transformers.load_model(uri)(_TEXTS) == classifier(_TEXTS)
+    predicted = runlab.pyfunc.load_model(f"models:/{info.model_id}").predict(_TEXTS)
     pd.testing.assert_frame_equal(predicted, pd.DataFrame(classifier(_TEXTS)))
 
 

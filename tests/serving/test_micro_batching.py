@@ -117,3 +117,41 @@ def test_split_handles_frames_lists_and_mismatches() -> None:
     assert _split([1, 2, 3], [1, 2]) == [[1], [2, 3]]
     assert _split(np.arange(4), [1, 2]) is None
     assert _split({"a": 1}, [1]) is None
+
+
+def test_requests_on_their_way_join_the_batch(sklearn_model: Any) -> None:
+    """After four clients were seen at once, a batch waits for the ones it just answered."""
+
+    async def run() -> tuple[int, int]:
+        # A generous wait, so the test does not depend on how fast this machine is.
+        batcher = MicroBatcher(sklearn_model, max_wait=30.0)
+        try:
+            await asyncio.gather(*(batcher.predict(_frame(1)) for _ in range(4)))
+            before = batcher.calls
+
+            async def late(delay: float) -> Any:
+                await asyncio.sleep(delay)
+                return await batcher.predict(_frame(2))
+
+            answers = await asyncio.gather(late(0), late(0), late(0.05), late(0.1))
+            assert [len(a) for a in answers] == [2, 2, 2, 2]
+            return before, batcher.calls
+        finally:
+            await batcher.close()
+
+    before, after = asyncio.run(run())
+    assert (before, after) == (1, 2)
+
+
+def test_a_lone_client_never_waits_for_company(sklearn_model: Any) -> None:
+    async def run() -> int:
+        # Were a lone request ever held back, this test would take 30 s per request.
+        batcher = MicroBatcher(sklearn_model, max_wait=30.0)
+        try:
+            for _ in range(5):
+                await batcher.predict(_frame(1))
+            return batcher.calls
+        finally:
+            await batcher.close()
+
+    assert asyncio.run(asyncio.wait_for(run(), timeout=20)) == 5

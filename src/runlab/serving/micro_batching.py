@@ -30,6 +30,8 @@ __all__ = ["MicroBatcher"]
 
 #: Upper bound on the rows scored in one call, so one batch cannot grow without limit.
 DEFAULT_MAX_ROWS = 10_000
+#: Longest a batch waits for requests that are likely on their way (see ``_Concurrency``).
+DEFAULT_MAX_WAIT_S = 0.002
 
 
 @dataclasses.dataclass
@@ -88,6 +90,35 @@ def _split(output: Any, counts: list[int]) -> list[Any] | None:
     return None
 
 
+class _Concurrency:
+    """How many requests the server has had in hand at once lately (its clients' concurrency).
+
+    Left alone, a busy batcher settles into alternating halves: while one group of requests is
+    scored, the other group's clients send their next ones, which form the next batch. Waiting
+    a moment after a batch for the clients it just answered lets every client's request join one
+    call instead. The wait is only made when more requests were in hand at once within the last
+    second than are queued now, and never longer than ``max_wait``; a lone client, or one that
+    sends a request at a time, never waits.
+    """
+
+    _WINDOW_S = 1.0
+
+    def __init__(self) -> None:
+        self._window_start = 0.0
+        self._peak = 0
+        self._previous_peak = 0
+
+    def observe(self, in_hand: int, now: float) -> None:
+        if now - self._window_start > self._WINDOW_S:
+            self._previous_peak = self._peak if now - self._window_start < 2 * self._WINDOW_S else 0
+            self._peak = 0
+            self._window_start = now
+        self._peak = max(self._peak, in_hand)
+
+    def expected(self) -> int:
+        return max(self._peak, self._previous_peak)
+
+
 class MicroBatcher:
     """Serializes predictions on one thread and scores queued compatible requests together.
 
@@ -96,10 +127,20 @@ class MicroBatcher:
     application (it makes its worker task on first use) and call :meth:`close` on shutdown.
     """
 
-    def __init__(self, model: Any, *, enabled: bool = True, max_rows: int = DEFAULT_MAX_ROWS):
+    def __init__(
+        self,
+        model: Any,
+        *,
+        enabled: bool = True,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        max_wait: float = DEFAULT_MAX_WAIT_S,
+    ):
         self._model = model
         self._batching = enabled and bool(getattr(model, "rows_are_independent", False))
         self._max_rows = max_rows
+        self._max_wait = max_wait
+        self._concurrency = _Concurrency()
+        self._running = 0
         self._pending: deque[_Job] = deque()
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -123,6 +164,7 @@ class MicroBatcher:
         rows = len(checked) if key is not None else 0
         job = _Job(checked, checked_params, loop.create_future(), key, rows)
         self._pending.append(job)
+        self._concurrency.observe(len(self._pending) + self._running, loop.time())
         if self._worker is None or self._worker.done():
             self._wakeup = asyncio.Event()
             self._worker = loop.create_task(self._work())
@@ -152,8 +194,14 @@ class MicroBatcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            if self._pending[0].key is not None:
+                await self._gather_expected(loop)
             batch = self._take()
-            outcomes = await loop.run_in_executor(self._executor, self._run, batch)
+            self._running = len(batch)
+            try:
+                outcomes = await loop.run_in_executor(self._executor, self._run, batch)
+            finally:
+                self._running = 0
             for job, (ok, value) in zip(batch, outcomes, strict=True):
                 if job.future.done():  # the request went away (client disconnected)
                     continue
@@ -161,6 +209,20 @@ class MicroBatcher:
                     job.future.set_result(value)
                 else:
                     job.future.set_exception(value)
+
+    async def _gather_expected(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wait (at most ``max_wait``) until as many requests are queued as were lately in hand."""
+        assert self._wakeup is not None
+        deadline = loop.time() + self._max_wait
+        while len(self._pending) < self._concurrency.expected():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     def _run(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         """Runs on the prediction thread: one call for the batch, else one per request."""

@@ -330,3 +330,9 @@ def test_a_frame_with_other_dtypes_or_columns_still_goes_through_the_checks() ->
     assert list(enforce_schema(extra, schema).columns) == ["a", "b"]
     with pytest.raises(SchemaEnforcementError, match="'b'"):
         enforce_schema(pd.DataFrame({"a": [1.0], "b": [1.5]}), schema)
+
+
+def test_a_column_named_twice_is_a_schema_error() -> None:
+    frame = pd.DataFrame([[1.0, 2.0]], columns=["x", "x"])
+    with pytest.raises(SchemaEnforcementError, match="'x' more than once"):
+        enforce_schema(frame, Schema([ColSpec("double", "x")]))

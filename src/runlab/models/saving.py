@@ -13,7 +13,7 @@ import logging
 import os
 import platform
 import shutil
-import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,10 @@ def save_model_dir(
         default_requirements, pip_requirements, extra_pip_requirements
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    # Not tempfile.mkdtemp: that makes the folder private (0700). A saved model gets a folder's
+    # usual permissions (the umask's), so other users or a container's user can read it.
+    staging = target.parent / f".{target.name}.{uuid.uuid4().hex}.partial"
+    staging.mkdir()
     try:
         write_payload(staging, model)
         if PYFUNC_FLAVOR in model.flavors:

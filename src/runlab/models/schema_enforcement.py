@@ -188,6 +188,15 @@ def _enforce_columns(model_input: Any, schema: Schema) -> Any:
         )
 
     columns = {str(c): c for c in frame.columns}
+    if len(columns) != frame.shape[1]:
+        twice = sorted(
+            {str(c) for c in frame.columns if list(map(str, frame.columns)).count(str(c)) > 1}
+        )
+        raise SchemaEnforcementError(
+            f"The input names column(s) {', '.join(map(repr, twice))} more than once; each "
+            "column may appear once.",
+            column=twice[0],
+        )
     missing = [s for s in specs if s.required and s.name not in columns]
     if missing:
         listed = ", ".join(f"{s.name!r} ({s.type_name})" for s in missing)

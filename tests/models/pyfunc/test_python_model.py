@@ -206,3 +206,11 @@ def test_a_tampered_artifact_path_cannot_leave_the_model(tmp_path: Path) -> None
     (target / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     with pytest.raises(InvalidParameter, match="leaves the model folder"):
         runlab.pyfunc.load_model(target)
+
+
+def test_a_saved_model_folder_is_readable_like_any_other_folder(tmp_path: Path) -> None:
+    runlab.pyfunc.save_model(tmp_path / "m", python_model=NoContext())
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    assert (tmp_path / "m").stat().st_mode & 0o777 == reference.stat().st_mode & 0o777
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

@@ -18,6 +18,16 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "artifacts": ("runlab.tracking", "runlab.cli", "runlab.server", "runlab.store"),
     # Models build on tracking and artifacts, never on a concrete store, the server or the CLI.
     "models": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
+    # The scoring server loads models through pyfunc; it shares the tracking server's generic
+    # HTTP helpers (body limit, Host guard, heap settling) but never its stores or routes.
+    "serving": (
+        "runlab.store",
+        "runlab.cli",
+        "runlab.search",
+        "runlab.server.routes",
+        "runlab.server.app",
+        "runlab.server.factory",
+    ),
 }
 # Lower layers that must never reach up into the model format.
 MODEL_USERS_FORBIDDEN = ("store", "server")

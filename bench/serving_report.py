@@ -149,7 +149,10 @@ def render(
         "- The servers: `runlab models serve -m DIR -p PORT --host 127.0.0.1` from this checkout "
         "and `mlflow models serve -m DIR -p PORT --host 127.0.0.1 --env-manager local "
         f"--workers {params['workers']}` from `bench/.venv-mlflow` (MLflow 3.17.2, whose default is "
-        "1 worker), both started once per run and ready on `/ping` before any measure.",
+        "1 worker), both started once per run and ready on `/ping` before any measure. Each runs "
+        "with its own defaults otherwise: runlab micro-batches predict (requests that queue up "
+        "while the model is busy are scored in one call, for scikit-learn models), MLflow "
+        "predicts each request on its own thread (`asyncio.to_thread`).",
         f"- The client (bench/serving_client.py, one process per measure, the same for both): "
         f"{params['threads']} threads, each with its own keep-alive `http.client` connection, "
         'POST the same pre-encoded `{"dataframe_split": …}` body of iris rows to `/invocations` '

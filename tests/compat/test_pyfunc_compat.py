@@ -133,8 +133,12 @@ def test_mlflow_python_model_loads_in_runlab(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def runlab_tracking(tmp_path: Path) -> Iterator[str]:
+def runlab_tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A ``runlab server`` process (artifacts proxied, registry on) that both clients use."""
+    # No experiment or run chosen by an earlier test (MLflow's fluent API leaves
+    # MLFLOW_EXPERIMENT_ID in the environment, and runlab honours it).
+    for name in [n for n in os.environ if n.startswith(("MLFLOW_", "RUNLAB_"))]:
+        monkeypatch.delenv(name)
     (tmp_path / "server").mkdir()
     server: ServerProcess = runlab_cli_server(tmp_path / "server")
     server.start()

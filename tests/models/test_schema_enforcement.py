@@ -336,3 +336,10 @@ def test_a_column_named_twice_is_a_schema_error() -> None:
     frame = pd.DataFrame([[1.0, 2.0]], columns=["x", "x"])
     with pytest.raises(SchemaEnforcementError, match="'x' more than once"):
         enforce_schema(frame, Schema([ColSpec("double", "x")]))
+
+
+def test_a_zero_dimensional_array_is_one_value_for_a_column_schema() -> None:
+    schema = Schema([ColSpec("string")])
+    out = enforce_schema(np.array("a string"), schema)
+    assert out.shape == (1, 1)
+    assert out.iloc[0, 0] == "a string"

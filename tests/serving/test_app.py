@@ -10,7 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+import runlab.pyfunc
 from runlab import __version__
+from runlab.models import ColSpec, ModelSignature, Schema
 from runlab.serving import ScoringSettings
 from serving.scoring_support import error_of, post_json, scoring_api
 from support.asgi_api import Api
@@ -403,3 +405,22 @@ def test_concurrent_requests_share_model_calls(
     assert [answers[i] for i in range(len(bodies))] == [
         expected[i : i + 3] for i in range(0, 60, 3)
     ]
+
+
+def test_a_lone_string_fits_a_one_string_column_signature(portal: Any, tmp_path: Path) -> None:
+    """MLflow accepts {"inputs": "text"} for a model whose signature is one string column."""
+
+    class Lengths(runlab.pyfunc.PythonModel):
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            return [len(text) for text in model_input.iloc[:, 0]]
+
+    runlab.pyfunc.save_model(
+        tmp_path / "m",
+        python_model=Lengths(),
+        signature=ModelSignature(Schema([ColSpec("string")])),
+    )
+    api = scoring_api(portal, tmp_path / "m")
+    response = post_json(api, {"inputs": "a string"})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": [8]}
+    assert post_json(api, {"inputs": ["ab", "abc"]}).json() == {"predictions": [2, 3]}

@@ -54,6 +54,9 @@ def enforce_schema(model_input: Any, schema: Schema) -> Any:
         return model_input
     if schema.is_tensor_spec:
         return _enforce_tensors(model_input, schema)
+    if getattr(model_input, "ndim", None) == 0 and hasattr(model_input, "item"):
+        # A lone value parsed into a 0-d array (a JSON body's {"inputs": "text"}): one cell.
+        model_input = model_input.item()
     return _enforce_columns(model_input, schema)
 
 

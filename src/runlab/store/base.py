@@ -7,6 +7,7 @@ server behave the same. Every method raises :mod:`runlab.errors` classes, never 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from runlab.entities import (
@@ -168,6 +169,30 @@ class TrackingStore(Protocol):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """One page of runs matching the filter, in the requested order."""
+        ...
+
+
+@dataclass(frozen=True)
+class ExperimentActivity:
+    """How busy one experiment is: its active runs and when any of them last started or ended.
+
+    ``last_activity`` is in milliseconds since the epoch, ``None`` when it has no run.
+    """
+
+    run_count: int
+    last_activity: int | None
+
+
+@runtime_checkable
+class ExperimentActivityStore(Protocol):
+    """Run counts per experiment, for listings (the web UI's experiments page).
+
+    A separate protocol because MLflow's REST protocol has no such call: a store that cannot
+    answer it (the REST store) simply does not implement it, and callers show no counts.
+    """
+
+    def experiment_activity(self, experiment_ids: Sequence[str]) -> dict[str, ExperimentActivity]:
+        """Activity of each experiment id given; an id with no active run maps to zero runs."""
         ...
 
 

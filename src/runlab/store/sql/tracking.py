@@ -44,10 +44,15 @@ from runlab.errors import (
     RunNotFound,
 )
 from runlab.search.page_token import decode_page_token, encode_page_token, query_fingerprint
-from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, SEARCH_MAX_RESULTS_THRESHOLD
+from runlab.store.base import (
+    SEARCH_MAX_RESULTS_DEFAULT,
+    SEARCH_MAX_RESULTS_THRESHOLD,
+    ExperimentActivity,
+)
 from runlab.store.sql import metric_downsample, metric_series, migrations, store_validation
 from runlab.store.sql import schema as t
 from runlab.store.sql.engine import Database
+from runlab.store.sql.experiment_activity import experiment_activity
 from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
@@ -266,6 +271,19 @@ class SqlTrackingStore(LoggedModelMethods):
             encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None
         )
         return PagedList(found, token)
+
+    def experiment_activity(self, experiment_ids: Sequence[str]) -> dict[str, ExperimentActivity]:
+        """Active-run count and last run start/end time of each experiment id given.
+
+        Ids that name no experiment, or none with runs, map to zero runs; an id that is not an
+        integer raises ExperimentNotFound like every other experiment call.
+        """
+        ids = [_experiment_id_int(i) for i in experiment_ids]
+        with self._db.read() as conn:
+            found = experiment_activity(conn, ids)
+        return {
+            str(i): found.get(i, ExperimentActivity(run_count=0, last_activity=None)) for i in ids
+        }
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-delete the experiment and all of its runs."""

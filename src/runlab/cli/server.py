@@ -378,6 +378,7 @@ def print_banner(plan: ServePlan, command: str) -> None:
         click.echo(f"Open {plan.url} in a browser. Press Ctrl+C to stop.")
     else:
         click.echo(f"Point clients at it: RUNLAB_TRACKING_URI={plan.url} (or MLFLOW_TRACKING_URI).")
+        click.echo(f"The web UI is at {plan.url}/ in a browser.")
 
 
 def serve(options: ServeOptions, command: str) -> None:

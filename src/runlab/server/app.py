@@ -30,6 +30,7 @@ from runlab.server.routes import (
 )
 from runlab.server.security import RequestGuard
 from runlab.server.settings import ServerSettings
+from runlab.server.ui import pages as ui_pages
 from runlab.store.base import RegistryStore, TrackingStore
 
 #: Every MLflow REST endpoint is served under both prefixes, as MLflow's server does.
@@ -94,6 +95,9 @@ def build_app(
         return json_response(build_openapi(routes, declared, settings.version))
 
     routes.append(Route("/openapi.json", openapi_document, methods=["GET"]))
+    # The web UI last, and outside the OpenAPI document (it is pages, not API); its pages read
+    # through the same store methods as the handlers above.
+    ui_routes, pages = ui_pages.build(ctx)
 
     middleware = [
         Middleware(
@@ -112,9 +116,10 @@ def build_app(
             )
         )
     app = Starlette(
-        routes=routes,
+        routes=[*routes, *ui_routes],
         middleware=middleware,
         exception_handlers={
+            404: pages.not_found,
             RunlabError: errors.handle_runlab_error,
             Exception: errors.handle_unexpected,
         },

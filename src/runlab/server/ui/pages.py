@@ -1,0 +1,163 @@
+"""The UI's routes: the pages, their static files, Plotly.js and the HTML 404 page."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from runlab.entities import ViewType
+from runlab.errors import RunlabError
+from runlab.server.context import ServerContext
+from runlab.server.ui.assets import IMMUTABLE_CACHE, STATIC_DIR, STATIC_PREFIX, Assets, load_assets
+from runlab.store.base import ExperimentActivityStore
+
+#: Paths that belong to the API: an unknown one answers like the API does, not with a page.
+API_PATH_PREFIXES = ("/api/", "/ajax-api/", "/openapi.json", "/health", "/version")
+
+#: Experiments on one page of the list; more are reached through the next-page link.
+EXPERIMENTS_PAGE_SIZE = 100
+
+_VIEW_TYPES = {
+    "active": ViewType.ACTIVE_ONLY,
+    "deleted": ViewType.DELETED_ONLY,
+    "all": ViewType.ALL,
+}
+
+_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
+def make_environment(assets: Assets) -> Environment:
+    """The Jinja2 environment of the UI's templates, escaping everything by default."""
+    env = Environment(
+        loader=PackageLoader("runlab.server.ui", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["assets"] = assets
+    env.filters["timestamp"] = format_timestamp
+    return env
+
+
+def format_timestamp(millis: int | None) -> str:
+    """A time in milliseconds since the epoch as ``YYYY-MM-DD HH:MM:SS`` UTC, or a dash."""
+    if millis is None:
+        return "—"
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+class Pages:
+    """Renders the UI's pages for one app (its stores and its template environment)."""
+
+    def __init__(self, ctx: ServerContext, assets: Assets) -> None:
+        self.ctx = ctx
+        self.assets = assets
+        self.env = make_environment(assets)
+
+    def render(self, template: str, context: Mapping[str, Any], status: int = 200) -> Response:
+        """A template rendered as an HTML response; pages are never cached (they are live)."""
+        html = self.env.get_template(template).render(context)
+        return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store"})
+
+    async def experiments(self, request: Request) -> Response:
+        """The experiments list: search by filter, view type, page token; counts per row."""
+        params = request.query_params
+        query = params.get("filter", "").strip()
+        view = params.get("view", "active")
+        if view not in _VIEW_TYPES:
+            view = "active"
+        token = params.get("page_token") or None
+        context: dict[str, Any] = {
+            "nav": "experiments",
+            "filter": query,
+            "view": view,
+            "experiments": [],
+            "activity": {},
+            "next_page_token": None,
+            "error": None,
+        }
+        try:
+            page, activity = await run_in_threadpool(self._experiments_page, query, view, token)
+        except RunlabError as exc:
+            # A malformed filter (or a stale page token) is the user's to fix: say so in the page.
+            context["error"] = exc.message
+            return self.render("experiments.html", context, status=exc.get_http_status_code())
+        context.update(experiments=page, activity=activity, next_page_token=page.token)
+        return self.render("experiments.html", context)
+
+    def _experiments_page(self, query: str, view: str, token: str | None) -> tuple[Any, Any]:
+        store = self.ctx.tracking_store
+        page = store.search_experiments(
+            view_type=_VIEW_TYPES[view],
+            max_results=EXPERIMENTS_PAGE_SIZE,
+            filter_string=query or None,
+            order_by=["last_update_time DESC"],
+            page_token=token,
+        )
+        activity = (
+            store.experiment_activity([e.experiment_id for e in page])
+            if isinstance(store, ExperimentActivityStore)
+            else {}
+        )
+        return page, activity
+
+    async def static(self, request: Request) -> Response:
+        """A file of ``static/``: only the files shipped there, never a path built from the URL."""
+        path = _static_files().get(request.path_params["name"])
+        if path is None:
+            return await self.not_found(request, HTTPException(404))
+        return FileResponse(
+            path,
+            media_type=_MEDIA_TYPES.get(path.suffix, "application/octet-stream"),
+            headers={"Cache-Control": IMMUTABLE_CACHE},
+        )
+
+    async def plotly(self, request: Request) -> Response:
+        """Plotly.js from the installed ``plotly`` package; its URL names its version."""
+        wanted = request.path_params["version"]
+        if self.assets.plotly_path is None or wanted != self.assets.plotly_version:
+            return await self.not_found(request, HTTPException(404))
+        return FileResponse(
+            self.assets.plotly_path,
+            media_type=_MEDIA_TYPES[".js"],
+            headers={"Cache-Control": IMMUTABLE_CACHE},
+        )
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """404: a page for a person, the plain answer Starlette gives for API paths."""
+        detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        if request.url.path.startswith(API_PATH_PREFIXES):
+            return PlainTextResponse(detail, status_code=status)
+        return self.render("not_found.html", {"nav": None, "path": request.url.path}, 404)
+
+
+def _static_files() -> dict[str, Path]:
+    # Listing the folder on each request is cheap (a handful of files) and keeps no global.
+    return {p.relative_to(STATIC_DIR).as_posix(): p for p in STATIC_DIR.rglob("*") if p.is_file()}
+
+
+def build(ctx: ServerContext) -> tuple[list[Route], Pages]:
+    """The UI's routes for ``ctx`` and the :class:`Pages` whose ``not_found`` handles 404s."""
+    pages = Pages(ctx, load_assets())
+    routes = [
+        Route("/", pages.experiments, methods=["GET"], name="ui:home"),
+        Route("/experiments", pages.experiments, methods=["GET"], name="ui:experiments"),
+        Route(
+            f"{STATIC_PREFIX}/vendor/plotly-{{version}}.min.js",
+            pages.plotly,
+            methods=["GET"],
+            name="ui:plotly",
+        ),
+        Route(f"{STATIC_PREFIX}/{{name:path}}", pages.static, methods=["GET"], name="ui:static"),
+    ]
+    return routes, pages

@@ -310,6 +310,11 @@ def test_ui_serves_the_folder_and_prints_the_url(tmp_path: Path) -> None:
         assert f"Open http://127.0.0.1:{server.port} in a browser" in server.log()
         with httpx.Client(base_url=server.url, timeout=30) as client:
             assert get(client, "runs/get", run_id=run_id)["run"]["info"]["run_id"] == run_id
+            # The web UI is served at / by the same process, listing the script's experiment.
+            page = client.get("/")
+            assert page.status_code == 200
+            assert page.headers["content-type"] == "text/html; charset=utf-8"
+            assert 'data-name="Default"' in page.text
     finally:
         server.stop()
 

@@ -96,3 +96,18 @@ def test_a_bad_page_token_is_shown_in_the_page(api: Api, sqlite_store: SqlTracki
 
     assert page.status_code == 400
     assert 'id="filter-error"' in page.text
+
+
+def test_pages_allow_only_their_own_scripts(api: Api) -> None:
+    import base64
+    import hashlib
+
+    page = api.get("/experiments")
+
+    policy = page.headers["content-security-policy"]
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page.text, re.S)
+    assert len(inline) == 1
+    digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
+    assert f"script-src 'self' 'sha256-{digest}'" in policy
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"

@@ -12,6 +12,7 @@ from anyio.from_thread import start_blocking_portal
 
 from runlab.server.app import build_app
 from runlab.server.settings import ServerSettings
+from runlab.store.sql.registry import SqlRegistryStore
 from runlab.store.sql.tracking import SqlTrackingStore
 from support.asgi_api import Api
 
@@ -41,3 +42,13 @@ def sqlite_store(sqlite_url: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
 def api(sqlite_store: SqlTrackingStore) -> Iterator[Api]:
     """The app over a fresh SQLite store, with default settings."""
     yield from make_api(sqlite_store)
+
+
+@pytest.fixture
+def registry(sqlite_url: str) -> Iterator[SqlRegistryStore]:
+    """The registry store on the same database as the tracking store."""
+    store = SqlRegistryStore(sqlite_url)
+    yield store
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()

@@ -26,16 +26,6 @@ HISTORY = "/api/2.0/runlab/registered-models/history"
 
 
 @pytest.fixture
-def registry(sqlite_url: str) -> Iterator[SqlRegistryStore]:
-    """The registry store on the same database as the tracking store."""
-    store = SqlRegistryStore(sqlite_url)
-    yield store
-    close = getattr(store, "close", None)
-    if close is not None:
-        close()
-
-
-@pytest.fixture
 def api(sqlite_store: SqlTrackingStore, registry: SqlRegistryStore) -> Iterator[Api]:
     """The app with the registry mounted."""
     yield from make_api(sqlite_store, registry_store=registry)

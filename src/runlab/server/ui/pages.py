@@ -28,6 +28,8 @@ API_PATH_PREFIXES = ("/api/", "/ajax-api/", "/openapi.json", "/health", "/versio
 
 #: Experiments on one page of the list; more are reached through the next-page link.
 EXPERIMENTS_PAGE_SIZE = 100
+#: Registered models on one page of the models list.
+MODELS_PAGE_SIZE = 100
 
 _VIEW_TYPES = {
     "active": ViewType.ACTIVE_ONLY,
@@ -134,6 +136,36 @@ class Pages:
         )
         return page, activity
 
+    async def models(self, request: Request) -> Response:
+        """The registered models list: filter, tags, aliases and newest version per stage."""
+        params = request.query_params
+        query = params.get("filter", "").strip()
+        token = params.get("page_token") or None
+        context: dict[str, Any] = {
+            "nav": "models",
+            "filter": query,
+            "models": [],
+            "next_page_token": None,
+            "error": None,
+        }
+        store = self.ctx.registry_store
+        if store is None:
+            context["error"] = "This server has no model registry."
+            return self.render("models.html", context, status=404)
+        try:
+            page = await run_in_threadpool(
+                store.search_registered_models,
+                query or None,
+                MODELS_PAGE_SIZE,
+                ["last_updated_timestamp DESC"],
+                token,
+            )
+        except RunlabError as exc:
+            context["error"] = exc.message
+            return self.render("models.html", context, status=exc.get_http_status_code())
+        context.update(models=page, next_page_token=page.token)
+        return self.render("models.html", context)
+
     async def static(self, request: Request) -> Response:
         """A file of ``static/``: only the files shipped there, never a path built from the URL."""
         path = _static_files().get(request.path_params["name"])
@@ -176,6 +208,7 @@ def build(ctx: ServerContext) -> tuple[list[Route], Pages]:
     routes = [
         Route("/", pages.experiments, methods=["GET"], name="ui:home"),
         Route("/experiments", pages.experiments, methods=["GET"], name="ui:experiments"),
+        Route("/models", pages.models, methods=["GET"], name="ui:models"),
         Route(
             f"{STATIC_PREFIX}/vendor/plotly-{{version}}.min.js",
             pages.plotly,

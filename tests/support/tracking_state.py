@@ -1,4 +1,7 @@
-"""A clean tracking environment per test: no RUNLAB_/MLFLOW_ variables, no leftover runs."""
+"""A clean tracking environment per test: no RUNLAB_/MLFLOW_ variables, no leftover runs.
+
+A conftest imports the fixtures (``clean_env``, ``tracking_uri``, ``client``) to use them.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +43,22 @@ def clean_tracking_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     reset_tracking_state()
     yield
     reset_tracking_state()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No RUNLAB_/MLFLOW_ variables, the working directory in tmp_path, no leftover runs."""
+    yield from clean_tracking_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def tracking_uri(sqlite_url: str) -> str:
+    """A fresh SQLite tracking URI, set as the current one."""
+    runlab.set_tracking_uri(sqlite_url)
+    return sqlite_url
+
+
+@pytest.fixture
+def client(tracking_uri: str) -> runlab.Client:
+    """A client of the fresh tracking database."""
+    return runlab.MlflowClient(tracking_uri)

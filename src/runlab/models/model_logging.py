@@ -19,7 +19,7 @@ from runlab.errors import InvalidParameter
 from runlab.models.model import Model
 from runlab.models.signature import ModelSignature
 
-__all__ = ["ModelInfo", "log_flavor_model", "log_saved_model", "model_name"]
+__all__ = ["ModelInfo", "log_flavor_model", "model_name"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,19 +60,21 @@ def model_name(name: str | None, artifact_path: str | None) -> str:
     return validate_artifact_path(chosen)
 
 
-def log_saved_model(
-    save: Callable[[Path, Model], Model],
+def log_flavor_model(
+    save_model: Callable[..., Model],
     *,
     name: str | None,
     artifact_path: str | None = None,
     registered_model_name: str | None = None,
     await_registration_for: int | None = None,
     run_id: str | None = None,
+    **save_kwargs: Any,
 ) -> ModelInfo:
-    """Save a model with ``save(folder, model)`` and log it to a run; register it if asked.
+    """Save a model with a flavor's ``save_model`` and log it to a run; register it if asked.
 
-    ``save`` is a flavor's ``save_model`` bound to its model and options; it receives the
-    folder to create and a :class:`Model` already carrying the run id and artifact path.
+    A flavor's ``log_model`` passes its model and options through ``save_kwargs`` by keyword;
+    ``save_model(path=…, mlflow_model=…, **save_kwargs)`` receives the folder to create and a
+    :class:`Model` already carrying the run id and artifact path.
     """
     from runlab.tracking.fluent import _target
 
@@ -88,7 +90,7 @@ def log_saved_model(
     meta = Model(artifact_path=folder_name, run_id=target.run_id)
     with tempfile.TemporaryDirectory(prefix="runlab-log-model-") as tmp:
         local = Path(tmp) / "model"
-        saved = save(local, meta)
+        saved = save_model(path=local, mlflow_model=meta, **save_kwargs)
         client.log_artifacts(target.run_id, str(local), folder_name)
     model_uri = f"runs:/{target.run_id}/{folder_name}"
     version = None
@@ -111,32 +113,4 @@ def log_saved_model(
         saved_input_example_info=saved.saved_input_example_info,
         metadata=saved.metadata,
         registered_model_version=version,
-    )
-
-
-def log_flavor_model(
-    save_model: Callable[..., Model],
-    *,
-    name: str | None,
-    artifact_path: str | None = None,
-    registered_model_name: str | None = None,
-    await_registration_for: int | None = None,
-    run_id: str | None = None,
-    **save_kwargs: Any,
-) -> ModelInfo:
-    """:func:`log_saved_model` for a flavor's ``save_model(path=…, mlflow_model=…, **save_kwargs)``.
-
-    A flavor's ``log_model`` passes its model and options through ``save_kwargs`` by keyword.
-    """
-
-    def save(folder: Path, meta: Model) -> Model:
-        return save_model(path=folder, mlflow_model=meta, **save_kwargs)
-
-    return log_saved_model(
-        save,
-        name=name,
-        artifact_path=artifact_path,
-        registered_model_name=registered_model_name,
-        await_registration_for=await_registration_for,
-        run_id=run_id,
     )

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from runlab.entities import ViewType
 from runlab.errors import RunlabError
 from runlab.server.context import ServerContext
+from runlab.server.ui import views
 from runlab.server.ui.assets import IMMUTABLE_CACHE, STATIC_DIR, STATIC_PREFIX, Assets, load_assets
 from runlab.store.base import ExperimentActivityStore
 
@@ -81,7 +82,11 @@ class Pages:
         self.assets = assets
         self.env = make_environment(assets)
         # Module imports by name ("runlab/api.js") resolve to fingerprinted URLs through this map.
-        importmap = json.dumps({"imports": {"runlab/api.js": assets.static_url("api.js")}})
+        # Every module under static/ is importable as "runlab/<name>.js".
+        modules = sorted(p.name for p in STATIC_DIR.glob("*.js"))
+        importmap = json.dumps(
+            {"imports": {f"runlab/{name}": assets.static_url(name) for name in modules}}
+        )
         self.env.globals["importmap"] = importmap
         self.headers = {
             "Cache-Control": "no-store",
@@ -209,6 +214,7 @@ def build(ctx: ServerContext) -> tuple[list[Route], Pages]:
         Route("/", pages.experiments, methods=["GET"], name="ui:home"),
         Route("/experiments", pages.experiments, methods=["GET"], name="ui:experiments"),
         Route("/models", pages.models, methods=["GET"], name="ui:models"),
+        *views.all_routes(pages),
         Route(
             f"{STATIC_PREFIX}/vendor/plotly-{{version}}.min.js",
             pages.plotly,

@@ -67,8 +67,18 @@ def test_downsampled_buckets(api: Api, run_id: str) -> None:
     assert [b["first_step"] for b in ranged] == list(range(100, 110))
     nan = api.get(URL, params={"run_id": run_id, "metric_key": "nan", "buckets": 1}).json()
     assert nan["buckets"] == [
-        {"first_step": 0, "last_step": 0, "min": "NaN", "max": "NaN", "last": "NaN", "count": 1}
+        {
+            "first_step": 0,
+            "last_step": 0,
+            "min": "NaN",
+            "max": "NaN",
+            "last": "NaN",
+            "count": 1,
+            "last_timestamp": 1,
+        }
     ]
+    # Each bucket's last point carries its wall time, for charts with a time axis.
+    assert buckets[2]["last_timestamp"] == 2999
     empty = api.get(URL, params={"run_id": run_id, "metric_key": "none"}).json()
     assert empty["buckets"] == []
 

@@ -173,6 +173,7 @@ def metric_bucket(bucket: Any) -> dict[str, Any]:
         "max": encode_double(bucket.max_value),
         "last": encode_double(bucket.last_value),
         "count": bucket.count,
+        "last_timestamp": bucket.last_timestamp,
     }
 
 

@@ -44,6 +44,7 @@ def reference(
                 max_value=max(real) if real else math.nan,
                 last_value=group[-1][2],
                 count=len(group),
+                last_timestamp=group[-1][1],
             )
         )
     return out
@@ -53,7 +54,15 @@ def same(a: list[MetricBucket], b: list[MetricBucket]) -> bool:
     def key(x: MetricBucket) -> tuple[object, ...]:
         return tuple(
             "nan" if isinstance(v, float) and math.isnan(v) else v
-            for v in (x.first_step, x.last_step, x.min_value, x.max_value, x.last_value, x.count)
+            for v in (
+                x.first_step,
+                x.last_step,
+                x.min_value,
+                x.max_value,
+                x.last_value,
+                x.count,
+                x.last_timestamp,
+            )
         )
 
     return [key(x) for x in a] == [key(x) for x in b]
@@ -92,6 +101,24 @@ def test_step_range_and_out_of_order_and_repeated_steps(
         got = store.get_metric_downsampled(run_id, "m", n, start, end)
         assert same(got, reference(points, n, start, end)), (n, start, end)
     assert store.get_metric_downsampled(run_id, "m", 2)[-1].last_value == -5.0
+    assert store.get_metric_downsampled(run_id, "m", 2)[-1].last_timestamp == 10**7
+
+
+def test_last_timestamp_of_summed_up_and_decoded_chunks(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    # Wall time runs backwards against steps here, so a bucket's timestamp must come from its
+    # last step's point (the newest at that step), not from the newest point in the bucket.
+    points = [(s, 10**6 - s * 10, float(s)) for s in range(4000)]
+    points.append((3999, 10**6 + 5, 7.0))
+    log(store, run_id, points)
+    for n in (1, 2, 4, 13, 4000):
+        got = store.get_metric_downsampled(run_id, "m", n)
+        assert [b.last_timestamp for b in got] == [
+            b.last_timestamp for b in reference(points, n)
+        ], n
+    (whole,) = store.get_metric_downsampled(run_id, "m", 1)
+    assert (whole.last_value, whole.last_timestamp) == (7.0, 10**6 + 5)
 
 
 def test_all_nan_bucket_and_empty_and_errors(store: SqlTrackingStore, run_id: str) -> None:

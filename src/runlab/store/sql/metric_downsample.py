@@ -3,7 +3,7 @@
 The step range ``[lo, hi]`` (the requested range, or the series' own) is cut into ``buckets``
 buckets of equal width. For each bucket that holds points we report the first and last step, the
 smallest and largest value (NaN ignored; both NaN when every value is NaN), the value at the last
-step (the newest timestamp wins a tie) and the number of points. Keeping min and max means a
+step (the newest timestamp wins a tie) with its timestamp, and the number of points. Keeping min and max means a
 spike never disappears from a chart, however long the series.
 
 The work follows the storage layout (see :mod:`runlab.store.sql.metric_series`): chunk rows carry
@@ -47,6 +47,10 @@ class MetricBucket:
     max_value: float
     last_value: float
     count: int
+    #: Timestamp (ms) of the point that gave ``last_value``: lets a chart put buckets on a time
+    #: axis. The first point's timestamp is not kept: a chunk summed up from its columns does not
+    #: know it, and reading every such blob would undo the shortcut.
+    last_timestamp: int
 
 
 @dataclass
@@ -168,6 +172,7 @@ class _Buckets:
                     max_value=acc.max_value,
                     last_value=last[1],
                     count=acc.count,
+                    last_timestamp=last[0],
                 )
             )
         return out

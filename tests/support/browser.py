@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 CHROMIUM = Path(os.environ.get("RUNLAB_TEST_CHROMIUM", "/usr/bin/chromium"))
 INSTALL_HINT = "apt-get install -y chromium"
 SCREENSHOTS = REPO_ROOT / "test-output" / "screenshots"
-VIEWPORT: ViewportSize = {"width": 1280, "height": 800}  # the laptop width the UI must stay readable at
+VIEWPORT: ViewportSize = {
+    "width": 1280,
+    "height": 800,
+}  # the laptop width the UI must stay readable at
 # Long enough for a loaded 2-CPU machine, short enough that a missing element fails quickly.
 DEFAULT_TIMEOUT_MS = 10_000
 # Chromium asks every site for /favicon.ico on its own; the UI declares no icon, so the 404 is
@@ -48,15 +51,23 @@ def chromium_args() -> list[str]:
     return args
 
 
+def chromium_executable(configured: Path = CHROMIUM) -> Path:
+    """Chromium's executable: ``configured`` or the one on PATH; fails saying how to install it."""
+    if configured.is_file():
+        return configured
+    on_path = shutil.which("chromium")
+    if on_path is not None:
+        return Path(on_path)
+    pytest.fail(
+        f"Chromium is not installed at {configured} nor on PATH; the browser tests need it: "
+        f"run `{INSTALL_HINT}`.",
+        pytrace=False,
+    )
+
+
 def launch_chromium(playwright: Playwright) -> Browser:
     """Launch Debian's Chromium headless, or fail the test saying how to install it."""
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}; the browser tests need it: "
-            f"run `{INSTALL_HINT}`.",
-            pytrace=False,
-        )
-    executable = CHROMIUM if CHROMIUM.is_file() else Path(shutil.which("chromium") or CHROMIUM)
+    executable = chromium_executable()
     try:
         return playwright.chromium.launch(
             executable_path=str(executable), headless=True, args=chromium_args()

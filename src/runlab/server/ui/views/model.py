@@ -1,0 +1,141 @@
+"""The registered model page (``/models/{name}``): versions, stages, aliases, tags, history.
+
+Everything is read on the server at render time; changes are made by ``static/model.js``
+through the REST API, which reloads the page on success. A name may hold ``/`` or spaces, so
+the route takes the rest of the path as the name (links URL-encode it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runlab.entities.registry import (
+    ALIAS_EVENT,
+    STAGES,
+    ModelVersion,
+    RegisteredModel,
+    RegistryEvent,
+)
+from runlab.errors import RunlabError
+from runlab.server.ui.pages import Pages
+from runlab.store.base import RegistryStore, TrackingStore
+
+#: Versions fetched per search call while collecting all of a model's versions.
+VERSIONS_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One line of the history table: when, which version, and what changed, in words."""
+
+    timestamp: int
+    version: str
+    change: str
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ModelPage:
+    """What the model page shows, read from the stores in one go."""
+
+    model: RegisteredModel
+    #: Every version, newest first.
+    versions: list[ModelVersion]
+    #: The source runs that exist in the tracking store (only those get a link).
+    known_runs: frozenset[str]
+    #: Stage and alias changes, newest first.
+    history: list[HistoryRow]
+
+
+def describe_event(event: RegistryEvent) -> HistoryRow:
+    """A history event as the version it concerns and a sentence a person reads."""
+    if event.kind == ALIAS_EVENT:
+        alias = f"@{event.subject}"
+        if event.to_value is None:
+            return _row(event, event.from_value, f"Alias {alias} removed")
+        if event.from_value is None:
+            return _row(event, event.to_value, f"Alias {alias} set")
+        return _row(event, event.to_value, f"Alias {alias} moved from v{event.from_value}")
+    # A stage event whose target is None records a deleted version (the store's convention).
+    if event.to_value is None:
+        return _row(event, event.subject, f"Version deleted (was {event.from_value})")
+    return _row(event, event.subject, f"Stage {event.from_value} → {event.to_value}")
+
+
+def _row(event: RegistryEvent, version: str | None, change: str) -> HistoryRow:
+    return HistoryRow(event.timestamp, version or "", change, event.user_id)
+
+
+def all_versions(registry: RegistryStore, name: str) -> list[ModelVersion]:
+    """Every version of ``name``, newest first, following the search's pages."""
+    # The grammar reads a quote inside a string when it is doubled.
+    query = "name = '{}'".format(name.replace("'", "''"))
+    found: list[ModelVersion] = []
+    token: str | None = None
+    while True:
+        page = registry.search_model_versions(
+            query, VERSIONS_PAGE_SIZE, ["version_number DESC"], token
+        )
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def existing_runs(tracking: TrackingStore, run_ids: set[str]) -> frozenset[str]:
+    """The ids among ``run_ids`` that the tracking store knows (a source run may be gone)."""
+    known: set[str] = set()
+    for run_id in run_ids:
+        try:
+            tracking.get_run(run_id)
+        except RunlabError:
+            continue
+        known.add(run_id)
+    return frozenset(known)
+
+
+def load_model_page(tracking: TrackingStore, registry: RegistryStore, name: str) -> ModelPage:
+    """Read the model, its versions, their runs and its history (blocking: call in a thread)."""
+    model = registry.get_registered_model(name)
+    versions = all_versions(registry, name)
+    known = existing_runs(tracking, {v.run_id for v in versions if v.run_id})
+    events = registry.get_registry_history(name)
+    history = [describe_event(e) for e in reversed(events)]
+    return ModelPage(model, versions, known, history)
+
+
+def routes(pages: Pages) -> list[Route]:
+    """The model page's route; ``{name:path}`` because a name may contain ``/``."""
+
+    async def model_page(request: Request) -> Response:
+        """A registered model with its versions, aliases, tags and history."""
+        name: str = request.path_params["name"]
+        context: dict[str, Any] = {
+            "nav": "models",
+            "name": name,
+            "page": None,
+            "stages": STAGES,
+            "error": None,
+        }
+        registry = pages.ctx.registry_store
+        if registry is None:
+            context["error"] = "This server has no model registry."
+            return pages.render("model.html", context, status=404)
+        try:
+            page = await run_in_threadpool(
+                load_model_page, pages.ctx.tracking_store, registry, name
+            )
+        except RunlabError as exc:
+            # An unknown name is a 404 whose message says which model was asked for.
+            context["error"] = exc.message
+            return pages.render("model.html", context, status=exc.get_http_status_code())
+        context["page"] = page
+        return pages.render("model.html", context)
+
+    return [Route("/models/{name:path}", model_page, methods=["GET"], name="ui:model")]

@@ -18,6 +18,7 @@ from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
 from runlab.server.openapi import build_openapi
 from runlab.server.routes import (
+    artifact_download,
     artifact_proxy,
     experiments,
     info,
@@ -78,6 +79,7 @@ def build_app(
     ]
     served += [(e, MLFLOW_PREFIXES[1:]) for e in ajax_only_endpoints()]
     served += [(e, runlab_api.RUNLAB_PREFIXES) for e in runlab_api.ENDPOINTS]
+    served += [(e, runlab_api.RUNLAB_PREFIXES) for e in artifact_download.RUNLAB_ENDPOINTS]
     if registry_store is not None:
         # The model registry is served only when the app has a registry store to serve from.
         served += [(e, MLFLOW_PREFIXES) for e in registry.ENDPOINTS]
@@ -89,6 +91,7 @@ def build_app(
             routes.append(route)
     routes.extend(info.routes(ctx))
     routes.extend(artifact_proxy.routes(ctx))
+    routes.extend(artifact_download.routes(ctx))
 
     async def openapi_document(_request: Request) -> Response:
         """The OpenAPI document of every endpoint this server serves."""

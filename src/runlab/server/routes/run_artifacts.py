@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runlab.artifacts import get_artifact_repository, join_artifact_path, validate_artifact_path
+from runlab.artifacts.base import ArtifactRepository
 from runlab.entities import FileInfo, ViewType
 from runlab.errors import InvalidParameter, Unavailable
 from runlab.server import wire
@@ -16,25 +17,32 @@ from runlab.server.request_fields import RequestFields
 from runlab.server.routes.runs import RUN_ID_FIELDS, named, run_id_of
 
 
-def list_artifacts_under(ctx: ServerContext, root_uri: str, path: str | None) -> list[FileInfo]:
-    """The direct children of ``path`` under an artifact root, with paths relative to the root.
+def artifact_root(ctx: ServerContext, root_uri: str) -> tuple[ArtifactRepository, str]:
+    """The repository holding a run's artifacts, and the run's root folder inside it.
 
-    A ``mlflow-artifacts:`` root lives in the proxied destination, so it is listed through the
-    server's own artifact repository at the matching sub path; a local or S3 root is listed
-    directly. Any other scheme is refused by the repository factory.
+    A ``mlflow-artifacts:`` root lives in the proxied destination, so it is the server's own
+    artifact repository at the matching sub path; a local or S3 root is its own repository (at
+    ``""``). Any other scheme is refused by the repository factory.
     """
-    relative = validate_artifact_path(path or "")
     if not root_uri.startswith("mlflow-artifacts:"):
-        return get_artifact_repository(root_uri).list_artifacts(relative or None)
+        return get_artifact_repository(root_uri), ""
     if ctx.artifact_repo is None:
         raise Unavailable(
             f"Artifacts under {root_uri!r} are served by the artifact proxy, which this server "
             "does not run; start it with --serve-artifacts."
         )
     # mlflow-artifacts:/<p> or mlflow-artifacts://host/<p>: only <p> matters here.
-    root_path = validate_artifact_path(urlsplit(root_uri).path.lstrip("/"))
-    infos = ctx.artifact_repo.list_artifacts(join_artifact_path(root_path, relative) or None)
-    prefix = f"{root_path}/" if root_path else ""
+    return ctx.artifact_repo, validate_artifact_path(urlsplit(root_uri).path.lstrip("/"))
+
+
+def list_artifacts_under(ctx: ServerContext, root_uri: str, path: str | None) -> list[FileInfo]:
+    """The direct children of ``path`` under an artifact root, with paths relative to the root."""
+    relative = validate_artifact_path(path or "")
+    repo, root_path = artifact_root(ctx, root_uri)
+    infos = repo.list_artifacts(join_artifact_path(root_path, relative) or None)
+    if not root_path:
+        return infos
+    prefix = f"{root_path}/"
     return [
         FileInfo(f.path[len(prefix) :], f.is_dir, f.file_size)
         for f in infos

@@ -7,6 +7,7 @@ itself and looks only at those rows.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 from playwright.sync_api import Page, expect
 
@@ -91,3 +92,17 @@ def test_arrow_keys_move_between_rows(runlab_server: RunlabUiServer, page: Page)
     expect(rows.nth(1)).to_be_focused()
     page.keyboard.press("ArrowUp")
     expect(rows.nth(0)).to_be_focused()
+
+
+def test_enter_on_a_row_opens_the_model_page(runlab_server: RunlabUiServer, page: Page) -> None:
+    # A space and a '#': the link must encode both for the model page to find the model.
+    _register(runlab_server, "enter model #1")
+    page.goto(f"{runlab_server.url}/models?" + urlencode({"filter": "name = 'enter model #1'"}))
+    row = page.locator("#models tbody tr")
+    expect(row).to_have_count(1)
+
+    row.focus()
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(f"{runlab_server.url}/models/enter%20model%20%231")
+    expect(page.locator("h1")).to_contain_text("enter model #1")

@@ -219,6 +219,24 @@ def test_traversal_like_path_is_a_model_name_not_a_file(
     assert "root:" not in page.text
 
 
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("x" * 300, "at most 256"),
+        ("a%00b", "control characters"),
+        ("%20lead", "white space"),
+    ],
+)
+def test_names_no_model_can_have_are_refused_in_the_page(
+    models_api: Api, path: str, message: str
+) -> None:
+    page = models_api.get(f"/models/{path}")
+
+    assert page.status_code == 400
+    error = re.search(r'id="model-error">(.*?)</p>', page.text, re.S)
+    assert error is not None and message in error.group(1)
+
+
 def test_empty_name_is_refused_in_the_page(models_api: Api) -> None:
     page = models_api.get("/models/")
 

@@ -35,9 +35,18 @@ def test_readme_has_exactly_two_commands() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    ci_commands = [line for line in ci.splitlines() if line.startswith("python3 -m pip install")]
-    assert ci_commands == [readme_commands()[1]]
+    command = readme_commands()[1]
+    first_step = command.split(" && ")[0]
+    ci_commands = [line for line in ci.splitlines() if line.startswith(first_step)]
+    assert ci_commands == [command]
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
+
+
+def test_test_command_installs_chromium_for_the_browser_tests() -> None:
+    # tests/browser fail (never skip) without Chromium, so the command installs it before pytest.
+    steps = readme_commands()[1].split(" && ")
+    assert steps[0] == "apt-get install -y chromium"
+    assert steps[1] == "python3 -m pip install -e '.[test]'"
 
 
 def test_test_command_fails_when_no_test_is_collected() -> None:

@@ -71,10 +71,17 @@ def kind_from_name(name: str) -> str | None:
     return _SUFFIX_KINDS.get(suffix)
 
 
-def preview(name: str, size: int, stream: BinaryIO) -> dict[str, Any]:
+def preview(
+    name: str,
+    size: int,
+    stream: BinaryIO,
+    *,
+    max_row_group_bytes: int = MAX_PARQUET_ROW_GROUP_BYTES,
+) -> dict[str, Any]:
     """The preview of the file ``name`` of ``size`` bytes, read from the start of ``stream``.
 
-    ``stream`` must be seekable for parquet files (their index is at the end).
+    ``stream`` must be seekable for parquet files (their index is at the end). A parquet file
+    whose first row group is larger than ``max_row_group_bytes`` gives ``"too_large"``.
     """
     kind = kind_from_name(name)
     suffix = PurePosixPath(name).suffix.lower()
@@ -82,7 +89,7 @@ def preview(name: str, size: int, stream: BinaryIO) -> dict[str, Any]:
         # The browser loads the image itself from the download endpoint.
         return {"kind": "image", "size": size, "truncated": False}
     if kind == "table" and suffix == ".parquet":
-        return _parquet(size, stream)
+        return _parquet(size, stream, max_row_group_bytes)
     if kind == "table":
         return _csv(size, stream, "\t" if suffix == ".tsv" else ",")
     if kind is None:
@@ -151,7 +158,7 @@ def _csv(size: int, stream: BinaryIO, delimiter: str) -> dict[str, Any]:
     }
 
 
-def _parquet(size: int, stream: BinaryIO) -> dict[str, Any]:
+def _parquet(size: int, stream: BinaryIO, max_row_group_bytes: int) -> dict[str, Any]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -171,7 +178,7 @@ def _parquet(size: int, stream: BinaryIO) -> dict[str, Any]:
         total_rows = metadata.num_rows
         rows: list[list[Any]] = []
         if metadata.num_row_groups:
-            if metadata.row_group(0).total_byte_size > MAX_PARQUET_ROW_GROUP_BYTES:
+            if metadata.row_group(0).total_byte_size > max_row_group_bytes:
                 return {
                     "kind": "too_large",
                     "size": size,

@@ -177,8 +177,9 @@ def _disposition(path: str, forced: bool) -> tuple[str, str | None]:
     if kind == "image":
         # SVG can carry scripts: an <img> ignores the attachment header and shows it script-free,
         # while opening its address downloads it rather than rendering it in our origin.
+        # (The proxy's type guess sends SVG as text, which an <img> would not show.)
         if PurePosixPath(path).suffix.lower() == ".svg":
-            return attachment, None
+            return attachment, "image/svg+xml"
         return "inline" + attachment[len("attachment") :], None
     if kind in TEXT_KINDS or (kind == "table" and not path.lower().endswith(".parquet")):
         # Shown as text whatever its real type (HTML, YAML, MLmodel): a browser renders text/plain

@@ -196,6 +196,28 @@ class ExperimentActivityStore(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ExperimentKeys:
+    """The distinct param, metric and tag keys logged to an experiment's runs, each sorted."""
+
+    params: list[str]
+    metrics: list[str]
+    tags: list[str]
+
+
+@runtime_checkable
+class ExperimentKeysStore(Protocol):
+    """The keys an experiment's runs use, for choosing columns (the web UI's runs table).
+
+    Like :class:`ExperimentActivityStore`, MLflow's REST protocol has no such call, so only
+    stores that can answer it cheaply implement it.
+    """
+
+    def experiment_keys(self, experiment_id: str) -> ExperimentKeys:
+        """Every param, metric and tag key of the experiment's runs, deleted runs included."""
+        ...
+
+
 @runtime_checkable
 class LoggedModelStore(Protocol):
     """Logged models (MLflow 3's ``log_model`` path) and their links to runs.

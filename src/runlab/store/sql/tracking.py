@@ -48,11 +48,13 @@ from runlab.store.base import (
     SEARCH_MAX_RESULTS_DEFAULT,
     SEARCH_MAX_RESULTS_THRESHOLD,
     ExperimentActivity,
+    ExperimentKeys,
 )
 from runlab.store.sql import metric_downsample, metric_series, migrations, store_validation
 from runlab.store.sql import schema as t
 from runlab.store.sql.engine import Database
 from runlab.store.sql.experiment_activity import experiment_activity
+from runlab.store.sql.experiment_keys import experiment_keys
 from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
@@ -284,6 +286,16 @@ class SqlTrackingStore(LoggedModelMethods):
         return {
             str(i): found.get(i, ExperimentActivity(run_count=0, last_activity=None)) for i in ids
         }
+
+    def experiment_keys(self, experiment_id: str) -> ExperimentKeys:
+        """The distinct param, metric and tag keys of the experiment's runs, each sorted.
+
+        An id that names no experiment has no keys; one that is not an integer raises
+        ExperimentNotFound like every other experiment call.
+        """
+        exp_id = _experiment_id_int(experiment_id)
+        with self._db.read() as conn:
+            return experiment_keys(conn, exp_id)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Soft-delete the experiment and all of its runs."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -98,8 +99,28 @@ def test_source_runs_are_linked_when_they_exist(
 
     rows = _versions(models_api.get("/models/clf").text)
 
-    assert f'<a href="/runs/{run_id}">{run_id[:8]}</a>' in rows["1"]
+    assert f'<a href="/runs/{run_id}" title="Run {run_id}">r</a>' in rows["1"]
     assert source in rows["1"]
+
+
+def test_a_source_run_the_tracking_store_lacks_is_shown_without_a_link(
+    sqlite_store: SqlTrackingStore, registry: SqlRegistryStore, tmp_path: Path
+) -> None:
+    # The registry may sit beside another tracking store than the one the runs were made in.
+    registry.create_registered_model("clf")
+    run_id = _run_id(sqlite_store)
+    registry.create_model_version(
+        "clf", f"{sqlite_store.get_run(run_id).info.artifact_uri}/model", run_id=run_id
+    )
+    other = SqlTrackingStore(f"sqlite:///{tmp_path / 'other.db'}", (tmp_path / "a2").as_uri())
+    try:
+        for api in make_api(other, registry_store=registry):
+            rows = _versions(api.get("/models/clf").text)
+    finally:
+        other.close()
+
+    assert "/runs/" not in rows["1"]
+    assert f"{run_id[:8]} (gone)" in rows["1"]
 
 
 def test_history_lists_transitions_and_alias_moves_newest_first(

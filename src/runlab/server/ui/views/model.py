@@ -47,8 +47,8 @@ class ModelPage:
     model: RegisteredModel
     #: Every version, newest first.
     versions: list[ModelVersion]
-    #: The source runs that exist in the tracking store (only those get a link).
-    known_runs: frozenset[str]
+    #: Name of each source run that exists in the tracking store (only those get a link).
+    run_names: dict[str, str]
     #: Stage and alias changes, newest first.
     history: list[HistoryRow]
 
@@ -88,26 +88,26 @@ def all_versions(registry: RegistryStore, name: str) -> list[ModelVersion]:
             return found
 
 
-def existing_runs(tracking: TrackingStore, run_ids: set[str]) -> frozenset[str]:
-    """The ids among ``run_ids`` that the tracking store knows (a source run may be gone)."""
-    known: set[str] = set()
+def run_names(tracking: TrackingStore, run_ids: set[str]) -> dict[str, str]:
+    """Run id → run name for the ids the tracking store knows (a source run may be gone)."""
+    names: dict[str, str] = {}
     for run_id in run_ids:
         try:
-            tracking.get_run(run_id)
+            run = tracking.get_run(run_id)
         except RunlabError:
             continue
-        known.add(run_id)
-    return frozenset(known)
+        names[run_id] = run.info.run_name or run_id[:8]
+    return names
 
 
 def load_model_page(tracking: TrackingStore, registry: RegistryStore, name: str) -> ModelPage:
     """Read the model, its versions, their runs and its history (blocking: call in a thread)."""
     model = registry.get_registered_model(name)
     versions = all_versions(registry, name)
-    known = existing_runs(tracking, {v.run_id for v in versions if v.run_id})
+    names = run_names(tracking, {v.run_id for v in versions if v.run_id})
     events = registry.get_registry_history(name)
     history = [describe_event(e) for e in reversed(events)]
-    return ModelPage(model, versions, known, history)
+    return ModelPage(model, versions, names, history)
 
 
 def routes(pages: Pages) -> list[Route]:

@@ -188,7 +188,7 @@ def test_changes_through_the_api_show_after_reload(
     assert changes[:2] == ["Stage Production → Archived", "Stage None → Production"]
 
 
-@pytest.mark.parametrize("name", ["fraud model v2", "50% off?#x", "a.b..c"])
+@pytest.mark.parametrize("name", ["fraud model v2", "50% off?#x", "a.b..c", "o'brien"])
 def test_names_with_spaces_and_url_characters_are_linked_and_found(
     models_api: Api, registry: SqlRegistryStore, name: str
 ) -> None:

@@ -1,8 +1,8 @@
 """The registered model page (``/models/{name}``): versions, stages, aliases, tags, history.
 
 Everything is read on the server at render time; changes are made by ``static/model.js``
-through the REST API, which reloads the page on success. A name may hold ``/`` or spaces, so
-the route takes the rest of the path as the name (links URL-encode it).
+through the REST API, and the page reloads on success. Links URL-encode the name (spaces,
+``%``, ``?``, ``#`` and ``/`` too), and the route takes the rest of the path as the name.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def load_model_page(tracking: TrackingStore, registry: RegistryStore, name: str)
 
 
 def routes(pages: Pages) -> list[Route]:
-    """The model page's route; ``{name:path}`` because a name may contain ``/``."""
+    """The model page's route. ``{name:path}`` takes the rest of the path, so a name with a
+    ``/`` (raw or encoded) still reaches this page, which then says why it names no model."""
 
     async def model_page(request: Request) -> Response:
         """A registered model with its versions, aliases, tags and history."""

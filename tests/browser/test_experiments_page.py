@@ -155,3 +155,18 @@ def test_arrow_keys_move_between_rows(runlab_server: RunlabUiServer, page: Page)
     expect(rows.nth(2)).to_be_focused()
     page.keyboard.press("Home")
     expect(rows.nth(0)).to_be_focused()
+
+
+def test_enter_on_a_row_opens_the_experiments_runs(
+    runlab_server: RunlabUiServer, page: Page
+) -> None:
+    experiment_id = runlab_server.client.create_experiment("opened-with-enter")
+    page.goto(f"{runlab_server.url}/experiments?filter=name = 'opened-with-enter'")
+    row = _row(page, "opened-with-enter")
+    expect(row).to_be_visible()
+
+    row.focus()
+    page.keyboard.press("Enter")
+
+    expect(page).to_have_url(f"{runlab_server.url}/experiments/{experiment_id}")
+    expect(page.locator("h1")).to_contain_text("opened-with-enter")

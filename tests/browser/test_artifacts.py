@@ -1,0 +1,126 @@
+"""The run page's artifact browser in a real browser: folders open on demand, files preview as a
+table, an image or text, the keyboard moves through the tree, and an empty run says so.
+
+The module's tests share one server, so each logs to a run of its own.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Locator, Page, expect
+
+from support.browser import RunlabUiServer, ScreenshotFn
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2b4e1fd0000000049454e44ae426082"
+)
+
+
+def _new_run(server: RunlabUiServer, name: str) -> str:
+    experiment_id = server.client.create_experiment(name)
+    return server.client.create_run(experiment_id).info.run_id
+
+
+def _seed(server: RunlabUiServer, run_id: str, folder: Path) -> None:
+    """Log a small tree of artifacts the way a user's script would."""
+    (folder / "eval").mkdir(parents=True)
+    (folder / "plots").mkdir()
+    (folder / "model").mkdir()
+    (folder / "eval" / "results.csv").write_text("epoch,loss\n1,0.9\n2,0.5\n3,0.25\n")
+    (folder / "plots" / "loss.png").write_bytes(PNG)
+    (folder / "model" / "MLmodel").write_text("flavors:\n  python_function:\n    loader: x\n")
+    (folder / "params.json").write_text('{"lr": 0.1, "layers": [64, 32]}')
+    pq = pytest.importorskip("pyarrow.parquet")
+    pa = pytest.importorskip("pyarrow")
+    sink = io.BytesIO()
+    pq.write_table(pa.table({"id": list(range(250)), "x": [i * 2 for i in range(250)]}), sink)
+    (folder / "eval" / "rows.parquet").write_bytes(sink.getvalue())
+    server.client.log_artifacts(run_id, str(folder))
+
+
+def _item(page: Page, name: str) -> Locator:
+    """The tree item named ``name`` (its own label, not a descendant's)."""
+    return page.locator("#artifacts li[role=treeitem]").filter(
+        has=page.locator(f":scope > .label .name:text-is('{name}')")
+    )
+
+
+def _click(page: Page, name: str) -> None:
+    """Click the tree item ``name`` as a person would (on its label)."""
+    _item(page, name).locator(":scope > .label").click()
+
+
+def test_browse_and_preview_artifacts(
+    runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn, tmp_path: Path
+) -> None:
+    run_id = _new_run(runlab_server, "artifact-browser")
+    _seed(runlab_server, run_id, tmp_path / "artifacts")
+
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+
+    tree = page.locator("#artifacts [role=tree]")
+    expect(tree.locator(":scope > li")).to_have_count(4)  # eval, model, plots, params.json
+    expect(_item(page, "results.csv")).to_have_count(0)  # folders are listed when opened
+
+    # A folder opens with a click; its CSV previews as a table.
+    _click(page, "eval")
+    expect(_item(page, "eval")).to_have_attribute("aria-expanded", "true")
+    _click(page, "results.csv")
+    preview = page.locator("#artifacts .artifact-preview")
+    expect(preview.locator(".artifact-note")).to_have_text("Showing 3 of 3 rows.")
+    expect(preview.locator("thead th")).to_have_text(["epoch", "loss"])
+    expect(preview.locator("tbody tr")).to_have_count(3)
+    download = preview.locator("a.artifact-download")
+    expect(download).to_have_attribute(
+        "href", f"/get-artifact?run_uuid={run_id}&path=eval%2Fresults.csv&download=1"
+    )
+    expect(preview.locator(".artifact-uri")).to_contain_text("eval/results.csv")
+
+    # Parquet: the first 100 rows of 250.
+    _click(page, "rows.parquet")
+    expect(preview.locator(".artifact-note")).to_have_text("Showing 100 of 250 rows.")
+
+    # The keyboard: from the open folder down to "model", open it, preview MLmodel.
+    _item(page, "eval").focus()
+    page.keyboard.press("ArrowLeft")  # closes eval
+    expect(_item(page, "eval")).to_have_attribute("aria-expanded", "false")
+    page.keyboard.press("ArrowDown")
+    expect(_item(page, "model")).to_be_focused()
+    page.keyboard.press("ArrowRight")  # opens model
+    expect(_item(page, "MLmodel")).to_be_visible()
+    page.keyboard.press("ArrowRight")  # into it
+    expect(_item(page, "MLmodel")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(preview.locator("pre.artifact-text")).to_contain_text("python_function:")
+
+    # An image loads from /get-artifact.
+    _click(page, "plots")
+    _click(page, "loss.png")
+    image = preview.locator(".artifact-image img")
+    expect(image).to_be_visible()
+    page.wait_for_function(
+        "() => document.querySelector('#artifacts .artifact-image img').naturalWidth > 0"
+    )
+
+    # JSON is pretty-printed.
+    _click(page, "params.json")
+    expect(preview.locator("pre.artifact-text")).to_have_text(
+        '{\n  "lr": 0.1,\n  "layers": [\n    64,\n    32\n  ]\n}'
+    )
+    _click(page, "eval")
+    _click(page, "results.csv")
+    expect(preview.locator("tbody tr")).to_have_count(3)
+    page.locator("#artifacts").scroll_into_view_if_needed()
+    screenshot(page, "run-artifacts")
+
+
+def test_a_run_without_artifacts_says_so(runlab_server: RunlabUiServer, page: Page) -> None:
+    run_id = _new_run(runlab_server, "artifact-browser-empty")
+
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+
+    expect(page.locator("#artifacts")).to_contain_text("No artifacts logged")

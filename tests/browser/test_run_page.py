@@ -1,0 +1,176 @@
+"""The run page in a real browser: charts draw and respond, description and tags persist.
+
+The tests share one server (``runlab_server`` is per module), so each makes its own run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from playwright.sync_api import Page, expect
+
+from runlab.entities import Metric, Param
+from support.browser import ConsoleErrors, RunlabUiServer, ScreenshotFn
+
+#: Points per metric: more than a chart has pixels, so buckets hold several and draw a band.
+POINTS = 3000
+
+
+def _seeded_run(server: RunlabUiServer, name: str, metrics: int = 2) -> str:
+    """A finished run with params, ``metrics`` metric series of POINTS points and a tag."""
+    client = server.client
+    run = client.create_run("0", run_name=name, tags={"team": "vision"})
+    run_id = run.info.run_id
+    start = int(time.time() * 1000) - POINTS * 1000
+    points = [
+        Metric(f"metric_{k}", 1.0 + math.sin(s / 50) / (k + 1) + 1 / (s + 1), start + s * 1000, s)
+        for k in range(metrics)
+        for s in range(POINTS)
+    ]
+    client.log_batch(run_id, metrics=points, params=[Param("lr", "0.01"), Param("depth", "6")])
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def _chart(key: str) -> str:
+    return f'.metric-chart[data-metric-key="{key}"]'
+
+
+def _plot(key: str) -> str:
+    return f"{_chart(key)} .js-plotly-plot"
+
+
+def _first_x(page: Page, key: str) -> object:
+    """The x of the first drawn point of the chart's last trace (the value line)."""
+    return page.eval_on_selector(_plot(key), "el => el.data[el.data.length - 1].x[0]")
+
+
+def test_page_loads_and_charts_draw_and_respond_to_the_controls(
+    runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn
+) -> None:
+    run_id = _seeded_run(runlab_server, "browser-charts")
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+
+    expect(page.locator("#run-name")).to_contain_text("browser-charts")
+    expect(page.locator("#metrics-table tbody tr")).to_have_count(2)
+    plot = page.locator(_plot("metric_0"))
+    expect(plot).to_be_visible()
+    # The band (two traces) and the value line, one point a bucket: fewer than were logged.
+    page.wait_for_function(
+        "sel => { const el = document.querySelector(sel);"
+        " return el && el.data && el.data.length === 3 && el.data[2].x.length > 100; }",
+        arg=_plot("metric_0"),
+    )
+    assert page.eval_on_selector(_plot("metric_0"), "el => el.data[2].x.length") < POINTS
+    assert isinstance(_first_x(page, "metric_0"), int)
+
+    controls = page.locator("#chart-controls")
+    controls.get_by_label("X axis").select_option("relative")
+    page.wait_for_function(
+        "sel => document.querySelector(sel).layout.xaxis.title.text.startsWith('Relative')",
+        arg=_plot("metric_0"),
+    )
+    assert _first_x(page, "metric_0") == 0  # seconds since the first point
+    controls.get_by_label("X axis").select_option("wall")
+    page.wait_for_function(
+        "sel => document.querySelector(sel).layout.xaxis.type === 'date'",
+        arg=_plot("metric_0"),
+    )
+    controls.get_by_label("Log scale").check()
+    page.wait_for_function(
+        "sel => document.querySelector(sel).layout.yaxis.type === 'log'",
+        arg=_plot("metric_1"),
+    )
+    # Smoothing adds the smoothed line over a faint raw one.
+    controls.get_by_label("Smoothing").fill("0.9")
+    page.wait_for_function(
+        "sel => document.querySelector(sel).data.length === 4",
+        arg=_plot("metric_0"),
+    )
+    expect(page.locator(".metric-chart-message.is-error")).to_have_count(0)
+    screenshot(page, "run-page")
+
+
+def test_zoom_fetches_the_visible_range(runlab_server: RunlabUiServer, page: Page) -> None:
+    run_id = _seeded_run(runlab_server, "browser-zoom", metrics=1)
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+    selector = _plot("metric_0")
+    page.wait_for_function(
+        "sel => { const el = document.querySelector(sel); return el && el.data.length === 3; }",
+        arg=selector,
+    )
+    with page.expect_response(lambda r: "start_step=100" in r.url and "end_step=200" in r.url):
+        page.evaluate(
+            "sel => Plotly.relayout(document.querySelector(sel), {'xaxis.range': [100, 200]})",
+            selector,
+        )
+    page.wait_for_function(
+        "sel => { const d = document.querySelector(sel).data; const x = d[d.length - 1].x;"
+        " return x[0] >= 100 && x[x.length - 1] <= 200; }",
+        arg=selector,
+    )
+    # Double-click's autorange returns to the whole series.
+    page.evaluate(
+        "sel => Plotly.relayout(document.querySelector(sel), {'xaxis.autorange': true})", selector
+    )
+    page.wait_for_function(
+        "sel => { const d = document.querySelector(sel).data;"
+        " return d.length === 3 && d[2].x[d[2].x.length - 1] === 2999; }",
+        arg=selector,
+    )
+
+
+def test_description_and_tags_persist_after_reload(
+    runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn
+) -> None:
+    run_id = _seeded_run(runlab_server, "browser-edits")
+    url = f"{runlab_server.url}/runs/{run_id}"
+    page.goto(url)
+
+    page.get_by_role("button", name="Edit description").click()
+    page.get_by_role("textbox", name="Description").fill("Tried <b>bold</b> ideas\nsecond line")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#notice")).to_have_text("Description saved.")
+    expect(page.locator("#description-text")).to_have_text("Tried <b>bold</b> ideas\nsecond line")
+
+    form = page.locator("#add-tag")
+    form.get_by_label("Name").fill("stage")
+    form.get_by_label("Value").fill("candidate")
+    form.get_by_role("button", name="Set tag").click()
+    expect(page.locator('#tags-table tr[data-tag-key="stage"] td.value')).to_have_text("candidate")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator('#tags-table tr[data-tag-key="team"]').get_by_role("button", name="Delete").click()
+    expect(page.locator('#tags-table tr[data-tag-key="team"]')).to_have_count(0)
+
+    page.reload()
+    expect(page.locator("#description-text")).to_have_text("Tried <b>bold</b> ideas\nsecond line")
+    expect(page.locator('#tags-table tr[data-tag-key="stage"] td.value')).to_have_text("candidate")
+    expect(page.locator('#tags-table tr[data-tag-key="team"]')).to_have_count(0)
+    assert runlab_server.client.get_run(run_id).data.tags["stage"] == "candidate"
+    screenshot(page, "run-page-edited")
+
+
+def test_children_link_to_their_page_which_links_back(
+    runlab_server: RunlabUiServer, page: Page
+) -> None:
+    parent = _seeded_run(runlab_server, "browser-parent", metrics=0)
+    child = runlab_server.client.create_run(
+        "0", run_name="browser-child", tags={"mlflow.parentRunId": parent}
+    ).info.run_id
+    page.goto(f"{runlab_server.url}/runs/{parent}")
+    page.locator("#children").get_by_role("link", name="browser-child").click()
+    expect(page).to_have_url(f"{runlab_server.url}/runs/{child}")
+    expect(page.locator("#parent a")).to_have_text("browser-parent")
+
+
+def test_unknown_run_shows_the_message(
+    runlab_server: RunlabUiServer, page: Page, console_errors: ConsoleErrors
+) -> None:
+    run_id = "0" * 32
+    # Chromium logs the 404 of the page itself; that is the point of this test.
+    console_errors.allow(r"status of 404")
+    response = page.goto(f"{runlab_server.url}/runs/{run_id}")
+    assert response is not None and response.status == 404
+    expect(page.locator("#run-error")).to_contain_text(run_id)

@@ -120,6 +120,29 @@ def test_zoom_fetches_the_visible_range(runlab_server: RunlabUiServer, page: Pag
         arg=selector,
     )
 
+    # On a wall-time axis the visible dates are mapped back to steps through the buckets.
+    page.locator("#chart-controls").get_by_label("X axis").select_option("wall")
+    page.wait_for_function(
+        "sel => document.querySelector(sel).layout.xaxis.type === 'date'", arg=selector
+    )
+    low, high = page.eval_on_selector(
+        selector, "el => [el.data[2].customdata[100], el.data[2].customdata[120]]"
+    )
+    with page.expect_response(lambda r: "start_step=" in r.url and "end_step=" in r.url):
+        page.evaluate(
+            "sel => { const el = document.querySelector(sel); const x = el.data[2].x;"
+            " Plotly.relayout(el, {'xaxis.range': [x[100], x[120]]}); }",
+            selector,
+        )
+    # Finer than before: one point a step, all near the chosen range.
+    page.wait_for_function(
+        "([sel, low, high]) => { const d = document.querySelector(sel).data;"
+        " const steps = d[d.length - 1].customdata;"
+        " return d.length === 1 && steps.length > 21 && steps[0] >= low - 20"
+        " && steps[steps.length - 1] <= high + 20 && steps[1] - steps[0] === 1; }",
+        arg=[selector, low, high],
+    )
+
 
 def test_description_and_tags_persist_after_reload(
     runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn

@@ -55,9 +55,15 @@ export function smooth(values, weight) {
   });
 }
 
-function withAlpha(hex, alpha) {
-  const n = parseInt(hex.slice(1), 16);
-  return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
+/** ``color`` (#rrggbb, rgb() or hsl(), as pages pass them) made translucent. */
+function withAlpha(color, alpha) {
+  if (/^#[0-9a-f]{6}$/i.test(color)) {
+    const n = parseInt(color.slice(1), 16);
+    return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${alpha})`;
+  }
+  const functional = /^(rgb|hsl)\((.*)\)$/i.exec(color.trim());
+  if (functional) return `${functional[1]}a(${functional[2]}, ${alpha})`;
+  return color; // a named colour: opaque, still the right hue
 }
 
 /** Where each bucket sits on the x axis, as a number (step, ms since epoch or seconds). */
@@ -112,7 +118,7 @@ function scaffold(element) {
 }
 
 /**
- * Draw ``series`` ([{runId, key, label}]) in ``element`` with ``options``
+ * Draw ``series`` ([{runId, key, label, color?}]) in ``element`` with ``options``
  * ({x: "step"|"wall"|"relative", smoothing: 0..0.99, logY: boolean, title?: string}).
  * Returns {update(options), destroy()}. Errors are shown inside the element.
  */
@@ -176,7 +182,8 @@ export function drawMetricChart(element, series, options) {
     series.forEach((item, i) => {
       const buckets = data.get(i);
       if (buckets && buckets.length) {
-        traces.push(...tracesOf(item, buckets, current, originOf(i), COLORS[i % COLORS.length]));
+        const color = item.color || COLORS[i % COLORS.length];
+        traces.push(...tracesOf(item, buckets, current, originOf(i), color));
       }
     });
     const empty = series.filter((_, i) => data.has(i) && !data.get(i).length).map((s) => s.label);

@@ -469,3 +469,17 @@ def test_s3_root_of_a_run(sqlite_url: str, s3_root: str) -> None:  # noqa: F811
             assert response.headers["content-disposition"] == 'inline; filename="p.png"'
     finally:
         store.close()
+
+
+def test_a_root_the_server_cannot_read_is_501(sqlite_url: str) -> None:
+    # A run whose artifacts sit behind another server's artifact proxy: not ours to stream.
+    store = SqlTrackingStore(
+        sqlite_url, "https://elsewhere.invalid/api/2.0/mlflow-artifacts/artifacts/a"
+    )
+    try:
+        for api in make_api(store):
+            run_id = store.create_run("0", "u", 0, [], "remote").info.run_id
+            assert_error(download(api, run_id, "a.txt"), 501, "HttpArtifactRepository")
+            assert_error(preview(api, run_id, "a.txt"), 501, "HttpArtifactRepository")
+    finally:
+        store.close()

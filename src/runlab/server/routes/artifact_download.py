@@ -31,7 +31,7 @@ from starlette.routing import Route
 from runlab.artifacts import LocalArtifactRepository, S3ArtifactRepository, safe_join
 from runlab.artifacts.base import ArtifactRepository
 from runlab.artifacts.path_safety import join_artifact_path, validate_artifact_path
-from runlab.errors import ArtifactNotFound, InvalidParameter, PermissionDenied, RunlabError
+from runlab.errors import ArtifactNotFound, InvalidParameter, PermissionDenied
 from runlab.server.artifact_preview import TEXT_KINDS, kind_from_name, preview
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, read_fields
@@ -40,10 +40,10 @@ from runlab.server.request_fields import RequestFields
 # The artifact proxy's streaming download (Range, ETag, local and S3) is reused as it is; only
 # the headers that make a download safe to open in the browser differ.
 from runlab.server.routes.artifact_proxy import (
-    _content_disposition,
-    _download_response,
-    _local_download,
-    _s3_download,
+    NotImplementedByStore,
+    attachment_disposition,
+    download_response,
+    open_download,
 )
 from runlab.server.routes.run_artifacts import artifact_root
 from runlab.server.routes.runs import RUN_ID_FIELDS, named, run_id_of
@@ -53,12 +53,6 @@ __all__ = ["RUNLAB_ENDPOINTS", "routes"]
 #: Sent with every artifact: the file may be viewed, but never runs script in our origin.
 ARTIFACT_CSP = "sandbox"
 _TEXT_PLAIN = "text/plain; charset=utf-8"
-
-
-class NotImplementedByStore(RunlabError):
-    """The run's artifact store cannot be read from the server (HTTP 501)."""
-
-    default_error_code = "NOT_IMPLEMENTED"
 
 
 def _requested_file(fields: RequestFields) -> str:
@@ -170,7 +164,7 @@ RUNLAB_ENDPOINTS = [
 
 def _disposition(path: str, forced: bool) -> tuple[str, str | None]:
     """(Content-Disposition, Content-Type override or None) for serving ``path`` to a browser."""
-    attachment = _content_disposition(path)
+    attachment = attachment_disposition(path)
     kind = kind_from_name(path)
     if forced:
         return attachment, None
@@ -204,15 +198,8 @@ def routes(ctx: ServerContext) -> list[Route]:
         fields = await read_fields(request, ctx)
         forced = _download_flag(fields)
         repo, location, path = await run_in_threadpool(_locate, ctx, fields)
-        if isinstance(repo, S3ArtifactRepository):
-            prepared = await _s3_download(repo, location)
-        elif isinstance(repo, LocalArtifactRepository):
-            prepared = await _local_download(repo, location)
-        else:
-            raise NotImplementedByStore(
-                f"Cannot stream artifacts from {type(repo).__name__}; download them with the client."
-            )
-        response = await _download_response(request, location, prepared)
+        prepared = await open_download(repo, location)
+        response = await download_response(request, location, prepared)
         disposition, media_type = _disposition(path, forced)
         response.headers["Content-Disposition"] = disposition
         if media_type is not None and response.status_code in (200, 206):

@@ -49,7 +49,14 @@ from runlab.server.errors import error_response
 from runlab.server.json_response import json_response
 from runlab.server.request_fields import RequestFields
 
-__all__ = ["PREFIXES", "routes"]
+__all__ = [
+    "PREFIXES",
+    "Download",
+    "attachment_disposition",
+    "download_response",
+    "open_download",
+    "routes",
+]
 
 #: The proxy is served under both API prefixes, as MLflow's server does.
 PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -183,7 +190,7 @@ def _os_error(error: OSError, path: str) -> RunlabError:
 
 
 @dataclass(frozen=True)
-class _Download:
+class Download:
     """What a download needs before its first byte: size, validator, and how to read a range."""
 
     size: int
@@ -192,7 +199,7 @@ class _Download:
     open_range: Callable[[int, int], AsyncIterator[bytes]]
 
 
-async def _local_download(repo: LocalArtifactRepository, path: str) -> _Download:
+async def _local_download(repo: LocalArtifactRepository, path: str) -> Download:
     target = safe_join(repo.root, path)
 
     def stat_file() -> os.stat_result:
@@ -230,10 +237,10 @@ async def _local_download(repo: LocalArtifactRepository, path: str) -> _Download
 
     # mtime in nanoseconds plus size: changes whenever the file is replaced or rewritten.
     etag = f'"{info.st_mtime_ns:x}-{info.st_size:x}"'
-    return _Download(info.st_size, etag, info.st_mtime, open_range)
+    return Download(info.st_size, etag, info.st_mtime, open_range)
 
 
-async def _s3_download(repo: S3ArtifactRepository, path: str) -> _Download:
+async def _s3_download(repo: S3ArtifactRepository, path: str) -> Download:
     try:
         info = await run_in_threadpool(repo.stat_file, path)
     except ArtifactNotFound:
@@ -249,7 +256,20 @@ async def _s3_download(repo: S3ArtifactRepository, path: str) -> _Download:
         async for chunk in iterate_in_threadpool(chunks):
             yield chunk
 
-    return _Download(info.size, info.etag or f'"{info.size:x}"', None, open_range)
+    return Download(info.size, info.etag or f'"{info.size:x}"', None, open_range)
+
+
+async def open_download(repo: Any, path: str) -> Download:
+    """Everything needed to stream the file ``path`` of a local or S3 repository.
+
+    Raises ArtifactNotFound for a missing file, InvalidParameter for a folder, and 501 for a
+    repository that cannot stream.
+    """
+    if isinstance(repo, S3ArtifactRepository):
+        return await _s3_download(repo, path)
+    if isinstance(repo, LocalArtifactRepository):
+        return await _local_download(repo, path)
+    raise NotImplementedByStore(f"Cannot stream from {type(repo).__name__}.")
 
 
 async def _limited_body(request: Request, limit: int | None) -> AsyncIterator[bytes]:
@@ -347,7 +367,7 @@ def _guess_type(path: str, *, active_as_text: bool = True) -> str:
     return guessed
 
 
-def _content_disposition(path: str) -> str:
+def attachment_disposition(path: str) -> str:
     name = path.rpartition("/")[2]
     if name.isascii():
         return 'attachment; filename="{}"'.format(name.replace('"', '\\"'))
@@ -396,9 +416,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return first, min(last, size - 1)
 
 
-async def _download_response(request: Request, path: str, download: _Download) -> Response:
+async def download_response(request: Request, path: str, download: Download) -> Response:
     headers = {
-        "Content-Disposition": _content_disposition(path),
+        "Content-Disposition": attachment_disposition(path),
         "X-Content-Type-Options": "nosniff",
         "Accept-Ranges": "bytes",
         "ETag": download.etag,
@@ -494,13 +514,7 @@ def routes(ctx: ServerContext) -> list[Route]:
             """Download one artifact file, streamed; honours Range, If-Range and If-None-Match."""
             repo = _repository(ctx)
             path = _file_path(request, files)
-            if isinstance(repo, S3ArtifactRepository):
-                prepared = await _s3_download(repo, path)
-            elif isinstance(repo, LocalArtifactRepository):
-                prepared = await _local_download(repo, path)
-            else:
-                raise NotImplementedByStore(f"Cannot stream from {type(repo).__name__}.")
-            return await _download_response(request, path, prepared)
+            return await download_response(request, path, await open_download(repo, path))
 
         async def upload(request: Request) -> Response:
             """Upload one artifact file; the raw request body is its content, streamed."""

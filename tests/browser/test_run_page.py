@@ -175,6 +175,22 @@ def test_description_and_tags_persist_after_reload(
     screenshot(page, "run-page-edited")
 
 
+def test_a_refused_tag_is_reported_in_the_page(
+    runlab_server: RunlabUiServer, page: Page, console_errors: ConsoleErrors
+) -> None:
+    run_id = _seeded_run(runlab_server, "browser-bad-tag", metrics=0)
+    # The server's 400 makes Chromium log the failed request; the page must say why.
+    console_errors.allow(r"status of 400")
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+    form = page.locator("#add-tag")
+    form.get_by_label("Name").fill("no<angle>brackets")
+    form.get_by_role("button", name="Set tag").click()
+    expect(page.locator("#notice")).to_contain_text("no<angle>brackets")
+    expect(page.locator("#notice")).not_to_have_class("notice ok")
+    page.reload()
+    expect(page.locator("#tags-table tbody tr[data-tag-key]")).to_have_count(1)  # only "team"
+
+
 def test_children_link_to_their_page_which_links_back(
     runlab_server: RunlabUiServer, page: Page
 ) -> None:

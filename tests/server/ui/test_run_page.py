@@ -268,3 +268,14 @@ def test_format_number() -> None:
         "-Infinity",
     ]
     assert format_number(1 / 3) == "0.333333"
+
+
+def test_a_deleted_run_still_opens_marked_deleted(
+    api: Api, sqlite_store: SqlTrackingStore, run_id: str
+) -> None:
+    sqlite_store.delete_run(run_id)
+    page = api.get(f"/runs/{run_id}")
+
+    assert page.status_code == 200
+    assert '<span class="badge">deleted</span>' in page.text
+    assert "<dd>deleted</dd>" in _section(page.text, "overview")

@@ -211,3 +211,18 @@ def test_next_and_previous_pages(page: Page, runlab_server: RunlabUiServer) -> N
     page.click("#previous-page")
     expect(page.locator("#runs tbody tr")).to_have_count(25)
     assert _names(page)[0] == "p29"
+
+
+def test_keyboard_moves_between_rows_and_space_picks(page: Page, seeded: Seeded) -> None:
+    page.goto(seeded.url)
+    rows = page.locator("#runs tbody tr")
+
+    rows.first.focus()
+    page.keyboard.press("ArrowDown")
+    expect(rows.nth(1)).to_be_focused()
+    page.keyboard.press(" ")
+    expect(rows.nth(1).locator("input.pick")).to_be_checked()
+    page.keyboard.press("End")
+    page.keyboard.press(" ")
+    expect(page.locator("#compare")).to_have_text("Compare (2)")
+    expect(page.locator("#compare")).to_be_enabled()

@@ -100,7 +100,8 @@ table.addEventListener("click", (event) => {
   const open = toggle.getAttribute("aria-expanded") === "true";
   toggle.setAttribute("aria-expanded", String(!open));
   toggle.title = open ? "Show child runs" : "Hide child runs";
-  toggle.setAttribute("aria-label", toggle.getAttribute("aria-label").replace(open ? "Hide" : "Show", open ? "Show" : "Hide"));
+  const label = toggle.getAttribute("aria-label");
+  toggle.setAttribute("aria-label", open ? label.replace("Hide", "Show") : label.replace("Show", "Hide"));
   setChildrenHidden(row.dataset.runId, open);
 });
 

@@ -151,6 +151,13 @@ def test_description_and_tags_persist_after_reload(
     url = f"{runlab_server.url}/runs/{run_id}"
     page.goto(url)
 
+    # Escape gives up an edit and leaves the text as it was.
+    page.get_by_role("button", name="Edit description").click()
+    page.get_by_role("textbox", name="Description").fill("thrown away")
+    page.keyboard.press("Escape")
+    expect(page.locator("#description-text")).to_have_text("No description.")
+    expect(page.get_by_role("button", name="Edit description")).to_be_focused()
+
     page.get_by_role("button", name="Edit description").click()
     page.get_by_role("textbox", name="Description").fill("Tried <b>bold</b> ideas\nsecond line")
     page.get_by_role("button", name="Save").click()

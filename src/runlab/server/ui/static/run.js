@@ -23,10 +23,18 @@ function showDescriptionEditor(editing) {
   if (editing) descriptionInput.focus();
 }
 
-editDescription.addEventListener("click", () => showDescriptionEditor(true));
-document.getElementById("cancel-description").addEventListener("click", () => {
+function cancelDescription() {
   descriptionInput.value = descriptionText.classList.contains("empty") ? "" : descriptionText.textContent;
   showDescriptionEditor(false);
+  editDescription.focus();
+}
+
+editDescription.addEventListener("click", () => showDescriptionEditor(true));
+document.getElementById("cancel-description").addEventListener("click", cancelDescription);
+descriptionForm.addEventListener("keydown", (event) => {
+  // Escape gives up the edit; Ctrl/Cmd+Enter saves without reaching for the mouse.
+  if (event.key === "Escape") cancelDescription();
+  else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) descriptionForm.requestSubmit();
 });
 descriptionForm.addEventListener("submit", async (event) => {
   event.preventDefault();

@@ -373,9 +373,11 @@ def test_a_parent_loop_still_shows_every_run_once(api: Api, sqlite_store: SqlTra
         _run(sqlite_store, exp, "own parent", T0 + 3), RunTag("mlflow.parentRunId", "x")
     )
 
-    names = _names(api.get(f"/experiments/{exp}").text)
+    page = api.get(f"/experiments/{exp}").text
 
-    assert sorted(names) == ["first", "own parent", "second", "self"]
+    assert sorted(_names(page)) == ["first", "own parent", "second", "self"]
+    # The loop is cut at its newest run, which names its parent on the page.
+    assert f'child of <a href="/runs/{first}">first</a>' in _row(page, "second")
 
 
 def test_deleted_view_and_all_view(api: Api, sqlite_store: SqlTrackingStore, exp: str) -> None:

@@ -380,7 +380,9 @@ class RunsView:
             state.columns if state.columns is not None else default_columns(data.keys)
         )
         rows = nest(runs)
-        names = self._parent_names(state.experiment_id, rows)
+        # A run can sit at the top with its parent on the page when their tags form a loop.
+        names = {r.run.info.run_id: r.run.info.run_name or r.run.info.run_id[:8] for r in rows}
+        names.update(self._parent_names(state.experiment_id, rows))
         now_ms = int(time.time() * 1000)
         for row in rows:
             run = row.run

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from support.browser import RunlabUiServer, ScreenshotFn
+from support.browser import ConsoleErrors, RunlabUiServer, ScreenshotFn
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -124,3 +124,28 @@ def test_a_run_without_artifacts_says_so(runlab_server: RunlabUiServer, page: Pa
     page.goto(f"{runlab_server.url}/runs/{run_id}")
 
     expect(page.locator("#artifacts")).to_contain_text("No artifacts logged")
+
+
+def test_a_failed_preview_is_shown_in_place(
+    runlab_server: RunlabUiServer,
+    page: Page,
+    console_errors: ConsoleErrors,
+    screenshot: ScreenshotFn,
+    tmp_path: Path,
+) -> None:
+    run_id = _new_run(runlab_server, "artifact-browser-gone")
+    (tmp_path / "gone.txt").write_text("soon deleted")
+    runlab_server.client.log_artifact(run_id, str(tmp_path / "gone.txt"))
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+    expect(_item(page, "gone.txt")).to_be_visible()
+
+    # The file disappears from the store after the listing: the preview's 404 is shown.
+    (stored,) = runlab_server.data_dir.rglob(f"{run_id}/artifacts/gone.txt")
+    stored.unlink()
+    console_errors.allow("status of 404")
+    _click(page, "gone.txt")
+
+    error = page.locator("#artifacts .artifact-body .error")
+    expect(error).to_contain_text("Could not preview gone.txt")
+    expect(error).to_contain_text("No artifact at 'gone.txt'")
+    screenshot(page, "run-artifacts-error")

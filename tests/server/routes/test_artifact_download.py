@@ -412,7 +412,10 @@ def test_proxied_root_on_a_local_destination(sqlite_url: str, tmp_path: Path) ->
             assert reply["path"] == "eval/t.csv"
             assert reply["rows"] == [["1", "2"]]
             assert_error(download(api, run_id, "../../x"), 400, "Invalid artifact path")
-            assert_error(download(api, run_id, "eval/none.csv"), 404, "none.csv")
+            # Named as asked, not by the file's place in the proxy's destination.
+            missing = download(api, run_id, "eval/none.csv")
+            assert_error(missing, 404, "No artifact at 'eval/none.csv'")
+            assert run_id not in missing.json()["message"]
     finally:
         store.close()
 
@@ -449,8 +452,8 @@ def test_proxied_root_on_s3_streams_and_previews_parquet_by_ranges(
             response = download(api, run_id, "conf/m.json")
             assert response.json() == {"k": 1}
             assert_sandboxed(response)
-            assert_error(download(api, run_id, "conf"), 400, "it is a folder")
-            assert_error(preview(api, run_id, "conf"), 400, "it is a folder")
+            assert_error(download(api, run_id, "conf"), 400, "'conf': it is a folder")
+            assert_error(preview(api, run_id, "conf"), 400, "'conf': it is a folder")
             assert_error(preview(api, run_id, "nope.txt"), 404, "nope.txt")
     finally:
         store.close()

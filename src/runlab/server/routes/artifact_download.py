@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import io
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
@@ -69,6 +71,18 @@ def _locate(ctx: ServerContext, fields: RequestFields) -> tuple[ArtifactReposito
     path = _requested_file(fields)
     repo, root_path = artifact_root(ctx, run.info.artifact_uri)
     return repo, join_artifact_path(root_path, path), path
+
+
+@contextmanager
+def _named_as_requested(location: str, path: str) -> Iterator[None]:
+    """Name the file in errors as the request did, not by its place in the proxy's storage."""
+    try:
+        yield
+    except (ArtifactNotFound, InvalidParameter) as exc:
+        if location == path or repr(location) not in exc.message:
+            raise
+        message = exc.message.replace(repr(location), repr(path))
+        raise type(exc)(message, exc.error_code) from None
 
 
 # -- reading a file for a preview --------------------------------------------------------------
@@ -141,7 +155,8 @@ def _open_for_reading(repo: ArtifactRepository, path: str) -> tuple[int, BinaryI
 def artifact_preview(ctx: ServerContext, fields: RequestFields) -> dict[str, Any]:
     """What the artifact browser shows for one file of a run (see artifact_preview.preview)."""
     repo, location, path = _locate(ctx, fields)
-    size, stream = _open_for_reading(repo, location)
+    with _named_as_requested(location, path):
+        size, stream = _open_for_reading(repo, location)
     with stream:
         result = preview(path, size, stream)
     return {"path": path, **result}
@@ -198,7 +213,8 @@ def routes(ctx: ServerContext) -> list[Route]:
         fields = await read_fields(request, ctx)
         forced = _download_flag(fields)
         repo, location, path = await run_in_threadpool(_locate, ctx, fields)
-        prepared = await open_download(repo, location)
+        with _named_as_requested(location, path):
+            prepared = await open_download(repo, location)
         response = await download_response(request, location, prepared)
         disposition, media_type = _disposition(path, forced)
         response.headers["Content-Disposition"] = disposition

@@ -7,6 +7,8 @@ The module's tests share one server, so each logs to a run of its own.
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -14,10 +16,25 @@ from playwright.sync_api import Locator, Page, expect
 
 from support.browser import ConsoleErrors, RunlabUiServer, ScreenshotFn
 
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201e2b4e1fd0000000049454e44ae426082"
-)
+
+def _png(width: int, height: int) -> bytes:
+    """A small RGB gradient as a PNG file, written by hand (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + bytes(value for x in range(width) for value in (x * 4 % 256, y * 8 % 256, 160))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _new_run(server: RunlabUiServer, name: str) -> str:
@@ -31,7 +48,7 @@ def _seed(server: RunlabUiServer, run_id: str, folder: Path) -> None:
     (folder / "plots").mkdir()
     (folder / "model").mkdir()
     (folder / "eval" / "results.csv").write_text("epoch,loss\n1,0.9\n2,0.5\n3,0.25\n")
-    (folder / "plots" / "loss.png").write_bytes(PNG)
+    (folder / "plots" / "loss.png").write_bytes(_png(320, 160))
     (folder / "model" / "MLmodel").write_text("flavors:\n  python_function:\n    loader: x\n")
     (folder / "params.json").write_text('{"lr": 0.1, "layers": [64, 32]}')
     pq = pytest.importorskip("pyarrow.parquet")
@@ -103,8 +120,9 @@ def test_browse_and_preview_artifacts(
     image = preview.locator(".artifact-image img")
     expect(image).to_be_visible()
     page.wait_for_function(
-        "() => document.querySelector('#artifacts .artifact-image img').naturalWidth > 0"
+        "() => document.querySelector('#artifacts .artifact-image img').naturalWidth === 320"
     )
+    screenshot(page, "run-artifacts-image")
 
     # JSON is pretty-printed.
     _click(page, "params.json")

@@ -27,6 +27,7 @@ from runlab.entities import Experiment, Run, ViewType
 from runlab.errors import InvalidParameter, RunlabError
 from runlab.search.ast import KeyType
 from runlab.search.order_by import parse_run_order_by
+from runlab.server.ui.views.compare import MAX_RUNS as COMPARE_MAX_RUNS
 from runlab.server.ui.views.run import run_duration
 from runlab.store.base import ExperimentKeys, ExperimentKeysStore
 
@@ -38,8 +39,6 @@ PAGE_SIZES = (25, 50, 100, 500)
 DEFAULT_PAGE_SIZE = 100
 #: Chosen columns shown when the address names none: metrics first, then params.
 DEFAULT_COLUMN_COUNT = 8
-#: The compare page takes at most this many runs.
-COMPARE_MAX_RUNS = 100
 
 PARENT_TAG = "mlflow.parentRunId"
 SOURCE_TAG = "mlflow.source.name"
@@ -449,7 +448,7 @@ class RunsView:
                 state.url(page_token=state.back[-1], back=state.back[:-1]) if state.back else None
             ),
             "page_number": len(state.back) + 1,
-            "compare_max": COMPARE_MAX_RUNS,
+            "compare_max": COMPARE_MAX_RUNS,  # the Compare button stays within it
             "system_prefix": SYSTEM_TAG_PREFIX,
         }
         return self.pages.render("runs.html", context, status=status)

@@ -167,3 +167,32 @@ def test_a_failed_preview_is_shown_in_place(
     expect(error).to_contain_text("Could not preview gone.txt")
     expect(error).to_contain_text("No artifact at 'gone.txt'")
     screenshot(page, "run-artifacts-error")
+
+
+def test_the_address_names_the_file_on_show(
+    runlab_server: RunlabUiServer, page: Page, tmp_path: Path
+) -> None:
+    run_id = _new_run(runlab_server, "artifact-browser-address")
+    _seed(runlab_server, run_id, tmp_path / "artifacts")
+    (tmp_path / "weights.bin").write_bytes(bytes(range(256)) * 8)
+    runlab_server.client.log_artifact(run_id, str(tmp_path / "weights.bin"), "model")
+
+    # Opening an address with #artifact=<path> opens the folders down to it and previews it.
+    page.goto(f"{runlab_server.url}/runs/{run_id}#artifact=eval%2Fresults.csv")
+    preview = page.locator("#artifacts .artifact-preview")
+    expect(_item(page, "eval")).to_have_attribute("aria-expanded", "true")
+    expect(_item(page, "results.csv")).to_have_attribute("aria-selected", "true")
+    expect(_item(page, "results.csv")).to_be_focused()
+    expect(preview.locator("tbody tr")).to_have_count(3)
+
+    # Choosing another file updates the address; a binary file has a size line, no content.
+    _click(page, "model")
+    _click(page, "weights.bin")
+    expect(preview.locator(".artifact-body")).to_have_text(
+        "No preview for this kind of file (2.0 KiB)."
+    )
+    assert page.url.endswith("#artifact=model%2Fweights.bin")
+
+    # A link to a path that does not exist says so in place.
+    page.goto(f"{runlab_server.url}/runs/{run_id}#artifact=nope%2Fmissing.txt")
+    expect(preview.locator(".error")).to_have_text("No artifact at nope/missing.txt in this run.")

@@ -42,13 +42,30 @@ export function artifactUrl(runId, path, download = false) {
   return `/get-artifact?${query}`;
 }
 
+// The page address names the file on show ("#artifact=plots/loss.png"), so a preview can be
+// bookmarked or linked to, from the run page itself or from elsewhere.
+const HASH_PREFIX = "#artifact=";
+
+/** The in-page link that opens the browser at ``path`` (a file or a folder). */
+export function artifactHash(path) {
+  return HASH_PREFIX + encodeURIComponent(path);
+}
+
 /**
  * Fill ``element`` with the artifact browser of the run ``runId``. Every failure (listing,
- * preview, image) is written into the browser itself; nothing is thrown.
+ * preview, image) is written into the browser itself; nothing is thrown. The returned
+ * browser's ``reveal(path)`` opens the folders down to ``path`` and shows it.
  */
 export function mountArtifactBrowser(container, runId) {
   const browser = new ArtifactBrowser(container, runId);
-  browser.start();
+  browser.ready = browser.start();
+  const follow = () => {
+    if (!window.location.hash.startsWith(HASH_PREFIX)) return;
+    const path = decodeURIComponent(window.location.hash.slice(HASH_PREFIX.length));
+    browser.reveal(path);
+  };
+  window.addEventListener("hashchange", follow);
+  follow();
   return browser;
 }
 
@@ -103,6 +120,35 @@ class ArtifactBrowser {
     this.addItems(this.tree, files, 1);
     // In the tab order, but not focused: opening the run page must not jump down to here.
     this.visibleItems()[0].tabIndex = 0;
+  }
+
+  /** Open the folders down to ``path``, then preview it (a file) or leave it open (a folder). */
+  async reveal(path) {
+    await this.ready;
+    const parts = path.split("/").filter(Boolean);
+    let item = null;
+    for (let i = 0; i < parts.length; i += 1) {
+      const wanted = parts.slice(0, i + 1).join("/");
+      item = this.itemAt(wanted);
+      if (!item) {
+        const message = `No artifact at ${path} in this run.`;
+        this.previewHead.replaceChildren();
+        this.previewBody.replaceChildren(element("p", "artifact-status error", message));
+        this.container.scrollIntoView({ block: "start" });
+        return;
+      }
+      const isFolder = item.classList.contains("folder");
+      if (isFolder && item.getAttribute("aria-expanded") !== "true") await this.toggleFolder(item);
+    }
+    if (!item) return;
+    this.focusItem(item);
+    if (!item.classList.contains("folder")) this.select(item);
+    this.container.scrollIntoView({ block: "start" });
+  }
+
+  itemAt(path) {
+    const items = this.tree.querySelectorAll("li[role=treeitem]");
+    return Array.from(items).find((item) => item.dataset.path === path) || null;
   }
 
   showTreeError(message) {
@@ -249,6 +295,8 @@ class ArtifactBrowser {
       other.setAttribute("aria-selected", "false");
     }
     item.setAttribute("aria-selected", "true");
+    // Replacing (not pushing) keeps Back for leaving the page, and fires no hashchange.
+    window.history.replaceState(null, "", artifactHash(item.dataset.path));
     this.showFile(item.dataset.path);
   }
 
@@ -279,6 +327,7 @@ class ArtifactBrowser {
 /** The nodes that show a preview reply (see the artifacts/preview endpoint). */
 function renderPreview(reply, runId, path) {
   const nodes = [];
+  const size = formatSize(reply.size);
   if (reply.message) nodes.push(element("p", "artifact-note", reply.message));
   switch (reply.kind) {
     case "text":
@@ -294,10 +343,8 @@ function renderPreview(reply, runId, path) {
         }
       }
       if (reply.truncated) {
-        const size = formatSize(reply.size);
-        nodes.push(
-          element("p", "artifact-note", `Showing the start of a ${size} file; download it for the rest.`),
-        );
+        const note = `Showing the start of a ${size} file; download it for the rest.`;
+        nodes.push(element("p", "artifact-note", note));
       }
       const pre = element("pre", "artifact-text", text);
       pre.tabIndex = 0; // scrollable with the keyboard
@@ -321,14 +368,10 @@ function renderPreview(reply, runId, path) {
       nodes.push(...renderTable(reply));
       break;
     case "too_large":
-      nodes.push(
-        element("p", "artifact-status", `${formatSize(reply.size)}: too large to preview; download it.`),
-      );
+      nodes.push(element("p", "artifact-status", `Too large to preview (${size}).`));
       break;
     default:
-      nodes.push(
-        element("p", "artifact-status", `Binary file, ${formatSize(reply.size)}: no preview; download it.`),
-      );
+      nodes.push(element("p", "artifact-status", `No preview for this kind of file (${size}).`));
   }
   return nodes;
 }

@@ -144,6 +144,25 @@ def test_zoom_fetches_the_visible_range(runlab_server: RunlabUiServer, page: Pag
     )
 
 
+def test_charts_are_drawn_only_when_scrolled_into_view(
+    runlab_server: RunlabUiServer, page: Page
+) -> None:
+    client = runlab_server.client
+    run_id = client.create_run("0", run_name="browser-many-metrics").info.run_id
+    keys = [f"m{k:02d}" for k in range(30)]
+    client.log_batch(run_id, metrics=[Metric(k, float(s), 0, s) for k in keys for s in range(5)])
+    page.goto(f"{runlab_server.url}/runs/{run_id}", wait_until="networkidle")
+
+    # The 30-row metrics table fills the first screen: no chart has been fetched yet.
+    expect(page.locator("#metrics-table tbody tr")).to_have_count(len(keys))
+    assert page.locator(".metric-chart .js-plotly-plot").count() == 0
+    # Following a metric's link scrolls to its chart, which is then drawn; far ones are not.
+    page.locator("#metrics-table").get_by_role("link", name="m29").click()
+    expect(page.locator(f"{_chart('m29')} .js-plotly-plot")).to_be_visible()
+    # The charts between (passed over by the jump, never on screen) are still not drawn.
+    assert page.locator(f"{_chart('m12')} .js-plotly-plot").count() == 0
+
+
 def test_description_and_tags_persist_after_reload(
     runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn
 ) -> None:

@@ -486,3 +486,14 @@ def test_a_root_the_server_cannot_read_is_501(sqlite_url: str) -> None:
             assert_error(preview(api, run_id, "a.txt"), 501, "HttpArtifactRepository")
     finally:
         store.close()
+
+
+def test_a_link_out_of_the_root_is_refused(
+    api: Api, run: tuple[str, LocalArtifactRepository], tmp_path: Path
+) -> None:
+    run_id, repo = run
+    repo.log_bytes(b"x", "inside.txt")
+    (repo.root / "escape.txt").symlink_to(tmp_path / "secret.txt")
+
+    assert_error(download(api, run_id, "escape.txt"), 400, "outside the artifact root")
+    assert_error(preview(api, run_id, "escape.txt"), 400, "outside the artifact root")

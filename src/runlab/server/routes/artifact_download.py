@@ -180,6 +180,7 @@ RUNLAB_ENDPOINTS = [
 def _disposition(path: str, forced: bool) -> tuple[str, str | None]:
     """(Content-Disposition, Content-Type override or None) for serving ``path`` to a browser."""
     attachment = attachment_disposition(path)
+    inline = "inline" + attachment[len("attachment") :]  # the same file name parameters
     kind = kind_from_name(path)
     if forced:
         return attachment, None
@@ -189,11 +190,11 @@ def _disposition(path: str, forced: bool) -> tuple[str, str | None]:
         # (The proxy's type guess sends SVG as text, which an <img> would not show.)
         if PurePosixPath(path).suffix.lower() == ".svg":
             return attachment, "image/svg+xml"
-        return "inline" + attachment[len("attachment") :], None
+        return inline, None
     if kind in TEXT_KINDS or (kind == "table" and not path.lower().endswith(".parquet")):
         # Shown as text whatever its real type (HTML, YAML, MLmodel): a browser renders text/plain
         # and runs nothing in it.
-        return "inline" + attachment[len("attachment") :], _TEXT_PLAIN
+        return inline, _TEXT_PLAIN
     return attachment, None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from runlab.entities import Metric, Param
-from runlab.server.ui.views.compare import MAX_RUNS, run_color
+from runlab.server.ui.views.compare import MAX_RUNS, PARALLEL_PARAMS, run_color
 from runlab.store.sql.tracking import SqlTrackingStore
 from support.asgi_api import Api
 
@@ -156,8 +156,11 @@ def test_embedded_data_carries_every_column_for_the_plots(
         "kind": "metric",
         "key": "acc",
         "values": [0.5, None],
+        "present": [True, False],
         "differs": True,
     }
+    # A NaN metric is still there: its run gets a line in the metric's chart.
+    assert columns["metric", "loss"]["present"] == [True, True]
     assert _cells(_rows(page)["loss"])[0] == "NaN"
 
 
@@ -262,9 +265,8 @@ def test_a_hundred_runs_compare(api: Api, sqlite_store: SqlTrackingStore) -> Non
     assert page.status_code == 200
     data = _data(page.text)
     assert [r["name"] for r in data["runs"]] == [f"r{i}" for i in range(MAX_RUNS)]
-    # Past the palette the colours repeat, in the same order as the metric charts give them.
-    assert [r["color"] for r in data["runs"]] == [run_color(i % 10) for i in range(MAX_RUNS)]
-    assert len({r["color"] for r in data["runs"]}) == 10
+    # Past the palette, colours keep coming and stay distinct from each other.
+    assert len({r["color"] for r in data["runs"]}) == MAX_RUNS
 
 
 def test_runs_without_params_or_metrics_say_so(api: Api, sqlite_store: SqlTrackingStore) -> None:
@@ -290,3 +292,44 @@ def test_only_this_page_may_eval_for_plotlys_webgl_plots(
     # Everything else stays as strict as on every other page.
     assert policy == others.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'")
     assert "'unsafe-eval'" not in others
+
+
+def test_keys_sort_naturally(api: Api, sqlite_store: SqlTrackingStore) -> None:
+    exp = sqlite_store.create_experiment("e")
+    metrics = {"m10": 1.0, "m2": 2.0, "M1": 3.0}
+    a = _run(sqlite_store, exp, "a", {"layer10": "x", "layer9": "y"}, metrics)
+    b = _run(sqlite_store, exp, "b", {"layer10": "x", "layer9": "y"}, metrics)
+
+    assert list(_rows(_compare(api, a, b).text)) == ["layer9", "layer10", "M1", "m2", "m10"]
+
+
+def test_scatter_of_metrics_only_defaults_to_two_different_metrics(
+    api: Api, sqlite_store: SqlTrackingStore
+) -> None:
+    exp = sqlite_store.create_experiment("e")
+    a = _run(sqlite_store, exp, "a", {}, {"acc": 0.5, "loss": 1.0})
+    b = _run(sqlite_store, exp, "b", {}, {"acc": 0.6, "loss": 2.0})
+
+    page = _compare(api, a, b).text
+
+    x = re.search(r'<select id="scatter-x">.*?</select>', page, re.S)
+    y = re.search(r'<select id="scatter-y">.*?</select>', page, re.S)
+    assert x is not None and y is not None
+    assert '<option value="metric:acc" selected>' in x.group(0)
+    assert '<option value="metric:loss" selected>' in y.group(0)
+
+
+def test_parallel_coordinates_start_with_the_first_params_that_differ(
+    api: Api, sqlite_store: SqlTrackingStore
+) -> None:
+    exp = sqlite_store.create_experiment("e")
+    same = {"constant": "1"}
+    a = _run(sqlite_store, exp, "a", {**same, **{f"p{i}": "a" for i in range(10)}}, {"m": 1.0})
+    b = _run(sqlite_store, exp, "b", {**same, **{f"p{i}": "b" for i in range(10)}}, {"m": 2.0})
+
+    page = _compare(api, a, b).text
+
+    boxes = re.findall(r'<input type="checkbox" name="param" value="([^"]+)"( checked)?>', page)
+    checked = [key for key, on in boxes if on]
+    assert checked == [f"p{i}" for i in range(PARALLEL_PARAMS)]
+    assert len(boxes) == 11  # every param can be chosen, the constant one too

@@ -66,8 +66,8 @@ function plot(box, traces, layout) {
 /** A note inside the plot area (no element is added around the plot, so nothing moves). */
 function noteAnnotation(text) {
   return text
-    ? [{ text: plain(text), xref: "paper", yref: "paper", x: 0, y: -0.02, xanchor: "left",
-        yanchor: "top", showarrow: false, font: { size: 12, color: "#5b6475" } }]
+    ? [{ text: plain(text), xref: "paper", yref: "paper", x: 0, y: 0, yshift: -24,
+        xanchor: "left", yanchor: "top", showarrow: false, font: { size: 12, color: "#5b6475" } }]
     : [];
 }
 
@@ -112,17 +112,19 @@ function drawParallel() {
     showMessage(box, `No run has a finite value of ${metric.key}.`);
     return;
   }
-  const params = [...columns.values()].filter((c) => c.kind === "param");
-  // Params with one value in every run say nothing about the metric; leave them out.
-  const varying = params.filter((c) => c.differs);
-  const shown = (varying.length ? varying : params).slice(0, MAX_DIMENSIONS - 1);
+  const chosen = [...document.querySelectorAll("#parallel-params input[name=param]:checked")];
+  const shown = chosen.slice(0, MAX_DIMENSIONS - 1).map((box) => columns.get(`param:${box.value}`));
   const colors = kept.map((i) => metric.values[i]);
   const dimensions = shown.map((c) => dimension(c.key, kept.map((i) => c.values[i])));
   dimensions.push({ label: plain(short(metric.key)), values: colors });
   const notes = [leftOut(runs.length - kept.length, metric.key)];
-  if (!params.length) notes.push("These runs have no params.");
-  else if (!varying.length) notes.push("Every param has the same value in all runs.");
-  else if (varying.length > shown.length) notes.push(`The first ${shown.length} differing params are shown.`);
+  if (!document.getElementById("parallel-params")) {
+    notes.push("These runs have no params.");
+  } else if (!chosen.length) {
+    notes.push("Choose params above to draw them as axes.");
+  } else if (chosen.length > shown.length) {
+    notes.push(`Only the first ${shown.length} chosen params are drawn.`);
+  }
   const trace = {
     type: "parcoords",
     dimensions,
@@ -134,7 +136,8 @@ function drawParallel() {
     },
   };
   const layout = {
-    margin: { l: 60, r: 60, t: 56, b: 40 },
+    // The right margin holds the colour bar clear of the last axis's tick labels.
+    margin: { l: 60, r: 110, t: 56, b: 48 },
     annotations: noteAnnotation(notes.filter(Boolean).join(" ")),
     paper_bgcolor: "rgba(0,0,0,0)",
   };
@@ -211,9 +214,12 @@ function drawScatter() {
 
 // -- overlaid metric charts ------------------------------------------------------------------
 
-/** Every run as one series of ``key``, in page order (charts.js colours series by position). */
+/** One series of ``key`` per run that logged it, in the run's colour. */
 function seriesOf(key) {
-  return runs.map((r, i) => ({ runId: r.id, key, label: labels[i], color: r.color }));
+  const present = columns.get(`metric:${key}`).present;
+  return runs
+    .map((r, i) => ({ runId: r.id, key, label: labels[i], color: r.color }))
+    .filter((_, i) => present[i]);
 }
 
 async function setUpCharts() {
@@ -342,9 +348,11 @@ guarded("Only differences", setUpDifferences);
 guarded("The parallel coordinates", drawParallel, document.getElementById("parcoords"));
 guarded("The scatter", drawScatter, document.getElementById("scatter"));
 guarded("The metric charts", setUpCharts);
-document.getElementById("parallel-metric")?.addEventListener("change", () =>
-  guarded("The parallel coordinates", drawParallel, document.getElementById("parcoords")),
-);
+for (const id of ["parallel-metric", "parallel-params"]) {
+  document.getElementById(id)?.addEventListener("change", () =>
+    guarded("The parallel coordinates", drawParallel, document.getElementById("parcoords")),
+  );
+}
 for (const id of ["scatter-x", "scatter-y"]) {
   document.getElementById(id)?.addEventListener("change", () =>
     guarded("The scatter", drawScatter, document.getElementById("scatter")),

@@ -8,6 +8,7 @@ drawing them needs no further API calls. Only the metric charts fetch their seri
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,9 +29,8 @@ MIN_RUNS = 2
 #: Most runs one page compares: beyond that neither the table nor the plots stay readable.
 MAX_RUNS = 100
 
-#: The runs' colours, in the order the metric charts (charts.js) give them to their series,
-#: so a run has one colour in the table, the overlaid charts and the plots. Past ten runs the
-#: colours repeat, as they do in the charts.
+#: Distinct colours for the first runs; later runs get hues spread around the wheel. The same
+#: colour marks a run in the table, the overlaid charts and the plots.
 PALETTE = (
     "#2557d6",
     "#d9480f",
@@ -44,10 +44,27 @@ PALETTE = (
     "#495057",
 )
 
+#: Params drawn as axes of the parallel coordinates at first; more crowd a laptop screen.
+PARALLEL_PARAMS = 8
+
 
 def run_color(index: int) -> str:
     """The colour of the ``index``-th run, the same in the table and in every plot."""
-    return PALETTE[index % len(PALETTE)]
+    if index < len(PALETTE):
+        return PALETTE[index]
+    # The golden angle spreads any number of further hues around the wheel without clustering.
+    hue = (index * 137.508) % 360
+    return f"hsl({hue:.1f}, 70%, 40%)"
+
+
+def natural_key(text: str) -> tuple[list[str | int], str]:
+    """Sort key that puts ``m2`` before ``m10``: runs of digits compare as numbers.
+
+    ``re.split`` with a group alternates text and digits from a text part, so each position
+    compares a str with a str or an int with an int.
+    """
+    parts = re.split(r"(\d+)", text)
+    return [int(p) if i % 2 else p.casefold() for i, p in enumerate(parts)], text
 
 
 @dataclass(frozen=True)
@@ -73,6 +90,7 @@ class Row:
     cells: list[str]  # what the table shows; "" for a run without the key
     exact: list[str]  # the full value, for a cell's tooltip (metrics are shortened in cells)
     values: list[str | float | None]  # what the plots get; None for missing or non-finite
+    present: list[bool]  # whether each run has the key at all (a NaN metric still has it)
     differs: bool
 
 
@@ -122,9 +140,9 @@ def _plot_value(value: float) -> float | None:
 
 
 def build_rows(runs: list[Run]) -> list[Row]:
-    """The table's rows: param keys, then metric keys (latest values), each sorted by key."""
+    """The table's rows: param keys, then metric keys (latest values), in natural key order."""
     rows: list[Row] = []
-    param_keys = sorted({key for run in runs for key in run.data.params})
+    param_keys = sorted({key for run in runs for key in run.data.params}, key=natural_key)
     for key in param_keys:
         params = [run.data.params.get(key) for run in runs]
         rows.append(
@@ -134,10 +152,11 @@ def build_rows(runs: list[Run]) -> list[Row]:
                 cells=["" if p is None else p for p in params],
                 exact=["" if p is None else p for p in params],
                 values=list(params),
+                present=[p is not None for p in params],
                 differs=len(set(params)) > 1,
             )
         )
-    metric_keys = sorted({key for run in runs for key in run.data.metrics})
+    metric_keys = sorted({key for run in runs for key in run.data.metrics}, key=natural_key)
     for key in metric_keys:
         metrics = [run.data.metrics.get(key) for run in runs]
         # repr() tells NaN from NaN alike (NaN != NaN) and a missing value from any number.
@@ -149,6 +168,7 @@ def build_rows(runs: list[Run]) -> list[Row]:
                 cells=["" if m is None else format_metric(m) for m in metrics],
                 exact=["" if m is None else repr(m) for m in metrics],
                 values=[None if m is None else _plot_value(m) for m in metrics],
+                present=[m is not None for m in metrics],
                 differs=len(distinct) > 1,
             )
         )
@@ -174,13 +194,23 @@ def build_context(loaded: list[tuple[Run, str]]) -> dict[str, Any]:
     data = {
         "runs": [{"id": r.run_id, "name": r.name, "color": r.color} for r in compared],
         "columns": [
-            {"kind": row.kind, "key": row.key, "values": row.values, "differs": row.differs}
+            {
+                "kind": row.kind,
+                "key": row.key,
+                "values": row.values,
+                "present": row.present,
+                "differs": row.differs,
+            }
             for row in rows
         ],
     }
+    params = [row for row in rows if row.kind == "param"]
+    # The parallel coordinates start with params that differ: one value for all says nothing.
+    axes = [row.key for row in params if row.differs] or [row.key for row in params]
     return {
         "runs": compared,
-        "param_rows": [row for row in rows if row.kind == "param"],
+        "param_rows": params,
+        "parallel_params": set(axes[:PARALLEL_PARAMS]),
         "metric_rows": [row for row in rows if row.kind == "metric"],
         "differing": sum(row.differs for row in rows),
         "data": data,

@@ -110,10 +110,16 @@ def test_changing_the_plots_choices_redraws_them(
     assert page.evaluate("() => document.getElementById('scatter').layout.xaxis.type") == (
         "category"
     )
+    page.check("#scatter-log-y")
+    page.wait_for_function("() => document.getElementById('scatter').layout.yaxis.type === 'log'")
     page.select_option("#parallel-metric", "loss")
+    page.locator('#parallel-params input[value="lr"]').uncheck()
+    page.locator('#parallel-params input[value="batch"]').check()
     page.wait_for_function(
         "() => document.getElementById('parcoords').data[0].dimensions.at(-1).label === 'loss'"
     )
+    dimensions = _plot_data(page, "#parcoords")[0]["dimensions"]
+    assert [d["label"] for d in dimensions] == ["batch", "optimizer", "loss"]
 
 
 def test_only_differences_hides_equal_rows(

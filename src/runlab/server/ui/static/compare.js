@@ -154,10 +154,12 @@ function axisValues(column, indexes) {
   return { values: values.map((v) => plain(v)), type: "category" };
 }
 
-function axisLayout(column, type) {
+/** A numeric axis may be logarithmic when asked and every value is above zero. */
+function axisLayout(column, axis, wantLog) {
+  const log = wantLog && axis.type === "linear" && axis.values.every((v) => v > 0);
   return {
-    title: { text: plain(short(column.key, 48)) },
-    type,
+    title: { text: plain(short(column.key, 48)) + (wantLog && !log ? " (log needs values > 0)" : "") },
+    type: log ? "log" : axis.type,
     categoryorder: "category ascending",
     automargin: true,
     zeroline: false,
@@ -195,8 +197,8 @@ function drawScatter() {
   };
   const layout = {
     margin: { l: 64, r: 24, t: 24, b: 56 },
-    xaxis: axisLayout(x, xs.type),
-    yaxis: axisLayout(y, ys.type),
+    xaxis: axisLayout(x, xs, document.getElementById("scatter-log-x").checked),
+    yaxis: axisLayout(y, ys, document.getElementById("scatter-log-y").checked),
     hovermode: "closest",
     annotations: noteAnnotation(leftOut(runs.length - kept.length, "both values")),
     paper_bgcolor: "rgba(0,0,0,0)",
@@ -353,7 +355,7 @@ for (const id of ["parallel-metric", "parallel-params"]) {
     guarded("The parallel coordinates", drawParallel, document.getElementById("parcoords")),
   );
 }
-for (const id of ["scatter-x", "scatter-y"]) {
+for (const id of ["scatter-x", "scatter-y", "scatter-log-x", "scatter-log-y"]) {
   document.getElementById(id)?.addEventListener("change", () =>
     guarded("The scatter", drawScatter, document.getElementById("scatter")),
   );

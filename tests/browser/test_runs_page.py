@@ -224,3 +224,44 @@ def test_keyboard_moves_between_rows_and_space_picks(page: Page, seeded: Seeded)
     page.keyboard.press(" ")
     expect(page.locator("#compare")).to_have_text("Compare (2)")
     expect(page.locator("#compare")).to_be_enabled()
+
+
+def test_a_wide_table_scrolls_in_its_box_at_laptop_width(
+    page: Page, runlab_server: RunlabUiServer, screenshot: ScreenshotFn
+) -> None:
+    client = runlab_server.client
+    exp = client.create_experiment("runs-wide")
+    for i in range(3):
+        run_id = client.create_run(exp, start_time=T0 + i, run_name=f"wide-{i}").info.run_id
+        client.log_batch(
+            run_id,
+            [Metric(f"validation/accuracy_top_{k}", 0.1 * k + i, T0, 0) for k in range(5)],
+            [Param(f"optimizer.learning_rate_{k}", f"{0.001 * k:.4f}") for k in range(5)],
+            [RunTag("mlflow.source.name", "/home/someone/projects/vision/train_resnet.py")],
+            synchronous=True,
+        )
+    page.goto(f"{runlab_server.url}/experiments/{exp}")
+
+    expect(page.locator("#runs th.chosen")).to_have_count(8)
+    # The page itself never scrolls sideways; the table's box does.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(page, "runs-wide-table")
+
+
+def test_compare_is_offered_for_at_most_the_compare_pages_limit(
+    page: Page, runlab_server: RunlabUiServer
+) -> None:
+    client = runlab_server.client
+    exp = client.create_experiment("runs-many-picked")
+    for i in range(101):
+        client.create_run(exp, start_time=T0 + i, run_name=f"m{i:03d}")
+    page.goto(f"{runlab_server.url}/experiments/{exp}?max_results=500")
+
+    page.check("#select-all")
+    compare = page.locator("#compare")
+    expect(compare).to_have_text("Compare (101)")
+    expect(compare).to_be_disabled()
+    expect(compare).to_have_attribute("title", re.compile("at most 100"))
+    page.locator("#runs input.pick").first.uncheck()
+    expect(compare).to_be_enabled()
+    expect(page.locator("#select-all")).to_have_js_property("indeterminate", True)

@@ -53,6 +53,7 @@ _KEY_TYPES = {"metrics": KeyType.METRIC, "params": KeyType.PARAM, "tags": KeyTyp
 _RUN_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 SOURCE_MAX_CHARS = 32
+_WRAP_AFTER = re.compile(r"(?<=[/._-])")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,11 @@ class Column:
     def ident(self) -> str:
         """How the column is named in the address: ``metrics.acc`` (the key unquoted)."""
         return f"{self.kind}.{self.key}"
+
+    @property
+    def label_parts(self) -> list[str]:
+        """The label cut after each ``/ . _ -``: the places a long key may wrap in a header."""
+        return [part for part in _WRAP_AFTER.split(self.label) if part]
 
     def order_key(self) -> str:
         """The column as an order_by key; backticks let keys hold dots and spaces."""

@@ -432,3 +432,16 @@ def test_names_and_values_are_escaped(api: Api, sqlite_store: SqlTrackingStore) 
     assert "<img src=x" not in page
     assert "<b>" not in page
     assert f'href="/runs/{run_id}"' in page
+
+
+def test_a_deleted_experiment_still_shows_its_runs_marked_deleted(
+    api: Api, sqlite_store: SqlTrackingStore, exp: str
+) -> None:
+    sqlite_store.delete_experiment(exp)
+
+    page = api.get(f"/experiments/{exp}", params={"view": "deleted"})
+
+    assert page.status_code == 200
+    assert '<h1>vision <span class="badge">deleted</span></h1>' in page.text
+    # Deleting an experiment deletes its runs; they are in the deleted view, restorable.
+    assert sorted(_names(page.text)) == ["a", "b", "c"]

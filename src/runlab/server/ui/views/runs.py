@@ -43,7 +43,7 @@ DEFAULT_COLUMN_COUNT = 8
 PARENT_TAG = "mlflow.parentRunId"
 SOURCE_TAG = "mlflow.source.name"
 NOTE_TAG = "mlflow.note.content"
-#: Tags MLflow and runlab set themselves; never offered as default columns.
+#: Tags MLflow and runlab set themselves: greyed in the column chooser (defaults hold no tags).
 SYSTEM_TAG_PREFIX = "mlflow."
 
 VIEW_TYPES = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}

@@ -5,6 +5,7 @@ The tests share one server (``runlab_server`` is per module), so each makes its 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 
@@ -215,6 +216,26 @@ def test_a_refused_tag_is_reported_in_the_page(
     expect(page.locator("#notice")).not_to_have_class("notice ok")
     page.reload()
     expect(page.locator("#tags-table tbody tr[data-tag-key]")).to_have_count(1)  # only "team"
+
+
+def test_a_legacy_model_links_to_its_folder_in_the_artifact_browser(
+    runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn
+) -> None:
+    client = runlab_server.client
+    run_id = client.create_run("0", run_name="browser-legacy-model").info.run_id
+    client.log_text(run_id, "flavors:\n  sklearn: {}\n", "sk_model/MLmodel")
+    entry = {"artifact_path": "sk_model", "flavors": {"sklearn": {}}, "run_id": run_id}
+    client.set_tag(run_id, "mlflow.log-model.history", json.dumps([entry]))
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+
+    page.locator("#models-table").get_by_role("link", name=f"runs:/{run_id}/sk_model").click()
+    folder = page.locator("#artifacts li[role=treeitem]").filter(
+        has=page.locator(":scope > .label .name:text-is('sk_model')")
+    )
+    expect(folder).to_have_attribute("aria-expanded", "true")
+    # A full-page shot taken scrolled down draws sticky table headers where they stuck.
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "run-page-legacy-model")
 
 
 def test_children_link_to_their_page_which_links_back(

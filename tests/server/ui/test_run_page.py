@@ -175,6 +175,11 @@ def test_logged_models_new_and_legacy(
         "2023-11-14 22:14:00.000000",
     ]
     assert "someone-elses" not in models
+    # A legacy model's folder opens in the artifact browser below.
+    assert (
+        f'<a href="#artifact=sk_model" title="Show in the artifact browser"><code>runs:/{run_id}/sk_model'
+        in models
+    )
 
 
 def test_a_history_tag_that_is_not_a_list_is_reported(

@@ -284,3 +284,13 @@ def test_a_deleted_run_still_opens_marked_deleted(
     assert page.status_code == 200
     assert '<span class="badge">deleted</span>' in page.text
     assert "<dd>deleted</dd>" in _section(page.text, "overview")
+
+
+def test_a_run_of_a_deleted_experiment_still_opens(
+    api: Api, sqlite_store: SqlTrackingStore, run_id: str
+) -> None:
+    sqlite_store.delete_experiment(sqlite_store.get_run(run_id).info.experiment_id)
+    page = api.get(f"/runs/{run_id}")
+
+    assert page.status_code == 200
+    assert re.search(r'<a href="/experiments/\d+">vision</a>', _section(page.text, "overview"))

@@ -164,6 +164,19 @@ def test_charts_are_drawn_only_when_scrolled_into_view(
     assert page.locator(f"{_chart('m12')} .js-plotly-plot").count() == 0
 
 
+def test_a_series_of_only_nan_says_so_in_its_chart(
+    runlab_server: RunlabUiServer, page: Page
+) -> None:
+    client = runlab_server.client
+    run_id = client.create_run("0", run_name="browser-nan").info.run_id
+    client.log_batch(run_id, metrics=[Metric("diverged", math.nan, 0, s) for s in range(10)])
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+    expect(page.locator(f"{_chart('diverged')} .metric-chart-message")).to_have_text(
+        "Only NaN or infinite values in diverged."
+    )
+    expect(page.locator("#metrics-table tbody td").nth(1)).to_have_text("NaN")
+
+
 def test_description_and_tags_persist_after_reload(
     runlab_server: RunlabUiServer, page: Page, screenshot: ScreenshotFn
 ) -> None:

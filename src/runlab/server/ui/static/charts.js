@@ -193,6 +193,14 @@ export function drawMetricChart(element, series, options) {
     } else if (empty.length && !zoom) {
       notes.push(`No data for ${empty.join(", ")}.`);
     }
+    // NaN and infinite values are gaps in the line; a series of nothing else would look empty.
+    const unplottable = series.filter((_, i) => {
+      const buckets = data.get(i);
+      return buckets && buckets.length && buckets.every((b) => finite(b.last) === null);
+    });
+    if (unplottable.length) {
+      notes.push(`Only NaN or infinite values in ${unplottable.map((s) => s.label).join(", ")}.`);
+    }
     say(notes.join(" "), failures.length > 0);
     const xaxis = { title: { text: X_TITLES[current.x] }, type: current.x === "wall" ? "date" : "linear",
       zeroline: false };

@@ -5,6 +5,7 @@
     python bench/run.py -w import,loop   # some workloads only
     python bench/run.py -w server --backend sqlite,postgresql   # the server benchmark
     python bench/run.py -w serving       # model serving: /invocations (issue 5)
+    python bench/run.py -w ui            # the web UI in Chromium (issue 6)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
@@ -12,7 +13,9 @@ local SQLite file. The server ones (issue 3, ``-w server`` or ``server-…``) st
 server`` and ``mlflow server`` over the same kind of database (``--backend``) and send both the
 same raw REST requests from one HTTP client; see server_run.py. The serving one (issue 5, ``-w
 serving``) starts ``runlab models serve`` and ``mlflow models serve`` on the same saved model and
-loads ``/invocations`` from one client; see serving_run.py.
+loads ``/invocations`` from one client; see serving_run.py. The UI one (issue 6, ``-w ui``)
+seeds both servers with the same big experiment and times their pages in Chromium; see
+ui_run.py.
 
 runlab is measured from this checkout with the interpreter that runs this script; MLflow inside
 ``bench/.venv-mlflow`` (created with ``python -m venv`` + ``pip install mlflow==3.17.2`` when
@@ -45,11 +48,14 @@ import server_report
 import server_run
 import serving_report
 import serving_run
+import ui_report
+import ui_run
 
 CLIENT_WORKLOADS = ["import", "loop", "disk", "history", "search", "concurrent"]
 SERVER_WORKLOADS = list(server_run.SERVER_WORKLOADS)
 SERVING_WORKLOADS = list(serving_run.SERVING_WORKLOADS)
-ALL_WORKLOADS = CLIENT_WORKLOADS + SERVER_WORKLOADS + SERVING_WORKLOADS
+UI_WORKLOADS = list(ui_run.UI_WORKLOADS)
+ALL_WORKLOADS = CLIENT_WORKLOADS + SERVER_WORKLOADS + SERVING_WORKLOADS + UI_WORKLOADS
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {"client": CLIENT_WORKLOADS, "server": SERVER_WORKLOADS}
 BACKENDS = ("sqlite", "postgresql")
@@ -96,6 +102,10 @@ FULL = {
     "serving_rounds": 3,
     "serving_threads": 4,
     "serving_workers": 1,
+    # The UI benchmark (issue 6): runs in the experiment, points of the long metric, cold loads.
+    "ui_runs": 10_000,
+    "ui_metric_points": 1_000_000,
+    "ui_loads": 7,
 }
 QUICK = {
     "import_repeats": 3,
@@ -134,6 +144,9 @@ QUICK = {
     "serving_rounds": 1,
     "serving_threads": 4,
     "serving_workers": 1,
+    "ui_runs": 500,
+    "ui_metric_points": 20_000,
+    "ui_loads": 3,
 }
 
 
@@ -276,6 +289,12 @@ def main(argv: list[str]) -> int:
         sections["serving"] = serving_report.render(
             results, command, started, load, harness.load_average()
         )
+
+    if "ui" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        results = ui_run.run_ui(tools, broken, ui_run.params_for(sizes), args.timeout)
+        raw["ui"] = results
+        sections["ui"] = ui_report.render(results, command, started, load, harness.load_average())
 
     text = "\n\n".join(sections.values())
     print(text)

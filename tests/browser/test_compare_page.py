@@ -135,6 +135,11 @@ def test_only_differences_hides_equal_rows(
 
     expect(same).to_be_hidden()
     expect(differs).to_be_visible()
+    # The keyboard's way into the table moves to the first row still shown.
+    expect(page.locator('#compare-values tr[tabindex="0"]')).to_have_attribute("data-key", "lr")
+    page.locator('#compare-values tr[tabindex="0"]').focus()
+    page.keyboard.press("ArrowDown")
+    expect(page.locator('#compare-values tr[data-key="optimizer"]')).to_be_focused()
     screenshot(page, "compare-only-differences")
     page.get_by_label("Only differences").uncheck()
     expect(same).to_be_visible()

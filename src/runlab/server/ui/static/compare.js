@@ -321,13 +321,13 @@ function setUpDifferences() {
       // A section left empty says why instead of vanishing.
       if (rows.length) body.querySelector("tr.none").hidden = rows.some((row) => !row.hidden);
     }
-    // Tab must still reach the table when the row that held the focus stop was hidden.
-    const visible = [...table.querySelectorAll("tbody tr.same, tbody tr.differs")].filter((r) => !r.hidden);
-    if (visible.length && !visible.some((row) => row.tabIndex === 0)) {
-      visible.forEach((row, i) => {
-        row.tabIndex = i === 0 ? 0 : -1;
-      });
-    }
+    // One shown row keeps the table's Tab stop, also when the row that had it was hidden.
+    const all = [...table.querySelectorAll("tbody tr.same, tbody tr.differs")];
+    const visible = all.filter((row) => !row.hidden);
+    const stop = visible.find((row) => row.tabIndex === 0) || visible[0];
+    all.forEach((row) => {
+      row.tabIndex = row === stop ? 0 : -1;
+    });
     enableRowNavigation(table);
   }
   toggle.addEventListener("change", apply);

@@ -57,9 +57,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Headless Chromium for the whole session (one per xdist worker)."""
+    """Headless Chromium for one test module (and xdist worker).
+
+    Not for the whole session: while Playwright's sync API is started it leaves its event loop
+    marked as running in the main thread, and every later test of the worker that calls
+    ``asyncio.run`` or ``anyio.run`` would fail. Stopping it after each module puts that right.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -169,3 +169,32 @@ def test_an_unknown_run_shows_the_error_in_the_page(
     _open(page, runlab_server, [compared[0], "f" * 32])
 
     expect(page.locator("#compare-error")).to_contain_text("f" * 32)
+
+
+def test_names_and_values_show_as_typed_in_the_plots(
+    runlab_server: RunlabUiServer, page: Page, request: pytest.FixtureRequest
+) -> None:
+    client = runlab_server.client
+    experiment = client.create_experiment(request.node.name)
+    ids = []
+    for i, value in enumerate(["x&y", "<i>z</i>"]):
+        run_id = client.create_run(experiment, run_name=f"<b>r{i}</b> & co").info.run_id
+        client.log_batch(
+            run_id,
+            metrics=[Metric("acc", i + 1.0, 1, 0)],
+            params=[Param("note", value)],
+            synchronous=True,
+        )
+        ids.append(run_id)
+
+    _open(page, runlab_server, ids)
+
+    _plot_data(page, "#scatter")
+    _plot_data(page, "#parcoords")
+    texts = "id => [...document.querySelectorAll(`#${id} text`)].map(t => t.textContent)"
+    scatter = set(page.evaluate(texts, "scatter"))
+    parcoords = set(page.evaluate(texts, "parcoords"))
+    # Plotly reads tags and entities in some texts (scatter) but not in others (parcoords).
+    assert {"<b>r0</b> & co", "<b>r1</b> & co", "x&y", "<i>z</i>"} <= scatter
+    assert {"x&y", "<i>z</i>"} <= parcoords
+    assert page.locator("#scatter b, #parcoords i").count() == 0

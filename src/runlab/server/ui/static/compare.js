@@ -94,7 +94,8 @@ function dimension(label, values) {
     label: plain(short(label)),
     values: names.map((n) => categories.indexOf(n)),
     tickvals: categories.map((_, i) => i),
-    ticktext: categories.map((c) => plain(short(c, 16))),
+    // Parcoords writes tick text as plain text (no entities): escaping would show "&lt;".
+    ticktext: categories.map((c) => short(c, 16)),
     range: [0, Math.max(categories.length - 1, 1)],
   };
 }

@@ -20,9 +20,11 @@ from typing import Any
 CHROMIUM = "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
 
-# The probe. TARGET is {"selector": css, "min": n, "path": bool}: at least ``min`` visible
-# matches; with ``path``, each must be an SVG path with real geometry (a drawn Plotly line, not
-# the empty placeholder it starts as).
+# The probe. TARGET is {"selector": css, "min": n, "path": bool, "xmax": number | null}: at
+# least ``min`` visible matches; with ``path``, each must be an SVG path with real geometry (a
+# drawn Plotly line, not the empty placeholder it starts as); with ``xmax``, a Plotly trace on
+# the page must reach that x (a chart that draws a first part of the data and then the rest, as
+# MLflow's metric page does, is drawn only once it shows the whole series).
 _PROBE = """
 (() => {
   const target = TARGET;
@@ -35,12 +37,22 @@ _PROBE = """
     }
     return getComputedStyle(el).visibility !== "hidden";
   };
+  const complete = () => {
+    if (target.xmax === null) return true;
+    for (const plot of document.querySelectorAll(".js-plotly-plot")) {
+      for (const trace of plot.data || []) {
+        const x = trace.x;
+        if (x && x.length && Number(x[x.length - 1]) >= target.xmax) return true;
+      }
+    }
+    return false;
+  };
   const check = () => {
     if (window.__benchDrawnAt !== undefined) return;
     const found = document.querySelectorAll(target.selector);
     let seen = 0;
     for (const el of found) if (visible(el) && ++seen >= target.min) break;
-    if (seen >= target.min) {
+    if (seen >= target.min && complete()) {
       window.__benchDrawnAt = performance.now();
       // Marked in the DOM for Playwright to wait on: its string predicates need eval, which
       // runlab's CSP forbids.
@@ -56,15 +68,20 @@ _PROBE = """
 
 @dataclass(frozen=True)
 class Target:
-    """What "drawn" means on a page: ``min`` visible matches of ``selector``."""
+    """What "drawn" means on a page: ``min`` visible matches of ``selector``.
+
+    With ``path``, the matches must be drawn SVG paths; with ``xmax``, a Plotly trace must
+    reach that x value (the last step of the series).
+    """
 
     selector: str
     min: int = 1
     path: bool = False
+    xmax: float | None = None
 
     def probe(self) -> str:
         """The probe script for this target."""
-        spec = {"selector": self.selector, "min": self.min, "path": self.path}
+        spec = {"selector": self.selector, "min": self.min, "path": self.path, "xmax": self.xmax}
         return _PROBE.replace("TARGET", json.dumps(spec))
 
 

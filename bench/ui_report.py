@@ -122,7 +122,8 @@ def render(
         f"start to the first animation frame in which the page shows the thing: at least "
         f"{ui_run.MIN_ROWS} visible rows of the runs table (runlab `/experiments/{{id}}`, MLflow "
         "`/#/experiments/{id}/runs`, its Training runs tab), or Plotly's drawn line of the long "
-        "metric (runlab's run page `/runs/{id}#chart-1`, MLflow's metric page "
+        "metric reaching its last step (MLflow draws the first part of a long history, then the "
+        "rest as it arrives) (runlab's run page `/runs/{id}#chart-1`, MLflow's metric page "
         '`/#/metric/{key}?runs=[id]&metric="key"&…`, the URL its own links build'
         f"). Each page is loaded once untimed, then {params['loads']} times; figures are medians. "
         "Screenshots of the last load of each page are in bench/results/.",

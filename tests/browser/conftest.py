@@ -19,6 +19,10 @@ The fixtures, in the order a test uses them::
 - ``screenshot(page, name)``: a full-page PNG in ``test-output/screenshots/<name>.png``. A failed
   test also leaves ``FAILED-<test name>.png`` there.
 
+Wait with ``expect(locator)`` and locators, not ``page.wait_for_function("…")``: Playwright
+evaluates a string predicate with eval, which the pages' CSP forbids (and the violation would
+fail the test). ``page.evaluate`` works.
+
 Under ``pytest -n 2`` each worker runs its own Chromium and servers, on free ports.
 """
 

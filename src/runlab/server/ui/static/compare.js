@@ -45,6 +45,8 @@ const labels = (() => {
 /** Replace a plot box's content with a message (an error, or a hint why nothing is drawn). */
 function showMessage(box, text, isError = false) {
   if (window.Plotly) window.Plotly.purge(box);
+  // Purging drops Plotly's event handlers: the next plot binds them again.
+  delete box.dataset.clickBound;
   const p = document.createElement("p");
   p.className = `plot-message ${isError ? "error" : "hint"}`;
   if (isError) p.setAttribute("role", "alert");
@@ -63,11 +65,15 @@ function plot(box, traces, layout) {
   return true;
 }
 
-/** A note inside the plot area (no element is added around the plot, so nothing moves). */
-function noteAnnotation(text) {
+/**
+ * A note in the plot's margin, above it (``top``) or below it: inside the fixed-height box, so
+ * nothing around the plot moves.
+ */
+function noteAnnotation(text, top) {
+  const where = top ? { y: 1, yshift: 6, yanchor: "bottom" } : { y: 0, yshift: -32, yanchor: "top" };
   return text
-    ? [{ text: plain(text), xref: "paper", yref: "paper", x: 0, y: 0, yshift: -24,
-        xanchor: "left", yanchor: "top", showarrow: false, font: { size: 12, color: "#5b6475" } }]
+    ? [{ text: plain(text), xref: "paper", yref: "paper", x: 0, xanchor: "left", ...where,
+        showarrow: false, font: { size: 12, color: "#5b6475" } }]
     : [];
 }
 
@@ -138,8 +144,8 @@ function drawParallel() {
   };
   const layout = {
     // The right margin holds the colour bar clear of the last axis's tick labels.
-    margin: { l: 60, r: 110, t: 56, b: 48 },
-    annotations: noteAnnotation(notes.filter(Boolean).join(" ")),
+    margin: { l: 60, r: 110, t: 56, b: 56 },
+    annotations: noteAnnotation(notes.filter(Boolean).join(" "), false),
     paper_bgcolor: "rgba(0,0,0,0)",
   };
   plot(box, [trace], layout);
@@ -197,11 +203,11 @@ function drawScatter() {
     hovertemplate: "<b>%{text}</b><br>x: %{x}<br>y: %{y}<extra></extra>",
   };
   const layout = {
-    margin: { l: 64, r: 24, t: 24, b: 56 },
+    margin: { l: 64, r: 24, t: 32, b: 56 },
     xaxis: axisLayout(x, xs, document.getElementById("scatter-log-x").checked),
     yaxis: axisLayout(y, ys, document.getElementById("scatter-log-y").checked),
     hovermode: "closest",
-    annotations: noteAnnotation(leftOut(runs.length - kept.length, "both values")),
+    annotations: noteAnnotation(leftOut(runs.length - kept.length, "both values"), true),
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
   };

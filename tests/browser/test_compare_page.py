@@ -40,16 +40,27 @@ def _seed(server: RunlabUiServer, name: str) -> list[str]:
 
 
 def _open(page: Page, server: RunlabUiServer, ids: list[str]) -> None:
-    page.goto(f"{server.url}/compare?" + "&".join(f"runs={i}" for i in ids))
+    # The page loads Plotly.js (some 4 MB to parse): on a busy 2-CPU machine that alone can
+    # take most of the default 10 s, so the load gets longer.
+    page.goto(f"{server.url}/compare?" + "&".join(f"runs={i}" for i in ids), timeout=30_000)
+
+
+def _eventually(page: Page, script: str, expected: Any, arg: Any = None) -> None:
+    """Poll ``page.evaluate(script, arg)`` until it equals ``expected`` (10 s at most).
+
+    Not ``page.wait_for_function``: Playwright runs its predicate with eval, which the pages'
+    CSP forbids; ``page.evaluate`` goes through the debugging protocol instead.
+    """
+    deadline = time.monotonic() + 10
+    while (value := page.evaluate(script, arg)) != expected:
+        assert time.monotonic() < deadline, f"{script} is {value!r}, not {expected!r}"
+        page.wait_for_timeout(100)
 
 
 def _plot_data(page: Page, selector: str) -> Any:
     """The traces Plotly drew in the element, once it has drawn some."""
-    page.wait_for_function(
-        "s => { const el = document.querySelector(s);"
-        " return el && el.classList.contains('js-plotly-plot') && el.data && el.data.length > 0; }",
-        arg=selector,
-    )
+    expect(page.locator(selector)).to_have_class(re.compile(r"\bjs-plotly-plot\b"))
+    _eventually(page, "s => (document.querySelector(s).data || []).length > 0", True, selector)
     return page.evaluate("s => document.querySelector(s).data", selector)
 
 
@@ -104,19 +115,19 @@ def test_changing_the_plots_choices_redraws_them(
     page.select_option("#scatter-x", "param:optimizer")
     page.select_option("#scatter-y", "metric:loss")
 
-    page.wait_for_function("() => document.getElementById('scatter').data[0].x[0] === 'adam'")
+    _eventually(page, "() => document.getElementById('scatter').data[0].x[0]", "adam")
     scatter = _plot_data(page, "#scatter")
     assert scatter[0]["x"] == ["adam", "sgd", "adam"]
     assert page.evaluate("() => document.getElementById('scatter').layout.xaxis.type") == (
         "category"
     )
     page.check("#scatter-log-y")
-    page.wait_for_function("() => document.getElementById('scatter').layout.yaxis.type === 'log'")
+    _eventually(page, "() => document.getElementById('scatter').layout.yaxis.type", "log")
     page.select_option("#parallel-metric", "loss")
     page.locator('#parallel-params input[value="lr"]').uncheck()
     page.locator('#parallel-params input[value="batch"]').check()
-    page.wait_for_function(
-        "() => document.getElementById('parcoords').data[0].dimensions.at(-1).label === 'loss'"
+    _eventually(
+        page, "() => document.getElementById('parcoords').data[0].dimensions.at(-1).label", "loss"
     )
     dimensions = _plot_data(page, "#parcoords")[0]["dimensions"]
     assert [d["label"] for d in dimensions] == ["batch", "optimizer", "loss"]

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from support.browser import INSTALL_HINT, ConsoleErrors, chromium_executable, screenshot_name
+from support.browser import (
+    INSTALL_HINT,
+    SCREENSHOTS,
+    ConsoleErrors,
+    ScreenshotFn,
+    chromium_executable,
+    screenshot_name,
+)
 
 
 def test_console_errors_and_uncaught_exceptions_are_recorded(
@@ -41,3 +48,17 @@ def test_screenshot_names_are_file_names() -> None:
     assert screenshot_name("FAILED-test_x[a/b c]") == "FAILED-test_x-a-b-c"
     with pytest.raises(ValueError, match="no usable characters"):
         screenshot_name("//")
+
+
+def test_screenshots_are_full_page_pngs_in_test_output(
+    page: Page, screenshot: ScreenshotFn
+) -> None:
+    page.set_content('<div style="height: 2000px">tall</div>')
+
+    path = screenshot(page, "browser-support tall page")
+
+    assert path == SCREENSHOTS / "browser-support-tall-page.png"
+    png = path.read_bytes()
+    assert png.startswith(b"\x89PNG")
+    height = int.from_bytes(png[20:24], "big")  # the IHDR chunk: width, then height
+    assert height >= 2000  # the whole page, not the 800-pixel viewport

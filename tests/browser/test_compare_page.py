@@ -172,6 +172,18 @@ def test_choosing_metrics_adds_and_removes_charts(
     _plot_data(page, "#metric-charts figure[data-metric=acc] .metric-chart-plot")
 
 
+def test_a_metric_logged_once_per_run_is_drawn_with_markers(
+    runlab_server: RunlabUiServer, compared: list[str], page: Page
+) -> None:
+    _open(page, runlab_server, compared)
+
+    # acc has one point per run: a bare line through one point would draw nothing.
+    acc = _plot_data(page, "#metric-charts figure[data-metric=acc] .metric-chart-plot")
+    assert {t["mode"] for t in acc} == {"lines+markers"}
+    loss = _plot_data(page, "#metric-charts figure[data-metric=loss] .metric-chart-plot")
+    assert {t["mode"] for t in loss if "line" in t and t["line"].get("width")} == {"lines"}
+
+
 def test_an_unknown_run_shows_the_error_in_the_page(
     runlab_server: RunlabUiServer, compared: list[str], page: Page, console_errors: ConsoleErrors
 ) -> None:

@@ -21,6 +21,10 @@ const COLORS = [
 ];
 
 const X_TITLES = { step: "Step", wall: "Wall time (UTC)", relative: "Relative time (s)" };
+/** Series of at most this many points are drawn with markers as well as a line. */
+const SHORT_SERIES = 20;
+/** Charts of more series than this have no legend. */
+const MAX_LEGEND_ENTRIES = 12;
 
 /** A proto3 JSON double ("NaN", "Infinity" or a number) as a number Plotly can use, or null. */
 function finite(value) {
@@ -90,7 +94,10 @@ function tracesOf(item, buckets, options, origin, color) {
   }
   const smoothing = options.smoothing || 0;
   const hover = "%{y:.6g} · step %{customdata}<extra>%{fullData.name}</extra>";
-  const line = { x: xValues, customdata: steps, mode: "lines", name: item.label,
+  // A series of a few points (a final accuracy logged once, say) would be invisible as a bare
+  // line, so short series also get markers.
+  const mode = buckets.length <= SHORT_SERIES ? "lines+markers" : "lines";
+  const line = { x: xValues, customdata: steps, mode, name: item.label,
     legendgroup: item.label, hovertemplate: hover, connectgaps: false };
   if (smoothing > 0) {
     // The raw line stays visible but faint, as in TensorBoard, so smoothing hides nothing.
@@ -213,7 +220,8 @@ export function drawMetricChart(element, series, options) {
       title: current.title ? { text: current.title, font: { size: 14 }, x: 0.02 } : undefined,
       xaxis,
       yaxis: { type: current.logY ? "log" : "linear", autorange: true, zeroline: false },
-      showlegend: series.length > 1,
+      // Past a dozen runs a legend would crowd out the plot; hovering names each line instead.
+      showlegend: series.length > 1 && series.length <= MAX_LEGEND_ENTRIES,
       legend: { orientation: "h", y: -0.22 },
       hovermode: "x unified",
       paper_bgcolor: "rgba(0,0,0,0)",

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from runlab.entities import Metric, Param, RunTag
-from runlab.server.ui.views.run import format_duration, format_number
+from runlab.server.ui.formatting import format_duration, format_number
 from runlab.store.sql.tracking import SqlTrackingStore
 from support.asgi_api import Api
 

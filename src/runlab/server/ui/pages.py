@@ -5,8 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from runlab.entities import ViewType
-from runlab.errors import RunlabError
+from runlab.errors import NotFound, RunlabError
 from runlab.server.context import ServerContext
 from runlab.server.ui import views
 from runlab.server.ui.assets import IMMUTABLE_CACHE, STATIC_DIR, STATIC_PREFIX, Assets, load_assets
-from runlab.store.base import ExperimentActivityStore
+from runlab.server.ui.formatting import format_timestamp
+from runlab.store.base import ExperimentActivityStore, RegistryStore
 
 #: Paths that belong to the API: an unknown one answers like the API does, not with a page.
 API_PATH_PREFIXES = ("/api/", "/ajax-api/", "/openapi.json", "/health", "/version")
@@ -52,13 +52,6 @@ def make_environment(assets: Assets) -> Environment:
     env.globals["assets"] = assets
     env.filters["timestamp"] = format_timestamp
     return env
-
-
-def format_timestamp(millis: int | None) -> str:
-    """A time in milliseconds since the epoch as ``YYYY-MM-DD HH:MM:SS`` UTC, or a dash."""
-    if millis is None:
-        return "—"
-    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def content_security_policy(inline_script: str) -> str:
@@ -99,6 +92,32 @@ class Pages:
         html = self.env.get_template(template).render(context)
         return HTMLResponse(html, status_code=status, headers=self.headers)
 
+    async def render_or_error(
+        self,
+        template: str,
+        context: dict[str, Any],
+        load: Callable[[], Mapping[str, Any]],
+    ) -> Response:
+        """Render ``template`` with ``context`` updated by what ``load`` reads from the stores.
+
+        ``load`` blocks (the stores are synchronous), so it runs in a worker thread. A
+        :class:`RunlabError` it raises (an unknown name or id, a filter that does not parse, no
+        registry) is the user's to read: the page is rendered with the message as ``error``
+        and the error's HTTP status, never a blank screen or a bare 500.
+        """
+        try:
+            context.update(await run_in_threadpool(load))
+        except RunlabError as exc:
+            context["error"] = exc.message
+            return self.render(template, context, status=exc.get_http_status_code())
+        return self.render(template, context)
+
+    def registry(self) -> RegistryStore:
+        """The model registry, or a 404 that says this server has none (it is optional)."""
+        if self.ctx.registry_store is None:
+            raise NotFound("This server has no model registry.")
+        return self.ctx.registry_store
+
     async def experiments(self, request: Request) -> Response:
         """The experiments list: search by filter, view type, page token; counts per row."""
         params = request.query_params
@@ -116,16 +135,12 @@ class Pages:
             "next_page_token": None,
             "error": None,
         }
-        try:
-            page, activity = await run_in_threadpool(self._experiments_page, query, view, token)
-        except RunlabError as exc:
-            # A malformed filter (or a stale page token) is the user's to fix: say so in the page.
-            context["error"] = exc.message
-            return self.render("experiments.html", context, status=exc.get_http_status_code())
-        context.update(experiments=page, activity=activity, next_page_token=page.token)
-        return self.render("experiments.html", context)
+        # A malformed filter (or a stale page token) is the user's to fix: the page says so.
+        return await self.render_or_error(
+            "experiments.html", context, lambda: self._experiments_page(query, view, token)
+        )
 
-    def _experiments_page(self, query: str, view: str, token: str | None) -> tuple[Any, Any]:
+    def _experiments_page(self, query: str, view: str, token: str | None) -> dict[str, Any]:
         store = self.ctx.tracking_store
         page = store.search_experiments(
             view_type=_VIEW_TYPES[view],
@@ -139,7 +154,7 @@ class Pages:
             if isinstance(store, ExperimentActivityStore)
             else {}
         )
-        return page, activity
+        return {"experiments": page, "activity": activity, "next_page_token": page.token}
 
     async def models(self, request: Request) -> Response:
         """The registered models list: filter, tags, aliases and newest version per stage."""
@@ -153,23 +168,15 @@ class Pages:
             "next_page_token": None,
             "error": None,
         }
-        store = self.ctx.registry_store
-        if store is None:
-            context["error"] = "This server has no model registry."
-            return self.render("models.html", context, status=404)
-        try:
-            page = await run_in_threadpool(
-                store.search_registered_models,
-                query or None,
-                MODELS_PAGE_SIZE,
-                ["last_updated_timestamp DESC"],
-                token,
-            )
-        except RunlabError as exc:
-            context["error"] = exc.message
-            return self.render("models.html", context, status=exc.get_http_status_code())
-        context.update(models=page, next_page_token=page.token)
-        return self.render("models.html", context)
+        return await self.render_or_error(
+            "models.html", context, lambda: self._models_page(query, token)
+        )
+
+    def _models_page(self, query: str, token: str | None) -> dict[str, Any]:
+        page = self.registry().search_registered_models(
+            query or None, MODELS_PAGE_SIZE, ["last_updated_timestamp DESC"], token
+        )
+        return {"models": page, "next_page_token": page.token}
 
     async def static(self, request: Request) -> Response:
         """A file of ``static/``: only the files shipped there, never a path built from the URL."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -124,19 +123,11 @@ def routes(pages: Pages) -> list[Route]:
             "stages": STAGES,
             "error": None,
         }
-        registry = pages.ctx.registry_store
-        if registry is None:
-            context["error"] = "This server has no model registry."
-            return pages.render("model.html", context, status=404)
-        try:
-            page = await run_in_threadpool(
-                load_model_page, pages.ctx.tracking_store, registry, name
-            )
-        except RunlabError as exc:
-            # An unknown name is a 404 whose message says which model was asked for.
-            context["error"] = exc.message
-            return pages.render("model.html", context, status=exc.get_http_status_code())
-        context["page"] = page
-        return pages.render("model.html", context)
+        # An unknown name is a 404 whose message says which model was asked for.
+        return await pages.render_or_error(
+            "model.html",
+            context,
+            lambda: {"page": load_model_page(pages.ctx.tracking_store, pages.registry(), name)},
+        )
 
     return [Route("/models/{name:path}", model_page, methods=["GET"], name="ui:model")]

@@ -10,20 +10,19 @@ downsampled-metrics endpoint once they scroll into view.
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from runlab.entities import LoggedModel, Run, ViewType
 from runlab.errors import RunlabError
+from runlab.server.ui.formatting import format_number, run_duration
 from runlab.store.base import LoggedModelStore, TrackingStore
 
 if TYPE_CHECKING:
@@ -69,47 +68,6 @@ class LegacyModel:
     artifact_path: str
     flavors: list[str]
     created: str
-
-
-def format_number(value: float | None) -> str:
-    """A metric value as the tables show it: six significant digits, or NaN/±Infinity/—."""
-    if value is None:
-        return "—"
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return f"{value:.6g}"
-
-
-def format_duration(millis: int | None) -> str:
-    """A duration as people read it: ``850 ms``, ``42.1 s``, ``3m 05s``, ``2h 07m``, ``3d 4h``."""
-    if millis is None or millis < 0:
-        return "—"
-    if millis < 1000:
-        return f"{millis} ms"
-    seconds = millis / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h"
-
-
-def run_duration(run: Run, now_millis: int) -> tuple[str, bool]:
-    """The run's duration text, and whether it is still going (no end time yet)."""
-    start, end = run.info.start_time, run.info.end_time
-    if start is None:
-        return "—", False
-    if end is None:
-        # A run without an end is running (or was killed without saying so): time so far.
-        return format_duration(now_millis - start), True
-    return format_duration(end - start), False
 
 
 def metric_summaries(store: TrackingStore, run: Run) -> list[MetricSummary]:
@@ -245,14 +203,15 @@ def routes(pages: Pages) -> list[Route]:
     async def run_page(request: Request) -> Response:
         """One run: overview, description, params, metrics with charts, tags, models, artifacts."""
         run_id = request.path_params["run_id"]
-        context: dict[str, Any] = {"nav": "experiments", "run_id": run_id, "error": None}
-        try:
-            context.update(await run_in_threadpool(load_run_page, pages.ctx.tracking_store, run_id))
-        except RunlabError as exc:
-            # An unknown id (404) or a store failure: the page says which, never a blank screen.
-            context["error"] = exc.message
-            return pages.render("run.html", context, status=exc.get_http_status_code())
-        context["format_number"] = format_number
-        return pages.render("run.html", context)
+        context: dict[str, Any] = {
+            "nav": "experiments",
+            "run_id": run_id,
+            "error": None,
+            "format_number": format_number,
+        }
+        # An unknown id (404) or a store failure: the page says which, never a blank screen.
+        return await pages.render_or_error(
+            "run.html", context, lambda: load_run_page(pages.ctx.tracking_store, run_id)
+        )
 
     return [Route("/runs/{run_id}", run_page, methods=["GET"], name="ui:run")]

@@ -27,8 +27,8 @@ from runlab.entities import Experiment, Run, ViewType
 from runlab.errors import InvalidParameter, RunlabError
 from runlab.search.ast import KeyType
 from runlab.search.order_by import parse_run_order_by
+from runlab.server.ui.formatting import run_duration
 from runlab.server.ui.views.compare import MAX_RUNS as COMPARE_MAX_RUNS
-from runlab.server.ui.views.run import run_duration
 from runlab.store.base import ExperimentKeys, ExperimentKeysStore
 
 if TYPE_CHECKING:

@@ -107,22 +107,30 @@ def test_description_and_tags_are_edited_in_place(
     expect(page.locator("#description-text")).to_have_text(
         "Scores <b>card</b> payments.\nSecond line."
     )
+    # Escape gives up an edit, as on the run page, and leaves the saved text.
+    page.click("#edit-description")
+    page.fill("#description-input", "thrown away")
+    page.keyboard.press("Escape")
+    expect(page.locator("#description-text")).to_have_text(
+        "Scores <b>card</b> payments.\nSecond line."
+    )
+    expect(page.locator("#edit-description")).to_be_focused()
 
     page.fill("#tag-key", "team")
     page.fill("#tag-value", "risk")
     page.get_by_role("button", name="Set tag").click()
-    tag = page.locator('#tags tr[data-key="team"]')
+    tag = page.locator('#tags tr[data-tag-key="team"]')
     expect(tag.locator("td.value")).to_have_text("risk")
 
     tag.get_by_role("button", name="Edit").click()
     expect(page.locator("#tag-value")).to_have_value("risk")
     page.fill("#tag-value", "fraud")
     page.get_by_role("button", name="Set tag").click()
-    expect(page.locator('#tags tr[data-key="team"] td.value')).to_have_text("fraud")
+    expect(page.locator('#tags tr[data-tag-key="team"] td.value')).to_have_text("fraud")
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.locator('#tags tr[data-key="team"]').get_by_role("button", name="Delete").click()
-    expect(page.locator('#tags tr[data-key="team"]')).to_have_count(0)
+    page.locator('#tags tr[data-tag-key="team"]').get_by_role("button", name="Delete").click()
+    expect(page.locator('#tags tr[data-tag-key="team"]')).to_have_count(0)
     assert runlab_server.client.get_registered_model(name).tags == {}
 
 

@@ -202,6 +202,13 @@ def test_description_and_tags_persist_after_reload(
     form.get_by_label("Value").fill("candidate")
     form.get_by_role("button", name="Set tag").click()
     expect(page.locator('#tags-table tr[data-tag-key="stage"] td.value')).to_have_text("candidate")
+    # A row's Edit puts the tag in the form, where setting it again changes its value.
+    page.locator('#tags-table tr[data-tag-key="stage"]').get_by_role("button", name="Edit").click()
+    expect(form.get_by_label("Name")).to_have_value("stage")
+    expect(form.get_by_label("Value")).to_be_focused()
+    form.get_by_label("Value").fill("release")
+    form.get_by_role("button", name="Set tag").click()
+    expect(page.locator('#tags-table tr[data-tag-key="stage"] td.value')).to_have_text("release")
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.locator('#tags-table tr[data-tag-key="team"]').get_by_role("button", name="Delete").click()
@@ -209,9 +216,9 @@ def test_description_and_tags_persist_after_reload(
 
     page.reload()
     expect(page.locator("#description-text")).to_have_text("Tried <b>bold</b> ideas\nsecond line")
-    expect(page.locator('#tags-table tr[data-tag-key="stage"] td.value')).to_have_text("candidate")
+    expect(page.locator('#tags-table tr[data-tag-key="stage"] td.value')).to_have_text("release")
     expect(page.locator('#tags-table tr[data-tag-key="team"]')).to_have_count(0)
-    assert runlab_server.client.get_run(run_id).data.tags["stage"] == "candidate"
+    assert runlab_server.client.get_run(run_id).data.tags["stage"] == "release"
     screenshot(page, "run-page-edited")
 
 
@@ -241,10 +248,16 @@ def test_a_legacy_model_links_to_its_folder_in_the_artifact_browser(
     client.set_tag(run_id, "mlflow.log-model.history", json.dumps([entry]))
     page.goto(f"{runlab_server.url}/runs/{run_id}")
 
-    page.locator("#models-table").get_by_role("link", name=f"runs:/{run_id}/sk_model").click()
+    link = page.locator("#models-table").get_by_role("link", name=f"runs:/{run_id}/sk_model")
+    link.click()
     folder = page.locator("#artifacts li[role=treeitem]").filter(
         has=page.locator(":scope > .label .name:text-is('sk_model')")
     )
+    expect(folder).to_have_attribute("aria-expanded", "true")
+    # Closed again, the folder reopens from the same link, though the address does not change.
+    folder.locator(":scope > .label").click()
+    expect(folder).to_have_attribute("aria-expanded", "false")
+    link.click()
     expect(folder).to_have_attribute("aria-expanded", "true")
     # A full-page shot taken scrolled down draws sticky table headers where they stuck.
     page.evaluate("window.scrollTo(0, 0)")

@@ -82,7 +82,7 @@ def test_shows_versions_stages_aliases_tags_and_description(
     assert "READY" in rows["1"]
     aliases = _section(html, "aliases")
     assert 'data-alias="champion"' in aliases and "v1" in aliases
-    assert 'data-key="team" data-value="risk"' in _section(html, "tags")
+    assert 'data-tag-key="team" data-tag-value="risk"' in _section(html, "tags")
     for table in ("aliases", "tags", "versions", "history"):
         assert re.search(rf'<table[^>]*id="{table}"[^>]*data-keynav', html)
     assert "/static/model.js?v=" in html and "/static/model.css?v=" in html
@@ -183,7 +183,7 @@ def test_changes_through_the_api_show_after_reload(
     assert 'data-stage="Archived"' in rows["1"]
     assert "@best" in rows["2"]
     assert "new text" in html
-    assert 'data-key="k" data-value="v"' in html
+    assert 'data-tag-key="k" data-tag-value="v"' in html
     changes = re.findall(r'<td class="change">(.*?)</td>', _section(html, "history"))
     assert changes[:2] == ["Stage Production → Archived", "Stage None → Production"]
 

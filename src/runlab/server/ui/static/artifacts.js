@@ -65,6 +65,12 @@ export function mountArtifactBrowser(container, runId) {
     browser.reveal(path);
   };
   window.addEventListener("hashchange", follow);
+  // A link to the address already shown fires no hashchange (the tree may have been closed or
+  // scrolled away since), so such a click is followed here instead.
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest(`a[href^="${HASH_PREFIX}"]`);
+    if (link && link.hash === window.location.hash) follow();
+  });
   follow();
   return browser;
 }

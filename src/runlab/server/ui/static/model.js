@@ -1,104 +1,37 @@
 // The registered model page's changes: description, tags, aliases and stages, all through the
 // REST API. A change that succeeds reloads the page, so what is shown is always what the server
 // holds (history included); a refusal is shown in the notice bar and nothing else changes.
-import { call, notify, post } from "runlab/api.js";
+import { call, post } from "runlab/api.js";
+import {
+  actThenReload,
+  mountDescriptionEditor,
+  mountTagEditor,
+  onRowButtons,
+  submitterOf,
+} from "runlab/editing.js";
 
 const root = document.getElementById("model-page");
 const name = root.dataset.name;
 
-/** Run one API change; reload on success, show the server's message on failure. */
-async function act(work, done, button) {
-  // Disabling the button stops a double click from sending the change twice.
-  if (button) button.disabled = true;
-  try {
-    await work();
-    notify(done, true);
-    window.location.reload();
-  } catch (err) {
-    notify(err.message);
-    if (button) button.disabled = false;
-  }
-}
+// -- description and tags ----------------------------------------------------------------------
 
-function submitterOf(event) {
-  return event.submitter || event.target.querySelector("button[type=submit]");
-}
-
-/** Call ``handlers[action](row, button)`` when a row's ``button[data-action]`` is clicked. */
-function onRowButtons(tableId, handlers) {
-  document.getElementById(tableId).addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-action]");
-    const handler = button && handlers[button.dataset.action];
-    if (handler) handler(button.closest("tr"), button);
-  });
-}
-
-// -- description -------------------------------------------------------------------------------
-
-const descriptionText = document.getElementById("description-text");
-const descriptionForm = document.getElementById("description-form");
-const editDescription = document.getElementById("edit-description");
-
-function editing(on) {
-  descriptionForm.hidden = !on;
-  descriptionText.hidden = on;
-  editDescription.hidden = on;
-  if (on) descriptionForm.elements.description.focus();
-}
-
-editDescription.addEventListener("click", () => editing(true));
-document.getElementById("cancel-description").addEventListener("click", () => {
-  descriptionForm.reset();
-  editing(false);
-});
-descriptionForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const description = descriptionForm.elements.description.value;
-  act(
-    () => call("PATCH", "registered-models/update", { name, description }),
-    "Description saved.",
-    submitterOf(event),
-  );
+// Saving reloads: the model's "updated" time in the header changes with its description.
+mountDescriptionEditor({
+  save: (description) => call("PATCH", "registered-models/update", { name, description }),
+  reload: true,
 });
 
-// -- tags --------------------------------------------------------------------------------------
-
-const tagForm = document.getElementById("tag-form");
-tagForm.addEventListener("submit", (event) => {
-  event.preventDefault();
-  const key = tagForm.elements.key.value.trim();
-  const value = tagForm.elements.value.value;
-  if (!key) return;
-  act(
-    () => post("registered-models/set-tag", { name, key, value }),
-    `Tag ${key} set.`,
-    submitterOf(event),
-  );
-});
-
-onRowButtons("tags", {
-  // Editing is setting the same key again: the form below the table does it.
-  "edit-tag": (row) => {
-    tagForm.elements.key.value = row.dataset.key;
-    tagForm.elements.value.value = row.dataset.value;
-    tagForm.elements.value.focus();
-    tagForm.elements.value.select();
-  },
-  "delete-tag": (row, button) => {
-    const key = row.dataset.key;
-    if (!window.confirm(`Delete tag ${key}?`)) return;
-    act(
-      () => call("DELETE", "registered-models/delete-tag", { name, key }),
-      `Tag ${key} deleted.`,
-      button,
-    );
-  },
+mountTagEditor({
+  table: document.getElementById("tags"),
+  form: document.getElementById("tag-form"),
+  setTag: (key, value) => post("registered-models/set-tag", { name, key, value }),
+  deleteTag: (key) => call("DELETE", "registered-models/delete-tag", { name, key }),
 });
 
 // -- aliases -----------------------------------------------------------------------------------
 
 function setAlias(alias, version, button) {
-  act(
+  actThenReload(
     () => post("registered-models/alias", { name, alias, version: String(version) }),
     `@${alias} now points at v${version}.`,
     button,
@@ -114,13 +47,13 @@ if (aliasForm) {
   });
 }
 
-onRowButtons("aliases", {
+onRowButtons(document.getElementById("aliases"), {
   "move-alias": (row, button) =>
     setAlias(row.dataset.alias, row.querySelector("select").value, button),
   "delete-alias": (row, button) => {
     const alias = row.dataset.alias;
     if (!window.confirm(`Remove alias @${alias}?`)) return;
-    act(
+    actThenReload(
       () => call("DELETE", "registered-models/alias", { name, alias }),
       `@${alias} removed.`,
       button,
@@ -153,7 +86,7 @@ versions.addEventListener("submit", (event) => {
   if (form.matches(".stage-form")) {
     const stage = form.elements.stage.value;
     const archive = form.elements.archive.checked;
-    act(
+    actThenReload(
       () =>
         post("model-versions/transition-stage", {
           name,

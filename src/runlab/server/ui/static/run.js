@@ -1,6 +1,7 @@
 // The run page: editable description and tags, table filters, lazy metric charts, artifacts.
-import { notify, post } from "runlab/api.js";
+import { post } from "runlab/api.js";
 import { chartControls, drawMetricChart, whenVisible } from "runlab/charts.js";
+import { mountDescriptionEditor, mountTagEditor } from "runlab/editing.js";
 import { enableRowNavigation } from "runlab/keyboard.js";
 
 const root = document.getElementById("run");
@@ -8,47 +9,18 @@ const runId = root.dataset.runId;
 
 const NOTE_TAG = "mlflow.note.content";
 
-// -- description -----------------------------------------------------------------------------
+// -- description and tags --------------------------------------------------------------------
 
-const descriptionText = document.getElementById("description-text");
-const descriptionForm = document.getElementById("description-form");
-const descriptionInput = document.getElementById("description-input");
-const editDescription = document.getElementById("edit-description");
-
-function showDescriptionEditor(editing) {
-  descriptionForm.hidden = !editing;
-  descriptionText.hidden = editing;
-  editDescription.hidden = editing;
-  editDescription.setAttribute("aria-expanded", String(editing));
-  if (editing) descriptionInput.focus();
-}
-
-function cancelDescription() {
-  descriptionInput.value = descriptionText.classList.contains("empty") ? "" : descriptionText.textContent;
-  showDescriptionEditor(false);
-  editDescription.focus();
-}
-
-editDescription.addEventListener("click", () => showDescriptionEditor(true));
-document.getElementById("cancel-description").addEventListener("click", cancelDescription);
-descriptionForm.addEventListener("keydown", (event) => {
-  // Escape gives up the edit; Ctrl/Cmd+Enter saves without reaching for the mouse.
-  if (event.key === "Escape") cancelDescription();
-  else if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) descriptionForm.requestSubmit();
+// The description is the run's mlflow.note.content tag, as MLflow's own UI stores it.
+mountDescriptionEditor({
+  save: (value) => post("runs/set-tag", { run_id: runId, key: NOTE_TAG, value }),
 });
-descriptionForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const value = descriptionInput.value;
-  try {
-    await post("runs/set-tag", { run_id: runId, key: NOTE_TAG, value });
-  } catch (err) {
-    notify(`The description was not saved: ${err.message}`);
-    return;
-  }
-  descriptionText.textContent = value || "No description.";
-  descriptionText.classList.toggle("empty", !value);
-  showDescriptionEditor(false);
-  notify("Description saved.", true);
+
+mountTagEditor({
+  table: document.getElementById("tags-table"),
+  form: document.getElementById("add-tag"),
+  setTag: (key, value) => post("runs/set-tag", { run_id: runId, key, value }),
+  deleteTag: (key) => post("runs/delete-tag", { run_id: runId, key }),
 });
 
 // -- table filters ---------------------------------------------------------------------------
@@ -63,43 +35,6 @@ for (const input of document.querySelectorAll("input.table-filter")) {
     enableRowNavigation(table);
   });
 }
-
-// -- tags ------------------------------------------------------------------------------------
-
-async function changeTags(work, done) {
-  try {
-    await work();
-  } catch (err) {
-    notify(err.message);
-    return;
-  }
-  notify(done, true);
-  // Reloading shows the tag where the server sorts it and proves it was stored.
-  window.location.reload();
-}
-
-document.getElementById("add-tag").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const key = event.target.elements.key.value.trim();
-  const value = event.target.elements.value.value;
-  if (!key) return;
-  changeTags(() => post("runs/set-tag", { run_id: runId, key, value }), `Tag ${key} set.`);
-});
-
-document.getElementById("tags-table").addEventListener("click", (event) => {
-  const button = event.target.closest("button[data-action]");
-  if (!button) return;
-  const row = button.closest("tr");
-  const key = row.dataset.tagKey;
-  if (button.dataset.action === "edit") {
-    const value = window.prompt(`New value for ${key}`, row.dataset.tagValue);
-    if (value === null || value === row.dataset.tagValue) return;
-    changeTags(() => post("runs/set-tag", { run_id: runId, key, value }), `Tag ${key} updated.`);
-  } else if (button.dataset.action === "delete") {
-    if (!window.confirm(`Delete the tag ${key}?`)) return;
-    changeTags(() => post("runs/delete-tag", { run_id: runId, key }), `Tag ${key} deleted.`);
-  }
-});
 
 // -- charts ----------------------------------------------------------------------------------
 

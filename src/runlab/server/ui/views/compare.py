@@ -12,13 +12,13 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from runlab.entities import Run
-from runlab.errors import InvalidParameter, RunlabError
+from runlab.errors import InvalidParameter
+from runlab.server.ui.formatting import format_number
 from runlab.store.base import TrackingStore
 
 if TYPE_CHECKING:
@@ -125,15 +125,6 @@ def load_runs(store: TrackingStore, run_ids: list[str]) -> list[tuple[Run, str]]
     return [(run, names[run.info.experiment_id]) for run in runs]
 
 
-def format_metric(value: float) -> str:
-    """A metric value short enough for a table cell (the full value is in its title)."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return f"{value:.6g}"
-
-
 def _plot_value(value: float) -> float | None:
     # JSON has no NaN or Infinity: a plot leaves such a point out, the table still shows it.
     return value if math.isfinite(value) else None
@@ -165,7 +156,7 @@ def build_rows(runs: list[Run]) -> list[Row]:
             Row(
                 kind="metric",
                 key=key,
-                cells=["" if m is None else format_metric(m) for m in metrics],
+                cells=["" if m is None else format_number(m) for m in metrics],
                 exact=["" if m is None else repr(m) for m in metrics],
                 values=[None if m is None else _plot_value(m) for m in metrics],
                 present=[m is not None for m in metrics],
@@ -234,18 +225,16 @@ def routes(pages: Pages) -> list[Route]:
     async def compare(request: Request) -> Response:
         """Runs side by side: the table of what differs, overlaid charts and the plots."""
         context: dict[str, Any] = {"nav": "experiments", "error": None, "runs": []}
-        try:
-            run_ids = parse_run_ids(request)
-            loaded = await run_in_threadpool(load_runs, pages.ctx.tracking_store, run_ids)
-        except RunlabError as exc:
-            # Too few or too many runs, or an id that names no run: the user's to fix.
-            context["error"] = exc.message
-            return pages.render("compare.html", context, status=exc.get_http_status_code())
-        context.update(build_context(loaded))
-        response = pages.render("compare.html", context)
-        response.headers["Content-Security-Policy"] = allow_eval(
-            response.headers["Content-Security-Policy"]
-        )
+
+        def load() -> dict[str, Any]:
+            # Too few or too many runs, or an id that names no run, is shown in the page.
+            return build_context(load_runs(pages.ctx.tracking_store, parse_run_ids(request)))
+
+        response = await pages.render_or_error("compare.html", context, load)
+        if response.status_code == 200:
+            response.headers["Content-Security-Policy"] = allow_eval(
+                response.headers["Content-Security-Policy"]
+            )
         return response
 
     return [Route("/compare", compare, methods=["GET"], name="ui:compare")]

@@ -39,6 +39,12 @@ _PROBE = """
   };
   const complete = () => {
     if (target.xmax === null) return true;
+    // runlab's first drawing (SVG, before Plotly.js is ready) marks how far its line goes.
+    if (!target.plotly_only) {
+      for (const line of document.querySelectorAll("[data-x-last]")) {
+        if (Number(line.dataset.xLast) >= target.xmax) return true;
+      }
+    }
     for (const plot of document.querySelectorAll(".js-plotly-plot")) {
       for (const trace of plot.data || []) {
         const x = trace.x;
@@ -70,18 +76,26 @@ _PROBE = """
 class Target:
     """What "drawn" means on a page: ``min`` visible matches of ``selector``.
 
-    With ``path``, the matches must be drawn SVG paths; with ``xmax``, a Plotly trace must
-    reach that x value (the last step of the series).
+    With ``path``, the matches must be drawn SVG paths; with ``xmax``, a Plotly trace (or,
+    unless ``plotly_only``, a line marked ``data-x-last``) must reach that x value (the last
+    step of the series).
     """
 
     selector: str
     min: int = 1
     path: bool = False
     xmax: float | None = None
+    plotly_only: bool = False
 
     def probe(self) -> str:
         """The probe script for this target."""
-        spec = {"selector": self.selector, "min": self.min, "path": self.path, "xmax": self.xmax}
+        spec = {
+            "selector": self.selector,
+            "min": self.min,
+            "path": self.path,
+            "xmax": self.xmax,
+            "plotly_only": self.plotly_only,
+        }
         return _PROBE.replace("TARGET", json.dumps(spec))
 
 

@@ -11,8 +11,10 @@ tool's page for
 - the long metric's chart: runlab's run page ``/runs/{id}#chart-1`` (the link its metrics table
   gives; the page draws a chart once it is on screen), MLflow's metric page
   ``/#/metric/{key}?runs=[id]&metric="key"&experiments=[id]&…`` (the URL its own links build);
-  drawn when Plotly has drawn a line that reaches the series' last step (MLflow draws the
-  first pages of a long history before the rest arrives).
+  drawn when a line that reaches the series' last step is on screen (MLflow draws the first
+  pages of a long history before the rest arrives): for runlab, its first SVG drawing, made
+  while Plotly.js starts; for MLflow, Plotly's. A third measure waits for Plotly's line on
+  both, when the chart becomes interactive.
 
 Figures are medians of ``loads`` cold loads after one warm-up. Failures come back as
 ``{"error": …}`` cells, as in the other benchmarks.
@@ -38,7 +40,13 @@ _TRAINING_KIND = {"key": "mlflow.experimentKind", "value": "custom_model_develop
 SEED_SCRIPT = harness.BENCH_DIR / "ui_seed.py"
 SCREENSHOTS = harness.BENCH_DIR / "results"
 #: The pages measured, in the table's order: (key, label).
-PAGES = (("runs_table", "runs table, first page"), ("metric_chart", "metric chart"))
+PAGES = (
+    ("runs_table", "runs table, first page"),
+    ("metric_chart", "metric chart drawn"),
+    ("metric_chart_interactive", "metric chart interactive (Plotly ready)"),
+)
+#: The pages with a speed target (the issue's): the others are measured for the record.
+TARGETED_PAGES = ("runs_table", "metric_chart")
 #: Rows that must be visible for a runs table to count as drawn (one screen's worth or so).
 MIN_ROWS = 10
 #: How long a page may take to draw before its measure counts as failed.
@@ -49,7 +57,14 @@ RUNS_TABLES = {
     # MLflow 3's runs table is an ag-grid; the centre container holds the rows' main cells.
     "mlflow": ui_browser.Target(".ag-center-cols-container .ag-row", min=MIN_ROWS),
 }
-CHART_LINES = {"runlab": f".metric-chart {PLOTLY_LINE}", "mlflow": PLOTLY_LINE}
+#: A chart counts as drawn when its line is on screen. runlab draws it first as SVG
+#: (quickchart.js) while Plotly.js starts, then again in Plotly; MLflow draws it in Plotly only.
+CHART_LINES = {
+    "runlab": f".metric-chart path.quick-line, .metric-chart {PLOTLY_LINE}",
+    "mlflow": PLOTLY_LINE,
+}
+#: The chart is interactive (hover, zoom) once Plotly has drawn it.
+INTERACTIVE_LINES = {"runlab": f".metric-chart {PLOTLY_LINE}", "mlflow": PLOTLY_LINE}
 
 
 def targets(tool: str, points: int) -> dict[str, ui_browser.Target]:
@@ -59,6 +74,9 @@ def targets(tool: str, points: int) -> dict[str, ui_browser.Target]:
     return {
         "runs_table": RUNS_TABLES[tool],
         "metric_chart": ui_browser.Target(CHART_LINES[tool], path=True, xmax=last_step),
+        "metric_chart_interactive": ui_browser.Target(
+            INTERACTIVE_LINES[tool], path=True, xmax=last_step, plotly_only=True
+        ),
     }
 
 
@@ -78,6 +96,7 @@ def page_urls(tool: str, base: str, seeded: dict[str, Any]) -> dict[str, str]:
         return {
             "runs_table": f"{base}/experiments/{experiment}",
             "metric_chart": f"{base}/runs/{run}#chart-1",
+            "metric_chart_interactive": f"{base}/runs/{run}#chart-1",
         }
     # The query MLflow's own links to its metric page carry (Routes.getMetricPageRoute in its
     # UI build): the page refuses a URL without ``metric``, and plots the ``plot_metric_keys``.
@@ -91,6 +110,7 @@ def page_urls(tool: str, base: str, seeded: dict[str, Any]) -> dict[str, str]:
     return {
         "runs_table": f"{base}/#/experiments/{experiment}/runs",
         "metric_chart": f"{base}/#/metric/{quoted(key)}?{query}",
+        "metric_chart_interactive": f"{base}/#/metric/{quoted(key)}?{query}",
     }
 
 

@@ -286,3 +286,36 @@ def test_unknown_run_shows_the_message(
     response = page.goto(f"{runlab_server.url}/runs/{run_id}")
     assert response is not None and response.status == 404
     expect(page.locator("#run-error")).to_contain_text(run_id)
+
+
+def test_charts_are_drawn_before_plotly_is_ready_and_say_when_it_never_is(
+    runlab_server: RunlabUiServer,
+    page: Page,
+    console_errors: ConsoleErrors,
+    screenshot: ScreenshotFn,
+) -> None:
+    run_id = _seeded_run(runlab_server, "browser-no-plotly", metrics=1)
+    # Plotly.js never arrives: the first drawing (SVG) must stand on its own.
+    page.route("**/static/vendor/plotly-*", lambda route: route.abort())
+    console_errors.allow(r"Failed to load resource")
+    page.goto(f"{runlab_server.url}/runs/{run_id}")
+
+    chart = page.locator(_chart("metric_0"))
+    line = chart.locator("svg.quick-chart path.quick-line")
+    expect(line).to_be_visible()
+    # The whole series, to its last step, with its min/max band and numbered axes.
+    expect(line).to_have_attribute("data-x-last", str(POINTS - 1))
+    expect(chart.locator("svg.quick-chart polygon")).to_have_count(1)
+    expect(chart.locator("svg.quick-chart text", has_text="Step")).to_be_visible()
+    expect(chart.locator(".metric-chart-message")).to_contain_text(
+        "The interactive chart is unavailable: Plotly.js did not load."
+    )
+    assert chart.locator(".js-plotly-plot").count() == 0
+
+    # The controls still redraw it: a log scale and smoothing (a faint raw line behind).
+    controls = page.locator("#chart-controls")
+    controls.get_by_label("Log scale").check()
+    expect(chart.locator(".metric-chart-message")).to_contain_text("Plotly.js did not load")
+    controls.get_by_label("Smoothing").fill("0.9")
+    expect(chart.locator("svg.quick-chart path.quick-line")).to_have_count(2)
+    screenshot(page, "run-page-chart-before-plotly")

@@ -10,6 +10,7 @@
 // defines window.Plotly.
 
 import { get } from "runlab/api.js";
+import { drawQuickChart } from "runlab/quickchart.js";
 
 /** Most buckets asked for per series: more than a chart has pixels across. */
 const MAX_BUCKETS = 2000;
@@ -110,6 +111,52 @@ function tracesOf(item, buckets, options, origin, color) {
   return traces;
 }
 
+/** The same series as ``tracesOf`` draws, as lines for the SVG drawn before Plotly is ready. */
+function quickLinesOf(item, buckets, options, origin, color) {
+  const x = xNumbers(buckets, options.x, origin);
+  const last = buckets.map((b) => finite(b.last));
+  const band = buckets.some((b) => b.count > 1)
+    ? { low: buckets.map((b) => finite(b.min)), high: buckets.map((b) => finite(b.max)) }
+    : {};
+  const smoothing = options.smoothing || 0;
+  if (smoothing > 0) {
+    return [
+      { x, y: last, color, faint: true, ...band },
+      { x, y: smooth(last, smoothing), color },
+    ];
+  }
+  return [{ x, y: last, color, ...band }];
+}
+
+let plotlyLoading = null;
+
+/**
+ * Plotly.js, loaded once per page on first need. Pages do not include it themselves: it takes
+ * about a second to start, and nothing else on a page should wait for it. Its address is in
+ * the page's ``<meta name="runlab-plotly">`` (the fingerprinted URL of the installed package's
+ * file); a page that already loaded it (the compare page) is used as it is.
+ */
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const meta = document.querySelector('meta[name="runlab-plotly"]');
+      if (!meta) {
+        reject(new Error("this page names no Plotly.js address"));
+        return;
+      }
+      const script = document.createElement("script");
+      script.src = meta.content;
+      script.async = true;
+      script.onload = () =>
+        window.Plotly ? resolve(window.Plotly) : reject(new Error("Plotly.js did not start"));
+      script.onerror = () => reject(new Error("Plotly.js did not load"));
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}
+
 /** Build the chart's inner parts: the plot area and a message line over it. */
 function scaffold(element) {
   element.classList.add("metric-chart");
@@ -179,20 +226,38 @@ export function drawMetricChart(element, series, options) {
     return buckets.length ? Math.min(...buckets.map((b) => b.last_timestamp)) : 0;
   }
 
+  /** What ``build`` (tracesOf or quickLinesOf) makes of every series that has data. */
+  function eachSeries(data, build) {
+    return series.flatMap((item, i) => {
+      const buckets = data.get(i);
+      if (!buckets || !buckets.length) return [];
+      return build(item, buckets, current, originOf(i), item.color || COLORS[i % COLORS.length]);
+    });
+  }
+
+  /** The first drawing, in SVG, until Plotly.js is ready; then the same data again in Plotly. */
+  function renderQuick(data, failures) {
+    const lines = eachSeries(data, quickLinesOf);
+    drawQuickChart(plot, lines, {
+      xTitle: X_TITLES[current.x],
+      xType: current.x === "wall" ? "date" : "linear",
+      logY: current.logY,
+    });
+    const mine = generation;
+    loadPlotly().then(
+      () => {
+        // A newer request redraws by itself; this one only upgrades what is still on screen.
+        if (!destroyed && mine === generation) render(data, failures);
+      },
+      (err) => {
+        if (!destroyed) say(`The interactive chart is unavailable: ${err.message}.`, true);
+      },
+    );
+  }
+
   function render(data, failures) {
     if (destroyed) return;
-    if (!window.Plotly) {
-      say("Charts are unavailable: Plotly.js did not load.", true);
-      return;
-    }
-    const traces = [];
-    series.forEach((item, i) => {
-      const buckets = data.get(i);
-      if (buckets && buckets.length) {
-        const color = item.color || COLORS[i % COLORS.length];
-        traces.push(...tracesOf(item, buckets, current, originOf(i), color));
-      }
-    });
+    const traces = eachSeries(data, tracesOf);
     const empty = series.filter((_, i) => data.has(i) && !data.get(i).length).map((s) => s.label);
     const notes = [...failures];
     if (!traces.length && !failures.length) {
@@ -209,6 +274,12 @@ export function drawMetricChart(element, series, options) {
       notes.push(`Only NaN or infinite values in ${unplottable.map((s) => s.label).join(", ")}.`);
     }
     say(notes.join(" "), failures.length > 0);
+    if (!window.Plotly) {
+      renderQuick(data, failures);
+      return;
+    }
+    // The SVG drawn while Plotly.js loaded makes way for the interactive chart.
+    plot.querySelector(":scope > .quick-chart")?.remove();
     const xaxis = { title: { text: X_TITLES[current.x] }, type: current.x === "wall" ? "date" : "linear",
       zeroline: false };
     if (zoom) {

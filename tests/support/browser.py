@@ -35,9 +35,6 @@ VIEWPORT: ViewportSize = {
 }  # the laptop width the UI must stay readable at
 # Long enough for a loaded 2-CPU machine, short enough that a missing element fails quickly.
 DEFAULT_TIMEOUT_MS = 10_000
-# Chromium asks every site for /favicon.ico on its own; the UI declares no icon, so the 404 is
-# the browser's doing, not a page's. Remove this once the UI serves or declares an icon.
-ALWAYS_ALLOWED = (r"status of 404 .*\(http://[^/]+/favicon\.ico\)$",)
 
 
 def chromium_args() -> list[str]:
@@ -130,7 +127,7 @@ class ConsoleErrors:
 
     def __init__(self) -> None:
         self.messages: list[str] = []
-        self._allowed: list[re.Pattern[str]] = [re.compile(p) for p in ALWAYS_ALLOWED]
+        self._allowed: list[re.Pattern[str]] = []
 
     def allow(self, pattern: str) -> None:
         """Accept errors whose text matches the regular expression ``pattern`` (re.search)."""

@@ -14,6 +14,7 @@ def test_static_files_are_served_with_types_and_long_caching(api: Api) -> None:
         ("runlab.css", "text/css; charset=utf-8"),
         ("api.js", "text/javascript; charset=utf-8"),
         ("experiments.js", "text/javascript; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
     ):
         url = re.search(rf'"(/static/{re.escape(name)}\?v=[0-9a-f]+)"', page)
         assert url is not None, name

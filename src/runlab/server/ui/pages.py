@@ -38,7 +38,11 @@ _VIEW_TYPES = {
     "all": ViewType.ALL,
 }
 
-_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_MEDIA_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 
 
 def make_environment(assets: Assets) -> Environment:

@@ -19,7 +19,6 @@ touched; a refused path is a 400 that names the reason.
 from __future__ import annotations
 
 import io
-import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import PurePosixPath
@@ -30,10 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from runlab.artifacts import LocalArtifactRepository, S3ArtifactRepository, safe_join
+from runlab.artifacts import LocalArtifactRepository, S3ArtifactRepository
 from runlab.artifacts.base import ArtifactRepository
 from runlab.artifacts.path_safety import join_artifact_path, validate_artifact_path
-from runlab.errors import ArtifactNotFound, InvalidParameter, PermissionDenied
+from runlab.errors import ArtifactNotFound, InvalidParameter
 from runlab.server.artifact_preview import TEXT_KINDS, kind_from_name, preview
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, read_fields
@@ -46,6 +45,9 @@ from runlab.server.routes.artifact_proxy import (
     attachment_disposition,
     download_response,
     open_download,
+    os_error,
+    stat_local_file,
+    stat_s3_file,
 )
 from runlab.server.routes.run_artifacts import artifact_root
 from runlab.server.routes.runs import RUN_ID_FIELDS, named, run_id_of
@@ -126,25 +128,13 @@ class _S3RangeReader(io.RawIOBase):
 def _open_for_reading(repo: ArtifactRepository, path: str) -> tuple[int, BinaryIO]:
     """The size of the artifact file ``path`` and a seekable binary stream of it."""
     if isinstance(repo, LocalArtifactRepository):
-        target = safe_join(repo.root, path)
+        target, info = stat_local_file(repo, path)
         try:
-            info = target.stat()
-            if stat.S_ISDIR(info.st_mode):
-                raise InvalidParameter(f"Invalid path {path!r}: it is a folder, not a file.")
             return info.st_size, target.open("rb")
-        except FileNotFoundError:
-            raise ArtifactNotFound(f"No artifact at {path!r}.") from None
-        except PermissionError:
-            raise PermissionDenied(f"Permission denied for artifact {path!r}.") from None
+        except OSError as error:
+            raise os_error(error, path) from error
     if isinstance(repo, S3ArtifactRepository):
-        try:
-            size = repo.stat_file(path).size
-        except ArtifactNotFound:
-            if repo.list_artifacts(path):
-                raise InvalidParameter(
-                    f"Invalid path {path!r}: it is a folder, not a file."
-                ) from None
-            raise
+        size = stat_s3_file(repo, path).size
         # Buffered, so that small reads (a parquet footer's) do not each become a request.
         return size, io.BufferedReader(_S3RangeReader(repo, path, size), 256 * 1024)
     raise NotImplementedByStore(

@@ -37,6 +37,7 @@ from runlab.artifacts import LocalArtifactRepository, S3ArtifactRepository, safe
 from runlab.artifacts.local import _PARTIAL_PREFIX
 from runlab.artifacts.multipart import UploadedPart, check_num_parts
 from runlab.artifacts.path_safety import join_artifact_path, validate_artifact_path
+from runlab.artifacts.s3 import ObjectInfo
 from runlab.errors import (
     ArtifactNotFound,
     InvalidParameter,
@@ -176,7 +177,7 @@ def _s3_or_501(repo: Any, what: str) -> S3ArtifactRepository:
     return repo
 
 
-def _os_error(error: OSError, path: str) -> RunlabError:
+def os_error(error: OSError, path: str) -> RunlabError:
     """The runlab error for a local filesystem failure on ``path``."""
     if isinstance(error, FileNotFoundError):
         return ArtifactNotFound(f"No artifact at {path!r}.")
@@ -199,19 +200,33 @@ class Download:
     open_range: Callable[[int, int], AsyncIterator[bytes]]
 
 
-async def _local_download(repo: LocalArtifactRepository, path: str) -> Download:
+def stat_local_file(repo: LocalArtifactRepository, path: str) -> tuple[Path, os.stat_result]:
+    """Where the file ``path`` of a local repository is, and its stat (blocking).
+
+    Raises ArtifactNotFound for a missing file and InvalidParameter for a folder.
+    """
     target = safe_join(repo.root, path)
+    try:
+        info = target.stat()
+    except OSError as error:
+        raise os_error(error, path) from error
+    if stat.S_ISDIR(info.st_mode):
+        raise InvalidParameter(f"Invalid path {path!r}: it is a folder, not a file.")
+    return target, info
 
-    def stat_file() -> os.stat_result:
-        try:
-            info = target.stat()
-        except OSError as error:
-            raise _os_error(error, path) from error
-        if stat.S_ISDIR(info.st_mode):
-            raise InvalidParameter(f"Invalid path {path!r}: it is a folder, not a file.")
-        return info
 
-    info = await run_in_threadpool(stat_file)
+def stat_s3_file(repo: S3ArtifactRepository, path: str) -> ObjectInfo:
+    """The stat of the object ``path`` of an S3 repository (blocking); a "folder" is refused."""
+    try:
+        return repo.stat_file(path)
+    except ArtifactNotFound:
+        if repo.list_artifacts(path):
+            raise InvalidParameter(f"Invalid path {path!r}: it is a folder, not a file.") from None
+        raise
+
+
+async def _local_download(repo: LocalArtifactRepository, path: str) -> Download:
+    target, info = await run_in_threadpool(stat_local_file, repo, path)
     identity = (info.st_ino, info.st_size, info.st_mtime_ns)
 
     async def open_range(first: int, last: int) -> AsyncIterator[bytes]:
@@ -241,13 +256,7 @@ async def _local_download(repo: LocalArtifactRepository, path: str) -> Download:
 
 
 async def _s3_download(repo: S3ArtifactRepository, path: str) -> Download:
-    try:
-        info = await run_in_threadpool(repo.stat_file, path)
-    except ArtifactNotFound:
-        children = await run_in_threadpool(repo.list_artifacts, path)
-        if children:
-            raise InvalidParameter(f"Invalid path {path!r}: it is a folder, not a file.") from None
-        raise
+    info = await run_in_threadpool(stat_s3_file, repo, path)
 
     async def open_range(first: int, last: int) -> AsyncIterator[bytes]:
         if last < first:
@@ -309,7 +318,7 @@ async def _put_local(repo: LocalArtifactRepository, path: str, body: AsyncIterat
     try:
         handle, partial, target = await run_in_threadpool(prepare)
     except OSError as error:
-        raise _os_error(error, path) from error
+        raise os_error(error, path) from error
     try:
         with handle:
             pending = bytearray()
@@ -325,7 +334,7 @@ async def _put_local(repo: LocalArtifactRepository, path: str, body: AsyncIterat
         with contextlib.suppress(OSError):
             os.unlink(partial)
         if isinstance(error, OSError):
-            raise _os_error(error, path) from error
+            raise os_error(error, path) from error
         raise
 
 

@@ -32,7 +32,8 @@ EXPERIMENTS_PAGE_SIZE = 100
 #: Registered models on one page of the models list.
 MODELS_PAGE_SIZE = 100
 
-_VIEW_TYPES = {
+#: The lifecycle filter of the experiments and runs pages, as the address names it.
+VIEW_TYPES = {
     "active": ViewType.ACTIVE_ONLY,
     "deleted": ViewType.DELETED_ONLY,
     "all": ViewType.ALL,
@@ -80,7 +81,12 @@ class Pages:
         self.env = make_environment(assets)
         # Module imports by name ("runlab/api.js") resolve to fingerprinted URLs through this map.
         # Every module under static/ is importable as "runlab/<name>.js".
-        modules = sorted(p.name for p in STATIC_DIR.glob("*.js"))
+        # The shipped files, listed once: they do not change while the server runs (their
+        # fingerprint in ``assets`` was taken at start-up too).
+        self.static_files = _static_files()
+        modules = sorted(
+            name for name in self.static_files if name.endswith(".js") and "/" not in name
+        )
         importmap = json.dumps(
             {"imports": {f"runlab/{name}": assets.static_url(name) for name in modules}}
         )
@@ -127,7 +133,7 @@ class Pages:
         params = request.query_params
         query = params.get("filter", "").strip()
         view = params.get("view", "active")
-        if view not in _VIEW_TYPES:
+        if view not in VIEW_TYPES:
             view = "active"
         token = params.get("page_token") or None
         context: dict[str, Any] = {
@@ -147,7 +153,7 @@ class Pages:
     def _experiments_page(self, query: str, view: str, token: str | None) -> dict[str, Any]:
         store = self.ctx.tracking_store
         page = store.search_experiments(
-            view_type=_VIEW_TYPES[view],
+            view_type=VIEW_TYPES[view],
             max_results=EXPERIMENTS_PAGE_SIZE,
             filter_string=query or None,
             order_by=["last_update_time DESC"],
@@ -184,7 +190,7 @@ class Pages:
 
     async def static(self, request: Request) -> Response:
         """A file of ``static/``: only the files shipped there, never a path built from the URL."""
-        path = _static_files().get(request.path_params["name"])
+        path = self.static_files.get(request.path_params["name"])
         if path is None:
             return await self.not_found(request, HTTPException(404))
         return FileResponse(
@@ -214,7 +220,6 @@ class Pages:
 
 
 def _static_files() -> dict[str, Path]:
-    # Listing the folder on each request is cheap (a handful of files) and keeps no global.
     return {p.relative_to(STATIC_DIR).as_posix(): p for p in STATIC_DIR.rglob("*") if p.is_file()}
 
 

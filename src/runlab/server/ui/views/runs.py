@@ -28,6 +28,7 @@ from runlab.errors import InvalidParameter, RunlabError
 from runlab.search.ast import KeyType
 from runlab.search.order_by import parse_run_order_by
 from runlab.server.ui.formatting import run_duration
+from runlab.server.ui.pages import VIEW_TYPES
 from runlab.server.ui.views.compare import MAX_RUNS as COMPARE_MAX_RUNS
 from runlab.store.base import ExperimentKeys, ExperimentKeysStore
 
@@ -46,7 +47,6 @@ NOTE_TAG = "mlflow.note.content"
 #: Tags MLflow and runlab set themselves: greyed in the column chooser (defaults hold no tags).
 SYSTEM_TAG_PREFIX = "mlflow."
 
-VIEW_TYPES = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY, "all": ViewType.ALL}
 COLUMN_KINDS = ("metrics", "params", "tags")
 _KEY_TYPES = {"metrics": KeyType.METRIC, "params": KeyType.PARAM, "tags": KeyType.TAG}
 #: Run ids are hex; anything else in a parent tag is not looked up (it goes into a filter).

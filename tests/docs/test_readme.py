@@ -43,10 +43,11 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 
 def test_test_command_installs_chromium_for_the_browser_tests() -> None:
-    # tests/browser fail (never skip) without Chromium, so the command installs it before pytest.
+    # tests/browser fail (never skip) without Chromium, so the command installs it before pytest;
+    # a fresh machine's package lists are empty or stale, hence the update first.
     steps = readme_commands()[1].split(" && ")
-    assert steps[0] == "apt-get install -y chromium"
-    assert steps[1] == "python3 -m pip install -e '.[test]'"
+    assert steps[:2] == ["apt-get update", "apt-get install -y chromium"]
+    assert steps[2] == "python3 -m pip install -e '.[test]'"
 
 
 def test_test_command_fails_when_no_test_is_collected() -> None:

@@ -61,8 +61,13 @@ def test_file_uris(tmp_path: Path) -> None:
         repo = get_artifact_repository(uri)
         assert isinstance(repo, LocalArtifactRepository)
         assert repo.root == folder
-    with pytest.raises(InvalidParameter, match="host"):
+    with pytest.raises(InvalidParameter) as remote:
         LocalArtifactRepository("file://otherhost/data")
+    # The message names the host it refuses (and is not a template left unfilled).
+    assert remote.value.message == (
+        "Invalid artifact URI 'file://otherhost/data': a file: URI must name a local path "
+        "(file:///path), not the host 'otherhost'."
+    )
     with pytest.raises(InvalidParameter, match="fragment"):
         LocalArtifactRepository("file:///data#x")
 

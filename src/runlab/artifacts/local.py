@@ -38,7 +38,7 @@ def local_path_from_uri(uri: str) -> Path:
         if parts.netloc not in ("", "localhost"):
             raise InvalidParameter(
                 f"Invalid artifact URI {uri!r}: a file: URI must name a local path "
-                "(file:///path), not the host {parts.netloc!r}."
+                f"(file:///path), not the host {parts.netloc!r}."
             )
         if parts.query or parts.fragment:
             raise InvalidParameter(

@@ -52,8 +52,13 @@ def test_public_names() -> None:
             "ArtifactRepository",
             "LocalArtifactRepository",
             "S3ArtifactRepository",
+            "download_artifacts",
             "get_artifact_repository",
             "join_artifact_path",
+            "list_artifacts",
+            "load_dict",
+            "load_image",
+            "load_text",
             "log_dict",
             "log_figure",
             "log_image",
@@ -64,6 +69,31 @@ def test_public_names() -> None:
     )
     for name in runlab.artifacts.__all__:
         assert getattr(runlab.artifacts, name) is not None
+
+
+def test_import_loads_no_tracking_code() -> None:
+    """The MLflow-style readers are forwarded on first use; importing the package (or using a
+    repository) loads nothing of the tracking layer or the stores."""
+    code = (
+        "import json, sys\n"
+        "import runlab.artifacts\n"
+        "from runlab.artifacts import LocalArtifactRepository, get_artifact_repository\n"
+        "before = sorted(m for m in sys.modules if m.startswith(('runlab.tracking', "
+        "'runlab.store', 'sqlalchemy')))\n"
+        "runlab.artifacts.load_text\n"
+        "after = 'runlab.tracking.artifact_reading' in sys.modules\n"
+        "print(json.dumps([before, after]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == [[], True]
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no_such_reader"):
+        runlab.artifacts.no_such_reader  # type: ignore[attr-defined]  # noqa: B018
+    assert {"download_artifacts", "load_text"} <= set(dir(runlab.artifacts))
 
 
 def test_factory_local(tmp_path: Path) -> None:

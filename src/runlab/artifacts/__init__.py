@@ -2,7 +2,21 @@
 
 Importing this package is cheap: boto3, numpy, Pillow, matplotlib, plotly and PyYAML are imported
 only by the functions that need them.
+
+MLflow's ``mlflow.artifacts`` functions (``download_artifacts``, ``list_artifacts``,
+``load_text``, ``load_dict``, ``load_image``) are reachable here too, so ``import runlab as
+mlflow`` runs ``mlflow.artifacts.load_dict(...)``. They accept ``runs:/`` and ``models:/`` URIs,
+which only the tracking client can resolve, so they live in :mod:`runlab.tracking.artifact_reading`
+and this package forwards to them on first access (module ``__getattr__``). The repositories
+here never import the tracking layer: importing this package, or any repository, loads nothing of
+it; only touching one of those five names does. tests/test_layering.py allows exactly this one
+forward and nothing else.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from runlab.artifacts.base import ArtifactRepository
 from runlab.artifacts.local import LocalArtifactRepository
@@ -11,13 +25,24 @@ from runlab.artifacts.repository_factory import SUPPORTED_SCHEMES, get_artifact_
 from runlab.artifacts.rich_content import log_dict, log_figure, log_image, log_text
 from runlab.artifacts.s3 import S3ArtifactRepository
 
+#: The module that defines MLflow's artifact-reading functions (see the module docstring).
+_READING_MODULE = "runlab.tracking.artifact_reading"
+_READING_NAMES = frozenset(
+    {"download_artifacts", "list_artifacts", "load_dict", "load_image", "load_text"}
+)
+
 __all__ = [
     "SUPPORTED_SCHEMES",
     "ArtifactRepository",
     "LocalArtifactRepository",
     "S3ArtifactRepository",
+    "download_artifacts",
     "get_artifact_repository",
     "join_artifact_path",
+    "list_artifacts",
+    "load_dict",
+    "load_image",
+    "load_text",
     "log_dict",
     "log_figure",
     "log_image",
@@ -25,3 +50,25 @@ __all__ = [
     "safe_join",
     "validate_artifact_path",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _READING_NAMES:
+        value = getattr(importlib.import_module(_READING_MODULE), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if TYPE_CHECKING:  # let type checkers and IDEs see the real functions
+    from runlab.tracking.artifact_reading import (
+        download_artifacts,
+        list_artifacts,
+        load_dict,
+        load_image,
+        load_text,
+    )

@@ -25,7 +25,6 @@ from runlab.errors import (
     ModelNotFound,
     NotFound,
     RunlabError,
-    RunNotFound,
 )
 from runlab.store.rest.http import RestConfig
 from runlab.store.rest.registry import RestRegistryStore
@@ -173,12 +172,14 @@ def test_versions(server: str, store: RestRegistryStore, tracking: RestTrackingS
     assert _new_version(store, tracking, name) == 3
     with pytest.raises(ModelNotFound):
         store.create_model_version(_name(), source, run_id=run_id)
-    if is_runlab(server):
-        # runlab checks the run exists (MLflow's server does not): the same error as locally.
-        missing = uuid.uuid4().hex
-        with pytest.raises(RunNotFound):
-            store.create_model_version(name, f"runs:/{missing}/model", run_id=missing)
-        assert [v.version for v in store.search_model_versions(f"name='{name}'")] == [3, 1]
+    # Neither server looks a runs:/ source's run up: the tracking server may be another one.
+    elsewhere = uuid.uuid4().hex
+    version = store.create_model_version(name, f"runs:/{elsewhere}/model", run_id=elsewhere)
+    assert (version.version, version.run_id) == (4, elsewhere)
+    # Without its run_id, a runs:/ source is refused by both.
+    with pytest.raises(InvalidParameter, match="Invalid model version source"):
+        store.create_model_version(name, source)
+    assert [v.version for v in store.search_model_versions(f"name='{name}'")] == [4, 3, 1]
 
 
 def test_stages_and_latest_versions(store: RestRegistryStore, tracking: RestTrackingStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from runlab.entities import STAGES, ModelVersion, RegistryEvent
-from runlab.errors import AlreadyExists, InvalidParameter, ModelNotFound, NotFound, RunNotFound
+from runlab.errors import AlreadyExists, InvalidParameter, ModelNotFound, NotFound
 from runlab.store.base import RegistryStore
 from runlab.store.sql import migrations
 from runlab.store.sql import schema as t
@@ -215,10 +216,11 @@ def test_create_and_get_version(reg: SqlRegistryStore, run: RunInfo) -> None:
     assert [v.version for v in model.latest_versions] == [2]
 
 
-def test_runs_source_without_run_id_takes_the_uris_run(reg: SqlRegistryStore, run: RunInfo) -> None:
+def test_runs_source_needs_its_run_id(reg: SqlRegistryStore, run: RunInfo) -> None:
     reg.create_registered_model("m")
-    version = reg.create_model_version("m", run.source("model"))
-    assert version.run_id == run.run_id
+    with pytest.raises(InvalidParameter, match="The run_id request parameter must identify"):
+        reg.create_model_version("m", run.source("model"))
+    assert _count(reg, t.model_versions) == 0
 
 
 def test_source_inside_the_run_folder(reg: SqlRegistryStore, run: RunInfo) -> None:
@@ -250,16 +252,124 @@ def test_logged_model_source(reg: SqlRegistryStore, store: SqlTrackingStore, run
         reg.create_model_version("m", "models:/m-0", model_id="m-0")
     with pytest.raises(InvalidParameter, match="model_id"):
         reg.create_model_version("m", f"models:/{logged.model_id}")
+    # Each version is listed on its logged model, as MLflow's server lists it.
+    assert json.loads(store.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]) == [
+        {"name": "m", "version": 1},
+        {"name": "m", "version": 2},
+    ]
+    assert store.get_logged_model(orphan.model_id).tags["mlflow.modelVersions"] == (
+        '[{"name": "m", "version": 3}]'
+    )
 
 
-def test_missing_run(reg: SqlRegistryStore) -> None:
+def test_model_versions_tag_keeps_what_was_there(
+    reg: SqlRegistryStore, store: SqlTrackingStore, run: RunInfo
+) -> None:
+    exp_id = store.get_run(run.run_id).info.experiment_id
+    logged = store.create_logged_model(exp_id, "clf")
+    earlier = '[{"name": "other", "version": "4"}]'  # as MLflow's client writes it
+    store.set_logged_model_tags(logged.model_id, {"mlflow.modelVersions": earlier})
     reg.create_registered_model("m")
-    missing = "0" * 32
-    with pytest.raises(RunNotFound):
-        reg.create_model_version("m", f"runs:/{missing}/model", missing)
-    with pytest.raises(RunNotFound):
-        reg.create_model_version("m", f"runs:/{missing}/model")
-    assert _next_version(reg, "m") == 1
+    reg.create_model_version("m", f"models:/{logged.model_id}", model_id=logged.model_id)
+    assert json.loads(store.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]) == [
+        {"name": "other", "version": "4"},
+        {"name": "m", "version": 1},
+    ]
+    store.set_logged_model_tags(logged.model_id, {"mlflow.modelVersions": "not json"})
+    reg.create_model_version("m", f"models:/{logged.model_id}", model_id=logged.model_id)
+    assert json.loads(store.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]) == [
+        {"name": "m", "version": 2}
+    ]
+
+
+def test_a_refused_version_leaves_the_logged_model_alone(
+    reg: SqlRegistryStore, store: SqlTrackingStore, run: RunInfo
+) -> None:
+    exp_id = store.get_run(run.run_id).info.experiment_id
+    logged = store.create_logged_model(exp_id, "clf")
+    reg.create_registered_model("m")
+    with pytest.raises(InvalidParameter):
+        reg.create_model_version("m", "/etc/passwd", model_id=logged.model_id)
+    assert "mlflow.modelVersions" not in store.get_logged_model(logged.model_id).tags
+    assert _count(reg, t.model_versions) == 0
+
+
+def test_copy_from_a_registered_version_uri(
+    reg: SqlRegistryStore, store: SqlTrackingStore, run: RunInfo
+) -> None:
+    # MLflow's copy_model_version registers "models:/<name>/<version>" with the original's run.
+    exp_id = store.get_run(run.run_id).info.experiment_id
+    logged = store.create_logged_model(exp_id, "clf", source_run_id=run.run_id)
+    reg.create_registered_model("src")
+    first = _register(reg, run, "src")
+    reg.create_model_version("src", f"models:/{logged.model_id}", model_id=logged.model_id)
+    reg.set_registered_model_alias("src", "champion", 1)
+    reg.create_registered_model("dst")
+    copy = reg.create_model_version("dst", "models:/src/1", run.run_id)
+    assert (copy.source, copy.run_id, copy.model_id) == ("models:/src/1", run.run_id, None)
+    assert reg.get_model_version_download_uri("dst", copy.version) == first.source
+    by_alias = reg.create_model_version("dst", "models:/src@champion")
+    assert by_alias.source == "models:/src/1" and by_alias.run_id == run.run_id
+    latest = reg.create_model_version("dst", "models:/src/latest")
+    assert (latest.source, latest.model_id) == ("models:/src/2", logged.model_id)
+    assert latest.storage_location == logged.artifact_location
+    assert json.loads(store.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]) == [
+        {"name": "src", "version": 2},
+        {"name": "dst", "version": 3},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "kwargs", "error"),
+    [
+        ("models:/src/1", {"run_id": "f" * 32}, InvalidParameter),  # not the version's run
+        ("models:/src/1", {"model_id": "m-" + "0" * 32}, InvalidParameter),
+        ("models:/src/1/MLmodel", {}, InvalidParameter),  # a path inside a version
+        ("models:/src@nobody", {}, InvalidParameter),
+        ("models:/src/Production", {}, ModelNotFound),
+        ("models:/src/7", {}, ModelNotFound),
+        ("models:/nobody/1", {}, ModelNotFound),
+        ("models://registry/src/1", {}, InvalidParameter),
+    ],
+)
+def test_bad_registered_version_sources_write_nothing(
+    reg: SqlRegistryStore, run: RunInfo, source: str, kwargs: dict[str, Any], error: type
+) -> None:
+    reg.create_registered_model("src")
+    _register(reg, run, "src")
+    reg.create_registered_model("dst")
+    with pytest.raises(error):
+        reg.create_model_version("dst", source, tags={"k": "v"}, **kwargs)
+    assert reg.get_registered_model("dst").latest_versions == ()
+    assert _next_version(reg, "dst") == 1
+    assert _count(reg, t.model_version_tags) == 0
+
+
+def test_a_run_of_another_tracking_server(reg: SqlRegistryStore, tmp_path: Any) -> None:
+    # MLflow's registry takes a run id it cannot look up (the tracking server may be another
+    # one), as long as the source does not have to lie inside that run's artifacts.
+    reg.create_registered_model("m")
+    elsewhere = "0" * 32
+    by_uri = reg.create_model_version("m", f"runs:/{elsewhere}/model", elsewhere)
+    in_s3 = reg.create_model_version("m", "s3://bucket/models/fraud", elsewhere)
+    assert (by_uri.run_id, in_s3.run_id) == (elsewhere, elsewhere)
+    for needs_the_run in [str(tmp_path / "model"), f"mlflow-artifacts:/1/{elsewhere}/model"]:
+        with pytest.raises(InvalidParameter, match="not in this server's tracking store"):
+            reg.create_model_version("m", needs_the_run, elsewhere, tags={"k": "v"})
+    assert _next_version(reg, "m") == 3
+    assert _count(reg, t.model_version_tags) == 0
+
+
+def test_s3_sources_need_no_run_folder(reg: SqlRegistryStore, run: RunInfo) -> None:
+    reg.create_registered_model("m")
+    version = reg.create_model_version("m", "s3://other-bucket/fraud/model", run.run_id)
+    assert version.source == "s3://other-bucket/fraud/model" and version.run_id == run.run_id
+
+
+def test_dot_dot_that_stays_inside_the_run_folder(reg: SqlRegistryStore, run: RunInfo) -> None:
+    reg.create_registered_model("m")
+    for source in [f"{run.artifact_uri}/model/..", f"{run.artifact_uri}/a/../model"]:
+        assert reg.create_model_version("m", source, run.run_id).source == source
 
 
 SOURCE_TRICKS = [
@@ -278,7 +388,9 @@ SOURCE_TRICKS = [
     "runs:/{run_id}/%2e%2e/x",
     "runs:/{other}/model",
     "models:/m-{other}",
-    "models:/fraud/1",
+    "https://metadata.example.com/model",
+    "mlflow-artifacts://evil.example.com/x",
+    "mlflow-artifacts:/0/{other}/artifacts/model",
     "javascript:alert(1)",
     "",
 ]
@@ -302,7 +414,7 @@ def test_source_tricks_are_refused_and_write_nothing(
 @pytest.mark.parametrize("source", ["/tmp/model", "file:///tmp/model", "model"])
 def test_local_sources_need_a_run(reg: SqlRegistryStore, source: str) -> None:
     reg.create_registered_model("m")
-    with pytest.raises(InvalidParameter, match="local path"):
+    with pytest.raises(InvalidParameter, match="To use a local path as a model version source"):
         reg.create_model_version("m", source)
     assert _count(reg, t.model_versions) == 0
 

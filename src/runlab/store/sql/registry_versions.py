@@ -13,11 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from runlab import uris
-from runlab.artifacts.model_sources import check_model_source, source_run_id
-from runlab.entities import LifecycleStage, ModelVersion, ModelVersionStatus, PagedList
+from runlab.entities import ModelVersion, ModelVersionStatus, PagedList
 from runlab.entities.registry import STAGE_EVENT, canonical_stage
-from runlab.errors import InvalidParameter, ModelNotFound, RunNotFound
+from runlab.errors import InvalidParameter
 from runlab.store.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD,
@@ -27,6 +25,7 @@ from runlab.store.sql import schema as t
 from runlab.store.sql.registry_base import NO_STAGE, RegistryBase, now_ms
 from runlab.store.sql.registry_loader import load_versions
 from runlab.store.sql.registry_search import select_model_versions
+from runlab.store.sql.registry_sources import link_logged_model, resolve_source
 from runlab.store.sql.upserts import upsert_rows
 
 __all__ = ["ModelVersionMethods"]
@@ -52,14 +51,15 @@ class ModelVersionMethods(RegistryBase):
     ) -> ModelVersion:
         """Register ``source`` as the next version of ``name`` (the model must exist).
 
-        The source must resolve inside the artifact root of ``run_id`` or ``model_id`` (see
-        :mod:`runlab.artifacts.model_sources`); anything else is refused with InvalidParameter
-        before anything is written. A ``runs:/<run_id>/...`` source given without ``run_id``
-        takes its run id from the URI. RunNotFound / ModelNotFound when the run or the logged
-        model does not exist.
+        The source is checked before anything is written (see
+        :mod:`runlab.store.sql.registry_sources` and :mod:`runlab.artifacts.model_sources`):
+        InvalidParameter for a source that is not allowed, ModelNotFound for a logged model
+        that does not exist. A run this store does not hold is not an error unless the source
+        must lie inside its artifacts. A version made from a logged model is listed in the
+        model's ``mlflow.modelVersions`` tag.
         """
         check.model_name(name)
-        run = check.run_id(run_id) or source_run_id(source) or None
+        run = check.run_id(run_id)
         logged_model = check.model_id(model_id)
         tag_map = check.tags(tags)
         link = check.run_link(run_link)
@@ -68,32 +68,7 @@ class ModelVersionMethods(RegistryBase):
 
         def work(conn: Connection) -> ModelVersion:
             model = self._model_row(conn, name, lock=True)
-            run_root: Any = None
-            model_root: Any = None
-            if run is not None:
-                run_root = conn.execute(
-                    sa.select(t.runs.c.artifact_uri).where(t.runs.c.run_id == run)
-                ).first()
-                if run_root is None:
-                    raise RunNotFound(f"No run with id {run!r} to register a version from.")
-            if logged_model is not None:
-                model_root = conn.execute(
-                    sa.select(
-                        t.logged_models.c.artifact_location, t.logged_models.c.source_run_id
-                    ).where(
-                        t.logged_models.c.model_id == logged_model,
-                        t.logged_models.c.lifecycle_stage == LifecycleStage.ACTIVE,
-                    )
-                ).first()
-                if model_root is None:
-                    raise ModelNotFound(f"No logged model with id {logged_model!r}.")
-            check_model_source(
-                source,
-                run_id=run,
-                run_artifact_uri=run_root[0] if run_root else None,
-                model_id=logged_model,
-                model_artifact_uri=model_root[0] if model_root else None,
-            )
+            origin = resolve_source(self, conn, source, run, logged_model)
             now = now_ms()
             # The UPDATE makes concurrent registrations of this model wait for each other.
             self._touch_model(conn, model, now, next_version=t.registered_models.c.next_version + 1)
@@ -113,14 +88,13 @@ class ModelVersionMethods(RegistryBase):
                 "current_stage": NO_STAGE,
                 "description": text or None,
                 "user_id": who or None,
-                "source": source,
-                # A version of a logged model is linked to the run that produced the model.
-                "run_id": run if run is not None or model_root is None else model_root[1],
+                "source": origin.source,
+                "run_id": origin.run_id,
                 "run_link": link or None,
                 "status": ModelVersionStatus.READY,
                 "status_message": None,
-                "storage_location": _storage_location(source, model_root),
-                "model_id": logged_model,
+                "storage_location": origin.storage_location,
+                "model_id": origin.model_id,
                 "deleted": False,
             }
             conn.execute(t.model_versions.insert().values(**row))
@@ -132,6 +106,8 @@ class ModelVersionMethods(RegistryBase):
                         for k, v in tag_map.items()
                     ],
                 )
+            if origin.model_id is not None:
+                link_logged_model(conn, origin.model_id, model.name, number)
             return load_versions(conn, [self._version_row(conn, model.name, number)])[0]
 
         return self._db.write(work)
@@ -321,11 +297,3 @@ class ModelVersionMethods(RegistryBase):
             )
 
         self._db.write(work)
-
-
-def _storage_location(source: str, model_root: Any) -> str | None:
-    """Where a ``models:/m-<id>[/path]`` source's files are: under the logged model's root."""
-    if model_root is None or not source.startswith("models:/"):
-        return None
-    path = source[len("models:/") :].partition("/")[2]
-    return uris.append_to_uri_path(model_root[0], path) if path else model_root[0]

@@ -53,6 +53,11 @@ DOCUMENTED = {
     "log_dict",
     "log_figure",
     "log_image",
+    "log_table",
+    "load_table",
+    # datasets and models a run used
+    "log_input",
+    "log_inputs",
     # model registry
     "register_model",
     "search_registered_models",
@@ -84,6 +89,8 @@ def test_submodules_are_reachable_like_mlflows() -> None:
     assert runlab.tracking.MlflowClient is runlab.MlflowClient
     assert runlab.exceptions.MlflowException is runlab.errors.RunlabError
     assert runlab.Client is runlab.MlflowClient
+    assert runlab.data.from_pandas.__module__ == "runlab.data.pandas_dataset"
+    assert runlab.artifacts.load_dict.__module__ == "runlab.tracking.artifact_reading"
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

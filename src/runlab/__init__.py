@@ -68,6 +68,11 @@ _EXPORTS: dict[str, str] = {
     "log_dict": "runlab.tracking.fluent_artifacts",
     "log_figure": "runlab.tracking.fluent_artifacts",
     "log_image": "runlab.tracking.fluent_artifacts",
+    "log_table": "runlab.tracking.fluent_artifacts",
+    "load_table": "runlab.tracking.fluent_artifacts",
+    # datasets and models a run used
+    "log_input": "runlab.tracking.fluent_inputs",
+    "log_inputs": "runlab.tracking.fluent_inputs",
     # model registry
     "register_model": "runlab.tracking.fluent_registry",
     "search_registered_models": "runlab.tracking.fluent_registry",
@@ -83,6 +88,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = frozenset(
     {
         "artifacts",
+        "data",
         "entities",
         "errors",
         "exceptions",
@@ -124,15 +130,19 @@ __all__ = [
     "get_tracking_uri",
     "is_tracking_uri_set",
     "last_active_run",
+    "load_table",
     "log_artifact",
     "log_artifacts",
     "log_dict",
     "log_figure",
     "log_image",
+    "log_input",
+    "log_inputs",
     "log_metric",
     "log_metrics",
     "log_param",
     "log_params",
+    "log_table",
     "log_text",
     "register_model",
     "rename_experiment",
@@ -197,11 +207,13 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     )
     from runlab.tracking.fluent_artifacts import (
         get_artifact_uri,
+        load_table,
         log_artifact,
         log_artifacts,
         log_dict,
         log_figure,
         log_image,
+        log_table,
         log_text,
     )
     from runlab.tracking.fluent_experiments import (
@@ -216,6 +228,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         set_experiment_tag,
         set_experiment_tags,
     )
+    from runlab.tracking.fluent_inputs import log_input, log_inputs
     from runlab.tracking.fluent_registry import (
         register_model,
         search_model_versions,

@@ -34,6 +34,9 @@ DEFAULT_NAME = "dataset"
 #: The limits of the tracking stores (MLflow's).
 MAX_NAME_LENGTH = 500
 MAX_DIGEST_LENGTH = 36
+_MAX_SOURCE = 65535
+_MAX_SCHEMA = 1048575
+_MAX_PROFILE = 16777215
 _MAX_INPUT_TAG_KEY = 255
 _MAX_INPUT_TAG_VALUE = 500
 
@@ -137,12 +140,31 @@ class Dataset:
         return f"<{type(self).__name__} name={self.name!r} digest={self.digest!r}>"
 
 
+def _checked_entity(entity: DatasetEntity) -> DatasetEntity:
+    """``entity`` when the tracking stores can keep it; checked here so that a call logging
+    several inputs fails before it writes any of them."""
+    _checked_text(entity.name, "name", MAX_NAME_LENGTH)
+    _checked_text(entity.digest, "digest", MAX_DIGEST_LENGTH)
+    _checked_text(entity.source_type, "source type", MAX_NAME_LENGTH)
+    _checked_text(entity.source, "source", _MAX_SOURCE)
+    for what, value, limit in (
+        ("schema", entity.schema, _MAX_SCHEMA),
+        ("profile", entity.profile, _MAX_PROFILE),
+    ):
+        if value is not None and len(value) > limit:
+            raise InvalidParameter(
+                f"The {what} of dataset {entity.name!r} is {len(value)} characters of JSON; the "
+                f"limit is {limit}."
+            )
+    return entity
+
+
 def _record_of(dataset: Any) -> DatasetEntity:
     """The entity of a runlab dataset, an entity already, or any MLflow-style dataset object."""
     if isinstance(dataset, DatasetEntity):
-        return dataset
+        return _checked_entity(dataset)
     if isinstance(dataset, Dataset):
-        return dataset.to_entity()
+        return _checked_entity(dataset.to_entity())
     to_dict = getattr(dataset, "to_dict", None)
     record = to_dict() if callable(to_dict) else None
     if not isinstance(record, Mapping) or not {"name", "digest", "source", "source_type"} <= set(
@@ -153,13 +175,20 @@ def _record_of(dataset: Any) -> DatasetEntity:
             f"{type(dataset).__name__}."
         )
     schema, profile = record.get("schema"), record.get("profile")
-    return DatasetEntity(
-        name=_checked_text(record["name"], "name", MAX_NAME_LENGTH),
-        digest=_checked_text(record["digest"], "digest", MAX_DIGEST_LENGTH),
-        source_type=_checked_text(record["source_type"], "source type", MAX_NAME_LENGTH),
-        source=_checked_text(record["source"], "source", 65535),
-        schema=None if schema is None else str(schema),
-        profile=None if profile is None else str(profile),
+    for field_name in ("name", "digest", "source", "source_type"):
+        if not isinstance(record[field_name], str):
+            raise InvalidParameter(
+                f"The dataset's {field_name} must be a string, got {record[field_name]!r}."
+            )
+    return _checked_entity(
+        DatasetEntity(
+            name=record["name"],
+            digest=record["digest"],
+            source_type=record["source_type"],
+            source=record["source"],
+            schema=None if schema is None else str(schema),
+            profile=None if profile is None else str(profile),
+        )
     )
 
 

@@ -18,6 +18,7 @@ from runlab.entities import (
     Experiment,
     FileInfo,
     LoggedModel,
+    LoggedModelInput,
     Metric,
     PagedList,
     Param,
@@ -347,9 +348,44 @@ class Client(RegistryClientMethods):
         writer.raise_errors()
         writer.add(run_id, kind, entity)
 
-    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput] | None = None) -> None:
-        """Record the datasets a run used."""
-        self.store.log_inputs(run_id, list(datasets or ()))
+    def log_inputs(
+        self,
+        run_id: str,
+        datasets: Sequence[DatasetInput] | None = None,
+        models: Sequence[LoggedModelInput] | None = None,
+    ) -> None:
+        """Record the datasets (and MLflow 3 logged models) a run used.
+
+        ``runlab.data`` datasets become :class:`DatasetInput` entities with
+        :func:`runlab.data.dataset_input`; the fluent :func:`runlab.log_input` does that.
+        """
+        dataset_list = list(datasets or ())
+        model_list = list(models or ())
+        for item in dataset_list:
+            if not isinstance(item, DatasetInput):
+                raise InvalidParameter(
+                    f"log_inputs takes DatasetInput entities, got {type(item).__name__}; use "
+                    "runlab.log_input(dataset) for a runlab.data dataset."
+                )
+        for model in model_list:
+            if not isinstance(getattr(model, "model_id", None), str):
+                raise InvalidParameter(
+                    f"log_inputs takes LoggedModelInput entities as models, got {model!r}."
+                )
+        store = self.store
+        if model_list and not isinstance(store, LoggedModelStore):
+            raise InvalidParameter(
+                f"The tracking store at {self._tracking_uri} cannot record logged models as "
+                "run inputs."
+            )
+        self._sync()
+        if model_list:
+            # Models first: an unknown model id is refused before any dataset is written.
+            assert isinstance(store, LoggedModelStore)
+            store.log_model_inputs(run_id, [LoggedModelInput(m.model_id) for m in model_list])
+        if dataset_list or not model_list:
+            # With neither, this still checks that the run exists, as the server does.
+            store.log_inputs(run_id, dataset_list)
 
     def get_metric_history(self, run_id: str, key: str) -> Sequence[Metric]:
         """Every point of one metric of a run, oldest first.
@@ -488,6 +524,32 @@ class Client(RegistryClientMethods):
 
         with self._artifact_repo(run_id) as repo:
             rich_content.log_image(repo, image, artifact_file)
+
+    # -- tables --------------------------------------------------------------------------------
+    def log_table(self, run_id: str, data: Any, artifact_file: str) -> None:
+        """Save a DataFrame or dict of columns as a .json/.parquet table artifact of the run.
+
+        Rows are appended when the run already has that table; the table is listed in the
+        run's ``mlflow.loggedArtifacts`` tag, as MLflow does (see :mod:`runlab.tracking.tables`).
+        """
+        from runlab.tracking import tables
+
+        tables.log_table(self, run_id, data, artifact_file)
+
+    def load_table(
+        self,
+        experiment_id: str,
+        artifact_file: str,
+        run_ids: Sequence[str] | None = None,
+        extra_columns: Sequence[str] | None = None,
+    ) -> Any:
+        """The table ``artifact_file`` of the experiment's runs (or of ``run_ids``), as one
+        pandas DataFrame; ``extra_columns`` adds run columns such as ``"run_id"``."""
+        from runlab.tracking import tables
+
+        return tables.load_table(
+            self, _experiment_id(experiment_id), artifact_file, run_ids, extra_columns
+        )
 
 
 def _checked_metric(metric: Metric) -> Metric:

@@ -1,4 +1,5 @@
-"""Fluent artifact functions: files, folders, text, dicts, figures and images of the active run."""
+"""Fluent artifact functions: files, folders, text, dicts, figures, images and tables of the
+active run."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from runlab.tracking.fluent import _target
 
 __all__ = [
     "get_artifact_uri",
+    "load_table",
     "log_artifact",
     "log_artifacts",
     "log_dict",
     "log_figure",
     "log_image",
+    "log_table",
     "log_text",
 ]
 
@@ -70,3 +73,36 @@ def log_image(image: Any, artifact_file: str | None = None, run_id: str | None =
     """Save a numpy array or PIL image as an image artifact of the active run."""
     target = _target(run_id)
     target.client.log_image(target.run_id, image, artifact_file)
+
+
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Save a pandas DataFrame or a dict of columns as a table artifact of the active run.
+
+    ``artifact_file`` ends in ``.json`` (MLflow's ``{"columns": [...], "data": [[...]]}``
+    layout) or ``.parquet``. Logging to a table the run already has appends the rows; the run's
+    ``mlflow.loggedArtifacts`` tag lists the table, as MLflow's does.
+    """
+    from runlab.tracking import tables
+
+    # Check what can be checked before a run is started for this call.
+    tables.check_table_file(artifact_file)
+    tables.check_table_data(data)
+    target = _target(run_id)
+    target.client.log_table(target.run_id, data, artifact_file)
+
+
+def load_table(
+    artifact_file: str,
+    run_ids: list[str] | None = None,
+    extra_columns: list[str] | None = None,
+) -> Any:
+    """The table ``artifact_file`` of the current experiment's runs as one pandas DataFrame.
+
+    Only the runs in ``run_ids`` when given. ``extra_columns`` adds columns of the runs (as
+    :func:`runlab.search_runs` names them: ``"run_id"``, ``"params.lr"``, …) to every row.
+    ArtifactNotFound when no run has logged the table.
+    """
+    from runlab.tracking.fluent_experiments import current_experiment_id, default_client
+
+    client = default_client()
+    return client.load_table(current_experiment_id(client), artifact_file, run_ids, extra_columns)

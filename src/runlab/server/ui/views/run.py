@@ -1,4 +1,5 @@
-"""The run page: ``/runs/{run_id}`` shows one run's overview, data, charts, models and artifacts.
+"""The run page: ``/runs/{run_id}`` shows one run's overview, datasets, data, charts, models and
+artifacts.
 
 Everything but the charts and the artifact browser is rendered here, in one trip to the store:
 the run, its experiment's name, its parent and children, a min/max/count summary of each metric
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from runlab.entities import LoggedModel, Run, ViewType
 from runlab.errors import RunlabError
+from runlab.server.ui.dataset_summaries import dataset_summaries
 from runlab.server.ui.formatting import format_number, run_duration
 from runlab.store.base import LoggedModelStore, TrackingStore
 
@@ -187,6 +189,7 @@ def load_run_page(store: TrackingStore, run_id: str) -> dict[str, Any]:
         "running": running,
         "source": {name: tags.get(tag) for name, tag in SOURCE_TAGS.items()},
         "description": tags.get(NOTE_TAG, ""),
+        "datasets": dataset_summaries(run.inputs.dataset_inputs),
         "params": sorted(run.data.params.items()),
         "metrics": metric_summaries(store, run),
         "user_tags": sorted((k, v) for k, v in tags.items() if not k.startswith("mlflow.")),
@@ -201,7 +204,8 @@ def routes(pages: Pages) -> list[Route]:
     """The run page's route."""
 
     async def run_page(request: Request) -> Response:
-        """One run: overview, description, params, metrics with charts, tags, models, artifacts."""
+        """One run: overview, description, datasets, params, metrics with charts, tags, models,
+        artifacts."""
         run_id = request.path_params["run_id"]
         context: dict[str, Any] = {
             "nav": "experiments",

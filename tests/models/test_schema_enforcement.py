@@ -111,9 +111,47 @@ def test_optional_columns_may_be_absent_or_hold_nulls() -> None:
     out = enforce_schema(pd.DataFrame({"n": [1, None, 3]}), schema)
     assert list(out.columns) == ["n"]
     assert out["n"].tolist()[0] == 1 and out["n"].tolist()[1] is None
-    # A double column takes NaN as a value, required or not.
-    nan_out = enforce_schema(pd.DataFrame({"x": [None, 1.0], "n": [1, 2]}), SCHEMA)
+    # An optional double column holds a missing value as NaN.
+    optional_x = Schema([ColSpec("double", "x", required=False), ColSpec("long", "n")])
+    nan_out = enforce_schema(pd.DataFrame({"x": [None, 1.0], "n": [1, 2]}), optional_x)
     assert np.isnan(nan_out["x"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    "x",
+    [[None, 1.0], [np.nan, 1.0], pd.array([None, 1.0], dtype="Float64"), ["1.5", None]],
+    ids=["None", "NaN", "pd.NA", "text-and-None"],
+)
+def test_a_required_double_column_refuses_missing_values(x: object) -> None:
+    # NaN is a float, but in a required column it is a value the caller did not send.
+    with pytest.raises(SchemaEnforcementError) as info:
+        enforce_schema(pd.DataFrame({"x": x, "n": [1, 2]}), SCHEMA)
+    assert (info.value.column, info.value.expected_type) == ("x", "double")
+    assert "'x' expects type 'double': it is required but has 1 missing value(s)" in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_conforming_frame_with_nan_in_a_required_column_is_refused(dtype: str) -> None:
+    schema = Schema(
+        [
+            ColSpec("double" if dtype == "float64" else "float", "a", required=False),
+            ColSpec("long", "b"),
+            ColSpec("double" if dtype == "float64" else "float", "c"),
+        ]
+    )
+    frame = pd.DataFrame(
+        {
+            "a": np.array([np.nan, 1.0], dtype=dtype),
+            "b": np.array([1, 2], dtype="int64"),
+            "c": np.array([0.5, np.nan], dtype=dtype),
+        }
+    )
+    with pytest.raises(SchemaEnforcementError, match="column 'c' expects") as info:
+        enforce_schema(frame, schema)
+    assert info.value.column == "c"
+    # NaN in the optional column alone is a value.
+    filled = frame.assign(c=np.array([0.5, 2.0], dtype=dtype))
+    assert enforce_schema(filled, schema) is filled
 
 
 def test_boolean_binary_datetime_and_arrays() -> None:
@@ -272,7 +310,7 @@ def test_pandas_extension_dtypes() -> None:
     schema = Schema(
         [
             ColSpec("long", "i"),
-            ColSpec("double", "f"),
+            ColSpec("double", "f", required=False),
             ColSpec("boolean", "b"),
             ColSpec("string", "s"),
             ColSpec("long", "opt", required=False),
@@ -305,7 +343,9 @@ def test_unreadable_tables_are_bad_input() -> None:
 
 
 def test_a_conforming_numeric_frame_is_used_as_it_is() -> None:
-    schema = Schema([ColSpec("double", "a"), ColSpec("long", "b"), ColSpec("float", "c")])
+    schema = Schema(
+        [ColSpec("double", "a", required=False), ColSpec("long", "b"), ColSpec("float", "c")]
+    )
     frame = pd.DataFrame(
         {
             "a": np.array([1.5, np.nan]),

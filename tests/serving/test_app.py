@@ -222,14 +222,14 @@ def test_malformed_json(iris_api: Api) -> None:
 
 def test_python_json_spellings_are_read(echo_api: Api, outputs_api: Api) -> None:
     """NaN, Infinity and big integers, as Python's json module (MLflow's clients) writes them."""
-    body = b'{"dataframe_records": [{"x": NaN}, {"x": 1.5}], "params": {"kind": "series"}}'
+    body = b'{"dataframe_records": [{"x": Infinity}, {"x": 1.5}], "params": {"kind": "series"}}'
     response = outputs_api.post(
         "/invocations", content=body, headers={"Content-Type": "application/json"}
     )
     assert response.json() == {"predictions": [{"plus_one": None}, {"plus_one": 2.5}]}
     big = echo_api.post(
         "/invocations",
-        content=b'{"inputs": [100000000000000000000, Infinity]}',
+        content=b'{"inputs": [100000000000000000000, NaN, -Infinity]}',
         headers={"Content-Type": "application/json"},
     )
     assert big.status_code == 200, big.text

@@ -4,6 +4,7 @@ loads in a server subprocess too, with this folder's parent on PYTHONPATH)."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,39 @@ class Echo(runlab.pyfunc.PythonModel):
         return {"input": info, "params": params}
 
 
+class Gate(runlab.pyfunc.PythonModel):
+    """Holds every prediction until the test opens the gate; says when one has started.
+
+    The events are made at load time (they cannot be pickled); reach them through
+    ``loaded.unwrap_python_model()``.
+    """
+
+    def load_context(self, context: Any) -> None:
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        self.entered.set()
+        # A bound, so that a broken test fails instead of hanging; the tests open it long before.
+        if not self.opened.wait(timeout=120):
+            raise TimeoutError("the test never opened the gate")
+        return list(range(len(model_input)))
+
+
+class Recorder(runlab.pyfunc.PythonModel):
+    """Keeps each input it is given (as column lists) and answers ``x`` (+ ``y`` when sent)."""
+
+    def load_context(self, context: Any) -> None:
+        self.inputs: list[dict[str, list[Any]]] = []
+
+    def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> Any:
+        self.inputs.append(model_input.to_dict(orient="list"))
+        total = model_input["x"]
+        if "y" in model_input:
+            total = total + model_input["y"].fillna(0.0)
+        return total.to_numpy()
+
+
 def iris_features() -> pd.DataFrame:
     """The iris features as a DataFrame (bundled with scikit-learn, nothing downloads)."""
     from sklearn.datasets import load_iris
@@ -97,12 +131,29 @@ def save_outputs_model(path: Path) -> Path:
     return path
 
 
+def save_recorder_model(path: Path) -> Path:
+    """Save :class:`Recorder` at ``path``: a required double ``x``, an optional double ``y``."""
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", "x"), ColSpec("double", "y", required=False)])
+    )
+    runlab.pyfunc.save_model(path, python_model=Recorder(), signature=signature)
+    return path
+
+
+def load_for_serving(model_path: Path) -> Any:
+    """The model at ``model_path``, loaded as the scoring server loads it."""
+    return runlab.pyfunc.load_model(model_path)
+
+
+def scoring_client(model: Any, settings: ScoringSettings | None = None) -> httpx.AsyncClient:
+    """An async client of the scoring app for a loaded ``model``, in-process."""
+    transport = httpx.ASGITransport(app=build_scoring_app(model, settings))
+    return httpx.AsyncClient(transport=transport, base_url="http://localhost")
+
+
 def scoring_api(portal: Any, model_path: Path, settings: ScoringSettings | None = None) -> Api:
     """A synchronous client of the scoring app for the model at ``model_path``, in-process."""
-    app = build_scoring_app(runlab.pyfunc.load_model(model_path), settings)
-    transport = httpx.ASGITransport(app=app)
-    client = httpx.AsyncClient(transport=transport, base_url="http://localhost")
-    return Api(portal, client)
+    return Api(portal, scoring_client(load_for_serving(model_path), settings))
 
 
 def post_json(api: Api, body: Any) -> httpx.Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def test_a_bad_request_gets_its_own_error_and_the_others_are_answered(
 
 def test_a_failing_batch_is_retried_one_by_one(sklearn_model: Any) -> None:
     poisoned = _frame(1)
-    poisoned.loc[0, "a"] = np.nan  # passes the signature (a double), fails inside the model
+    poisoned.loc[0, "a"] = np.inf  # passes the signature (a double), fails inside the model
     requests = [_frame(2), poisoned, _frame(1)]
     batcher = MicroBatcher(sklearn_model)
     answers = _gather(batcher, requests)
@@ -155,3 +156,37 @@ def test_a_lone_client_never_waits_for_company(sklearn_model: Any) -> None:
             await batcher.close()
 
     assert asyncio.run(asyncio.wait_for(run(), timeout=20)) == 5
+
+
+def test_finish_runs_on_the_prediction_thread_for_each_request(sklearn_model: Any) -> None:
+    """The server's encoding runs where the prediction did; a failure is that request's alone."""
+    threads: list[str] = []
+
+    def finish(output: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        if len(output) == 2:
+            raise ValueError("two rows cannot be finished")
+        return output.tolist()
+
+    batcher = MicroBatcher(sklearn_model, finish=finish)
+    requests = [_frame(1), _frame(2), _frame(3)]
+    answers = _gather(batcher, requests)
+    assert batcher.calls == 1
+    assert answers[0] == sklearn_model.predict(requests[0]).tolist()
+    assert isinstance(answers[1], ValueError)
+    assert answers[2] == sklearn_model.predict(requests[2]).tolist()
+    assert len(threads) == 3
+    assert all(name.startswith("runlab-predict") for name in threads)
+
+
+def test_predict_checked_takes_input_checked_elsewhere(sklearn_model: Any) -> None:
+    checked, params = sklearn_model.check_input(_frame(2))
+
+    async def run() -> Any:
+        batcher = MicroBatcher(sklearn_model)
+        try:
+            return await batcher.predict_checked(checked, params)
+        finally:
+            await batcher.close()
+
+    assert np.array_equal(asyncio.run(run()), sklearn_model.predict(_frame(2)))

@@ -1,7 +1,7 @@
 """The model scoring server: one pyfunc model behind MLflow's ``/invocations`` protocol.
 
 - :func:`build_scoring_app` — the ASGI app for a loaded model (no globals, no environment);
-- :class:`ScoringSettings` — its body limit, threading and version;
+- :class:`ScoringSettings` — its body and shape limits, threading and version;
 - :mod:`runlab.serving.payload` / :mod:`runlab.serving.predictions` — the request and response
   codecs, shared with batch scoring (:mod:`runlab.serving.batch`);
 - :mod:`runlab.serving.docker` — Docker build contexts for a model.

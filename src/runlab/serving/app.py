@@ -5,8 +5,10 @@ and keeps no globals, so tests build it in-process and the CLI's workers build i
 own configuration (:mod:`runlab.serving.factory`).
 
 The request path is kept short because it is the hot path: the body is read with a size limit,
-parsed by orjson (or pandas for CSV), the model predicts, and orjson writes the response. The
-only middleware is the Host and Origin guard.
+parsed by orjson (or pandas for CSV) with the columns and rows counted and bounded first, the
+model predicts, and orjson writes the response. Unless ``predict_mode`` is ``inline``, all but
+reading the body runs off the event loop (:mod:`runlab.serving.predictor`), so a slow request
+never holds up ``/ping`` or other requests. The only middleware is the Host and Origin guard.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from runlab.errors import RunlabError
 from runlab.server.endpoint import read_limited_body
 from runlab.server.security import RequestGuard
 from runlab.serving.errors import ModelFailure
-from runlab.serving.payload import parse_body
-from runlab.serving.predictions import encode_predictions
+from runlab.serving.predictions import encode_response
 from runlab.serving.predictor import Predictor
+from runlab.serving.request_shape import ShapeLimits
 from runlab.serving.settings import ScoringSettings
 
 __all__ = ["build_scoring_app", "encode_response", "error_body"]
@@ -54,14 +56,6 @@ def _error(exc: RunlabError) -> Response:
     return _json(error_body(exc.error_code, exc.message), exc.get_http_status_code())
 
 
-def encode_response(predictions: Any) -> bytes:
-    """The response body for ``predictions``; an output with no JSON form is a ModelFailure."""
-    try:
-        return encode_predictions(predictions)
-    except TypeError as exc:
-        raise ModelFailure(f"The model's output cannot be sent as JSON: {exc}.") from exc
-
-
 def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> Starlette:
     """The scoring server for ``model`` (a loaded :class:`runlab.pyfunc.PyFuncModel`).
 
@@ -71,14 +65,13 @@ def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> St
     settings = settings or ScoringSettings()
     limit = settings.max_request_bytes
     version = settings.version.encode()
-    predictor = Predictor(model, settings.predict_mode)
+    limits = ShapeLimits(settings.max_columns, settings.max_rows)
+    predictor = Predictor(model, settings.predict_mode, limits)
 
     async def invocations(request: Request) -> Response:
         try:
             body = await read_limited_body(request, limit)
-            data, params = parse_body(body, request.headers.get("content-type"))
-            predictions = await predictor.predict(data, params)
-            encoded = encode_response(predictions)
+            encoded = await predictor.respond(body, request.headers.get("content-type"))
         except ModelFailure as exc:
             # The client gets the message; whoever runs the server gets the model's traceback.
             logger.warning("%s", exc.message, exc_info=exc.__cause__)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from runlab.errors import InvalidParameter, RunlabError
 
-__all__ = ["BadRequest", "ModelFailure", "UnsupportedContentType"]
+__all__ = ["BadRequest", "ModelFailure", "ShapeLimitExceeded", "UnsupportedContentType"]
 
 
 class BadRequest(InvalidParameter):
@@ -26,6 +26,24 @@ class UnsupportedContentType(BadRequest):
     """A Content-Type the server does not read (HTTP 415)."""
 
     status = 415
+
+
+class ShapeLimitExceeded(BadRequest):
+    """A request holding more columns or rows than the server takes (HTTP 400).
+
+    ``dimension`` is ``"columns"`` or ``"rows"``, ``limit`` the server's bound and ``option``
+    the ``runlab models serve`` option that sets it. Counting stops past the limit, so the
+    message says "more than", not how many.
+    """
+
+    def __init__(self, dimension: str, limit: int, option: str) -> None:
+        super().__init__(
+            f"The request holds more than {limit:,} {dimension}; this server takes at most "
+            f"{limit:,} per request. Send fewer, or raise the limit with `runlab models serve "
+            f"{option} N`."
+        )
+        self.dimension = dimension
+        self.limit = limit
 
 
 class ModelFailure(RunlabError):

@@ -12,8 +12,13 @@ so: :attr:`runlab.pyfunc.PyFuncModel.rows_are_independent`), only requests witho
 and only inputs that stack: DataFrames with the same columns, or arrays with the same row shape
 and dtype. Everything else is predicted on its own, through the same single prediction thread.
 Each request's input is checked against the signature on its own first, so a bad request gets
-its own error and never fails the others. If a batched call fails or returns the wrong number of
+its own error and never fails the others (the scoring server checks on a worker thread, while it
+parses, and hands over checked input). If a batched call fails or returns the wrong number of
 rows, its requests are predicted one by one instead.
+
+Nothing that grows with a request runs on the event loop: the worker task only queues and
+hands out. A ``finish`` function (the server's response encoding) is applied to each request's
+own output on the prediction thread too.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import dataclasses
 import itertools
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["MicroBatcher"]
@@ -123,7 +129,9 @@ class MicroBatcher:
     """Serializes predictions on one thread and scores queued compatible requests together.
 
     ``model`` is a :class:`runlab.pyfunc.PyFuncModel` (anything with ``check_input``,
-    ``predict_checked`` and ``rows_are_independent``). Create it inside the running event loop's
+    ``predict_checked`` and ``rows_are_independent``). ``finish``, when given, turns each
+    request's output into what :meth:`predict` returns, on the prediction thread (an exception
+    it raises goes to that request alone). Create the batcher inside the running event loop's
     application (it makes its worker task on first use) and call :meth:`close` on shutdown.
     """
 
@@ -134,8 +142,10 @@ class MicroBatcher:
         enabled: bool = True,
         max_rows: int = DEFAULT_MAX_ROWS,
         max_wait: float = DEFAULT_MAX_WAIT_S,
+        finish: Callable[[Any], Any] | None = None,
     ):
         self._model = model
+        self._finish = finish
         self._batching = enabled and bool(getattr(model, "rows_are_independent", False))
         self._max_rows = max_rows
         self._max_wait = max_wait
@@ -157,8 +167,17 @@ class MicroBatcher:
         return self._batching
 
     async def predict(self, data: Any, params: dict[str, Any] | None = None) -> Any:
-        """The model's predictions for one request (checked against the signature first)."""
+        """The model's predictions for one request, checked against the signature first.
+
+        The check runs on the calling thread, which here is the event loop's: fine for small
+        inputs. The scoring server checks each request on a worker thread while it parses it,
+        and calls :meth:`predict_checked`.
+        """
         checked, checked_params = self._model.check_input(data, params)
+        return await self.predict_checked(checked, checked_params)
+
+    async def predict_checked(self, checked: Any, checked_params: dict[str, Any] | None) -> Any:
+        """The predictions for input (and params) that the model's ``check_input`` returned."""
         loop = asyncio.get_running_loop()
         key = _stack_key(checked) if self._batching and checked_params is None else None
         rows = len(checked) if key is not None else 0
@@ -225,7 +244,24 @@ class MicroBatcher:
                 return
 
     def _run(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
-        """Runs on the prediction thread: one call for the batch, else one per request."""
+        """Runs on the prediction thread: the batch's outcomes, each finished."""
+        outcomes = self._predict(batch)
+        if self._finish is None:
+            return outcomes
+        return [self._finished(outcome) for outcome in outcomes]
+
+    def _finished(self, outcome: tuple[bool, Any]) -> tuple[bool, Any]:
+        ok, value = outcome
+        if not ok:
+            return outcome
+        assert self._finish is not None
+        try:
+            return True, self._finish(value)
+        except Exception as exc:
+            return False, exc
+
+    def _predict(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
+        """One call for the batch, else one per request."""
         self.requests += len(batch)
         if len(batch) > 1:
             try:

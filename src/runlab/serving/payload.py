@@ -11,6 +11,10 @@ The JSON layouts are MLflow's scoring protocol: an object with exactly one of
 and, optionally, ``params`` (an object of inference parameters). CSV and Parquet bodies are read
 as one DataFrame. Nothing in a body is evaluated or unpickled: JSON is parsed by orjson, CSV by
 pandas' C parser, and Parquet by pyarrow, which build plain values and arrays only.
+
+Given :class:`~runlab.serving.request_shape.ShapeLimits` (the scoring server always gives them;
+batch scoring of a local file does not), each reader counts the columns and rows it is about to
+build from and refuses too many before building anything.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import orjson
 
 from runlab.serving.errors import BadRequest, UnsupportedContentType
+from runlab.serving.request_shape import ShapeLimits, csv_widths, keys_in, widest
 
 __all__ = [
     "CONTENT_TYPE_CSV",
@@ -50,24 +55,26 @@ _ALLOWED_KEYS = frozenset((*INPUT_KEYS, _PARAMS_KEY))
 ParsedRequest = tuple[Any, "dict[str, Any] | None"]
 
 
-def parse_body(body: bytes, content_type: str | None) -> ParsedRequest:
+def parse_body(
+    body: bytes, content_type: str | None, limits: ShapeLimits | None = None
+) -> ParsedRequest:
     """The model input and params of a request body of the given Content-Type."""
     media_type = (content_type or "").split(";", 1)[0].strip().lower()
     if media_type == CONTENT_TYPE_JSON:
-        return parse_json(body)
+        return parse_json(body, limits)
     if media_type == CONTENT_TYPE_CSV:
-        return parse_csv(body), None
+        return parse_csv(body, limits), None
     if media_type == CONTENT_TYPE_PARQUET:
-        return parse_parquet(body), None
+        return parse_parquet(body, limits), None
     raise UnsupportedContentType(
         f"Unsupported Content-Type {content_type or 'none'!r}: send "
         f"{', '.join(SUPPORTED_CONTENT_TYPES)}."
     )
 
 
-def parse_json(body: bytes) -> ParsedRequest:
+def parse_json(body: bytes, limits: ShapeLimits | None = None) -> ParsedRequest:
     """A JSON body in one of the serving layouts."""
-    return parse_json_document(load_json(body))
+    return parse_json_document(load_json(body), limits)
 
 
 def load_json(body: bytes, what: str = "The request body") -> Any:
@@ -93,7 +100,7 @@ def _lenient_json(body: bytes, error: orjson.JSONDecodeError, what: str) -> Any:
         raise BadRequest(f"{what} is not valid JSON: {error}.") from None
 
 
-def parse_json_document(document: Any) -> ParsedRequest:
+def parse_json_document(document: Any, limits: ShapeLimits | None = None) -> ParsedRequest:
     """An already decoded JSON document in one of the serving layouts."""
     if not isinstance(document, dict):
         raise BadRequest(
@@ -112,23 +119,48 @@ def parse_json_document(document: Any) -> ParsedRequest:
     if params is not None and not isinstance(params, dict):
         raise BadRequest(f"'params' must be a JSON object, got a JSON {_json_kind(params)}.")
     key = keys[0]
-    return _READERS[key](document[key]), params
+    return _READERS[key](document[key], limits), params
 
 
-def parse_csv(body: bytes) -> Any:
+def parse_csv(body: bytes, limits: ShapeLimits | None = None) -> Any:
     """A CSV body (with a header row) as a DataFrame."""
     import pandas as pd
 
+    rows = None
+    if limits is not None:
+        header, first_row = csv_widths(body, limits.max_columns)
+        limits.check(columns=header)
+        if first_row > header:
+            # pandas would make the extra leading fields an index, one level per field.
+            raise BadRequest(
+                f"The CSV body's first row has more fields than its header's {header}; give "
+                "every row one field per header name."
+            )
+        rows = limits.max_rows + 1  # one more than allowed tells that there are too many
     try:
-        return pd.read_csv(io.BytesIO(body))
+        frame = pd.read_csv(io.BytesIO(body), nrows=rows)
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The CSV body cannot be read as a table: {_first_line(exc)}") from None
+    if limits is not None:
+        limits.check(rows=len(frame))
+    return frame
 
 
-def parse_parquet(body: bytes) -> Any:
+def parse_parquet(body: bytes, limits: ShapeLimits | None = None) -> Any:
     """A Parquet body as a DataFrame."""
     import pandas as pd
 
+    try:
+        if limits is not None:
+            import pyarrow.parquet as pq
+
+            # The footer says how many columns and rows the file holds; nothing is read yet.
+            metadata = pq.ParquetFile(io.BytesIO(body)).metadata
+            shape = {"columns": metadata.num_columns, "rows": metadata.num_rows}
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError variants
+        raise BadRequest(f"The Parquet body cannot be read: {_first_line(exc)}") from None
+    if limits is not None:
+        limits.check(**shape)
     try:
         return pd.read_parquet(io.BytesIO(body))
     except Exception as exc:  # pyarrow raises its own ArrowInvalid and OSError variants
@@ -136,7 +168,7 @@ def parse_parquet(body: bytes) -> Any:
 
 
 # -- the JSON layouts -------------------------------------------------------------------------------
-def _dataframe_split(value: Any) -> Any:
+def _dataframe_split(value: Any, limits: ShapeLimits | None) -> Any:
     import pandas as pd
 
     if not isinstance(value, dict):
@@ -158,6 +190,12 @@ def _dataframe_split(value: Any) -> Any:
             raise BadRequest(f"'dataframe_split' {name!r} must be a list.")
     if columns is not None and _has_duplicates(columns):
         raise BadRequest("'dataframe_split' names a column more than once.")
+    if limits is not None:
+        limits.check(rows=len(data))
+        width = max(
+            widest(data), keys_in((r for r in data if isinstance(r, dict)), limits.max_columns)
+        )
+        limits.check(columns=max(len(columns or ()), width))
     try:
         fast = _numeric_frame(data, columns, index)
         return fast if fast is not None else pd.DataFrame(data, columns=columns, index=index)
@@ -212,29 +250,45 @@ def _has_duplicates(names: list[Any]) -> bool:
         return False
 
 
-def _dataframe_records(value: Any) -> Any:
+def _dataframe_records(value: Any, limits: ShapeLimits | None) -> Any:
     import pandas as pd
 
     if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
         raise BadRequest("'dataframe_records' must be a list of objects (one per row).")
+    _check_records(value, limits)
     return pd.DataFrame(value)
 
 
-def _instances(value: Any) -> Any:
+def _check_records(records: list[dict[str, Any]], limits: ShapeLimits | None) -> None:
+    if limits is not None:
+        limits.check(rows=len(records))
+        limits.check(columns=keys_in(records, limits.max_columns))
+
+
+def _instances(value: Any, limits: ShapeLimits | None) -> Any:
     # Records are turned into one array per column, the form TF-serving's row format implies.
     if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
         names = value[0].keys()
         if any(row.keys() != names for row in value):
             raise BadRequest("Every record of 'instances' must have the same keys.")
+        if limits is not None:
+            limits.check(columns=len(names), rows=len(value))
         return {name: _tensor(name, [row[name] for row in value]) for name in names}
-    return _inputs(value)
+    return _inputs(value, limits)
 
 
-def _inputs(value: Any) -> Any:
+def _inputs(value: Any, limits: ShapeLimits | None) -> Any:
     if isinstance(value, dict):
+        if limits is not None:
+            # Each key is an input (a column), each value its rows.
+            limits.check(columns=len(value), rows=widest(value.values()))
         return {name: _tensor(name, part) for name, part in value.items()}
     if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        _check_records(value, limits)
         return value  # records: the signature reads them as rows
+    if limits is not None and isinstance(value, list):
+        # A tensor: its first dimension is the rows, its second the columns.
+        limits.check(rows=len(value), columns=widest(value))
     return _tensor(None, value)
 
 

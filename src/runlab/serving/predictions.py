@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["encode_predictions", "jsonable"]
+from runlab.serving.errors import ModelFailure
+
+__all__ = ["encode_predictions", "encode_response", "jsonable"]
 
 # orjson's own numpy support (OPT_SERIALIZE_NUMPY) is not used: it writes invalid JSON for a
 # datetime64 array holding NaT inside a dict, and refuses other byte orders. tolist() costs a
@@ -29,6 +31,14 @@ def encode_predictions(predictions: Any) -> bytes:
     Raises ``TypeError`` naming the type when a value has no JSON form.
     """
     return orjson.dumps({"predictions": predictions}, default=_default, option=_OPTIONS)
+
+
+def encode_response(predictions: Any) -> bytes:
+    """The scoring server's response body; an output with no JSON form is a ModelFailure."""
+    try:
+        return encode_predictions(predictions)
+    except TypeError as exc:
+        raise ModelFailure(f"The model's output cannot be sent as JSON: {exc}.") from exc
 
 
 def jsonable(predictions: Any) -> Any:

@@ -1,16 +1,19 @@
-"""How the scoring server runs ``predict``: micro-batched, on a worker thread, or inline.
+"""How the scoring server answers a request body: parse, check, predict, encode — and where.
 
-- ``batched`` (the default): a :class:`~runlab.serving.micro_batching.MicroBatcher` runs every
-  prediction on one dedicated thread and, for models whose rows are independent (scikit-learn),
-  scores the requests that queued up meanwhile in one call. The event loop stays free to read
-  and parse the next requests while the model works.
-- ``thread``: each request's ``predict`` on Starlette's thread pool (several at once).
-- ``inline``: ``predict`` on the event loop itself — no hand-off at all, but nothing else is
-  served while the model works.
+- ``batched`` (the default): the body is parsed and checked against the signature on a worker
+  thread, then a :class:`~runlab.serving.micro_batching.MicroBatcher` predicts on its one
+  dedicated thread (scoring the requests that queued up meanwhile in one call, for models whose
+  rows are independent, such as scikit-learn's) and encodes each answer there.
+- ``thread``: the whole request (parse, predict, encode) on one thread of the thread pool, each
+  request on its own.
+- ``inline``: everything on the event loop itself — no hand-off at all, but nothing else (not
+  even ``/ping``) is answered while a request is parsed or predicted.
 
-Whatever the mode, an exception from the model's own code reaches the caller as a
-:class:`~runlab.serving.errors.ModelFailure` (runlab's own errors, such as a schema mismatch,
-as they are).
+In the first two modes the event loop only reads bodies and writes answers, so ``/ping`` and
+``/health`` answer while a slow request is parsed or predicted. Whatever the mode, an exception
+from the model's own code reaches the caller as a :class:`~runlab.serving.errors.ModelFailure`
+(runlab's own errors, such as a schema mismatch or a request over the shape limits, as they
+are).
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from starlette.concurrency import run_in_threadpool
 from runlab.errors import RunlabError
 from runlab.serving.micro_batching import MicroBatcher
 from runlab.serving.model_call import model_failure, predict_guarded
+from runlab.serving.payload import ParsedRequest, parse_body
+from runlab.serving.predictions import encode_response
+from runlab.serving.request_shape import ShapeLimits
 
 __all__ = ["PREDICT_MODES", "Predictor"]
 
@@ -29,27 +35,44 @@ PREDICT_MODES = ("batched", "thread", "inline")
 
 
 class Predictor:
-    """Runs one model's predictions the way ``mode`` says (see the module docstring)."""
+    """Answers one model's requests the way ``mode`` says (see the module docstring).
 
-    def __init__(self, model: Any, mode: str = "batched") -> None:
+    ``limits`` bounds the columns and rows of a request (none when omitted).
+    """
+
+    def __init__(
+        self, model: Any, mode: str = "batched", limits: ShapeLimits | None = None
+    ) -> None:
         if mode not in PREDICT_MODES:
             raise ValueError(f"Unknown predict mode {mode!r}; one of {', '.join(PREDICT_MODES)}.")
         self.model = model
         self.mode = mode
-        self._batcher = MicroBatcher(model) if mode == "batched" else None
+        self.limits = limits
+        self._batcher = MicroBatcher(model, finish=encode_response) if mode == "batched" else None
 
-    async def predict(self, data: Any, params: dict[str, Any] | None) -> Any:
-        """The model's predictions for one request."""
-        if self._batcher is not None:
-            try:
-                return await self._batcher.predict(data, params)
-            except RunlabError:
-                raise
-            except Exception as exc:
-                raise model_failure(exc) from exc
-        if self.mode == "thread":
-            return await run_in_threadpool(predict_guarded, self.model, data, params)
-        return predict_guarded(self.model, data, params)
+    async def respond(self, body: bytes, content_type: str | None) -> bytes:
+        """The response body (``{"predictions": ...}``) for one request body."""
+        if self._batcher is None:
+            if self.mode == "thread":
+                return await run_in_threadpool(self._answer, body, content_type)
+            return self._answer(body, content_type)
+        data, params = await run_in_threadpool(self._checked_input, body, content_type)
+        try:
+            encoded: bytes = await self._batcher.predict_checked(data, params)
+        except RunlabError:
+            raise
+        except Exception as exc:
+            raise model_failure(exc) from exc
+        return encoded
+
+    def _answer(self, body: bytes, content_type: str | None) -> bytes:
+        data, params = parse_body(body, content_type, self.limits)
+        return encode_response(predict_guarded(self.model, data, params))
+
+    def _checked_input(self, body: bytes, content_type: str | None) -> ParsedRequest:
+        data, params = parse_body(body, content_type, self.limits)
+        checked: ParsedRequest = self.model.check_input(data, params)
+        return checked
 
     async def close(self) -> None:
         """Stop the prediction thread (batched mode)."""

@@ -1,7 +1,8 @@
-"""``runlab runs``: list, describe, delete and restore runs."""
+"""``runlab runs``: list, describe, delete, restore and recover runs."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -165,3 +166,71 @@ def restore_run(run_id: str, tracking_uri: str | None) -> None:
     """Restore a deleted run."""
     make_client(tracking_uri).restore_run(run_id)
     click.echo(f"Restored run {run_id}.")
+
+
+@runs.command("recover")
+@click.option(
+    "--tracking-uri",
+    "tracking_uri",
+    default=None,
+    metavar="URI",
+    help="Recover only what was logged to this store. Default: every spool file, each sent to "
+    "the store it names.",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Spool folder. Default: $RUNLAB_SPOOL_DIR, else runlab/spool in the user cache folder.",
+)
+def recover_runs(tracking_uri: str | None, directory: Path | None) -> None:
+    """End the runs of processes that died, after sending what they left unsent.
+
+    A process that logs notes in a spool file which runs it has open and, in durable mode
+    (RUNLAB_DURABLE=1), every record before the logging call returns. A process killed before
+    it could exit (SIGKILL, the OOM killer, a crash, power loss) leaves that file behind and its
+    runs RUNNING. This sends the records such files hold, in order, and then ends their runs as
+    KILLED. Files of running processes and runs that are no longer RUNNING are left alone;
+    running it again does nothing more.
+    """
+    from runlab.tracking.config import spool_dir
+    from runlab.tracking.recovery import recover
+
+    result = recover(directory, tracking_uri=tracking_uri)
+    folder = directory or spool_dir()
+    for item in result.recovered:
+        sent = item.sent
+        click.echo(
+            f"{item.path} (process {item.pid}, {item.tracking_uri}): sent {sent.metrics} metric "
+            f"points, {sent.params} params, {sent.tags} tags and {sent.run_ends} run ends."
+        )
+        for run_id in item.killed:
+            click.echo(f"  ended run {run_id} as KILLED")
+        for run_id, status in item.already_ended:
+            click.echo(f"  run {run_id} was already {status}; left as it is")
+        for run_id in item.resumed:
+            click.echo(f"  run {run_id} is open in a running process; left alone")
+        for reason in item.rejected:
+            click.echo(f"  refused by the store: {reason}", err=True)
+        if item.error:
+            click.echo(f"  kept for another try: {item.error}", err=True)
+    if result.live:
+        click.echo(f"Left alone {len(result.live)} spool file(s) of running processes.")
+    if result.other_stores:
+        click.echo(
+            f"Left alone {len(result.other_stores)} spool file(s) of other stores than "
+            f"{tracking_uri}."
+        )
+    for path, reason in result.unreadable:
+        click.echo(f"{path}: not recovered: {reason}", err=True)
+    if not result.recovered and not result.unreadable:
+        click.echo(f"Nothing to recover in {folder}.")
+        return
+    killed = sum(len(item.killed) for item in result.recovered)
+    points = sum(item.sent.metrics for item in result.recovered)
+    click.echo(
+        f"Recovered {len(result.recovered)} spool file(s): sent {points} metric points, ended "
+        f"{killed} run(s) as KILLED."
+    )
+    if result.failed:
+        raise click.ClickException("Some spool files were kept; see above, then run it again.")

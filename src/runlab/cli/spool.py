@@ -13,21 +13,25 @@ def spool() -> None:
 
     When a run logs to a server that stays unreachable past RUNLAB_FLUSH_TIMEOUT, the unsent
     records are kept in a spool file (under RUNLAB_SPOOL_DIR); these commands list and send them.
+    Every process that logs also keeps a spool file of its own there while it runs (the runs it
+    has open and, with RUNLAB_DURABLE=1, every record); `runlab runs recover` handles those of
+    processes that died.
     """
 
 
 @spool.command("list")
 @click.option("--dir", "directory", type=click.Path(path_type=Path), help="Spool folder.")
 def list_spools(directory: Path | None) -> None:
-    """List spool files waiting to be delivered, oldest first."""
+    """List spool files, oldest first; those of running processes are marked so."""
     from runlab.tracking.spool import pending_spools, spool_dir
+    from runlab.tracking.spool_file import in_use
 
     files = pending_spools(directory)
     if not files:
         click.echo(f"No spool files in {directory or spool_dir()}.")
         return
     for path in files:
-        click.echo(str(path))
+        click.echo(f"{path}  (in use by a running process)" if in_use(path) else str(path))
 
 
 @spool.command("deliver")
@@ -40,7 +44,12 @@ def list_spools(directory: Path | None) -> None:
 def deliver_spools(
     paths: tuple[Path, ...], tracking_uri: str | None, directory: Path | None
 ) -> None:
-    """Send spooled records to their tracking server (every waiting file when no PATH is given)."""
+    """Send spooled records to their store (every waiting file when no PATH is given).
+
+    Files that running processes hold are skipped. Runs that a file says its dead process had
+    open are left RUNNING, and the file kept, for `runlab runs recover`, which ends them.
+    """
+    from runlab.errors import InvalidState
     from runlab.tracking.spool import deliver, pending_spools
 
     files = list(paths) or pending_spools(directory)
@@ -49,14 +58,23 @@ def deliver_spools(
         return
     refused = 0
     for path in files:
-        result = deliver(path, tracking_uri=tracking_uri)
+        try:
+            result = deliver(path, tracking_uri=tracking_uri)
+        except InvalidState:
+            click.echo(f"{path}: in use by a running process; skipped.")
+            continue
         sent = result.sent
         click.echo(
             f"{path}: sent {sent.metrics} metric points, {sent.params} params, {sent.tags} tags "
             f"and {sent.run_ends} run ends to {result.tracking_uri}."
         )
+        if result.open_runs:
+            click.echo(
+                f"  its process left {len(result.open_runs)} run(s) open; `runlab runs recover` "
+                "ends them as KILLED."
+            )
         for reason in result.rejected:
             refused += 1
-            click.echo(f"  refused by the server: {reason}", err=True)
+            click.echo(f"  refused by the store: {reason}", err=True)
     if refused:
-        raise click.ClickException(f"The server refused {refused} record(s); see above.")
+        raise click.ClickException(f"The store refused {refused} record(s); see above.")

@@ -9,15 +9,27 @@ Guarantees:
 
 * Order: records of a run reach the store in the order they were queued; ``flush`` returns only
   after everything queued before it is written (writes are serialised by one lock).
-* Nothing is lost silently: an error the store reports is kept and raised by the next logging
-  call, ``flush`` or ``end_run``. When a batch fails, its parts are retried separately so one bad
-  record does not take the good ones down with it.
+* Errors are not dropped silently: an error the store reports is kept and raised by the next
+  logging call, ``flush`` or ``end_run``. When a batch fails, its parts are retried separately so
+  one bad record does not take the good ones down with it.
 * Memory is bounded: past ``MAX_PENDING`` queued records the caller writes synchronously
   (back-pressure) instead of growing the queue.
+* A normal exit, an uncaught exception and Ctrl-C all write the queue before the process ends
+  (``flush``, ``end_run`` and the interpreter-exit handler drain it).
+
+Not guaranteed: the queue lives in this process's memory. A process that dies without exiting
+(SIGKILL, the OOM killer, a crash of the interpreter, a power loss) loses what was queued and not
+yet written, about the last flush interval of logging while the store keeps up, more while it is
+slow or away. Its runs stay RUNNING: each writer notes in its process's spool file which runs the
+process opened (:meth:`BatchWriter.run_started`), so that ``runlab runs recover`` can end them as
+KILLED. Durable mode (``RUNLAB_DURABLE``, :mod:`runlab.tracking.durable_writer`) writes every
+record to that file before the logging call returns, and loses nothing.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
 import sys
@@ -25,7 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runlab.entities import Metric, Param, RunTag
 from runlab.errors import InvalidParameter, RunlabError, Unavailable
@@ -36,6 +48,9 @@ from runlab.validation import (
     MAX_PARAMS_PER_BATCH,
     MAX_TAGS_PER_BATCH,
 )
+
+if TYPE_CHECKING:
+    from runlab.tracking.spool_file import SpoolFile
 
 __all__ = [
     "END",
@@ -86,6 +101,11 @@ def take_chunk(queue: deque[tuple[str, int, Any]]) -> list[tuple[str, int, Any]]
 
 # Transient store errors (database locked, server away) are retried with these waits (seconds).
 _RETRY_WAITS = (0.05, 0.2, 1.0)
+#: Seconds between touches of the spool file by a writer with runs open: the time of a process's
+#: death is read from it (a run it leaves open is ended as KILLED at about that time).
+HEARTBEAT = 1.0
+#: A spool file past this size, with everything in it delivered, starts afresh.
+COMPACT_AT = 1 << 20
 
 
 def chunk_batch(
@@ -164,10 +184,13 @@ class BatchWriter:
 
     #: True for a writer that keeps records while a server is away (see runlab.tracking.spool).
     remote = False
+    #: True for a writer that puts every record on disk before the logging call returns.
+    durable = False
 
     def __init__(self, store: TrackingStore, interval: float) -> None:
         self.store = store
         self.interval = interval
+        self._reset_journal()
         #: Records as ``(run_id, kind, entity)``; appended by loggers, popped by the writer.
         self.queue: deque[tuple[str, int, Any]] = deque()
         #: Errors the store reported for queued records, waiting to be raised to the user.
@@ -179,6 +202,148 @@ class BatchWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
+
+    # -- this process's spool file: the runs it has open ---------------------------------------
+    def _reset_journal(self) -> None:
+        # Guards the spool file, its notes and the set of open runs; never held across a store
+        # call, so logging never waits on the store for it.
+        self._journal_lock = threading.Lock()
+        self._journal: SpoolFile | None = None
+        self._journal_error: str | None = None
+        #: Runs opened through this writer (start_run) and not ended yet, in order.
+        self._open_runs: dict[str, None] = {}
+        self._last_touch = 0.0
+
+    def prepare(self) -> None:
+        """Get ready to log to a new run (``start_run`` calls it before creating the run).
+
+        Nothing to do here; the durable writer creates its spool file, so that a run is not
+        started when nothing could be logged to it.
+        """
+
+    def run_started(self, run_id: str) -> None:
+        """Note in this process's spool file that it has ``run_id`` open (``start_run``).
+
+        If the process dies before ending the run, ``runlab runs recover`` ends it as KILLED.
+        A note that cannot be written (no spool folder) costs only that: it is logged once.
+        """
+        from runlab.tracking.spool_file import OPENED, encode_state
+
+        with self._journal_lock:
+            self._open_runs[run_id] = None
+            self._note_locked(encode_state(OPENED, run_id), OPENED)
+        if self._thread is None:
+            self._start()  # its heartbeat dates the process's death, should it die
+
+    def _run_ended(self, run_id: str) -> None:
+        """Note that the process ended ``run_id`` (its end is written or kept for delivery)."""
+        from runlab.tracking.spool_file import CLOSED, encode_state
+
+        with self._journal_lock:
+            if run_id in self._open_runs:
+                del self._open_runs[run_id]
+                self._note_locked(encode_state(CLOSED, run_id), CLOSED)
+                if self.durable:
+                    return  # its file holds records too: closed by end_run once delivered
+                if not self._open_runs:
+                    # Nothing left to note: the next start_run starts a new file.
+                    self._close_journal_locked()
+                else:
+                    self._compact_locked()
+
+    def _note_locked(self, line: bytes, kind: int) -> None:
+        journal = self._journal_locked(required=False)
+        if journal is None:
+            return
+        try:
+            # Nothing delivers from this file without durable mode: the note needs no delivery.
+            journal.append_line(line, kind, delivered=not self.durable)
+        except OSError as exc:
+            self._journal_failed(exc, journal)
+
+    def _journal_locked(self, required: bool) -> SpoolFile | None:
+        """This writer's spool file, created on first use; None if it cannot be (and logged).
+
+        With ``required`` (durable mode) a file that cannot be created raises instead.
+        """
+        if self._journal is not None:
+            return self._journal
+        if self._journal_error is not None and not required:
+            return None  # said once already; run notes are best effort
+        from runlab.tracking.config import spool_dir
+        from runlab.tracking.spool_file import SpoolFile, store_uri
+
+        uri = store_uri(self.store)
+        if uri is None:
+            return None  # an in-memory database: nothing to recover into
+        directory = spool_dir()
+        try:
+            self._journal = SpoolFile.create(directory, uri)
+        except OSError as exc:
+            if required:
+                raise RunlabError(
+                    f"runlab: cannot create a spool file in {directory} ({exc}); with "
+                    "RUNLAB_DURABLE set, a record is logged only once it is on disk, so nothing "
+                    "was logged. Set RUNLAB_SPOOL_DIR to a writable folder."
+                ) from exc
+            self._journal_failed(exc, None)
+            return None
+        self._journal_error = None
+        return self._journal
+
+    def _journal_failed(self, exc: OSError, journal: SpoolFile | None) -> None:
+        if self._journal_error is None:
+            where = journal.path if journal is not None else "the spool folder"
+            _logger.warning(
+                "runlab: cannot note open runs in %s (%s); if this process dies, "
+                "`runlab runs recover` will not know to end its runs.",
+                where,
+                exc,
+            )
+        self._journal_error = f"{type(exc).__name__}: {exc}"
+
+    def _compact_locked(self) -> None:
+        journal = self._journal
+        if journal is None or journal.pending or journal.size < COMPACT_AT:
+            return
+        from runlab.tracking.spool_file import OPENED, encode_state
+
+        notes = b"".join(encode_state(OPENED, run_id) for run_id in self._open_runs)
+        try:
+            journal.compact(notes)
+        except OSError as exc:
+            self._journal_failed(exc, journal)
+
+    def _heartbeat(self) -> None:
+        """Touch the spool file about every second while runs are open (from the thread)."""
+        if not self._open_runs or self._journal is None:
+            return
+        now = time.monotonic()
+        if now - self._last_touch < HEARTBEAT:
+            return
+        self._last_touch = now
+        with self._journal_lock:
+            if self._journal is not None:
+                self._journal.touch()
+
+    def _close_journal(self) -> None:
+        """Close the spool file: removed, unless it still names open runs or holds records."""
+        with self._journal_lock:
+            self._close_journal_locked()
+
+    def _close_journal_locked(self) -> None:
+        journal, self._journal = self._journal, None
+        if journal is None:
+            return
+        keep = bool(self._open_runs) or journal.pending
+        if keep:
+            journal.sync()
+        with contextlib.suppress(OSError):
+            journal.close(remove=not keep)
+
+    def release_at_exit(self) -> None:
+        """At interpreter exit, after the runs were ended: close the spool file."""
+        self._close_journal()
 
     # -- producer side (the training loop) -----------------------------------------------------
     def add(self, run_id: str, kind: int, entity: Any) -> None:
@@ -244,8 +409,12 @@ class BatchWriter:
 
         Returns None; a remote writer returns what it could not deliver in time instead.
         """
-        self.flush(raise_errors=False)
-        self.store.update_run_info(run_id, run_status=status, end_time=end_time)
+        try:
+            self.flush(raise_errors=False)
+            self.store.update_run_info(run_id, run_status=status, end_time=end_time)
+        finally:
+            # Ended or not, this process is done with the run: an error is the caller's to see.
+            self._run_ended(run_id)
         return None
 
     def _flush_through_thread(self) -> bool:
@@ -281,6 +450,7 @@ class BatchWriter:
         # With no thread, the next add() goes through _start(), which writes synchronously.
         self._thread = None
         self.flush(raise_errors=False)
+        self._close_journal()
 
     def _start(self) -> None:
         with self._start_lock:
@@ -300,6 +470,7 @@ class BatchWriter:
             if self.queue:
                 with self._write_lock:
                     self._drain()
+            self._heartbeat()
 
     def _drain(self) -> None:
         # Caller holds _write_lock. Loops until the queue is empty, a bounded chunk at a time.
@@ -402,6 +573,14 @@ class BatchWriter:
     def _after_fork_in_child(self) -> None:
         # The thread does not survive a fork, and the parent still owns what it had queued:
         # writing those records from the child too would store them twice.
+        journal = self._journal
+        if journal is not None:
+            # The parent's file and its runs stay the parent's. Closing the child's copy of the
+            # descriptor keeps the parent's lock (it belongs to the shared open file) and
+            # means the file stops looking alive once the parent is gone.
+            with contextlib.suppress(OSError):
+                journal.close(remove=False)
+        self._reset_journal()
         self.queue = deque()
         self.errors = []
         self._errors_lock = threading.Lock()
@@ -465,6 +644,20 @@ def writer_for(store: TrackingStore, interval: float | None = None) -> BatchWrit
 
 
 def _new_writer(store: TrackingStore, interval: float) -> BatchWriter:
+    from runlab.tracking.config import durable_mode
+
+    mode = durable_mode()
+    if mode is not None:
+        from runlab.tracking.spool_file import store_uri
+
+        if store_uri(store) is not None:
+            from runlab.tracking.durable_writer import DurableWriter
+
+            return DurableWriter(store, interval, sync_every_call=mode == "fsync")
+        _logger.warning(
+            "runlab: RUNLAB_DURABLE is ignored for an in-memory database: its records could not "
+            "outlive the process anyway."
+        )
     # Looked up in sys.modules rather than imported: a process that never opened a REST store
     # has no RestTrackingStore to find, and must not pay for importing httpx to learn that.
     rest = sys.modules.get("runlab.store.rest.tracking")
@@ -513,6 +706,21 @@ def close_all() -> None:
         _writers.clear()
     for writer in writers:
         writer.close()
+
+
+def _release_at_exit() -> None:
+    # Registered at import, before the fluent API's exit handler (which ends the runs and
+    # flushes), so it runs after it: atexit calls handlers last-registered first.
+    with _writers_lock:
+        writers = list(_writers.values())
+    for writer in writers:
+        try:
+            writer.release_at_exit()
+        except Exception as exc:  # the process is exiting: report, do not mask other handlers
+            _logger.error("runlab: could not close the spool file at exit: %s", exc)
+
+
+atexit.register(_release_at_exit)
 
 
 def _after_fork_in_child() -> None:

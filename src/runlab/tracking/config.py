@@ -7,16 +7,23 @@ a value set in code wins over ``RUNLAB_*`` variables, which win over their ``MLF
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from pathlib import Path
+from typing import Literal
 
 from runlab import uris
 from runlab.errors import InvalidParameter
 
 __all__ = [
     "DEFAULT_FLUSH_INTERVAL",
+    "DEFAULT_FLUSH_TIMEOUT",
     "MAX_FLUSH_INTERVAL",
+    "DurableMode",
+    "durable_mode",
     "env",
     "flush_interval",
+    "flush_timeout",
     "get_registry_uri",
     "get_tracking_uri",
     "is_tracking_uri_set",
@@ -24,12 +31,33 @@ __all__ = [
     "resolve_uri",
     "set_registry_uri",
     "set_tracking_uri",
+    "spool_dir",
 ]
 
 #: Seconds between background flushes of queued metrics, params and tags.
 DEFAULT_FLUSH_INTERVAL = 0.1
-#: The interval is capped so that a killed process loses at most about a second of logging.
+#: The interval is capped because records wait that long in memory, where a killed process
+#: loses them (unless RUNLAB_DURABLE is on).
 MAX_FLUSH_INTERVAL = 1.0
+#: Seconds ``flush()``/``end_run()`` wait for a tracking server (or, in durable mode, any store)
+#: before reporting what is unsent.
+DEFAULT_FLUSH_TIMEOUT = 30.0
+
+#: What ``RUNLAB_DURABLE`` asks for: ``"write"`` (each record is written to the spool file before
+#: the logging call returns) or ``"fsync"`` (and forced to the disk too); None when it is off.
+DurableMode = Literal["write", "fsync"]
+_DURABLE_VALUES: dict[str, DurableMode | None] = {
+    "": None,
+    "0": None,
+    "false": None,
+    "no": None,
+    "off": None,
+    "1": "write",
+    "true": "write",
+    "yes": "write",
+    "on": "write",
+    "fsync": "fsync",
+}
 
 _lock = threading.Lock()
 _tracking_uri: str | None = None
@@ -136,6 +164,55 @@ def flush_interval() -> float:
             f"RUNLAB_FLUSH_INTERVAL={raw!r} must be positive; set it to seconds, e.g. 0.1."
         )
     return min(value, MAX_FLUSH_INTERVAL)
+
+
+def flush_timeout() -> float:
+    """Seconds ``flush``/``end_run`` wait for records to be delivered: ``RUNLAB_FLUSH_TIMEOUT``.
+
+    Default 30. It bounds the wait for a tracking server, and in durable mode for any store.
+    """
+    raw = os.environ.get("RUNLAB_FLUSH_TIMEOUT")
+    if not raw:
+        return DEFAULT_FLUSH_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects NaN
+        raise InvalidParameter(
+            f"RUNLAB_FLUSH_TIMEOUT={raw!r} is not a number of seconds >= 0; set it to e.g. 30."
+        )
+    return value
+
+
+def spool_dir() -> Path:
+    """Where spool files go: ``RUNLAB_SPOOL_DIR``, else ``runlab/spool`` in the user cache folder."""
+    configured = os.environ.get("RUNLAB_SPOOL_DIR")
+    if configured:
+        return Path(configured).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "runlab" / "spool"
+
+
+def durable_mode() -> DurableMode | None:
+    """``RUNLAB_DURABLE``: None (off, the default), ``"write"`` (``1``/``true``) or ``"fsync"``.
+
+    In durable mode every logging call appends its record to this process's spool file before
+    it returns, so a process killed at any moment loses nothing (see docs/concepts.md).
+    """
+    raw = os.environ.get("RUNLAB_DURABLE", "")
+    key = raw.strip().lower()
+    if key not in _DURABLE_VALUES:
+        raise InvalidParameter(
+            f"RUNLAB_DURABLE={raw!r} is not understood; set it to 1 (each record is written to "
+            "the spool file before the logging call returns), fsync (and forced to disk), or 0."
+        )
+    return _DURABLE_VALUES[key]
 
 
 def pop_env_run_id() -> str | None:

@@ -202,6 +202,9 @@ def start_run(
             )
         user_tags[MLFLOW_RUN_NOTE] = validate_tag(MLFLOW_RUN_NOTE, description)
     client = default_client()
+    # Before the run exists: in durable mode this fails (and starts nothing) if no record could
+    # be kept.
+    batch_writer.writer_for(client.store).prepare()
     resume_id = run_id or config.pop_env_run_id()
     if resume_id:
         run = _resume(client, resume_id, experiment_id, run_name, user_tags)
@@ -225,6 +228,9 @@ def start_run(
     with _live_lock:
         _live[target.run_id] = active
         _by_id.pop(target.run_id, None)
+    # Noted in this process's spool file, so that `runlab runs recover` can end the run as
+    # KILLED if the process dies without ending it.
+    target.writer.run_started(target.run_id)
     return active
 
 

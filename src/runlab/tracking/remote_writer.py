@@ -1,9 +1,11 @@
-"""The background writer of a REST store: never blocks, never loses, delivers in order.
+"""The background writer of a REST store: never blocks on the server, outlasts its outages.
 
 See :mod:`runlab.tracking.spool` for the behaviour: batches that meet a connection error, a 5xx or
 a 429 stay at the head of the line and are retried with a capped exponential backoff; records
 wait in memory up to ``MEMORY_BOUND`` and then in a spool file; ``flush``/``end_run`` wait a
-bounded time and report what is still unsent and where.
+bounded time and report what is still unsent and where. A server outage loses nothing while the
+process lives and exits normally; what waits in memory is lost if the process is killed (durable
+mode, :mod:`runlab.tracking.durable_writer`, keeps it on disk instead).
 
 Threads: the training loop only appends to ``queue`` (and, when it is very long, moves it into
 the backlog itself). The writer thread owns the network. ``_lock`` guards the backlog, the spool
@@ -13,6 +15,7 @@ flush that times out can always move everything unsent to disk without waiting o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -127,9 +130,16 @@ class RemoteWriter(BatchWriter):
                 self._wake.set()
 
     def end_run(self, run_id: str, status: str, end_time: int) -> UnsentRecords | None:
-        """Queue the end of a run behind its records and flush; the report of what is unsent."""
-        self.add(run_id, END, (status, end_time))
-        return self.flush(raise_errors=False)
+        """Queue the end of a run behind its records and flush; the report of what is unsent.
+
+        An end that is not delivered in time is kept in the spool file with the records, so
+        delivering the file ends the run as the process asked.
+        """
+        try:
+            self.add(run_id, END, (status, end_time))
+            return self.flush(raise_errors=False)
+        finally:
+            self._run_ended(run_id)
 
     @property
     def pending(self) -> int:
@@ -142,6 +152,14 @@ class RemoteWriter(BatchWriter):
             + (sum(b.size for b in inflight.pieces) if inflight and not inflight.spool_bytes else 0)
             + (spool.counts.metrics + spool.counts.params + spool.counts.tags if spool else 0)
         )
+
+    def unsent_counts(self) -> Counts:
+        """What the spool file holds undelivered (a copy)."""
+        counts = Counts()
+        spool = self._spool
+        if spool is not None:
+            counts.merge(spool.counts)
+        return counts
 
     def has_pending(self) -> bool:
         """True while anything is undelivered."""
@@ -254,6 +272,7 @@ class RemoteWriter(BatchWriter):
                 spool.sync()
                 spool.close(remove=not spool.pending)
                 spool_module.release(spool.path)
+        self._close_journal()
 
     def _start(self) -> None:
         with self._start_lock:
@@ -280,6 +299,7 @@ class RemoteWriter(BatchWriter):
             except Exception as exc:  # a bug must surface, not kill the thread quietly
                 self._record(exc)
                 time.sleep(self.interval)
+            self._heartbeat()
 
     def _absorb(self) -> None:
         if self.queue:
@@ -424,6 +444,11 @@ class RemoteWriter(BatchWriter):
         self._gave_up = False
 
     def _after_fork_in_child(self) -> None:
-        # The parent owns its backlog and spool file; the child starts afresh.
+        # The parent owns its backlog and spool file; the child starts afresh, and closes its
+        # copy of the file's descriptor so that the file looks abandoned once the parent is gone.
+        spool = self._spool
+        if spool is not None:
+            with contextlib.suppress(OSError):
+                spool.close(remove=False)
         super()._after_fork_in_child()
         self._reset_state()

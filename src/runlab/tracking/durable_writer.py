@@ -1,0 +1,417 @@
+"""Durable mode (``RUNLAB_DURABLE``): a record is on disk before its logging call returns.
+
+In durable mode the writer of a store keeps no queue in memory. ``add`` appends the record's line
+to this process's spool file (see :mod:`runlab.tracking.spool_file`) with one ``write`` system
+call; the background thread reads the file back from where delivery stopped, groups consecutive
+records of a run into store-sized batches, sends each batch and then marks its bytes delivered.
+
+What that buys, and what it costs:
+
+* A process killed at any moment (SIGKILL, the OOM killer, a crash of the interpreter) loses
+  nothing it logged: once a logging call has returned, its record is in the operating system's
+  page cache, which the kernel writes to the file although the process is gone. ``runlab runs
+  recover`` then sends what was not delivered and ends the runs the process had open as KILLED.
+* Power loss or a kernel crash can still lose what the OS had not yet written to the disk. The
+  thread fsyncs the file once per pass, before sending from it, so that window is about one
+  flush interval (0.1 s by default) instead of the OS's ~30 s. ``RUNLAB_DURABLE=fsync`` fsyncs in
+  every logging call instead, which closes the window and costs a disk flush per call (see
+  BENCHMARKS.md for both costs).
+* Nothing is stored twice: a batch is marked delivered only after the store took it, so a crash
+  leaves at most the one batch that was being sent unmarked, and runlab's stores keep such a
+  resent batch once (metric points identical to ones in a key's last chunk are dropped; a param
+  with the same value and tags are idempotent). An MLflow server would store that one batch's
+  metric points twice.
+* It works the same for a local database and a tracking server: transient errors (a server away,
+  a database restarting: ``Unavailable``, 408, 429, 5xx) keep the batch at the head of the line,
+  retried with a backoff of 0.1 s doubling to 5 s; ``flush``/``end_run`` wait at most
+  ``RUNLAB_FLUSH_TIMEOUT`` seconds (default 30) and then raise
+  :class:`~runlab.tracking.spool.UnsentRecords` naming the file. Other errors (a changed param, a
+  deleted run) are raised at the next call, as without durable mode.
+* The file grows with the logging; once everything in it is delivered and it is past 1 MiB, it
+  starts afresh (keeping the notes of the runs still open).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import threading
+import time
+from typing import Any
+
+from runlab.errors import RunlabError
+from runlab.store.base import TrackingStore
+from runlab.tracking import spool as spool_module
+from runlab.tracking.batch_writer import (
+    COMPACT_AT,
+    END,
+    MAX_PENDING,
+    WAKE_AT,
+    Batch,
+    BatchWriter,
+)
+from runlab.tracking.config import flush_timeout
+from runlab.tracking.spool import UnsentRecords, _rejection, _send, transient
+from runlab.tracking.spool_file import OPENED, Counts, SpoolFile, encode_record, encode_state
+
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "DurableWriter"]
+
+_logger = logging.getLogger("runlab")
+
+#: Backoff between attempts while the store is away: first wait and cap, in seconds.
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 5.0
+# At exit, how long to wait for a delivery in progress before leaving the file as it is (it keeps
+# everything: a later `runlab runs recover` or `runlab spool deliver` sends the rest).
+_EXIT_LOCK_WAIT = 1.0
+
+
+class DurableWriter(BatchWriter):
+    """The writer of a store in durable mode: this process's spool file is its queue."""
+
+    durable = True
+
+    def __init__(
+        self, store: TrackingStore, interval: float, *, sync_every_call: bool = False
+    ) -> None:
+        super().__init__(store, interval)
+        rest = sys.modules.get("runlab.store.rest.tracking")
+        #: True for a tracking server: its requests get no retries of their own (see _send_one).
+        self.remote = rest is not None and isinstance(store, rest.RestTrackingStore)
+        #: ``RUNLAB_DURABLE=fsync``: every logging call also forces its record to the disk.
+        self.sync_every_call = sync_every_call
+        #: Where the records go, as the spool file names it (set with the file).
+        self.tracking_uri = ""
+        self._reset_delivery()
+
+    def _reset_delivery(self) -> None:
+        self._appended = 0  # records appended (under _journal_lock)
+        self._delivered = 0  # records delivered or refused (by the thread)
+        # Bytes appended and bytes delivered since the writer started: unlike offsets in the
+        # file, they keep growing when the file starts afresh, so flush() can wait on them.
+        self._appended_bytes = 0
+        self._delivered_bytes = 0
+        # Notified whenever delivery moves on or fails, so flush() can wait on it.
+        self._progress = threading.Condition(threading.Lock())
+        self._synced_size = 0
+        self._failures = 0
+        self._next_attempt = 0.0  # time.monotonic() of the next delivery attempt
+        self._last_error: str | None = None
+        # Set when a flush timed out; cleared by the next delivery. Until then flushes report
+        # at once instead of waiting again for a store that is known to be away.
+        self._gave_up = False
+
+    # -- producer side ---------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the spool file now, so that a run is not started when nothing could be logged."""
+        with self._journal_lock:
+            self._require_journal_locked()
+
+    def _require_journal_locked(self) -> SpoolFile:
+        journal = self._journal
+        if journal is None:
+            journal = self._journal_locked(required=True)
+            if journal is None:  # the store has no URI a later process could reach
+                raise RunlabError(f"runlab: durable mode cannot keep records for {self.store!r}.")
+            self.tracking_uri = journal.tracking_uri
+            # deliver(path) in this process waits for this writer instead of failing on the lock.
+            spool_module.claim(journal.path, self)
+        return journal
+
+    def unsent_counts(self) -> Counts:
+        """What the spool file holds undelivered (a copy)."""
+        counts = Counts()
+        with self._journal_lock:
+            if self._journal is not None:
+                counts.merge(self._journal.counts)
+        return counts
+
+    def _close_journal_locked(self) -> None:
+        journal = self._journal
+        if journal is not None:
+            spool_module.release(journal.path)
+        super()._close_journal_locked()
+
+    def _append_locked(self, line: bytes, kind: int) -> None:
+        """Append a line (caller holds _journal_lock); raise RunlabError if it is not written."""
+        journal = self._require_journal_locked()
+        try:
+            journal.append_line(line, kind)
+            if self.sync_every_call:
+                journal.sync()
+        except OSError as exc:
+            raise RunlabError(
+                f"runlab: could not write to the spool file {journal.path} ({exc}); with "
+                "RUNLAB_DURABLE set, a record is logged only once it is on disk, so this one "
+                "was not logged. Free some space, or set RUNLAB_SPOOL_DIR to another folder."
+            ) from exc
+        self._appended_bytes += len(line)
+
+    def add(self, run_id: str, kind: int, entity: Any) -> None:
+        """Append one record to the spool file and return once the OS has it.
+
+        Never waits on the store. Raises RunlabError, having logged nothing, if the file cannot
+        be written.
+        """
+        line = encode_record(run_id, kind, entity)
+        with self._journal_lock:
+            self._append_locked(line, kind)
+            self._appended += 1
+            waiting = self._appended - self._delivered
+        if self._thread is None:
+            self._start()
+        if waiting >= WAKE_AT:
+            if waiting >= MAX_PENDING and not self.remote:
+                # A local store that cannot keep up: wait for it rather than let the file grow
+                # without bound (as the in-memory writer does). A server never blocks the loop.
+                self.flush(raise_errors=False)
+            elif not self._wake.is_set():
+                self._wake.set()
+
+    def run_started(self, run_id: str) -> None:
+        """Note the run as open; the note goes through the file in order with the records."""
+        with self._journal_lock:
+            self._append_locked(encode_state(OPENED, run_id), OPENED)
+            self._open_runs[run_id] = None
+        if self._thread is None:
+            self._start()
+
+    def _note_locked(self, line: bytes, kind: int) -> None:
+        try:
+            self._append_locked(line, kind)
+        except RunlabError as exc:
+            _logger.warning("%s", exc)
+
+    def end_run(self, run_id: str, status: str, end_time: int) -> UnsentRecords | None:
+        """Append the end of the run behind its records and flush; the report of what is unsent.
+
+        An end that is not delivered in time stays in the file, so delivering the file later
+        ends the run as the process asked.
+        """
+        try:
+            self.add(run_id, END, (status, end_time))
+        except BaseException:
+            self._run_ended(run_id)
+            raise
+        with self._journal_lock:
+            # The END record itself tells a recovery that the process ended the run.
+            self._open_runs.pop(run_id, None)
+        unsent = self.flush(raise_errors=False)
+        if unsent is None and not self._open_runs:
+            # Everything delivered and no run left open: the file has nothing left to keep.
+            # (The next record starts a new one.)
+            with self._write_lock, self._journal_lock:
+                if not self._open_runs and self._delivered_bytes >= self._appended_bytes:
+                    self._close_journal_locked()
+        return unsent
+
+    @property
+    def pending(self) -> int:
+        """Records appended and not yet delivered."""
+        return self._appended - self._delivered
+
+    def has_pending(self) -> bool:
+        """True while the file holds lines not yet delivered."""
+        return self._delivered_bytes < self._appended_bytes
+
+    # -- flushing --------------------------------------------------------------------------------
+    def flush(
+        self, raise_errors: bool = True, timeout: float | None = None
+    ) -> UnsentRecords | None:
+        """Deliver everything appended so far, waiting at most ``timeout`` seconds.
+
+        ``timeout`` defaults to ``RUNLAB_FLUSH_TIMEOUT`` (30 s), or to 0 while the store has not
+        answered since the last flush timed out. What is then still undelivered stays in the
+        file, made to survive a power loss too, and is described by the returned
+        :class:`UnsentRecords` (raised instead when ``raise_errors``, after the errors the store
+        reported for records).
+        """
+        unsent: UnsentRecords | None = None
+        if self.has_pending():
+            target = self._appended_bytes
+            if timeout is None:
+                timeout = 0.0 if self._gave_up else flush_timeout()
+            if self._thread is None:
+                self._start()
+            self._next_attempt = 0.0  # the caller is waiting: try now, not after the backoff
+            self._wake.set()
+            if not self._wait_delivered(target, timeout):
+                unsent = self._report(timeout)
+                self._gave_up = unsent is not None
+        if raise_errors:
+            self.raise_errors()
+            if unsent is not None:
+                raise unsent
+        return unsent
+
+    def _wait_delivered(self, target: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while True:
+                if self._delivered_bytes >= target or self._journal is None:
+                    return True
+                left = deadline - time.monotonic()
+                thread = self._thread
+                if left <= 0 or thread is None or not thread.is_alive():
+                    return False
+                self._progress.wait(min(left, 0.5))
+
+    def _report(self, timeout: float) -> UnsentRecords | None:
+        with self._journal_lock:
+            journal = self._journal
+            if journal is None or not journal.pending:
+                return None  # delivered after all, just after the wait ended
+            counts = Counts()
+            counts.merge(journal.counts)
+            journal.sync()  # what is kept should survive a power loss as well
+            path = journal.path
+        if counts.empty:
+            return None  # only notes about runs were left; nothing the store lacks
+        if self._failures and self._last_error:
+            why = f" (last error: {self._last_error})"
+        else:
+            why = " (the store is answering, but had not caught up with the logging yet)"
+        return UnsentRecords(
+            f"runlab: {counts.describe()} were not delivered to {journal.tracking_uri} within "
+            f"{timeout:g} s{why}. They are kept in the spool file {path}. This process keeps "
+            "sending them while it runs; after it exits, `runlab runs recover` sends them.",
+            counts=counts,
+            path=path,
+        )
+
+    # -- the writer thread -----------------------------------------------------------------------
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._thread is not None:
+                return
+            # Unlike the in-memory writer, a closed durable one starts again: everything is in
+            # the file, so the thread is the only thing that delivers it.
+            self._closed = False
+            thread = threading.Thread(target=self._loop, name="runlab-durable-writer", daemon=True)
+            thread.start()
+            self._thread = thread
+
+    def _loop(self) -> None:
+        while not self._closed:
+            wait = self.interval
+            if self._failures:
+                wait = min(wait, max(0.0, self._next_attempt - time.monotonic()))
+            self._wake.wait(wait)
+            self._wake.clear()
+            try:
+                self._deliver()
+            except Exception as exc:  # a bug must surface, not kill the thread quietly
+                self._record(exc)
+                self._notify()
+                time.sleep(self.interval)
+            self._heartbeat()
+
+    def _deliver(self) -> None:
+        """Send from the file until it is delivered or the store fails (a backoff then)."""
+        if time.monotonic() < self._next_attempt:
+            return
+        with self._write_lock:
+            journal = self._journal
+            if journal is None or not journal.pending:
+                return
+            if journal.size > self._synced_size and not self.sync_every_call:
+                # Before anything is sent: a power loss must not lose records that the store
+                # has not got either. Once per pass, so it costs little.
+                size = journal.size
+                journal.sync()
+                self._synced_size = size
+            while (item := journal.read_next()) is not None:
+                batch, nbytes = item
+                if not self._send(batch):
+                    return
+                with self._journal_lock:
+                    journal.advance(nbytes, Counts.of([batch]))
+                    self._delivered += batch.size + (batch.end is not None)
+                    self._delivered_bytes += nbytes
+                self._online()
+                self._notify()
+            with self._journal_lock:
+                if journal.size >= COMPACT_AT:
+                    self._compact_locked()
+                    self._synced_size = 0
+
+    def _send(self, batch: Batch) -> bool:
+        """Send one batch; False (after a backoff is set) if the store is away for now.
+
+        A batch the store refuses is split so one bad record does not take the others down;
+        what it still refuses is recorded as an error for the user, and counts as delivered.
+        """
+        try:
+            _send(self.store, batch, max_retries=0 if self.remote else None)
+            return True
+        except Exception as exc:
+            if transient(exc):
+                self._offline(exc)
+                return False
+            pieces = batch.pieces()
+            if len(pieces) <= 1:
+                self._record(_rejection(exc, batch))
+                return True
+        # Pieces already sent are sent again if a later piece meets a transient error; the
+        # store keeps a resent piece once.
+        return all(self._send(piece) for piece in pieces)
+
+    def _notify(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+    def _offline(self, exc: Exception) -> None:
+        self._failures += 1
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
+        self._next_attempt = time.monotonic() + delay * (0.5 + random.random() / 2)
+        self._last_error = str(exc)
+        if self._failures == 1:
+            _logger.warning(
+                "runlab: cannot deliver records to %s (%s); they are kept in %s and sent when it "
+                "answers again.",
+                self._journal.tracking_uri if self._journal else "the store",
+                exc,
+                self._journal.path if self._journal else "the spool file",
+            )
+        self._notify()
+
+    def _online(self) -> None:
+        if self._failures:
+            _logger.info("runlab: the store answers again; sending the records kept")
+        self._failures = 0
+        self._gave_up = False
+
+    # -- closing ---------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Deliver what is in the file (bounded wait), stop the thread, close the file.
+
+        The file is removed if everything in it was delivered and no run is left open; else it
+        is kept for ``runlab runs recover`` or ``runlab spool deliver``.
+        """
+        if self.has_pending():
+            self.flush(raise_errors=False)
+        self._closed = True
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        self._thread = None
+        with self._write_lock:
+            self._close_journal()
+
+    def release_at_exit(self) -> None:
+        """At interpreter exit (runs ended, flushed): close the file unless a send is under way.
+
+        A send in progress may take up to the HTTP timeout against a hung server; then the file
+        is left as it is, which loses nothing: it holds every undelivered record.
+        """
+        if self._write_lock.acquire(timeout=_EXIT_LOCK_WAIT):
+            try:
+                self._close_journal()
+            finally:
+                self._write_lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        self._reset_delivery()

@@ -130,6 +130,37 @@ def test_serve_a_runs_uri(tmp_path: Path, models: dict[str, Path]) -> None:
         assert invoke(server.url, {"inputs": IRIS_ROWS}).json() == {"predictions": IRIS_CLASSES}
 
 
+@pytest.mark.slow
+def test_serve_bounds_the_columns_and_rows_of_a_request(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    server = serve_process(
+        tmp_path, "-m", str(models["iris"]), "--max-rows", "2", "--log-level", "warning"
+    )
+    with running(server):
+        # 100,000 columns in about 690 KB: refused by the default column limit, from its header.
+        header = ",".join(f"c{i}" for i in range(100_000))
+        wide = f"{header}\n{','.join(['1'] * 100_000)}\n"
+        response = httpx.post(
+            f"{server.url}/invocations",
+            content=wide,
+            headers={"Content-Type": "text/csv"},
+            timeout=60.0,
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "error_code": "BAD_REQUEST",
+            "message": "The request holds more than 10,000 columns; this server takes at most "
+            "10,000 per request. Send fewer, or raise the limit with `runlab models serve "
+            "--max-columns N`.",
+        }
+        three_rows = invoke(server.url, {"inputs": [*IRIS_ROWS, IRIS_ROWS[0]]})
+        assert three_rows.status_code == 400
+        assert "more than 2 rows" in three_rows.json()["message"]
+        assert "--max-rows N" in three_rows.json()["message"]
+        assert invoke(server.url, {"inputs": IRIS_ROWS}).json() == {"predictions": IRIS_CLASSES}
+
+
 def test_allowed_hosts() -> None:
     from runlab.cli.models_serving import serving_allowed_hosts
 

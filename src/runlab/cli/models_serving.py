@@ -135,6 +135,21 @@ def env_manager_option(func: F) -> F:
     help="Largest request body accepted (larger ones get 413). Default: 16 MiB.",
 )
 @click.option(
+    "--max-columns",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Most columns one request may carry, counted before it is read (more get 400). "
+    "Default: 10,000.",
+)
+@click.option(
+    "--max-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Most rows one request may carry (more get 400). Default: 1,000,000.",
+)
+@click.option(
     "--predict-mode",
     type=click.Choice(["batched", "thread", "inline"]),
     default="batched",
@@ -160,6 +175,8 @@ def serve(
     workers: int,
     allowed_hosts: str | None,
     max_request_bytes: int | None,
+    max_columns: int | None,
+    max_rows: int | None,
     predict_mode: str,
     env_manager: str,
     log_level: str,
@@ -176,12 +193,19 @@ def serve(
     from runlab.server.heap import settle_heap
     from runlab.serving.app import build_scoring_app
     from runlab.serving.factory import SERVING_CONFIG_ENV, ServingConfig
-    from runlab.serving.settings import DEFAULT_MAX_REQUEST_BYTES, ScoringSettings
+    from runlab.serving.settings import (
+        DEFAULT_MAX_COLUMNS,
+        DEFAULT_MAX_REQUEST_BYTES,
+        DEFAULT_MAX_ROWS,
+        ScoringSettings,
+    )
 
     check_port_free(host, port)
     settings = ScoringSettings(
         allowed_hosts=serving_allowed_hosts(allowed_hosts, host),
         max_request_bytes=max_request_bytes or DEFAULT_MAX_REQUEST_BYTES,
+        max_columns=max_columns or DEFAULT_MAX_COLUMNS,
+        max_rows=max_rows or DEFAULT_MAX_ROWS,
         predict_mode=predict_mode,
         version=__version__,
     )

@@ -150,7 +150,9 @@ def test_tables_cross_between_the_clients(experiment: str) -> None:
 # -- reading artifacts through the proxy ---------------------------------------------------------
 
 
-def test_runlab_reads_artifacts_through_the_proxy(experiment: str, tmp_path: Path) -> None:
+def test_runlab_reads_artifacts_through_the_proxy(
+    experiment: str, tmp_path: Path, runlab_server: ProxiedRunlabServer
+) -> None:
     pil = pytest.importorskip("PIL.Image")
     with runlab.start_run() as run:
         runlab.log_text("hello", "notes/a b.txt")
@@ -173,6 +175,12 @@ def test_runlab_reads_artifacts_through_the_proxy(experiment: str, tmp_path: Pat
     ]
     assert runlab.artifacts.load_text(f"runs:/{run_id}/notes/a b.txt") == "hello"
     assert runlab.artifacts.load_text(root + "/notes/a%20b.txt") == "hello"
+    # The proxy's own http address of the same file.
+    proxied = root.replace(
+        "mlflow-artifacts:", f"{runlab_server.url}/api/2.0/mlflow-artifacts/artifacts", 1
+    )
+    assert runlab.artifacts.load_text(proxied + "/notes/a%20b.txt") == "hello"
+    assert [i.path for i in runlab.artifacts.list_artifacts(proxied + "/img")] == ["img/green.png"]
     assert runlab.artifacts.load_dict(f"runs:/{run_id}/config.yaml") == {"lr": 0.1}
     image = runlab.artifacts.load_image(f"runs:/{run_id}/img/green.png")
     assert image.size == (3, 2) and image.getpixel((1, 1)) == (0, 255, 0)

@@ -163,8 +163,6 @@ def test_bad_tags_and_params_write_nothing(store: SqlTrackingStore, exp_id: str)
 def test_missing_or_deleted_parents(store: SqlTrackingStore, exp_id: str) -> None:
     with pytest.raises(ExperimentNotFound):
         store.create_logged_model("12345", "m")
-    with pytest.raises(RunNotFound):
-        store.create_logged_model(exp_id, "m", source_run_id="a" * 32)
     assert store.search_logged_models([exp_id]) == []
     store.delete_experiment(exp_id)
     with pytest.raises(InvalidState, match="deleted"):
@@ -383,8 +381,54 @@ def test_metric_filter_uses_the_newest_point_per_dataset(
     assert _search(store, exp_id, "metrics.acc > 0.5", datasets=train) == {"m"}
     wrong_digest = [{"dataset_name": "train", "dataset_digest": "zz"}]
     assert _search(store, exp_id, "metrics.acc > 0.5", datasets=wrong_digest) == set()
-    # datasets narrow metric clauses only: without one, every model matches.
-    assert _search(store, exp_id, "", datasets=wrong_digest) == {"m"}
+    # Without a metric clause, datasets keep the models measured on one of them (as in MLflow).
+    assert _search(store, exp_id, "", datasets=wrong_digest) == set()
+    assert _search(store, exp_id, "", datasets=train) == {"m"}
+
+
+def test_datasets_without_a_metric_clause_keep_models_measured_on_them(
+    store: SqlTrackingStore, exp_id: str
+) -> None:
+    for name, dataset, digest in [
+        ("on-eval", "eval", "e1"),
+        ("on-eval-v2", "eval", "e2"),
+        ("on-train", "train", "t1"),
+        ("no-dataset", None, None),
+    ]:
+        model = store.create_logged_model(exp_id, name, tags={"team": "nlp"})
+        store.record_logged_model_metrics(
+            model.model_id, [Metric("acc", 0.5, 1, 1, dataset, digest)]
+        )
+    store.create_logged_model(exp_id, "unmeasured", tags={"team": "nlp"})
+    evals = [{"dataset_name": "eval"}]
+    assert _search(store, exp_id, "", datasets=evals) == {"on-eval", "on-eval-v2"}
+    assert _search(
+        store, exp_id, "", datasets=[{"dataset_name": "eval", "dataset_digest": "e2"}]
+    ) == {"on-eval-v2"}
+    both = [{"dataset_name": "eval", "dataset_digest": "e1"}, {"dataset_name": "train"}]
+    assert _search(store, exp_id, "tags.team = 'nlp'", datasets=both) == {"on-eval", "on-train"}
+    assert _search(store, exp_id, "name LIKE 'on-%'", datasets=[{"dataset_name": "x"}]) == set()
+    # A metric clause anywhere (here under OR) decides instead, as above.
+    assert _search(store, exp_id, "metrics.acc > 1 OR name = 'unmeasured'", datasets=evals) == {
+        "unmeasured"
+    }
+
+
+def test_source_run_may_belong_to_another_store(store: SqlTrackingStore, exp_id: str) -> None:
+    # As in MLflow, the source run is recorded as given: it may live in another tracking store.
+    elsewhere = "a" * 32
+    model = store.create_logged_model(exp_id, "m", source_run_id=elsewhere)
+    assert store.get_logged_model(model.model_id).source_run_id == elsewhere
+    assert _search(store, exp_id, f"source_run_id = '{elsewhere}'") == {"m"}
+
+
+@pytest.mark.parametrize("bad", ["", "a" * 33, "has space", 7])
+def test_malformed_source_run_ids_write_nothing(
+    store: SqlTrackingStore, exp_id: str, bad: object
+) -> None:
+    with pytest.raises(InvalidParameter, match=r"source_run_id|run id"):
+        store.create_logged_model(exp_id, "m", source_run_id=bad)  # type: ignore[arg-type]
+    assert store.search_logged_models([exp_id]) == []
 
 
 def test_order(store: SqlTrackingStore, exp_id: str, catalog: dict[str, LoggedModel]) -> None:

@@ -102,8 +102,8 @@ class RestLoggedModelMethods:
     ) -> LoggedModel:
         """Create a PENDING logged model (the server makes up a missing name).
 
-        NotFound (ExperimentNotFound or RunNotFound where the server says which) if the
-        experiment or the source run is absent.
+        NotFound if the experiment is absent. The source run is recorded as given (neither
+        runlab's server nor MLflow's looks it up: it may live in another tracking store).
         """
         body: dict[str, Any] = {
             "experiment_id": str(experiment_id),

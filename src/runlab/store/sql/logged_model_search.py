@@ -8,7 +8,9 @@ Metric semantics: a model may have several points of one metric, measured on dif
 (and at different steps). A metric comparison holds when, for some dataset (or no dataset), the
 model's newest point of that metric on that dataset satisfies it; the newest point is the one
 with the highest step, then timestamp, then insertion order. The search's ``datasets`` narrow
-which datasets count. A NaN value satisfies only ``!=``. Sorting on a metric uses the newest point
+which datasets count; a filter without any metric comparison (or no filter) then keeps the
+models that have a metric point on one of those datasets, as MLflow does. A NaN value satisfies
+only ``!=``. Sorting on a metric uses the newest point
 on the order item's dataset (on any dataset when it names none); NaN and missing values go last.
 """
 
@@ -22,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from runlab.entities import LifecycleStage, LoggedModelStatus
 from runlab.errors import InvalidParameter
-from runlab.search import Comparison, Key, KeyType
+from runlab.search import And, Comparison, Expr, Key, KeyType, Not, Or
 from runlab.search.logged_model_grammar import (
     DatasetFilter,
     LoggedModelOrderBy,
@@ -97,6 +99,30 @@ def _status_values(values: Sequence[str]) -> list[str]:
         except InvalidParameter:
             out.append(value)
     return out
+
+
+def _compares_a_metric(expr: Expr | None) -> bool:
+    """True if the filter compares a metric anywhere (under AND, OR or NOT)."""
+    if isinstance(expr, Comparison):
+        return expr.key.type is KeyType.METRIC
+    if isinstance(expr, (And, Or)):
+        return any(_compares_a_metric(item) for item in expr.items)
+    if isinstance(expr, Not):
+        return _compares_a_metric(expr.item)
+    return False
+
+
+def _measured_on(dialect: _Dialect, datasets: Sequence[DatasetFilter]) -> ColumnElement[bool]:
+    """The model has a metric point on one of ``datasets``."""
+    point = logged_model_metrics.alias("on_dataset")
+    match = _dataset_match(dialect, point, datasets)
+    assert match is not None
+    return (
+        sa.select(_ONE_SQL)
+        .select_from(point)
+        .where(point.c.model_id == logged_models.c.model_id, match)
+        .exists()
+    )
 
 
 class _LoggedModelFilterCompiler(_FilterCompiler):
@@ -218,7 +244,8 @@ def select_logged_model_ids(
     """One SELECT of ``logged_models.model_id`` for a page of a logged-model search.
 
     Deleted models are never returned. ``datasets`` (dicts with ``dataset_name`` and optional
-    ``dataset_digest``) narrow the metric comparisons of the filter. ``order_by`` items are
+    ``dataset_digest``) narrow the metric comparisons of the filter; without one, they keep
+    the models measured on one of them. ``order_by`` items are
     strings (``"metrics.acc DESC"``) or dicts (``{"field_name", "ascending", "dataset_name",
     "dataset_digest"}``); the default is ``creation_timestamp DESC`` and ``model_id ASC`` always
     breaks ties, so offset paging is stable. Raises InvalidParameter for a malformed filter,
@@ -237,6 +264,8 @@ def select_logged_model_ids(
     ]
     if expr is not None:
         conditions.append(_LoggedModelFilterCompiler(dialect, dataset_filters).compile(expr))
+    if dataset_filters and not _compares_a_metric(expr):
+        conditions.append(_measured_on(dialect, dataset_filters))
 
     source: sa.FromClause = logged_models
     sort_keys: list[Any] = []

@@ -55,6 +55,9 @@ FORBIDDEN_NAME_CHARS = "/:.%\"'"
 # Tags or params: a dict, (key, value) pairs, or objects with .key and .value.
 KeyValues: TypeAlias = Mapping[str, str] | Iterable[Any]
 
+#: The width of the column that keeps a logged model's source run id.
+_SOURCE_RUN_ID_MAX: int = t.logged_models.c.source_run_id.type.length  # type: ignore[attr-defined]
+
 # Keeps IN lists well below every backend's bound-parameter limit.
 _ID_BATCH = 500
 
@@ -115,6 +118,18 @@ def _params(params: KeyValues | None) -> dict[str, str]:
             raise InvalidParameter(f"The value of param {key!r} must be a string.")
         validation.validate_param(key, value)
     return dict(pairs)
+
+
+def _source_run_id(run_id: Any) -> str:
+    """The form of a source run id (whether the run exists is not checked)."""
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidParameter(f"source_run_id must be a run id string, got {run_id!r}.")
+    if len(run_id) > _SOURCE_RUN_ID_MAX:
+        raise InvalidParameter(
+            f"source_run_id is {len(run_id)} characters long; run ids have at most "
+            f"{_SOURCE_RUN_ID_MAX}."
+        )
+    return validation.validate_run_id(run_id)
 
 
 def _model_id_text(model_id: Any) -> str:
@@ -358,15 +373,16 @@ class LoggedModelMethods:
         """Create a PENDING logged model in an active experiment and return it.
 
         A missing name is made up. The artifact location is
-        ``<experiment artifact location>/models/<model_id>/artifacts``. ExperimentNotFound or
-        RunNotFound (``source_run_id``) if absent; InvalidState if the experiment is deleted.
+        ``<experiment artifact location>/models/<model_id>/artifacts``. ExperimentNotFound if
+        the experiment is absent, InvalidState if it is deleted. ``source_run_id`` is recorded
+        as given, as MLflow does: the run may live in another tracking store.
         """
         model_name = generate_run_name() if name is None else _model_name(name)
         tag_map = _tags(tags)
         param_map = _params(params)
         kind = _model_type(model_type)
-        if source_run_id is not None and (not isinstance(source_run_id, str) or not source_run_id):
-            raise InvalidParameter(f"source_run_id must be a run id string, got {source_run_id!r}.")
+        if source_run_id is not None:
+            _source_run_id(source_run_id)
         model_id = f"m-{uuid.uuid4().hex}"
 
         def work(conn: Connection) -> LoggedModel:
@@ -376,8 +392,6 @@ class LoggedModelMethods:
                     f"Experiment {experiment_id!r} is deleted: restore it, or log the model to "
                     "an active experiment."
                 )
-            if source_run_id is not None:
-                self._run_row(conn, source_run_id)
             now = _now_ms()
             conn.execute(
                 t.logged_models.insert().values(

@@ -180,6 +180,74 @@ def test_artifact_directories(api: Api) -> None:
     assert "artifact_directory_path" in error_of(bad, 400, "INVALID_PARAMETER_VALUE")
 
 
+FILES = "/ajax-api/2.0/mlflow/logged-models/{}/artifacts/files"
+
+
+def test_artifact_file_download(api: Api) -> None:
+    # MLflow's UI reads a logged model's files here (ajax prefix only, as on MLflow's server).
+    model = create(api, name="m")
+    model_id, root = model["info"]["model_id"], model["info"]["artifact_uri"]
+    from runlab.artifacts import get_artifact_repository
+
+    repo = get_artifact_repository(root)
+    repo.log_bytes(b"flavors: {}\n", "MLmodel")
+    repo.log_bytes(b"<script>alert(1)</script>", "sub/page.html")
+    got = api.get(FILES.format(model_id), params={"artifact_file_path": "MLmodel"})
+    assert got.status_code == 200, got.text
+    assert got.content == b"flavors: {}\n"
+    assert got.headers["content-disposition"] == 'attachment; filename="MLmodel"'
+    page = api.get(FILES.format(model_id), params={"artifact_file_path": "sub/page.html"})
+    assert page.content == b"<script>alert(1)</script>"
+    # Someone's file never runs as part of the UI: an attachment, sandboxed, not sniffed.
+    assert page.headers["content-disposition"] == 'attachment; filename="page.html"'
+    assert page.headers["content-security-policy"] == "sandbox"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    ranged = api.get(
+        FILES.format(model_id),
+        params={"artifact_file_path": "MLmodel"},
+        headers={"Range": "bytes=0-6"},
+    )
+    assert (ranged.status_code, ranged.content) == (206, b"flavors")
+    assert api.get(BASE.replace("/api/", "/ajax-api/") + f"/{model_id}").status_code == 200
+    assert api.get(f"{BASE}/{model_id}/artifacts/files").status_code == 404  # no /api/ twin
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code", "mentions"),
+    [
+        ({}, 400, "BAD_REQUEST", 'Request must include the "artifact_file_path"'),
+        ({"artifact_file_path": ""}, 400, "BAD_REQUEST", "artifact_file_path"),
+        ({"artifact_file_path": "../../etc/passwd"}, 400, "INVALID_PARAMETER_VALUE", "'..'"),
+        ({"artifact_file_path": "/etc/passwd"}, 400, "INVALID_PARAMETER_VALUE", "absolute"),
+        ({"artifact_file_path": "%2e%2e/x"}, 400, "INVALID_PARAMETER_VALUE", "'..'"),
+        ({"artifact_file_path": "missing.txt"}, 404, "RESOURCE_DOES_NOT_EXIST", "'missing.txt'"),
+        ({"artifact_file_path": "sub"}, 400, "INVALID_PARAMETER_VALUE", "'sub'"),
+    ],
+)
+def test_bad_artifact_file_requests(
+    api: Api, params: dict[str, str], status: int, code: str, mentions: str
+) -> None:
+    model = create(api, name="m")
+    from runlab.artifacts import get_artifact_repository
+
+    get_artifact_repository(model["info"]["artifact_uri"]).log_bytes(b"x", "sub/file.txt")
+    response = api.get(FILES.format(model["info"]["model_id"]), params=params)
+    message = error_of(response, status, code)
+    assert mentions in message
+    # The file's place in the server's storage is not revealed.
+    assert model["info"]["artifact_uri"] not in message
+
+
+def test_artifact_file_of_a_missing_or_deleted_model(api: Api) -> None:
+    missing = "m-" + "0" * 32
+    response = api.get(FILES.format(missing), params={"artifact_file_path": "MLmodel"})
+    assert missing in error_of(response, 404, "RESOURCE_DOES_NOT_EXIST")
+    model_id = create(api, name="m")["info"]["model_id"]
+    assert api.request("DELETE", f"{BASE}/{model_id}").status_code == 200
+    gone = api.get(FILES.format(model_id), params={"artifact_file_path": "MLmodel"})
+    error_of(gone, 404, "RESOURCE_DOES_NOT_EXIST")
+
+
 @pytest.mark.parametrize(
     ("method", "suffix", "body", "status", "mentions"),
     [

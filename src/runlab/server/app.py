@@ -92,6 +92,7 @@ def build_app(
     routes.extend(info.routes(ctx))
     routes.extend(artifact_proxy.routes(ctx))
     routes.extend(artifact_download.routes(ctx))
+    routes.extend(logged_models.routes(ctx))
 
     async def openapi_document(_request: Request) -> Response:
         """The OpenAPI document of every endpoint this server serves."""

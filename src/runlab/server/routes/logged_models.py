@@ -2,20 +2,35 @@
 
 Paths carry the model id (``logged-models/{model_id}``); the route machinery merges path
 parameters into the request fields, so handlers read ``model_id`` like any other field.
+
+:func:`routes` adds the one download MLflow's UI uses,
+``GET /ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files?artifact_file_path=<p>``:
+one file of the model's artifacts, streamed (Range requests included) from wherever they live,
+always as an attachment with a sandbox CSP, so it never runs as part of the UI's origin.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from runlab.artifacts import validate_artifact_path
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from runlab.artifacts import join_artifact_path, validate_artifact_path
 from runlab.entities import LoggedModelStatus
-from runlab.errors import InvalidParameter, RunlabError
+from runlab.errors import ArtifactNotFound, InvalidParameter, RunlabError
 from runlab.server import wire
 from runlab.server.context import ServerContext
-from runlab.server.endpoint import Endpoint
+from runlab.server.endpoint import Endpoint, read_fields
 from runlab.server.request_fields import RequestFields
-from runlab.server.routes.run_artifacts import list_artifacts_under
+from runlab.server.routes.artifact_proxy import (
+    attachment_disposition,
+    download_response,
+    open_download,
+)
+from runlab.server.routes.run_artifacts import artifact_root, list_artifacts_under
 from runlab.server.routes.runs import named
 from runlab.store.base import LoggedModelStore
 
@@ -26,6 +41,8 @@ STATUSES = {
     "LOGGED_MODEL_UPLOAD_FAILED": LoggedModelStatus.UPLOAD_FAILED,
 }
 SEARCH_MAX_RESULTS_DEFAULT = 100
+#: Where MLflow serves a logged model's artifact files (its UI's address; no /api/ twin).
+ARTIFACT_FILES_PATH = "/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files"
 
 
 def _store(ctx: ServerContext) -> LoggedModelStore:
@@ -144,6 +161,47 @@ def list_artifacts(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     if files:
         out["files"] = files
     return out
+
+
+def _artifact_file(fields: RequestFields) -> str:
+    """``artifact_file_path``, validated, naming a file (not the root)."""
+    raw = fields.string("artifact_file_path")
+    if not raw:
+        # MLflow's wording and code (400 BAD_REQUEST).
+        raise InvalidParameter(
+            'Request must include the "artifact_file_path" query parameter.', "BAD_REQUEST"
+        )
+    return named("artifact_file_path", lambda: validate_artifact_path(raw))
+
+
+def _locate_file(ctx: ServerContext, fields: RequestFields) -> tuple[Any, str, str]:
+    """(repository, path inside it, requested path) of one file of a logged model."""
+    path = _artifact_file(fields)
+    model = _store(ctx).get_logged_model(fields.required_string("model_id"))
+    repo, root_path = artifact_root(ctx, model.artifact_location)
+    return repo, join_artifact_path(root_path, path), path
+
+
+def routes(ctx: ServerContext) -> list[Route]:
+    """The logged-model artifact download of MLflow's UI (see the module docstring)."""
+
+    async def download(request: Request) -> Response:
+        """Stream one artifact file of a logged model, as an attachment."""
+        fields = (await read_fields(request, ctx)).with_values(request.path_params)
+        repo, location, path = await run_in_threadpool(_locate_file, ctx, fields)
+        try:
+            prepared = await open_download(repo, location)
+        except (ArtifactNotFound, InvalidParameter) as exc:
+            # Name the file as the request did, not by its place in the server's storage.
+            message = exc.message.replace(repr(location), repr(path))
+            raise type(exc)(message, exc.error_code) from None
+        response = await download_response(request, location, prepared)
+        response.headers["Content-Disposition"] = attachment_disposition(path)
+        response.headers["Content-Security-Policy"] = "sandbox"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    return [Route(ARTIFACT_FILES_PATH, download, methods=["GET"])]
 
 
 _ID = {"model_id": "string"}

@@ -2,7 +2,9 @@
 
 ``upgrade(url)`` brings any runlab database to the newest schema; the store calls
 ``ensure_schema`` when it opens a database, which creates a fresh one and refuses an outdated one
-with a message that names ``runlab db upgrade``.
+with a message that names ``runlab db upgrade``. An empty database gets the tables of
+``schema.py`` directly, stamped with the newest revision; the migrations take older databases
+there step by step.
 """
 
 from __future__ import annotations
@@ -13,10 +15,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from runlab.errors import InvalidState
+from runlab.store.sql import schema
+
+#: Every revision runlab has had, oldest first; a test checks it against Alembic's history.
+REVISIONS = (
+    "0001_initial",
+    "0002_logged_models",
+    "0003_model_registry",
+    "0004_exact_strings_on_mysql",
+)
 
 #: The newest revision; a test checks it equals Alembic's head, so opening a store needs no
 #: Alembic import when the database is current.
-HEAD_REVISION = "0003_model_registry"
+HEAD_REVISION = REVISIONS[-1]
 
 _LOCK_NAME = "runlab_schema_migration"
 
@@ -68,9 +79,25 @@ def upgrade(target: sa.engine.Engine | str, revision: str = "head") -> None:
         conn.execution_options(runlab_write=True)
         with conn.begin():
             _lock(conn)
-            if current_revision(conn) != HEAD_REVISION or revision != "head":
+            current = current_revision(conn)
+            if current is None and revision in ("head", HEAD_REVISION):
+                _create_schema(conn)
+            elif current != HEAD_REVISION or revision != "head":
                 command.upgrade(_alembic_config(conn), revision)
             _unlock(conn)
+
+
+def _create_schema(conn: Connection) -> None:
+    """Create schema.py's tables in an empty database and record the newest revision.
+
+    Running every migration would end at the same tables (a test compares the two) but takes
+    longer, most of all on MySQL, where a later revision rewrites every table the first ones
+    made.
+    """
+    from alembic import command
+
+    schema.metadata.create_all(conn)
+    command.stamp(_alembic_config(conn), HEAD_REVISION)
 
 
 def ensure_schema(engine: sa.engine.Engine) -> None:

@@ -98,7 +98,8 @@ class LoggingChild:
             raise AssertionError(f"the child exited early: {self.stderr()}")
         return line.strip()
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
+        """Write a line to the child's stdin."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(text + "\n")
         self.proc.stdin.flush()
@@ -110,7 +111,7 @@ class LoggingChild:
 
     def log(self) -> None:
         """Let the child log, and wait until every one of its logging calls has returned."""
-        self._say("go")
+        self.say("go")
         assert self.read_line() == "logged"
 
     def kill(self) -> None:
@@ -121,8 +122,8 @@ class LoggingChild:
         self._close_pipes()
 
     def exit(self) -> str:
-        """Let the child exit normally; its stderr."""
-        self._say("exit")
+        """Let the child exit normally (after :meth:`log`); its stderr."""
+        self.say("exit")
         self.proc.wait(timeout=120)
         err = self.stderr()
         assert self.proc.returncode == 0, err

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from runlab.tracking import Client
+from runlab.tracking.recovery import recover
 
 pytestmark = pytest.mark.slow
 
@@ -116,10 +117,11 @@ def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
             """
         )
     )
+    spool_dir = tmp_path / "spool"
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         cwd=tmp_path,
-        env=_env(RUNLAB_FLUSH_INTERVAL="0.1"),
+        env=_env(RUNLAB_FLUSH_INTERVAL="0.1", RUNLAB_SPOOL_DIR=str(spool_dir)),
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -135,10 +137,14 @@ def test_sigkill_loses_at_most_the_last_flush_interval(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
     client = Client(f"sqlite:///{tmp_path / 'runlab.db'}")
     run = client.get_run(run_id)
-    assert run.info.status == "RUNNING"  # nobody could end it
+    assert run.info.status == "RUNNING"  # nobody could end it...
     assert run.data.params == {"p": "kept"}
     assert run.data.tags["t"] == "kept"
     assert [m.step for m in client.get_metric_history(run_id, "loss")] == list(range(2000))
+    # ...until `runlab runs recover` finds the dead process's spool file.
+    (recovered,) = recover(spool_dir).recovered
+    assert recovered.killed == [run_id] and recovered.sent.empty
+    assert client.get_run(run_id).info.status == "KILLED"
 
 
 def test_mlflow_style_script_runs_unchanged(tmp_path: Path) -> None:

@@ -44,7 +44,6 @@ from runlab.errors import RunlabError
 from runlab.store.base import TrackingStore
 from runlab.tracking import spool as spool_module
 from runlab.tracking.batch_writer import (
-    COMPACT_AT,
     END,
     MAX_PENDING,
     WAKE_AT,
@@ -329,12 +328,13 @@ class DurableWriter(BatchWriter):
                     journal.advance(nbytes, Counts.of([batch]))
                     self._delivered += batch.size + (batch.end is not None)
                     self._delivered_bytes += nbytes
+                    if not journal.pending:
+                        # Caught up: start the file afresh if it has grown large (before the
+                        # waiters hear of it, so that what they see next is settled).
+                        self._compact_locked()
+                        self._synced_size = min(self._synced_size, journal.size)
                 self._online()
                 self._notify()
-            with self._journal_lock:
-                if journal.size >= COMPACT_AT:
-                    self._compact_locked()
-                    self._synced_size = 0
 
     def _send(self, batch: Batch) -> bool:
         """Send one batch; False (after a backoff is set) if the store is away for now.

@@ -24,7 +24,7 @@ def upgrade(uri: str | None, tracking_uri: str | None) -> None:
     from runlab import uris
     from runlab.errors import InvalidParameter
     from runlab.store.sql.engine import create_engine
-    from runlab.store.sql.migrations import current_revision
+    from runlab.store.sql.migrations import current_revision, owned_revision
     from runlab.store.sql.migrations import upgrade as migrate
     from runlab.tracking import config
 
@@ -39,8 +39,8 @@ def upgrade(uri: str | None, tracking_uri: str | None) -> None:
     engine = create_engine(target)
     try:
         shown = engine.url.render_as_string(hide_password=True)
-        with engine.connect() as conn:
-            before = current_revision(conn)
+        # Refuses a database that is not runlab's (an MLflow one) before touching it.
+        before = owned_revision(engine)
         migrate(engine)
         with engine.connect() as conn:
             after = current_revision(conn)

@@ -73,6 +73,21 @@ def create_engine(url: str) -> Engine:
     return engine
 
 
+def create_inspection_engine(url: str | sa.engine.URL) -> Engine:
+    """An engine for looking at a database before runlab takes it over: it changes nothing.
+
+    :func:`create_engine` tunes every SQLite connection, and switching a file to WAL journaling
+    rewrites its header and adds files beside it. This engine only waits for locks like the
+    store does, and keeps no connection once its work is done.
+    """
+    url = normalize_db_url(url) if isinstance(url, str) else url
+    if sa.engine.make_url(url).get_backend_name() == "sqlite":
+        return sa.create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, poolclass=sa.pool.NullPool
+        )
+    return sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+
 #: A pooled connection unused for longer than this is pinged before it is handed out.
 IDLE_PING_AFTER_S = 2.0
 

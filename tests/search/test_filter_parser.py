@@ -18,6 +18,7 @@ from runlab.search import (
     parse_experiment_filter,
     parse_run_filter,
 )
+from runlab.search.parser import MAX_COMPARISONS, MAX_NESTING
 
 M, P, T, A, D = KeyType.METRIC, KeyType.PARAM, KeyType.TAG, KeyType.ATTRIBUTE, KeyType.DATASET
 
@@ -316,3 +317,26 @@ def test_deep_nesting_is_rejected_not_a_crash() -> None:
     with pytest.raises(InvalidParameter, match="nesting deeper than"):
         parse_run_filter("NOT " * 5000 + "metrics.a > 1")
     assert parse_run_filter("(" * 20 + "metrics.a > 1" + ")" * 20) == cmp(M, "a", ">", 1)
+
+
+def test_nesting_limit_is_exact() -> None:
+    at_limit = "NOT " * MAX_NESTING + "metrics.a > 1"
+    assert parse_run_filter(at_limit) is not None
+    with pytest.raises(InvalidParameter, match=f"nesting deeper than {MAX_NESTING} levels"):
+        parse_run_filter("NOT " + at_limit)
+
+
+@pytest.mark.parametrize("joiner", [" AND ", " OR "])
+def test_comparison_count_is_bounded(joiner: str) -> None:
+    terms = [f"params.p{i} = 'x'" for i in range(MAX_COMPARISONS + 1)]
+    parsed = parse_run_filter(joiner.join(terms[:MAX_COMPARISONS]))
+    assert isinstance(parsed, (And, Or)) and len(parsed.items) == MAX_COMPARISONS
+    with pytest.raises(InvalidParameter) as refused:
+        parse_run_filter(joiner.join(terms))
+    message = refused.value.message
+    assert f"more than {MAX_COMPARISONS} comparisons" in message
+    # The position points at the first comparison over the limit.
+    assert f"at position {len(joiner.join(terms[:MAX_COMPARISONS])) + len(joiner)}" in message
+    # The same bound holds for every entity's filter (they share the parser).
+    with pytest.raises(InvalidParameter, match="comparisons"):
+        parse_experiment_filter(" AND ".join(f"name = 'x{i}'" for i in range(1000)))

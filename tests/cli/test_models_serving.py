@@ -3,6 +3,9 @@
 ``serve`` runs as a real process on a free port (one worker and two), ``predict`` through
 click's runner on files in tmp_path, and the Docker build context is checked file by file and
 by running its start command here, against the copied model.
+
+The ``outputs`` model is a custom model, a cloudpickle: it is served and scored with
+``--trust-model`` (or from a trusted source), and refused without.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ if TYPE_CHECKING:
     from tests.cli.conftest import Runner
 
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]
+TRUST = "--trust-model"
 IRIS_CLASSES = [0, 2]
 
 
@@ -51,12 +55,12 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def serve_process(tmp_path: Path, *args: str) -> ServerProcess:
-    """``runlab models serve ARGS`` on a free port (not started yet)."""
+def serve_process(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> ServerProcess:
+    """``runlab models serve ARGS`` on a free port (not started yet), ``env`` added."""
     port = free_port()
     argv = [sys.executable, "-m", "runlab.cli.main", "models", "serve", "-p", str(port), *args]
     log = tmp_path / f"serve-{port}.log"
-    return ServerProcess(argv, port, log, startup_timeout=90.0, env=child_env())
+    return ServerProcess(argv, port, log, startup_timeout=90.0, env={**child_env(), **(env or {})})
 
 
 def invoke(url: str, body: object) -> httpx.Response:
@@ -128,6 +132,56 @@ def test_serve_a_runs_uri(tmp_path: Path, models: dict[str, Path]) -> None:
     )
     with running(server):
         assert invoke(server.url, {"inputs": IRIS_ROWS}).json() == {"predictions": IRIS_CLASSES}
+
+
+@pytest.mark.slow
+def test_serve_a_pickled_model_with_trust_model(tmp_path: Path, models: dict[str, Path]) -> None:
+    server = serve_process(
+        tmp_path, "-m", str(models["outputs"]), "--trust-model", "--log-level", "warning"
+    )
+    with running(server):
+        body = {"dataframe_records": [{"x": 1.0}], "params": {"kind": "string"}}
+        assert invoke(server.url, body).json() == {"predictions": "1 rows"}
+
+
+@pytest.mark.slow
+def test_workers_get_the_trust_decision_made_on_the_uri(
+    tmp_path: Path, models: dict[str, Path]
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    client = Client(uri)
+    experiment = client.get_experiment_by_name("Default")
+    assert experiment is not None
+    run_id = client.create_run(experiment.experiment_id).info.run_id
+    client.log_artifacts(run_id, str(models["outputs"]), "model")
+    # The operator trusts runs:/ URIs. The workers only see the downloaded copy, which no
+    # prefix matches: they serve because the CLI hands them its decision.
+    server = serve_process(
+        tmp_path,
+        "-m",
+        f"runs:/{run_id}/model",
+        "--tracking-uri",
+        uri,
+        "--workers",
+        "2",
+        env={"RUNLAB_TRUSTED_MODEL_SOURCES": "runs:/"},
+    )
+    with running(server):
+        body = {"dataframe_records": [{"x": 2.0}], "params": {"kind": "string"}}
+        answers = [invoke(server.url, body).json() for _ in range(6)]
+        assert answers == [{"predictions": "1 rows"}] * 6
+
+
+def test_serve_refuses_a_pickled_model_without_trust(
+    runlab: Runner, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNLAB_TRUSTED_MODEL_SOURCES", raising=False)
+    result = runlab("models", "serve", "-m", str(models["outputs"]), "-p", str(free_port()))
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Refusing to load the model"), result.output
+    for words in ("cloudpickle format", "runs code", "--trust-model", "trusted=True"):
+        assert words in result.output
+    assert "RUNLAB_TRUSTED_MODEL_SOURCES" in result.output
 
 
 @pytest.mark.slow
@@ -295,14 +349,31 @@ def test_predict_frame_output_and_params(
     source = tmp_path / "in.json"
     source.write_text(json.dumps({"dataframe_records": [{"x": 1.0}, {"x": 2.0}]}))
     target = tmp_path / "out.csv"
-    runlab.ok(
-        "models", "predict", "-m", str(models["outputs"]), "-i", str(source), "-o", str(target)
-    )
+    model = str(models["outputs"])
+    runlab.ok("models", "predict", "-m", model, "-i", str(source), "-o", str(target), TRUST)
     frame = pd.read_csv(target)
     assert frame.to_dict(orient="list") == {"doubled": [2.0, 4.0], "label": ["row0", "row1"]}
     source.write_text(json.dumps({"dataframe_records": [{"x": 1.0}], "params": {"kind": "string"}}))
-    out = runlab.ok("models", "predict", "-m", str(models["outputs"]), "-i", str(source))
+    out = runlab.ok("models", "predict", "-m", model, "-i", str(source), TRUST)
     assert json.loads(out) == {"predictions": "1 rows"}
+
+
+def test_predict_refuses_a_pickled_model_without_trust_and_writes_nothing(
+    runlab: Runner, models: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNLAB_TRUSTED_MODEL_SOURCES", raising=False)
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps({"dataframe_records": [{"x": 1.0}]}))
+    target = tmp_path / "out.json"
+    model = str(models["outputs"])
+    result = runlab("models", "predict", "-m", model, "-i", str(source), "-o", str(target))
+    assert result.exit_code == 1
+    assert "cloudpickle format" in result.output and "--trust-model" in result.output
+    assert list(tmp_path.iterdir()) == [source]
+    # The operator's list of trusted sources is the other way in.
+    monkeypatch.setenv("RUNLAB_TRUSTED_MODEL_SOURCES", str(models["outputs"].parent))
+    runlab.ok("models", "predict", "-m", model, "-i", str(source), "-o", str(target))
+    assert json.loads(target.read_text()) == {"predictions": [{"doubled": 2.0, "label": "row0"}]}
 
 
 def test_predict_with_content_type_for_an_unnamed_file(
@@ -355,7 +426,9 @@ def test_predict_leaves_no_partial_output(
     for kind, reason in (("explode", "cannot produce explode"), ("string", "not a table")):
         body = {"dataframe_records": [{"x": 1.0}], "params": {"kind": kind}}
         source.write_text(json.dumps(body))
-        result = runlab("models", "predict", "-m", model, "-i", str(source), "-o", str(target))
+        result = runlab(
+            "models", "predict", "-m", model, "-i", str(source), "-o", str(target), TRUST
+        )
         assert result.exit_code == 1, result.output
         assert reason in result.output
         assert list(tmp_path.iterdir()) == [source]
@@ -368,10 +441,10 @@ def test_predict_keeps_an_old_output_when_it_fails(
     target.write_text("previous")
     source = tmp_path / "in.json"
     source.write_text(json.dumps({"dataframe_records": [{"x": 1.0}], "params": {"kind": "boom"}}))
-    result = runlab(
-        "models", "predict", "-m", str(models["outputs"]), "-i", str(source), "-o", str(target)
-    )
+    model = str(models["outputs"])
+    result = runlab("models", "predict", "-m", model, "-i", str(source), "-o", str(target), TRUST)
     assert result.exit_code == 1
+    assert "cannot produce boom" in result.output
     assert target.read_text() == "previous"
 
 
@@ -480,8 +553,10 @@ def test_generate_with_a_runlab_spec_and_base_image(
         "runlab[models]==0.1.0",
         "--base-image",
         "python:3.12-slim",
+        TRUST,
     )
     assert not (target / "wheels").exists()
+    assert dockerfile_cmd(target)[-1] == TRUST
     dockerfile = (target / "Dockerfile").read_text()
     assert "FROM python:3.12-slim" in dockerfile
     assert 'RUN pip install "runlab[models]==0.1.0"' in dockerfile

@@ -20,6 +20,7 @@ import pytest
 
 import runlab
 from runlab.errors import ArtifactNotFound, ModelNotFound
+from runlab.models.trust import TRUSTED_SOURCES_ENV, UntrustedModelError
 from runlab.tracking.model_uris import resolve_model_uri
 from support.cli_server import runlab_cli_server
 from support.mlflow_models import log_mlflow_multiplier
@@ -68,9 +69,13 @@ def _features() -> Any:
     return pd.DataFrame(rng.random((20, 3)), columns=["a", "b", "c"])
 
 
+def _every_uri(run_id: str, model_id: str, registered: str) -> tuple[str, ...]:
+    return (f"models:/{model_id}", f"runs:/{run_id}/model", f"models:/{registered}/1")
+
+
 def _assert_loads_by_every_uri(run_id: str, model_id: str, registered: str, expected: Any) -> None:
     features = _features()
-    for uri in (f"models:/{model_id}", f"runs:/{run_id}/model", f"models:/{registered}/1"):
+    for uri in _every_uri(run_id, model_id, registered):
         predicted = runlab.pyfunc.load_model(uri).predict(features)
         assert np.allclose(np.asarray(predicted, dtype=float), expected), uri
 
@@ -98,10 +103,17 @@ def test_mlflow_sklearn_model_loads_in_runlab_by_every_uri() -> None:
     assert runlab.sklearn.load_model(f"runs:/{run.info.run_id}/model").get_depth() <= 3
 
 
-def test_mlflow_python_model_loads_in_runlab_by_every_uri() -> None:
+def test_mlflow_python_model_loads_in_runlab_by_every_uri(monkeypatch: pytest.MonkeyPatch) -> None:
     registered = f"mlflow3-doubler-{uuid.uuid4().hex[:8]}"
     with mlflow.start_run() as run:
         info = log_mlflow_multiplier(2, registered)
+    # MLflow's custom model is a cloudpickle: refused by every URI until its source is trusted,
+    # here as an operator would trust the registry and the runs of this server.
+    monkeypatch.delenv(TRUSTED_SOURCES_ENV, raising=False)
+    for uri in _every_uri(run.info.run_id, info.model_id, registered):
+        with pytest.raises(UntrustedModelError, match="cloudpickle"):
+            runlab.pyfunc.load_model(uri)
+    monkeypatch.setenv(TRUSTED_SOURCES_ENV, "models:/,runs:/")
     _assert_loads_by_every_uri(
         run.info.run_id, info.model_id, registered, _features().to_numpy() * 2
     )
@@ -147,4 +159,5 @@ def test_registering_a_runs_uri_of_an_mlflow_logged_model() -> None:
         run.info.run_id,
         info.model_id,
     )
-    assert runlab.pyfunc.load_model(f"models:/{name}/{version.version}") is not None
+    loaded = runlab.pyfunc.load_model(f"models:/{name}/{version.version}", trusted=True)
+    assert loaded is not None

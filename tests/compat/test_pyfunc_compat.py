@@ -90,9 +90,12 @@ def test_mlflow_sklearn_model_loads_in_runlab(tmp_path: Path, skops: bool) -> No
             forest, str(tmp_path / "m"), input_example=features.head(2), **options
         )
     expected = forest.predict(features)
-    model = runlab.pyfunc.load_model(tmp_path / "m")
+    # MLflow's cloudpickle runs code when loaded, so runlab loads it only when told to trust it.
+    trusted = not skops
+    model = runlab.pyfunc.load_model(tmp_path / "m", trusted=trusted)
     assert np.array_equal(model.predict(features), expected)
-    assert np.array_equal(runlab.sklearn.load_model(tmp_path / "m").predict(features), expected)
+    native = runlab.sklearn.load_model(tmp_path / "m", trusted=trusted)
+    assert np.array_equal(native.predict(features), expected)
     # The signature MLflow wrote is enforced by runlab: a wrong column type is refused.
     with pytest.raises(runlab.models.SchemaEnforcementError, match="'a'"):
         model.predict(features.assign(a="x"))
@@ -125,7 +128,7 @@ def test_mlflow_python_model_loads_in_runlab(tmp_path: Path) -> None:
         mlflow.pyfunc.save_model(
             str(tmp_path / "m"), python_model=MlflowDouble(), input_example=np.array([[1.0, 2.0]])
         )
-    loaded = runlab.pyfunc.load_model(tmp_path / "m")
+    loaded = runlab.pyfunc.load_model(tmp_path / "m", trusted=True)  # a cloudpickle
     assert loaded.predict(np.array([[1.0, 3.0]])).tolist() == [[2.0, 6.0]]
     # MLflow's tensor signature is enforced: a column count mismatch is refused.
     with pytest.raises(runlab.models.SchemaEnforcementError):

@@ -73,7 +73,35 @@ def test_mlflow_pytorch_model_loads_in_runlab(tmp_path: Path, fmt: str) -> None:
         pip_requirements=_REQUIREMENTS,
     )
     expected = _torch_forward(net, X)
+    # As MLflow 3 itself, runlab loads the pickle only when told to trust it.
+    trusted = fmt == "pickle"
+    native = runlab.pytorch.load_model(tmp_path / "m", trusted=trusted)
+    np.testing.assert_allclose(_torch_forward(native, X), expected, rtol=1e-6)
+    predicted = runlab.pyfunc.load_model(tmp_path / "m", trusted=trusted).predict(X)
+    np.testing.assert_allclose(predicted, expected, rtol=1e-6)
+
+
+# torch deprecates TorchScript: scripting and loading warn, MLflow's TorchScript models remain.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
+def test_an_mlflow_torchscript_model_loads_in_runlab_without_trust(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch = pytest.importorskip("torch")
+    mlflow_pytorch = pytest.importorskip("mlflow.pytorch")
+    monkeypatch.delenv("RUNLAB_TRUSTED_MODEL_SOURCES", raising=False)
+    net = _torch_net()
+    scripted = torch.jit.script(net)
+    # MLflow writes a ScriptModule as a TorchScript archive in data/model.pth.
+    mlflow_pytorch.save_model(
+        scripted,
+        str(tmp_path / "m"),
+        serialization_format="pickle",
+        pip_requirements=_REQUIREMENTS,
+    )
+    expected = _torch_forward(net, X)
     native = runlab.pytorch.load_model(tmp_path / "m")
+    assert isinstance(native, torch.jit.ScriptModule)
     np.testing.assert_allclose(_torch_forward(native, X), expected, rtol=1e-6)
     predicted = runlab.pyfunc.load_model(tmp_path / "m").predict(X)
     np.testing.assert_allclose(predicted, expected, rtol=1e-6)

@@ -151,10 +151,12 @@ def test_mlflow_lightgbm_model_loads_in_runlab(
         **_MLFLOW_REQUIREMENTS,
     )
     expected = model.predict(features)
-    ours = runlab.lightgbm.load_model(tmp_path / "m")
+    # A pickle runs code when loaded: only that format needs the caller's trust.
+    trusted = serialization_format in ("cloudpickle", "pickle")
+    ours = runlab.lightgbm.load_model(tmp_path / "m", trusted=trusted)
     assert type(ours) is type(model)
     np.testing.assert_array_equal(ours.predict(features), expected)
-    pyfunc = runlab.pyfunc.load_model(tmp_path / "m")
+    pyfunc = runlab.pyfunc.load_model(tmp_path / "m", trusted=trusted)
     np.testing.assert_array_equal(pyfunc.predict(features), expected)
     with pytest.raises(runlab.models.SchemaEnforcementError, match="'a'"):
         pyfunc.predict(features.assign(a="x"))
@@ -173,5 +175,5 @@ def test_an_mlflow_2_lightgbm_pickle_without_a_format_entry_loads(tmp_path: Path
         **_MLFLOW_REQUIREMENTS,
     )
     rewrite_flavor(tmp_path / "m", "lightgbm", serialization_format=None, skops_trusted_types=None)
-    ours = runlab.lightgbm.load_model(tmp_path / "m")
+    ours = runlab.lightgbm.load_model(tmp_path / "m", trusted=True)  # a pickle
     np.testing.assert_array_equal(ours.predict_proba(features), model.predict_proba(features))

@@ -5,10 +5,16 @@
   picks what it returns — a DataFrame, Series, ndarray, dict, string, list or scalar — or makes
   it raise;
 - ``echo_model``: a custom PythonModel without a signature that describes the input it got.
+
+The custom models are cloudpickles, which load only from a trusted source: while these tests
+run, this session's own temporary folder, where every model they serve was written, is one (as an
+operator lists their model store in ``RUNLAB_TRUSTED_MODEL_SOURCES``). The trust gate itself is
+tested in test_factory.py and tests/models/test_trust.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +24,7 @@ import pytest
 from anyio.from_thread import start_blocking_portal
 
 import runlab.pyfunc
+from runlab.models.trust import TRUSTED_SOURCES_ENV
 from serving.scoring_support import (
     Echo,
     iris_features,
@@ -26,6 +33,21 @@ from serving.scoring_support import (
     scoring_api,
 )
 from support.asgi_api import Api
+
+
+@contextlib.contextmanager
+def trusting_session_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Within the block, trust the models this session pickled: all under its temporary folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(TRUSTED_SOURCES_ENV, str(tmp_path_factory.getbasetemp()))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def trusted_session_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every scoring-server test may load the custom models the session wrote."""
+    with trusting_session_models(tmp_path_factory):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -69,10 +91,13 @@ def iris_api(portal: Any, iris_model: Path) -> Api:
 
 
 @pytest.fixture(scope="session")
-def outputs_api(portal: Any, outputs_model: Path) -> Api:
-    return scoring_api(portal, outputs_model)
+def outputs_api(portal: Any, outputs_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Api:
+    # Loaded before any test's own fixtures are set up: trusted here, for the load alone.
+    with trusting_session_models(tmp_path_factory):
+        return scoring_api(portal, outputs_model)
 
 
 @pytest.fixture(scope="session")
-def echo_api(portal: Any, echo_model: Path) -> Api:
-    return scoring_api(portal, echo_model)
+def echo_api(portal: Any, echo_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Api:
+    with trusting_session_models(tmp_path_factory):
+        return scoring_api(portal, echo_model)

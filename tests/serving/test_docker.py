@@ -68,3 +68,14 @@ def test_the_serve_command() -> None:
         "-p",
         "9000",
     ]
+
+
+def test_a_trusting_image_starts_the_server_with_trust_model(
+    tmp_path: Path, iris_model: Path
+) -> None:
+    assert serve_command("/m", 9000, trust_model=True)[-1] == "--trust-model"
+    model = model_copy(iris_model, tmp_path / "m", "3.11", [])
+    trusting = generate_build_context(model, tmp_path / "a", runlab_spec="runlab", trust_model=True)
+    assert '"-p", "8080", "--trust-model"]\n' in trusting.dockerfile.read_text()
+    default = generate_build_context(model, tmp_path / "b", runlab_spec="runlab")
+    assert "--trust-model" not in default.dockerfile.read_text()

@@ -53,7 +53,7 @@ def test_a_logged_model_stands_in_when_the_run_has_no_such_folder(client: runlab
     assert resolve_model_uri(f"runs:/{run_id}/model", client) == model.artifact_location
     inside = resolve_model_uri(f"runs:/{run_id}/model/MLmodel", client)
     assert inside == uris.append_to_uri_path(model.artifact_location, "MLmodel")
-    assert runlab.pyfunc.load_model(f"runs:/{run_id}/model").predict(2.0) == 3.0
+    assert runlab.pyfunc.load_model(f"runs:/{run_id}/model", trusted=True).predict(2.0) == 3.0
 
 
 def test_the_runs_own_folder_comes_first(client: runlab.Client, tmp_path: Path) -> None:

@@ -3,7 +3,10 @@
 The registry commands live in :mod:`runlab.cli.models`; these four serve and score one model
 given by any model URI (``runs:/…``, ``models:/…``, a path). A remote model is downloaded once
 into a temporary folder, so ``serve``'s workers and the Docker context read local files only.
-Heavy imports (pandas, the model's framework, uvicorn) happen inside the commands, so that
+A model whose files run code when loaded (a pickle) is served or scored only with
+``--trust-model`` or from a source listed in ``RUNLAB_TRUSTED_MODEL_SOURCES``; the Docker
+commands take ``--trust-model`` to put it in the image's start command. Heavy imports (pandas,
+the model's framework, uvicorn) happen inside the commands, so that
 ``runlab --help`` stays fast.
 """
 
@@ -15,13 +18,17 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runlab.cli.options import F, tracking_uri_option
 from runlab.cli.server import LOG_LEVELS, OneLineErrors, check_port_free
 from runlab.errors import RunlabError
+
+if TYPE_CHECKING:
+    from runlab.models.model_location import FetchedModel
+    from runlab.models.trust import ModelTrust
 
 __all__ = ["SERVING_COMMANDS", "add_serving_commands"]
 
@@ -48,12 +55,25 @@ def model_options(func: F) -> F:
     )(func)
 
 
+def trust_model_option(func: F) -> F:
+    """``--trust-model``: let the model run code from its files (pickles) when it loads."""
+    return click.option(
+        "--trust-model",
+        is_flag=True,
+        default=False,
+        help="Trust the model's source: load formats that run code embedded in the file when "
+        "loaded (cloudpickle custom models, pickled scikit-learn/LightGBM estimators, whole "
+        "PyTorch modules). Without it such a model is refused unless "
+        "RUNLAB_TRUSTED_MODEL_SOURCES lists a prefix of its URI.",
+    )(func)
+
+
 @contextlib.contextmanager
 def local_model(
     model_uri: str, tracking_uri: str | None, registry_uri: str | None
-) -> Iterator[Path]:
-    """The model's local folder; a downloaded copy is removed when the block ends."""
-    from runlab.models.model_location import local_model_path
+) -> Iterator[FetchedModel]:
+    """The model's local copy and the names it was found by; a download is removed at the end."""
+    from runlab.models.model_location import fetch_model
     from runlab.tracking import config
 
     if tracking_uri:
@@ -61,19 +81,20 @@ def local_model(
     if registry_uri:
         config.set_registry_uri(registry_uri)
     with tempfile.TemporaryDirectory(prefix="runlab-model-") as scratch:
-        folder = local_model_path(model_uri, scratch)
-        if not (folder / "MLmodel").is_file():
+        fetched = fetch_model(model_uri, scratch)
+        if not (fetched.path / "MLmodel").is_file():
             raise click.ClickException(
-                f"{model_uri!r} is not a model: {folder} has no MLmodel file."
+                f"{model_uri!r} is not a model: {fetched.path} has no MLmodel file."
             )
-        yield folder
+        yield fetched
 
 
-def _load(folder: Path, warm_up: bool = True) -> Any:
+def _load(fetched: FetchedModel, trust: ModelTrust, warm_up: bool = True) -> Any:
     from runlab.serving.factory import load_serving_model
 
+    folder = fetched.path
     try:
-        return load_serving_model(str(folder), warm_up)
+        return load_serving_model(str(folder), warm_up, trust)
     except ModuleNotFoundError as exc:
         raise click.ClickException(
             f"Cannot load the model: {exc}. Install its requirements "
@@ -158,6 +179,7 @@ def env_manager_option(func: F) -> F:
     "are scored in one call when the model's rows are independent, e.g. scikit-learn), thread "
     "(the thread pool, one call per request) or inline (on the event loop).",
 )
+@trust_model_option
 @env_manager_option
 @click.option(
     "--log-level",
@@ -178,6 +200,7 @@ def serve(
     max_columns: int | None,
     max_rows: int | None,
     predict_mode: str,
+    trust_model: bool,
     env_manager: str,
     log_level: str,
 ) -> None:
@@ -215,10 +238,11 @@ def serve(
         "log_level": log_level,
         "server_header": False,
     }
-    with local_model(model_uri, tracking_uri, registry_uri) as folder:
-        # Loaded here even with several workers: a model that cannot load fails now, in one
-        # line, instead of in every worker over and over.
-        model = _load(folder)
+    with local_model(model_uri, tracking_uri, registry_uri) as fetched:
+        # Loaded here even with several workers: a model that cannot load (or is not trusted)
+        # fails now, in one line, instead of in every worker over and over.
+        trust = fetched.trust(trust_model)
+        model = _load(fetched, trust)
         if host in _ALL_INTERFACES:
             click.echo(
                 f"Warning: listening on every network interface ({host}); the scoring server "
@@ -234,7 +258,10 @@ def serve(
             uvicorn.run(app, **common)
             return
         del model
-        os.environ[SERVING_CONFIG_ENV] = ServingConfig(str(folder), settings).to_json()
+        # The workers see only the local folder: they get the decision, not the names it was
+        # made on.
+        config = ServingConfig(str(fetched.path), settings, trusted=trust.allows())
+        os.environ[SERVING_CONFIG_ENV] = config.to_json()
         uvicorn.run("runlab.serving.factory:create_app", factory=True, workers=workers, **common)
 
 
@@ -292,6 +319,7 @@ def serving_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
     help="Rows scored per call to the model; 0 scores the whole input in one call. Default: "
     "10,000 for models whose rows are scored independently (scikit-learn), else one call.",
 )
+@trust_model_option
 def predict(
     model_uri: str,
     tracking_uri: str | None,
@@ -302,6 +330,7 @@ def predict(
     output_format: str | None,
     env_manager: str,
     chunk_size: int | None,
+    trust_model: bool,
 ) -> None:
     """Score a file with a model and write the predictions.
 
@@ -313,8 +342,8 @@ def predict(
 
     out_format = batch.format_of(output_path, output_format) if output_path else "json"
     data, params = batch.read_input(input_path, input_format)
-    with local_model(model_uri, tracking_uri, registry_uri) as folder:
-        model = _load(folder, warm_up=False)
+    with local_model(model_uri, tracking_uri, registry_uri) as fetched:
+        model = _load(fetched, fetched.trust(trust_model), warm_up=False)
         predictions = _predict_with_progress(model, data, params, chunk_size)
     if output_path is None:
         from runlab.serving.predictions import encode_predictions
@@ -348,7 +377,16 @@ def _predict_with_progress(model: Any, data: Any, params: Any, chunk_size: int |
 
 # -- docker ---------------------------------------------------------------------------------------
 def docker_options(func: F) -> F:
-    """The options that shape the image: how runlab gets in, and the base image."""
+    """The options that shape the image: how runlab gets in, the base image, and whether the
+    container trusts the model."""
+    func = click.option(
+        "--trust-model",
+        is_flag=True,
+        default=False,
+        help="The container serves with --trust-model, so that it loads a model whose files "
+        "run code when loaded (a pickle). Without it such a model is refused at start-up "
+        "unless the container's RUNLAB_TRUSTED_MODEL_SOURCES lists /opt/ml/model.",
+    )(func)
     func = click.option(
         "--base-image",
         default=None,
@@ -382,18 +420,23 @@ def generate_dockerfile(
     output_directory: Path,
     runlab_spec: str | None,
     base_image: str | None,
+    trust_model: bool,
 ) -> None:
     """Write a Docker build context that serves the model on port 8080.
 
     The folder gets the model, its requirements, runlab (a wheel, or --runlab-spec) and a
-    Dockerfile whose command is `runlab models serve -m /opt/ml/model --host 0.0.0.0 -p 8080`.
-    Build it with `docker build -t NAME DIR`.
+    Dockerfile whose command is `runlab models serve -m /opt/ml/model --host 0.0.0.0 -p 8080`
+    (with --trust-model when given). Build it with `docker build -t NAME DIR`.
     """
     from runlab.serving.docker import generate_build_context
 
-    with local_model(model_uri, tracking_uri, registry_uri) as folder:
+    with local_model(model_uri, tracking_uri, registry_uri) as fetched:
         context = generate_build_context(
-            folder, output_directory, runlab_spec=runlab_spec, base_image=base_image
+            fetched.path,
+            output_directory,
+            runlab_spec=runlab_spec,
+            base_image=base_image,
+            trust_model=trust_model,
         )
     click.echo(f"Wrote a Docker build context to {context.directory}.")
     click.echo(f"Build it with: docker build -t <name> {context.directory}")
@@ -410,6 +453,7 @@ def build_docker(
     name: str,
     runlab_spec: str | None,
     base_image: str | None,
+    trust_model: bool,
 ) -> None:
     """Build a Docker image NAME that serves the model on port 8080.
 
@@ -421,11 +465,15 @@ def build_docker(
 
     require_docker()
     with (
-        local_model(model_uri, tracking_uri, registry_uri) as folder,
+        local_model(model_uri, tracking_uri, registry_uri) as fetched,
         tempfile.TemporaryDirectory(prefix="runlab-docker-") as scratch,
     ):
         context = generate_build_context(
-            folder, Path(scratch) / "context", runlab_spec=runlab_spec, base_image=base_image
+            fetched.path,
+            Path(scratch) / "context",
+            runlab_spec=runlab_spec,
+            base_image=base_image,
+            trust_model=trust_model,
         )
         docker_build(context.directory, name)
     click.echo(f"Built image {name}. Run it with: docker run -p 8080:8080 {name}")

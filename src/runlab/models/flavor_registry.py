@@ -12,18 +12,24 @@ any installed code. The name is looked up instead:
   ``LOADER_MODULES`` (if it declares any).
 
 Anything else is refused with a message that says how to register a flavor.
+
+Each flavor's ``load_pyfunc`` gets the trust decision (:class:`runlab.models.trust.ModelTrust`)
+as its ``trust`` keyword and asks it before reading a file that could run code. A third-party
+flavor receives it when its ``load_pyfunc`` declares that parameter.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import inspect
 import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from runlab.errors import InvalidParameter
 from runlab.models.model import Model
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -62,7 +68,10 @@ class Flavor(Protocol):
 
     ``FLAVOR_NAME`` is its key under ``flavors:`` in ``MLmodel``. ``save_model`` and
     ``log_model`` write a model, ``load_model`` gives the framework's own object back, and
-    ``load_pyfunc`` the generic implementation :class:`runlab.pyfunc.PyFuncModel` wraps.
+    ``load_pyfunc`` the generic implementation :class:`runlab.pyfunc.PyFuncModel` wraps. A
+    flavor whose files can run code when read calls ``trust.require(...)`` first (see
+    :mod:`runlab.models.trust`); ``trust`` is None only when a caller gave no decision, which
+    :func:`load_pyfunc_implementation` never does.
     """
 
     FLAVOR_NAME: str
@@ -73,7 +82,9 @@ class Flavor(Protocol):
 
     def load_model(self, *args: Any, **kwargs: Any) -> Any: ...
 
-    def load_pyfunc(self, model_dir: Path, model: Model) -> PyFuncImplementation: ...
+    def load_pyfunc(
+        self, model_dir: Path, model: Model, trust: ModelTrust | None = None
+    ) -> PyFuncImplementation: ...
 
 
 def _entry_point_modules() -> dict[str, str]:
@@ -104,8 +115,14 @@ def flavor_module_for(loader_module: str) -> Any:
     return importlib.import_module(module_name)
 
 
-def load_pyfunc_implementation(model_dir: str | os.PathLike[str], model: Model) -> Any:
-    """Load the model in ``model_dir`` through its ``python_function`` flavor."""
+def load_pyfunc_implementation(
+    model_dir: str | os.PathLike[str], model: Model, trust: ModelTrust | None = None
+) -> Any:
+    """Load the model in ``model_dir`` through its ``python_function`` flavor.
+
+    ``trust`` decides whether a file that runs code when read may be loaded; without one, only
+    a trusted-source prefix matching ``model_dir`` itself trusts the model.
+    """
     conf = model.flavors.get("python_function")
     if conf is None:
         names = ", ".join(sorted(model.flavors)) or "none"
@@ -121,4 +138,17 @@ def load_pyfunc_implementation(model_dir: str | os.PathLike[str], model: Model) 
             "python_function flavor."
         )
     module = flavor_module_for(loader)
+    if trust is None:
+        trust = ModelTrust.of(model_dir)
+    if _takes_trust(module.load_pyfunc):
+        return module.load_pyfunc(Path(model_dir), model, trust=trust)
     return module.load_pyfunc(Path(model_dir), model)
+
+
+def _takes_trust(load_pyfunc: Any) -> bool:
+    """Whether a flavor's ``load_pyfunc`` accepts the ``trust`` keyword (third-party ones may not)."""
+    try:
+        parameters = inspect.signature(load_pyfunc).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "trust" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

@@ -168,8 +168,12 @@ def _as_column_if_table(example: Any, output: Any) -> Any:
 def _pyfunc_predictor(model: Model) -> Callable[[Path, Any], Any]:
     def predict(folder: Path, example: Any) -> Any:
         from runlab.models.flavor_registry import load_pyfunc_implementation
+        from runlab.models.trust import ModelTrust
 
-        return load_pyfunc_implementation(folder, model).predict(example, None)
+        # The staging folder holds what this process just wrote from an object it already has:
+        # reading it back runs no code that is not already running here.
+        trust = ModelTrust.of(folder, trusted=True)
+        return load_pyfunc_implementation(folder, model, trust).predict(example, None)
 
     return predict
 

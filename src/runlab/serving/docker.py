@@ -12,7 +12,9 @@ runlab is not on PyPI yet, so by default the context carries a wheel built from 
 that is running (from its source checkout); ``runlab_spec`` (e.g. ``runlab==0.2.0`` or a VCS
 URL) installs it with pip instead. The image installs runlab with its ``models`` extra, then the
 model's requirements, copies the model last (so rebuilding for a new model version reuses the
-cached layers) and runs ``runlab models serve`` as an unprivileged user on port 8080.
+cached layers) and runs ``runlab models serve`` as an unprivileged user on port 8080 — with
+``--trust-model`` when the context is generated with ``trust_model=True``, so that the container
+serves a model whose files run code when loaded (see :mod:`runlab.models.trust`).
 """
 
 from __future__ import annotations
@@ -59,9 +61,12 @@ class BuildContext:
     runlab_install: str
 
 
-def serve_command(model_dir: str = CONTAINER_MODEL_DIR, port: int = CONTAINER_PORT) -> list[str]:
+def serve_command(
+    model_dir: str = CONTAINER_MODEL_DIR, port: int = CONTAINER_PORT, trust_model: bool = False
+) -> list[str]:
     """The container's start command (its Dockerfile ``CMD``)."""
-    return ["runlab", "models", "serve", "-m", model_dir, "--host", "0.0.0.0", "-p", str(port)]
+    command = ["runlab", "models", "serve", "-m", model_dir, "--host", "0.0.0.0", "-p", str(port)]
+    return [*command, "--trust-model"] if trust_model else command
 
 
 def _source_root() -> Path | None:
@@ -147,11 +152,13 @@ def generate_build_context(
     *,
     runlab_spec: str | None = None,
     base_image: str | None = None,
+    trust_model: bool = False,
 ) -> BuildContext:
     """Write a Docker build context serving the local model folder ``model_dir``.
 
     ``directory`` must be empty or not exist. ``base_image`` defaults to the slim official
-    Python image of the version the model was saved with.
+    Python image of the version the model was saved with. ``trust_model`` starts the server
+    with ``--trust-model``.
     """
     source = Path(model_dir)
     if not (source / "MLmodel").is_file():
@@ -182,7 +189,7 @@ def generate_build_context(
             install=json.dumps(install),
             model_dir=CONTAINER_MODEL_DIR,
             port=CONTAINER_PORT,
-            cmd=json.dumps(serve_command()),
+            cmd=json.dumps(serve_command(trust_model=trust_model)),
         ),
         encoding="utf-8",
     )

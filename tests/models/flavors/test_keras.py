@@ -26,6 +26,7 @@ import runlab.keras  # noqa: E402
 import runlab.pyfunc  # noqa: E402
 from runlab.errors import AlreadyExists, InvalidParameter  # noqa: E402
 from runlab.models.flavors.framework_import import MissingFramework  # noqa: E402
+from runlab.models.trust import TRUSTED_SOURCES_ENV, UntrustedModelError  # noqa: E402
 
 # Keras' torch backend converts tensors with np.array(x) when saving weights, which numpy 2
 # deprecates for torch's __array__; it is Keras' code, nothing the flavor can avoid.
@@ -110,15 +111,31 @@ def test_log_model_accepts_artifact_path(tracking_uri: str) -> None:
     assert runlab.pyfunc.load_model(info.model_uri).predict(X).shape == (6, 1)
 
 
-def test_lambda_layers_are_refused_unless_trusted(tmp_path: Path) -> None:
+def test_lambda_layers_are_refused_unless_trusted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(TRUSTED_SOURCES_ENV, raising=False)
     net = keras.Sequential([keras.Input((3,)), keras.layers.Lambda(lambda x: x * 2)])
     runlab.keras.save_model(net, tmp_path / "m")
-    with pytest.raises(InvalidParameter, match="safe mode"):
-        runlab.keras.load_model(tmp_path / "m")
-    with pytest.raises(InvalidParameter, match="safe mode"):
-        runlab.pyfunc.load_model(tmp_path / "m")
-    trusted = runlab.keras.load_model(tmp_path / "m", load_model_kwargs={"safe_mode": False})
+    for load in (runlab.keras.load_model, runlab.pyfunc.load_model):
+        with pytest.raises(UntrustedModelError, match="Keras Lambda-layer format") as refused:
+            load(tmp_path / "m")
+        assert refused.value.model_format == "Keras Lambda-layer"
+        assert "trusted=True" in refused.value.message
+        assert TRUSTED_SOURCES_ENV in refused.value.message
+    # Each way of trusting the model loads its Lambda layer.
+    trusted = runlab.keras.load_model(tmp_path / "m", trusted=True)
     np.testing.assert_allclose(_predict(trusted, X), X * 2, rtol=1e-6)
+    pyfunc = runlab.pyfunc.load_model(tmp_path / "m", trusted=True)
+    np.testing.assert_allclose(pyfunc.predict(X), X * 2, rtol=1e-6)
+    unsafe = runlab.keras.load_model(tmp_path / "m", load_model_kwargs={"safe_mode": False})
+    np.testing.assert_allclose(_predict(unsafe, X), X * 2, rtol=1e-6)
+    # Safe mode asked for explicitly wins over trust, and the error says which option refused.
+    with pytest.raises(InvalidParameter, match="safe_mode"):
+        runlab.keras.load_model(tmp_path / "m", trusted=True, load_model_kwargs={"safe_mode": True})
+    monkeypatch.setenv(TRUSTED_SOURCES_ENV, str(tmp_path))
+    from_source = runlab.keras.load_model(tmp_path / "m")
+    np.testing.assert_allclose(_predict(from_source, X), X * 2, rtol=1e-6)
 
 
 def test_unknown_load_options_are_refused(tmp_path: Path) -> None:

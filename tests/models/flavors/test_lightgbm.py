@@ -72,7 +72,8 @@ def test_sklearn_api_as_a_pickle_when_asked(
     conf = read_mlmodel(tmp_path / "m")["flavors"]["lightgbm"]
     assert conf["data"] == "model.pkl"
     assert conf["serialization_format"] == serialization_format
-    loaded = runlab.lightgbm.load_model(tmp_path / "m")
+    # A pickle runs code when loaded: loading it is the caller's explicit decision.
+    loaded = runlab.lightgbm.load_model(tmp_path / "m", trusted=True)
     np.testing.assert_array_equal(loaded.predict_proba(features), estimator.predict_proba(features))
 
 
@@ -121,7 +122,7 @@ def test_a_pickle_that_is_not_a_lightgbm_model_is_refused(tmp_path: Path, case: 
     )
     (tmp_path / "m" / "model.pkl").write_bytes(pickle.dumps({"not": "a model"}))
     with pytest.raises(InvalidParameter, match="holds a dict, not a LightGBM model"):
-        runlab.lightgbm.load_model(tmp_path / "m")
+        runlab.lightgbm.load_model(tmp_path / "m", trusted=True)
 
 
 def test_an_unknown_serialization_format_in_mlmodel_is_refused(tmp_path: Path, case: Any) -> None:

@@ -74,7 +74,7 @@ def test_pickle_round_trip_gives_the_class_back(
         runlab.pytorch.save_model(net, tmp_path / "m")  # no example to trace: a pickle
     assert "pickle" in caplog.text
     assert (tmp_path / "m" / "data" / "model.pth").is_file()
-    loaded = runlab.pytorch.load_model(tmp_path / "m")
+    loaded = runlab.pytorch.load_model(tmp_path / "m", trusted=True)
     assert type(loaded) is torch.nn.Sequential
     assert not loaded.training
     np.testing.assert_allclose(_forward(loaded, X), _forward(net, X), rtol=1e-6)
@@ -83,7 +83,7 @@ def test_pickle_round_trip_gives_the_class_back(
 def test_pickle_module_named_in_the_model_is_not_imported(tmp_path: Path) -> None:
     runlab.pytorch.save_model(_net(), tmp_path / "m", serialization_format="pickle")
     (tmp_path / "m" / "data" / "pickle_module_info.txt").write_text("no_such_module_x9")
-    assert runlab.pytorch.load_model(tmp_path / "m") is not None
+    assert runlab.pytorch.load_model(tmp_path / "m", trusted=True) is not None
     assert "no_such_module_x9" not in sys.modules
 
 
@@ -91,7 +91,9 @@ def test_pickle_module_named_in_the_model_is_not_imported(tmp_path: Path) -> Non
 def test_pyfunc_predicts_frames_and_arrays(tmp_path: Path, fmt: str) -> None:
     net = _net()
     runlab.pytorch.save_model(net, tmp_path / "m", serialization_format=fmt, input_example=X[:2])
-    model = runlab.pyfunc.load_model(tmp_path / "m")
+    # Only the pickle runs code when loaded, so only it needs the caller's trust.
+    trusted = fmt == "pickle"
+    model = runlab.pyfunc.load_model(tmp_path / "m", trusted=trusted)
     expected = _forward(net, X)
     out = model.predict(X)
     assert isinstance(out, np.ndarray)
@@ -100,7 +102,7 @@ def test_pyfunc_predicts_frames_and_arrays(tmp_path: Path, fmt: str) -> None:
     frame = pd.DataFrame(X, columns=["a", "b", "c"], index=[10, 11, 12, 13, 14, 15])
     unsigned = tmp_path / "frame"
     runlab.pytorch.save_model(net, unsigned, serialization_format=fmt, input_example=frame)
-    predicted = runlab.pyfunc.load_model(unsigned).predict(frame)
+    predicted = runlab.pyfunc.load_model(unsigned, trusted=trusted).predict(frame)
     assert isinstance(predicted, pd.DataFrame)
     assert list(predicted.index) == [10, 11, 12, 13, 14, 15]
     np.testing.assert_allclose(predicted.to_numpy(), expected, rtol=1e-6)
@@ -110,7 +112,7 @@ def test_pyfunc_predicts_frames_and_arrays(tmp_path: Path, fmt: str) -> None:
 def test_pyfunc_casts_float64_to_the_models_dtype(tmp_path: Path) -> None:
     net = _net()
     runlab.pytorch.save_model(net, tmp_path / "m", serialization_format="pickle")
-    out = runlab.pyfunc.load_model(tmp_path / "m").predict(X.astype(np.float64))
+    out = runlab.pyfunc.load_model(tmp_path / "m", trusted=True).predict(X.astype(np.float64))
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, _forward(net, X), rtol=1e-6)
 
@@ -126,7 +128,7 @@ def test_pyfunc_device_comes_from_model_config(tmp_path: Path) -> None:
 def test_pyfunc_refuses_lists(tmp_path: Path) -> None:
     runlab.pytorch.save_model(_net(), tmp_path / "m", serialization_format="pickle")
     with pytest.raises(InvalidParameter, match="DataFrame or a numpy array"):
-        runlab.pyfunc.load_model(tmp_path / "m").predict([[1.0, 2.0, 3.0]])
+        runlab.pyfunc.load_model(tmp_path / "m", trusted=True).predict([[1.0, 2.0, 3.0]])
 
 
 def test_signature_is_inferred_from_the_input_example(tmp_path: Path) -> None:

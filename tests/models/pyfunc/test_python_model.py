@@ -1,4 +1,8 @@
-"""Custom models: PythonModel, artifacts, context, code paths, params, and what is refused."""
+"""Custom models: PythonModel, artifacts, context, code paths, params, and what is refused.
+
+A custom model is a cloudpickle, so every load here says trusted=True; the trust gate itself is
+tested in tests/models/test_trust.py.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +71,7 @@ def test_save_and_load_with_artifacts_config_and_example(tmp_path: Path) -> None
         assert (target / name).is_file()
     assert "cloudpickle==" in (target / "requirements.txt").read_text()
 
-    model = runlab.pyfunc.load_model(str(target))
+    model = runlab.pyfunc.load_model(str(target), trusted=True)
     assert model.predict(pd.DataFrame({"a": [2.0]}))["a"].tolist() == [6.0]
     # Lists and dicts are converted through the signature into the DataFrame the model expects.
     assert model.predict({"a": [1.0, 4.0]})["a"].tolist() == [3.0, 12.0]
@@ -85,7 +89,7 @@ def test_a_mismatched_input_names_the_column_and_type(tmp_path: Path) -> None:
         artifacts={"factor": _factor_file(tmp_path)},
         signature=ModelSignature(Schema([ColSpec("double", "a")])),
     )
-    model = runlab.pyfunc.load_model(target)
+    model = runlab.pyfunc.load_model(target, trusted=True)
     with pytest.raises(SchemaEnforcementError, match="'a'") as caught:
         model.predict(pd.DataFrame({"a": ["not a number"]}))
     assert caught.value.expected_type == "double"
@@ -105,7 +109,7 @@ def test_params_are_checked_against_the_param_schema(tmp_path: Path) -> None:
         artifacts={"factor": _factor_file(tmp_path, "1")},
         signature=signature,
     )
-    model = runlab.pyfunc.load_model(target)
+    model = runlab.pyfunc.load_model(target, trusted=True)
     frame = pd.DataFrame({"a": [1.0]})
     assert model.predict(frame, params={"offset": 10.0})["a"].tolist() == [11.0]
     assert model.predict(frame)["a"].tolist() == [1.0]
@@ -117,9 +121,9 @@ def test_params_are_checked_against_the_param_schema(tmp_path: Path) -> None:
 
 def test_a_function_and_a_predict_without_context_both_work(tmp_path: Path) -> None:
     runlab.pyfunc.save_model(tmp_path / "f", python_model=lambda x: [v * 2 for v in x])
-    assert runlab.pyfunc.load_model(tmp_path / "f").predict([1, 2]) == [2, 4]
+    assert runlab.pyfunc.load_model(tmp_path / "f", trusted=True).predict([1, 2]) == [2, 4]
     runlab.pyfunc.save_model(tmp_path / "n", python_model=NoContext())
-    assert runlab.pyfunc.load_model(tmp_path / "n").predict([1, 2, 3]) == 3
+    assert runlab.pyfunc.load_model(tmp_path / "n", trusted=True).predict([1, 2, 3]) == 3
 
 
 def test_code_paths_are_copied_and_importable_on_load(tmp_path: Path) -> None:
@@ -186,7 +190,7 @@ def test_a_failing_predict_on_the_example_keeps_the_input_signature(tmp_path: Pa
             raise RuntimeError("boom")
 
     runlab.pyfunc.save_model(tmp_path / "m", python_model=Broken(), input_example=np.ones((1, 2)))
-    model = runlab.pyfunc.load_model(tmp_path / "m")
+    model = runlab.pyfunc.load_model(tmp_path / "m", trusted=True)
     assert model.metadata.signature is not None
     assert model.metadata.signature.inputs is not None
     assert model.metadata.signature.outputs is None
@@ -201,11 +205,11 @@ def test_a_tampered_artifact_path_cannot_leave_the_model(tmp_path: Path) -> None
     mlmodel["flavors"]["python_function"]["artifacts"]["factor"]["path"] = "../../etc/passwd"
     (target / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     with pytest.raises(InvalidParameter, match="leaves the model folder"):
-        runlab.pyfunc.load_model(target)
+        runlab.pyfunc.load_model(target, trusted=True)
     mlmodel["flavors"]["python_function"]["python_model"] = "/etc/passwd"
     (target / "MLmodel").write_text(yaml.safe_dump(mlmodel))
     with pytest.raises(InvalidParameter, match="leaves the model folder"):
-        runlab.pyfunc.load_model(target)
+        runlab.pyfunc.load_model(target, trusted=True)
 
 
 def test_a_saved_model_folder_is_readable_like_any_other_folder(tmp_path: Path) -> None:

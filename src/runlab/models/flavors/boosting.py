@@ -18,7 +18,7 @@ from typing import Any
 
 from runlab.errors import InvalidParameter, NotFound
 from runlab.models.model import Model
-from runlab.models.model_paths import add_code_path, inside
+from runlab.models.model_paths import inside
 from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
 
@@ -82,12 +82,14 @@ def model_data_path(
     """The flavor's entry and the checked path of its data file inside ``model_dir``.
 
     A model saved with only a ``python_function`` entry naming this flavor's loader is read
-    from that entry's ``data``.
+    from that entry's ``data``. The model's ``code`` folder is not put on ``sys.path``: the
+    frameworks' own formats import nothing, and a flavor that reads a pickle does it only once
+    the model is trusted.
     """
     conf = model.flavors.get(flavor.name)
     if conf is None:
-        conf = {"data": model.flavors.get("python_function", {}).get("data")}
-    add_code_path(model_dir, conf)
+        pyfunc_conf = model.flavors.get("python_function", {})
+        conf = {"data": pyfunc_conf.get("data"), "code": pyfunc_conf.get("code")}
     data = conf.get("data")
     if not isinstance(data, str) or not data:
         raise InvalidParameter(

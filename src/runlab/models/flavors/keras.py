@@ -3,13 +3,16 @@
 Serialization: ``data/model.keras``, Keras 3's own zip format (the model's config as JSON and its
 weights as HDF5 arrays), with ``data/keras_module.txt`` and the ``keras`` flavor entry
 (``keras_version``, ``keras_backend``, ``save_exported_model: false``) as MLflow writes them.
-This is Keras' safe format: runlab always loads it with ``safe_mode=True``, so the config can
-only name Keras' own classes and the custom objects already registered in the process
+This is Keras' safe format: runlab loads it with ``safe_mode=True``, so the config can only
+name Keras' own classes and the custom objects already registered in the process
 (``@keras.saving.register_keras_serializable``) or passed as ``custom_objects``; a ``Lambda``
-layer's pickled Python code is refused rather than run. Loading one trusts Keras and the code
-you registered, not the file's author. Passing ``load_model_kwargs={"safe_mode": False}``
-switches that off: do it only for files from sources you trust. MLflow's other Keras format, a
-TensorFlow SavedModel (``save_exported_model: true``), needs TensorFlow and is not supported.
+layer's marshalled Python code is refused rather than run, with the trust gate's error
+(:mod:`runlab.models.trust`). Loading one trusts Keras and the code you registered, not the
+file's author. A model the caller trusts (``trusted=True``, ``--trust-model`` or a trusted
+source) is loaded with ``safe_mode=False``, so its ``Lambda`` layers load too; passing
+``load_model_kwargs={"safe_mode": False}`` is the same decision for one call. MLflow's other
+Keras format, a TensorFlow SavedModel (``save_exported_model: true``), needs TensorFlow and is
+not supported.
 
 Backend: Keras picks its backend once, when first imported, from ``KERAS_BACKEND`` or its
 ``keras.json``, and defaults to TensorFlow. When neither names a backend that is installed —
@@ -35,11 +38,12 @@ from runlab.errors import InvalidParameter
 from runlab.models.flavors.framework_import import MissingFramework, import_framework
 from runlab.models.flavors.tensor_models import DATA_DIR, as_array, data_dir, like_input
 from runlab.models.model import Model
-from runlab.models.model_location import local_model_path
+from runlab.models.model_location import open_model
 from runlab.models.model_logging import ModelInfo, log_flavor_model
 from runlab.models.model_paths import inside
 from runlab.models.saving import pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "FLAVOR_NAME",
@@ -57,6 +61,8 @@ _MODEL_FILE = "model.keras"
 _MODULE_FILE = "keras_module.txt"
 # The load_model keyword arguments passed on to keras.saving.load_model.
 _LOAD_OPTIONS = ("compile", "safe_mode")
+# What the trust gate calls a .keras file that safe mode refused.
+_UNSAFE_FORMAT_NAME = "Keras Lambda-layer"
 # Keras' backend names -> the module each needs.
 _BACKEND_MODULES = {
     "tensorflow": "tensorflow",
@@ -190,6 +196,7 @@ def log_model(
 def _load_keras_model(
     model_dir: Path,
     model: Model,
+    trust: ModelTrust,
     custom_objects: Mapping[str, Any] | None = None,
     load_model_kwargs: Mapping[str, Any] | None = None,
 ) -> Any:
@@ -206,7 +213,8 @@ def _load_keras_model(
         raise InvalidParameter(
             f"load_model_kwargs may hold {', '.join(_LOAD_OPTIONS)}, not {', '.join(unknown)}."
         )
-    options.setdefault("safe_mode", True)
+    # Safe mode unless the model is trusted to run code (an explicit safe_mode is the caller's).
+    options.setdefault("safe_mode", not trust.allows())
     path = inside(data_dir(model_dir, conf, "data"), _MODEL_FILE, "data")
     try:
         return keras.saving.load_model(
@@ -215,10 +223,13 @@ def _load_keras_model(
     except ValueError as err:
         if "safe_mode" not in str(err):
             raise
+        # Raises the gate's error when the model is not trusted (nothing was run: Keras
+        # refused before deserializing the code).
+        trust.require(_UNSAFE_FORMAT_NAME, path)
         raise InvalidParameter(
             f"Keras' safe mode refused the model at {model_dir}: it holds Python code (such as "
-            "a Lambda layer), which loading would run. If you trust its source, pass "
-            "load_model_kwargs={'safe_mode': False}."
+            "a Lambda layer). The model is trusted, so drop load_model_kwargs={'safe_mode': "
+            "True} to load it."
         ) from err
 
 
@@ -227,15 +238,20 @@ def load_model(
     dst_path: str | None = None,
     custom_objects: Mapping[str, Any] | None = None,
     load_model_kwargs: Mapping[str, Any] | None = None,
+    *,
+    trusted: bool = False,
 ) -> Any:
-    """Load the Keras model from any model URI, with ``safe_mode=True`` unless told otherwise.
+    """Load the Keras model from any model URI, in safe mode unless the model is trusted.
 
     ``custom_objects`` maps the names of your own layers or functions to them;
-    ``load_model_kwargs`` may set ``compile`` and ``safe_mode`` (see the module docstring for
-    what turning safe mode off trusts).
+    ``load_model_kwargs`` may set ``compile`` and ``safe_mode``. A model whose ``Lambda``
+    layers hold Python code loads only with ``trusted=True`` (or ``safe_mode=False``), or from
+    a trusted source; see the module docstring.
     """
-    folder = local_model_path(model_uri, dst_path)
-    return _load_keras_model(folder, Model.load(folder), custom_objects, load_model_kwargs)
+    opened = open_model(model_uri, dst_path, trusted)
+    return _load_keras_model(
+        opened.path, opened.mlmodel, opened.trust, custom_objects, load_model_kwargs
+    )
 
 
 class _KerasPyfunc:
@@ -256,6 +272,7 @@ class _KerasPyfunc:
         return like_input(keras.ops.convert_to_numpy(predictions), index)
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> _KerasPyfunc:
-    """The pyfunc implementation of a saved Keras model."""
-    return _KerasPyfunc(_load_keras_model(model_dir, model))
+def load_pyfunc(model_dir: Path, model: Model, trust: ModelTrust | None = None) -> _KerasPyfunc:
+    """The pyfunc implementation of a saved Keras model (safe mode unless ``trust`` allows
+    code)."""
+    return _KerasPyfunc(_load_keras_model(model_dir, model, trust or ModelTrust.of(model_dir)))

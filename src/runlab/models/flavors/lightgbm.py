@@ -19,7 +19,8 @@ Serialization:
   ``skops_trusted_types``. ``serialization_format="cloudpickle"`` (or ``"pickle"``) writes
   ``model.pkl`` as MLflow 2 did, and such files — also the ones MLflow 2 saved — are still read,
   but only when the ``MLmodel`` says that is what the file is: **loading a pickle runs its
-  author's code**, so load those only from sources you trust.
+  author's code**, so it loads only when the caller trusts the model (``trusted=True`` or a
+  trusted source, see :mod:`runlab.models.trust`).
 
 A model whose ``model_class`` is ``lightgbm.basic.Booster`` (or that records none, as MLflow's
 oldest did) is always read as a text model, whatever else its ``MLmodel`` says.
@@ -49,9 +50,11 @@ from runlab.models.flavors.skops_format import (
     load_skops,
 )
 from runlab.models.model import Model
-from runlab.models.model_location import local_model_path
+from runlab.models.model_location import open_model
 from runlab.models.model_logging import ModelInfo, log_flavor_model
+from runlab.models.model_paths import add_code_path
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "FLAVOR_NAME",
@@ -201,7 +204,9 @@ def log_model(
     )
 
 
-def _load(model_dir: Path, model: Model, extra_trusted: Sequence[str] | None = None) -> Any:
+def _load(
+    model_dir: Path, model: Model, trust: ModelTrust, extra_trusted: Sequence[str] | None = None
+) -> Any:
     lgb = _lightgbm()
     conf, data = model_data_path(model_dir, model, _FLAVOR)
     # Only the Booster class matters here (as in MLflow): an estimator's class is in its file.
@@ -211,12 +216,15 @@ def _load(model_dir: Path, model: Model, extra_trusted: Sequence[str] | None = N
         "skops" if data.suffix == ".skops" else "cloudpickle"
     )
     if fmt == "skops":
+        if extra_trusted:
+            # The caller vouches for types beyond LightGBM's: they live in the model's code.
+            add_code_path(model_dir, conf)
         vouched = _vouched_types(lgb)
         recorded_types = conf.get("skops_trusted_types")
         loaded = load_skops(data, recorded_types, extra_trusted, vouched.__contains__)
     elif fmt in PICKLE_FORMATS:
-        # The MLmodel says the file is a pickle: loading it means trusting the model's source.
-        loaded = load_pickle(data)
+        # The MLmodel says the file is a pickle: it loads only if the model is trusted.
+        loaded = load_pickle(data, fmt, trust, model_dir, conf)
     else:
         raise InvalidParameter(f"Unknown lightgbm serialization_format {fmt!r} in {model_dir}.")
     if not isinstance(loaded, (lgb.LGBMModel, lgb.Booster)):
@@ -230,19 +238,23 @@ def load_model(
     model_uri: str | os.PathLike[str],
     dst_path: str | None = None,
     skops_trusted_types: Sequence[str] | None = None,
+    *,
+    trusted: bool = False,
 ) -> Any:
     """Load the LightGBM model itself (a ``Booster`` or the estimator saved) from any model URI.
 
-    ``skops_trusted_types`` trusts further types a skops file needs, beyond LightGBM's own.
+    ``skops_trusted_types`` trusts further types a skops file needs, beyond LightGBM's own. A
+    pickled estimator (``model.pkl``) loads only with ``trusted=True`` or from a trusted source.
     """
-    folder = local_model_path(model_uri, dst_path)
-    return _load(folder, Model.load(folder), skops_trusted_types)
+    opened = open_model(model_uri, dst_path, trusted)
+    return _load(opened.path, opened.mlmodel, opened.trust, skops_trusted_types)
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> BoostingPyfunc:
+def load_pyfunc(model_dir: Path, model: Model, trust: ModelTrust | None = None) -> BoostingPyfunc:
     """The pyfunc implementation of a saved LightGBM model: the model's own ``predict``.
 
-    As in MLflow, ``params`` are not passed on to LightGBM.
+    As in MLflow, ``params`` are not passed on to LightGBM. A pickled estimator loads only if
+    ``trust`` allows it.
     """
-    raw = _load(model_dir, model)
+    raw = _load(model_dir, model, trust or ModelTrust.of(model_dir))
     return BoostingPyfunc(raw, lambda model_input, params: raw.predict(model_input))

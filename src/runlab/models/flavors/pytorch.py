@@ -22,8 +22,15 @@ pickled with cloudpickle (MLflow 2's format), and the fallback when there is no 
 ``data/pickle_module_info.txt`` names MLflow's pickle module, for MLflow's loader; runlab never
 imports a module a file names, it reads the file with torch's own unpickler. A whole-module pickle
 *is* its author's code: torch cannot load it with ``weights_only=True`` (that refuses the class
-objects a module consists of), so loading one runs whatever the file says. Load pickled models
-only from sources you trust.
+objects a module consists of), so loading one runs whatever the file says, and it loads only
+when the caller trusts the model (``trusted=True`` or a trusted source, see
+:mod:`runlab.models.trust`).
+
+MLflow writes a TorchScript module (``torch.jit.script`` or ``trace``) to the same
+``data/model.pth``, as a TorchScript archive. Such a file is recognised by its records and read
+with ``torch.jit.load``, without trust: TorchScript's loader compiles the archive's TorchScript
+code over torch's registered operators and unpickles only TorchScript's own types, so it runs no
+Python code from the file.
 
 Why not a ``state_dict`` in safetensors: loading one needs the model's class, which a generic
 loader (``runlab.pyfunc.load_model("models:/…")``, the scoring server) does not have; a ``.pt2``
@@ -46,11 +53,12 @@ from runlab.errors import InvalidParameter, NotFound
 from runlab.models.flavors.framework_import import import_framework
 from runlab.models.flavors.tensor_models import DATA_DIR, as_array, data_dir, like_input
 from runlab.models.model import Model
-from runlab.models.model_location import local_model_path
+from runlab.models.model_location import open_model
 from runlab.models.model_logging import ModelInfo, log_flavor_model
 from runlab.models.model_paths import add_code_path, inside
 from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "FLAVOR_NAME",
@@ -82,6 +90,10 @@ _RAW_PREFIXES = {"weights": "weight_", "constants": "tensor_"}
 _NATIVE_CODE_DIR = "data/aotinductor/"
 # Short marker records (version, byte order, ...): no pickle fits in this (GLOBAL needs 2 lines).
 _TEXT_MARKER = re.compile(rb"[A-Za-z0-9._-]{1,64}\n?")
+# The record that marks a TorchScript archive (torch.load itself dispatches on it).
+_TORCHSCRIPT_RECORD = "constants.pkl"
+# What the trust gate calls a whole-module torch.save file.
+_PICKLE_FORMAT_NAME = "torch.save pickle"
 
 
 def _torch() -> Any:
@@ -270,20 +282,27 @@ def log_model(
     )
 
 
-def _load_module(model_dir: Path, model: Model) -> Any:
+def _load_module(model_dir: Path, model: Model, trust: ModelTrust) -> Any:
     torch = _torch()
     conf = model.flavors.get(FLAVOR_NAME)
     if conf is None:
         # A model saved with only the pyfunc flavor naming mlflow.pytorch: its data entry.
         pyfunc_conf = model.flavors.get("python_function", {})
         conf = {"model_data": pyfunc_conf.get("data"), "code": pyfunc_conf.get("code")}
-    add_code_path(model_dir, conf)
     data = data_dir(model_dir, conf, "model_data")
     pickled = inside(data, _PICKLE_FILE, "model_data")
     if pickled.is_file():
-        # A whole-module pickle runs its author's code (see the module docstring); the pickle
-        # module named in pickle_module_info.txt is not imported, torch's unpickler reads it.
-        module = torch.load(pickled, map_location="cpu", weights_only=False)
+        # Read once: the bytes looked at are the bytes loaded.
+        blob = pickled.read_bytes()
+        if _is_torchscript(blob):
+            module = torch.jit.load(io.BytesIO(blob), map_location="cpu")
+        else:
+            # A whole-module pickle runs its author's code (see the module docstring); the
+            # pickle module named in pickle_module_info.txt is not imported, torch's unpickler
+            # reads it.
+            trust.require(_PICKLE_FORMAT_NAME, pickled)
+            add_code_path(model_dir, conf)
+            module = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=False)
         module.eval()
         return module
     program = inside(data, _PT2_FILE, "model_data")
@@ -292,6 +311,18 @@ def _load_module(model_dir: Path, model: Model) -> Any:
     raise NotFound(
         f"The PyTorch model at {model_dir} has neither data/{_PT2_FILE} nor {_PICKLE_FILE}."
     )
+
+
+def _is_torchscript(blob: bytes) -> bool:
+    """Whether ``blob`` is a TorchScript archive (which ``torch.jit.load`` reads without Python
+    unpickling) rather than a ``torch.save`` pickle."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:  # torch's legacy (pre-zip) pickle format
+        return False
+    # torch addresses records below the archive's root folder, whatever its name.
+    return any(name.split("/", 1)[-1] == _TORCHSCRIPT_RECORD for name in names)
 
 
 def _load_pt2(torch: Any, path: Path) -> Any:
@@ -374,14 +405,18 @@ def _unsafe(path: Path, record: str, why: str) -> InvalidParameter:
     )
 
 
-def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
+def load_model(
+    model_uri: str | os.PathLike[str], dst_path: str | None = None, *, trusted: bool = False
+) -> Any:
     """Load the PyTorch module from any model URI, on the CPU and in ``eval()`` mode.
 
-    A ``pt2`` model comes back as the exported ``torch.fx.GraphModule``; a pickled one as the
-    original module (which runs the file's code: see the module docstring).
+    A ``pt2`` model comes back as the exported ``torch.fx.GraphModule`` and a TorchScript one
+    as its ``ScriptModule``. A pickled one comes back as the original module, which runs the
+    file's code: it loads only with ``trusted=True`` or from a trusted source (see the module
+    docstring).
     """
-    folder = local_model_path(model_uri, dst_path)
-    return _load_module(folder, Model.load(folder))
+    opened = open_model(model_uri, dst_path, trusted)
+    return _load_module(opened.path, opened.mlmodel, opened.trust)
 
 
 class _PyTorchPyfunc:
@@ -413,8 +448,12 @@ class _PyTorchPyfunc:
         return like_input(output.detach().cpu().numpy(), index)
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> _PyTorchPyfunc:
-    """The pyfunc implementation of a saved PyTorch model (``config.device`` picks the device)."""
+def load_pyfunc(model_dir: Path, model: Model, trust: ModelTrust | None = None) -> _PyTorchPyfunc:
+    """The pyfunc implementation of a saved PyTorch model (``config.device`` picks the device).
+
+    A pickled module loads only if ``trust`` allows it.
+    """
     config = model.flavors.get("python_function", {}).get("config") or {}
     device = config.get("device") if isinstance(config, Mapping) else None
-    return _PyTorchPyfunc(_load_module(model_dir, model), str(device) if device else None)
+    module = _load_module(model_dir, model, trust or ModelTrust.of(model_dir))
+    return _PyTorchPyfunc(module, str(device) if device else None)

@@ -7,7 +7,12 @@ for instance) are recorded in ``skops_trusted_types`` when the model is saved â€
 the object, so it vouches for them â€” and those are trusted again on load only when they come
 from scikit-learn, numpy or scipy; anything else must be passed to ``load_model`` explicitly.
 ``serialization_format="cloudpickle"`` (or ``"pickle"``) writes ``model.pkl`` as MLflow 2 did;
-loading one of those runs the author's code, so load them only from sources you trust.
+loading one of those runs the author's code, so it loads only when the caller trusts the model
+(``load_model(..., trusted=True)`` or a trusted source, see :mod:`runlab.models.trust`).
+
+The model's ``code`` folder goes on ``sys.path`` only where loading may need it: for a trusted
+pickle, or for a skops file whose caller names extra types to trust (types the model's own code
+defines). A skops file that needs only scikit-learn's, numpy's and scipy's types never does.
 """
 
 from __future__ import annotations
@@ -22,11 +27,12 @@ from runlab.errors import InvalidParameter
 from runlab.models.flavors.framework_import import import_framework
 from runlab.models.flavors.skops_format import dump_pickle, dump_skops, load_pickle, load_skops
 from runlab.models.model import Model
-from runlab.models.model_location import local_model_path
+from runlab.models.model_location import open_model
 from runlab.models.model_logging import ModelInfo, log_flavor_model
 from runlab.models.model_paths import add_code_path, inside
 from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "FLAVOR_NAME",
@@ -174,26 +180,30 @@ def log_model(
 
 
 def _load_estimator(
-    model_dir: Path, model: Model, extra_trusted: Sequence[str] | None = None
+    model_dir: Path, model: Model, trust: ModelTrust, extra_trusted: Sequence[str] | None = None
 ) -> Any:
     _sklearn()
     conf = model.flavors.get(FLAVOR_NAME)
     pyfunc_conf = model.flavors.get("python_function", {})
     if conf is None:
         # A model saved with only the pyfunc flavor naming mlflow.sklearn: read its model_path.
-        conf = {"pickled_model": pyfunc_conf.get("model_path", "model.pkl")}
-    add_code_path(model_dir, conf)
+        conf = {
+            "pickled_model": pyfunc_conf.get("model_path", "model.pkl"),
+            "code": pyfunc_conf.get("code"),
+        }
     file_name = str(conf.get("pickled_model") or pyfunc_conf.get("model_path") or "model.pkl")
     path = inside(model_dir, file_name, "pickled_model")
     fmt = conf.get("serialization_format") or (
         "skops" if file_name.endswith(".skops") else "cloudpickle"
     )
     if fmt == "skops":
+        if extra_trusted:
+            # The caller vouches for types beyond scikit-learn's: they live in the model's code.
+            add_code_path(model_dir, conf)
         return load_skops(path, conf.get("skops_trusted_types"), extra_trusted, _vouched)
     if fmt not in SERIALIZATION_FORMATS:
         raise InvalidParameter(f"Unknown sklearn serialization_format {fmt!r} in {model_dir}.")
-    # A pickle runs its author's code: loading this model means trusting its source.
-    return load_pickle(path)
+    return load_pickle(path, fmt, trust, model_dir, conf)
 
 
 def _vouched(type_name: str) -> bool:
@@ -204,10 +214,17 @@ def load_model(
     model_uri: str | os.PathLike[str],
     dst_path: str | None = None,
     skops_trusted_types: Sequence[str] | None = None,
+    *,
+    trusted: bool = False,
 ) -> Any:
-    """Load the scikit-learn estimator itself from any model URI."""
-    folder = local_model_path(model_uri, dst_path)
-    return _load_estimator(folder, Model.load(folder), skops_trusted_types)
+    """Load the scikit-learn estimator itself from any model URI.
+
+    A skops file loads as is (``skops_trusted_types`` names further types to trust). A pickled
+    model (``model.pkl``) runs its author's code, so it loads only with ``trusted=True`` or
+    from a trusted source (``RUNLAB_TRUSTED_MODEL_SOURCES``); see docs/models.md.
+    """
+    opened = open_model(model_uri, dst_path, trusted)
+    return _load_estimator(opened.path, opened.mlmodel, opened.trust, skops_trusted_types)
 
 
 class _SklearnPyfunc:
@@ -226,11 +243,14 @@ class _SklearnPyfunc:
         return self._predict(model_input)
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> _SklearnPyfunc:
-    """The pyfunc implementation of a saved scikit-learn model."""
+def load_pyfunc(model_dir: Path, model: Model, trust: ModelTrust | None = None) -> _SklearnPyfunc:
+    """The pyfunc implementation of a saved scikit-learn model (a pickle only if ``trust``
+    allows it)."""
     predict_fn = model.flavors.get("python_function", {}).get("predict_fn") or "predict"
     if predict_fn not in _PREDICT_FNS:
         raise InvalidParameter(
             f"The model's predict_fn {predict_fn!r} is not one of {', '.join(_PREDICT_FNS)}."
         )
-    return _SklearnPyfunc(_load_estimator(model_dir, model), predict_fn)
+    return _SklearnPyfunc(
+        _load_estimator(model_dir, model, trust or ModelTrust.of(model_dir)), predict_fn
+    )

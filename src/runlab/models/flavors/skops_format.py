@@ -3,18 +3,21 @@
 Frameworks whose scikit-learn-style estimators have no native format of their own are saved as
 objects. skops writes the object's state with the type of every part; loading builds only the
 types it is told to trust and refuses the rest. A pickle, by contrast, runs whatever its author
-put in it — it is read only when the model's ``MLmodel`` says that is what the file is.
+put in it — it is read only when the model's ``MLmodel`` says that is what the file is, and only
+once the trust decision (:mod:`runlab.models.trust`) allows it.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from runlab.errors import InvalidParameter
 from runlab.models.flavors.framework_import import import_framework
+from runlab.models.model_paths import add_code_path
+from runlab.models.trust import ModelTrust
 
 __all__ = ["PICKLE_FORMATS", "dump_pickle", "dump_skops", "load_pickle", "load_skops"]
 
@@ -70,7 +73,19 @@ def dump_pickle(obj: Any, path: Path, fmt: str) -> None:
             pickle.dump(obj, out, protocol=pickle.DEFAULT_PROTOCOL)
 
 
-def load_pickle(path: Path) -> Any:
-    """Unpickle ``path``. This runs the file author's code: only for sources the caller trusts."""
+def load_pickle(
+    path: Path,
+    model_format: str,
+    trust: ModelTrust,
+    model_dir: Path,
+    conf: Mapping[str, Any],
+) -> Any:
+    """Unpickle ``path`` (in ``model_format``) if ``trust`` allows running its author's code.
+
+    Only then is the model's ``code`` folder (named in ``conf``, inside ``model_dir``) put on
+    ``sys.path``, where the pickle may import the author's modules from.
+    """
+    trust.require(model_format, path)
+    add_code_path(model_dir, conf)
     with open(path, "rb") as source:
         return pickle.load(source)

@@ -54,6 +54,7 @@ from runlab.models.model_location import local_model_path
 from runlab.models.model_logging import ModelInfo, log_flavor_model
 from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = ["FLAVOR_NAME", "load_model", "load_pyfunc", "log_model", "save_model"]
 
@@ -304,13 +305,17 @@ def load_model(
     dst_path: str | None = None,
     return_type: str = "pipeline",
     device: Any = None,
+    *,
+    trusted: bool = False,
     **kwargs: Any,
 ) -> Any:
     """Load a saved model as a transformers pipeline, or its parts with
     ``return_type="components"`` (a dict: ``task``, ``model``, ``tokenizer``, …).
 
     ``device`` and ``kwargs`` go to ``transformers.pipeline``. Remote code is never run:
-    ``trust_remote_code=True`` is refused.
+    ``trust_remote_code=True`` is refused. Nothing this flavor reads can run code (weights are
+    safetensors only), so ``trusted`` changes nothing; it is accepted so that every flavor's
+    ``load_model`` takes the same switch.
     """
     if return_type not in _RETURN_TYPES:
         raise InvalidParameter(
@@ -322,6 +327,7 @@ def load_model(
             "from the model's files."
         )
     kwargs.pop("trust_remote_code", None)
+    del trusted  # the same switch as every flavor's; nothing here needs it
     transformers_module()  # before any download: without the framework the model cannot load
     folder = local_model_path(model_uri, dst_path)
     model = Model.load(folder)
@@ -352,8 +358,11 @@ def _build_pipeline(parts: Mapping[str, Any], device: Any, kwargs: Mapping[str, 
     return transformers.pipeline(trust_remote_code=False, **call)
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> TransformersPyfunc:
-    """The pyfunc implementation of a saved transformers model."""
+def load_pyfunc(
+    model_dir: Path, model: Model, trust: ModelTrust | None = None
+) -> TransformersPyfunc:
+    """The pyfunc implementation of a saved transformers model (``trust`` is not needed: no
+    file it reads can run code)."""
     conf = _conf(model_dir, model)
     pipeline = _build_pipeline(load_parts(model_dir, conf), None, {})
     model_config = model.flavors.get("python_function", {}).get("config")

@@ -36,9 +36,10 @@ from runlab.models.flavors.boosting import (
 )
 from runlab.models.flavors.framework_import import import_framework
 from runlab.models.model import Model
-from runlab.models.model_location import local_model_path
+from runlab.models.model_location import open_model
 from runlab.models.model_logging import ModelInfo, log_flavor_model
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = ["FLAVOR_NAME", "MODEL_FORMATS", "load_model", "load_pyfunc", "log_model", "save_model"]
 
@@ -177,18 +178,24 @@ def _load(model_dir: Path, model: Model) -> Any:
     return loaded
 
 
-def load_model(model_uri: str | os.PathLike[str], dst_path: str | None = None) -> Any:
-    """Load the XGBoost model itself (a ``Booster`` or the estimator saved) from any model URI."""
-    folder = local_model_path(model_uri, dst_path)
-    return _load(folder, Model.load(folder))
+def load_model(
+    model_uri: str | os.PathLike[str], dst_path: str | None = None, *, trusted: bool = False
+) -> Any:
+    """Load the XGBoost model itself (a ``Booster`` or the estimator saved) from any model URI.
+
+    XGBoost's own formats run no code when read, so ``trusted`` changes nothing here; it is
+    accepted so that every flavor's ``load_model`` takes the same switch.
+    """
+    opened = open_model(model_uri, dst_path, trusted)
+    return _load(opened.path, opened.mlmodel)
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> BoostingPyfunc:
+def load_pyfunc(model_dir: Path, model: Model, trust: ModelTrust | None = None) -> BoostingPyfunc:
     """The pyfunc implementation of a saved XGBoost model.
 
     A ``Booster`` predicts on a ``DMatrix`` made from the input; an estimator calls its
     ``predict``. Parameters the signature allows are passed on as keyword arguments when the
-    predict method takes them.
+    predict method takes them. No trust is needed: the file is read by XGBoost's parser.
     """
     xgb = _xgboost()
     raw = _load(model_dir, model)

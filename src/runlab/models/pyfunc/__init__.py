@@ -11,7 +11,7 @@ from typing import Any
 
 from runlab.models.flavor_registry import load_pyfunc_implementation
 from runlab.models.model import Model
-from runlab.models.model_location import local_model_path
+from runlab.models.model_location import fetch_model
 from runlab.models.model_logging import ModelInfo, log_flavor_model
 from runlab.models.pyfunc.pyfunc_model import PyFuncModel
 from runlab.models.pyfunc.python_model import (
@@ -21,6 +21,7 @@ from runlab.models.pyfunc.python_model import (
     save_model,
 )
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "FLAVOR_NAME",
@@ -39,21 +40,41 @@ def load_model(
     suppress_warnings: bool = False,
     dst_path: str | None = None,
     model_config: Mapping[str, Any] | None = None,
+    *,
+    trusted: bool = False,
 ) -> PyFuncModel:
     """Load any model with a ``python_function`` flavor as a :class:`PyFuncModel`.
 
     ``model_uri`` is ``runs:/<run_id>/<path>``, ``models:/<name>/<version>`` (or a stage,
     ``@alias`` or ``latest``), ``models:/<model_id>``, a local path or ``file:`` URI, or a
-    remote artifact location (downloaded to ``dst_path`` or a temporary folder). Loading runs
-    the flavor's deserializer: see docs/models.md for what trusting a model file means.
+    remote artifact location (downloaded to ``dst_path`` or a temporary folder).
+
+    A model in a format that runs code when loaded (a custom ``PythonModel``, a pickled
+    estimator or module) loads only with ``trusted=True`` or when ``RUNLAB_TRUSTED_MODEL_SOURCES``
+    lists a prefix of its URI; otherwise :class:`runlab.models.trust.UntrustedModelError` is
+    raised before the file is read. Safe formats (skops, safetensors, XGBoost's and LightGBM's
+    own files, ``.keras``, ``torch.export``) need neither. See docs/models.md.
     """
-    folder = local_model_path(model_uri, dst_path)
+    fetched = fetch_model(model_uri, dst_path)
+    return load_local_model(fetched.path, fetched.trust(trusted), model_config)
+
+
+def load_local_model(
+    folder: str | os.PathLike[str],
+    trust: ModelTrust,
+    model_config: Mapping[str, Any] | None = None,
+) -> PyFuncModel:
+    """Load the model in the local ``folder`` as pyfunc, with a trust decision already made.
+
+    For callers that fetched the model themselves (the scoring server's CLI downloads it once
+    for all its workers) and know the names it was fetched by.
+    """
     meta = Model.load(folder)
     if model_config:
         conf = meta.flavors.get(FLAVOR_NAME)
         if conf is not None:
             conf["config"] = {**(conf.get("config") or {}), **dict(model_config)}
-    return PyFuncModel(meta, load_pyfunc_implementation(folder, meta))
+    return PyFuncModel(meta, load_pyfunc_implementation(folder, meta, trust))
 
 
 def log_model(

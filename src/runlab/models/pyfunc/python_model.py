@@ -5,8 +5,9 @@ a folder of the files it needs (``artifacts/``). The ``loader_module`` written i
 (``mlflow.pyfunc.model``), so ``mlflow.pyfunc.load_model`` loads runlab's custom models and
 runlab loads MLflow's.
 
-Loading such a model unpickles ``python_model.pkl``, which runs code of the model's author:
-load only models whose source you trust, as with any pickle.
+Loading such a model unpickles ``python_model.pkl``, which runs code of the model's author, so
+it loads only when the caller trusts the model (:mod:`runlab.models.trust`): ``trusted=True``,
+``--trust-model`` or a trusted-source prefix.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from runlab.models.model import Model
 from runlab.models.model_paths import add_code_path, inside
 from runlab.models.saving import copy_code_paths, pyfunc_flavor_conf, save_model_dir
 from runlab.models.signature import ModelSignature
+from runlab.models.trust import ModelTrust
 
 __all__ = [
     "FLAVOR_NAME",
@@ -248,15 +250,21 @@ def _predict_parameters(python_model: Any) -> list[str]:
     return names
 
 
-def load_pyfunc(model_dir: Path, model: Model) -> _PythonModelImplementation:
-    """Unpickle the custom model, give it its context and return the pyfunc implementation."""
+def load_pyfunc(
+    model_dir: Path, model: Model, trust: ModelTrust | None = None
+) -> _PythonModelImplementation:
+    """Unpickle the custom model, give it its context and return the pyfunc implementation.
+
+    Unpickling runs the model author's code: ``trust`` must allow it (see
+    :mod:`runlab.models.trust`), and nothing is read or put on ``sys.path`` before it does.
+    """
     import cloudpickle
 
     conf = model.flavors[FLAVOR_NAME]
-    add_code_path(model_dir, conf)
     pickle_path = inside(model_dir, str(conf.get("python_model", _PICKLE_FILE)), "python_model")
+    (trust or ModelTrust.of(model_dir)).require("cloudpickle", pickle_path)
+    add_code_path(model_dir, conf)
     with open(pickle_path, "rb") as source:
-        # Unpickling runs the model author's code: loading a model means trusting its source.
         python_model = cloudpickle.load(source)
     artifacts = {
         name: str(inside(model_dir, str(entry["path"]), f"artifact {name!r}"))

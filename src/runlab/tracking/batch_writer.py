@@ -23,7 +23,7 @@ yet written, about the last flush interval of logging while the store keeps up, 
 slow or away. Its runs stay RUNNING: each writer notes in its process's spool file which runs the
 process opened (:meth:`BatchWriter.run_started`), so that ``runlab runs recover`` can end them as
 KILLED. Durable mode (``RUNLAB_DURABLE``, :mod:`runlab.tracking.durable_writer`) writes every
-record to that file before the logging call returns, and loses nothing.
+record to that file before the logging call returns, so that a killed process loses none of it.
 """
 
 from __future__ import annotations

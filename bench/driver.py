@@ -31,6 +31,7 @@ WORKLOADS = {
     "search": "search:run",
     "concurrent": "concurrent:run",
     "concurrent_child": "concurrent:child",
+    "durable": "durable_cost:run",
 }
 
 

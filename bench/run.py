@@ -6,6 +6,7 @@
     python bench/run.py -w server --backend sqlite,postgresql   # the server benchmark
     python bench/run.py -w serving       # model serving: /invocations (issue 5)
     python bench/run.py -w ui            # the web UI in Chromium (issue 6)
+    python bench/run.py -w durable       # what RUNLAB_DURABLE costs (runlab only)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
@@ -15,7 +16,8 @@ same raw REST requests from one HTTP client; see server_run.py. The serving one 
 serving``) starts ``runlab models serve`` and ``mlflow models serve`` on the same saved model and
 loads ``/invocations`` from one client; see serving_run.py. The UI one (issue 6, ``-w ui``)
 seeds both servers with the same big experiment and times their pages in Chromium; see
-ui_run.py.
+ui_run.py. The durable one (``-w durable``) measures runlab alone: the fluent loop with
+``RUNLAB_DURABLE`` off, ``1`` and ``fsync``; see durable_run.py.
 
 runlab is measured from this checkout with the interpreter that runs this script; MLflow inside
 ``bench/.venv-mlflow`` (created with ``python -m venv`` + ``pip install mlflow==3.17.2`` when
@@ -41,6 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import durable_run
 import harness
 import report
 import server_harness
@@ -55,7 +58,10 @@ CLIENT_WORKLOADS = ["import", "loop", "disk", "history", "search", "concurrent"]
 SERVER_WORKLOADS = list(server_run.SERVER_WORKLOADS)
 SERVING_WORKLOADS = list(serving_run.SERVING_WORKLOADS)
 UI_WORKLOADS = list(ui_run.UI_WORKLOADS)
-ALL_WORKLOADS = CLIENT_WORKLOADS + SERVER_WORKLOADS + SERVING_WORKLOADS + UI_WORKLOADS
+DURABLE_WORKLOADS = list(durable_run.DURABLE_WORKLOADS)
+ALL_WORKLOADS = (
+    CLIENT_WORKLOADS + SERVER_WORKLOADS + SERVING_WORKLOADS + UI_WORKLOADS + DURABLE_WORKLOADS
+)
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {"client": CLIENT_WORKLOADS, "server": SERVER_WORKLOADS}
 BACKENDS = ("sqlite", "postgresql")
@@ -106,6 +112,11 @@ FULL = {
     "ui_runs": 10_000,
     "ui_metric_points": 1_000_000,
     "ui_loads": 7,
+    # Durable mode: points per repeat with RUNLAB_DURABLE off and 1, fewer with fsync (a disk
+    # flush per call), and repeats.
+    "durable_points": 100_000,
+    "durable_fsync_points": 2_000,
+    "durable_repeats": 5,
 }
 QUICK = {
     "import_repeats": 3,
@@ -147,6 +158,9 @@ QUICK = {
     "ui_runs": 500,
     "ui_metric_points": 20_000,
     "ui_loads": 3,
+    "durable_points": 10_000,
+    "durable_fsync_points": 300,
+    "durable_repeats": 2,
 }
 
 
@@ -260,6 +274,9 @@ def main(argv: list[str]) -> int:
         print(f"unknown workload(s) or backend(s): {', '.join(bad)}", file=sys.stderr)
         return 2
     tool_names = [t.strip() for t in args.tools.split(",") if t.strip()]
+    if workloads and set(workloads) <= set(DURABLE_WORKLOADS):
+        # runlab-only workloads: do not set up (or build) MLflow's virtualenv for nothing.
+        tool_names = [t for t in tool_names if t == "runlab"]
     tools, broken = build_tools(tool_names, args.mlflow_venv)
     command = ("python bench/run.py " + " ".join(shlex.quote(a) for a in argv)).strip()
 
@@ -295,6 +312,12 @@ def main(argv: list[str]) -> int:
         results = ui_run.run_ui(tools, broken, ui_run.params_for(sizes), args.timeout)
         raw["ui"] = results
         sections["ui"] = ui_report.render(results, command, started, load, harness.load_average())
+
+    if "durable" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        result = durable_run.run_durable(tools, broken, durable_run.params_for(sizes), args.timeout)
+        raw["durable"] = result
+        sections["durable"] = durable_run.render(result, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)

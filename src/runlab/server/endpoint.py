@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,6 +19,7 @@ from starlette.routing import Route
 
 from runlab.errors import InvalidParameter
 from runlab.server.context import ServerContext
+from runlab.server.json_body import decode_json_object
 from runlab.server.json_response import json_response
 from runlab.server.request_fields import RequestFields
 
@@ -56,19 +56,7 @@ async def read_fields(request: Request, ctx: ServerContext) -> RequestFields:
             )
     if not body.strip():
         return RequestFields({})
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidParameter(f"The request body is not valid JSON: {exc}.") from None
-    if isinstance(data, str):
-        # Legacy clients send a JSON-encoded string holding the JSON object.
-        try:
-            data = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise InvalidParameter("The request body must be a JSON object.") from None
-    if not isinstance(data, dict):
-        raise InvalidParameter("The request body must be a JSON object.")
-    return RequestFields(data)
+    return RequestFields(decode_json_object(body))
 
 
 async def read_limited_body(request: Request, limit: int) -> bytes:

@@ -13,6 +13,7 @@ from typing import Any
 
 from runlab.errors import InvalidParameter
 from runlab.protocol import decode_double
+from runlab.server.json_body import shown
 
 _INT64_MAX = 2**63 - 1
 
@@ -99,7 +100,7 @@ class RequestFields:
             return default
         if not isinstance(value, str):
             raise InvalidParameter(
-                f"Field '{self._path}{name}' must be a string, got {type(value).__name__} {value!r}."
+                f"Field '{self._path}{name}' must be a string, got {type(value).__name__} {shown(value)}."
             )
         return value
 
@@ -121,16 +122,24 @@ class RequestFields:
         if isinstance(value, int):
             result = value
         elif isinstance(value, float) and value.is_integer():
+            # orjson reads an integer literal past 64 bits as a float, rounded: -(2**63) - 1
+            # arrives as -2.0**63. A float this large cannot say which integer was meant.
+            if abs(value) >= 2**63:
+                raise InvalidParameter(
+                    f"Field '{self._path}{name}' is out of the 64-bit integer range."
+                )
             result = int(value)
         elif isinstance(value, str):
             try:
                 result = int(value.strip())
             except ValueError:
                 raise InvalidParameter(
-                    f"Field '{self._path}{name}' must be an integer, got {value!r}."
+                    f"Field '{self._path}{name}' must be an integer, got {shown(value)}."
                 ) from None
         else:
-            raise InvalidParameter(f"Field '{self._path}{name}' must be an integer, got {value!r}.")
+            raise InvalidParameter(
+                f"Field '{self._path}{name}' must be an integer, got {shown(value)}."
+            )
         if not -_INT64_MAX - 1 <= result <= _INT64_MAX:
             raise InvalidParameter(
                 f"Field '{self._path}{name}' is out of the 64-bit integer range."
@@ -155,7 +164,9 @@ class RequestFields:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise InvalidParameter(f"Field '{self._path}{name}' must be true or false, got {value!r}.")
+        raise InvalidParameter(
+            f"Field '{self._path}{name}' must be true or false, got {shown(value)}."
+        )
 
     def string_list(self, name: str) -> list[str]:
         """A repeated string field (absent means empty)."""
@@ -166,7 +177,7 @@ class RequestFields:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidParameter(
-                f"Field '{self._path}{name}' must be a list of strings, got {value!r}."
+                f"Field '{self._path}{name}' must be a list of strings, got {shown(value)}."
             )
         return value
 
@@ -179,13 +190,13 @@ class RequestFields:
             return []
         if not isinstance(value, list):
             raise InvalidParameter(
-                f"Field '{self._path}{name}' must be a list of objects, got {value!r}."
+                f"Field '{self._path}{name}' must be a list of objects, got {shown(value)}."
             )
         out = []
         for i, item in enumerate(value):
             if type(item) is not dict and not isinstance(item, Mapping):
                 raise InvalidParameter(
-                    f"Field '{self._path}{name}[{i}]' must be an object, got {item!r}."
+                    f"Field '{self._path}{name}[{i}]' must be an object, got {shown(item)}."
                 )
             out.append(RequestFields(item, path=f"{self._path}{name}[{i}]."))
         return out
@@ -196,7 +207,9 @@ class RequestFields:
         if not present:
             return None
         if not isinstance(value, Mapping):
-            raise InvalidParameter(f"Field '{self._path}{name}' must be an object, got {value!r}.")
+            raise InvalidParameter(
+                f"Field '{self._path}{name}' must be an object, got {shown(value)}."
+            )
         return RequestFields(value, path=f"{self._path}{name}.")
 
     def enum(
@@ -214,7 +227,7 @@ class RequestFields:
             if value.isdigit() and int(value) in names.values():
                 return int(value)
         raise InvalidParameter(
-            f"Field '{self._path}{name}' must be one of {', '.join(names)}, got {value!r}."
+            f"Field '{self._path}{name}' must be one of {', '.join(names)}, got {shown(value)}."
         )
 
 
@@ -223,4 +236,4 @@ def parse_double(value: Any, name: str) -> float:
     try:
         return decode_double(value)
     except ValueError:
-        raise InvalidParameter(f"Field '{name}' must be a number, got {value!r}.") from None
+        raise InvalidParameter(f"Field '{name}' must be a number, got {shown(value)}.") from None

@@ -31,6 +31,7 @@ from runlab.errors import InvalidParameter, InvalidState, RunlabError
 from runlab.server import wire
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
+from runlab.server.json_body import MAX_JSON_DEPTH, decode_json, nesting_exceeds
 from runlab.server.request_fields import RequestFields
 from runlab.server.routes.experiments import VIEW_TYPES
 
@@ -388,11 +389,7 @@ def log_inputs(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 
 def log_model(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     run_id = run_id_of(f)
-    text = f.required_string("model_json")
-    try:
-        model = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidParameter(f"Field 'model_json' is not valid JSON: {exc}.") from None
+    model = decode_json(f.required_string("model_json"), "Field 'model_json'")
     if not isinstance(model, dict):
         raise InvalidParameter("Field 'model_json' must hold a JSON object (an MLmodel dict).")
     missing = [name for name in _LOG_MODEL_REQUIRED if name not in model]
@@ -410,7 +407,7 @@ def log_model(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
             history = orjson.loads(current)
         except orjson.JSONDecodeError:
             history = None
-        if not isinstance(history, list):
+        if not isinstance(history, list) or nesting_exceeds(history, MAX_JSON_DEPTH):
             # Never overwrite what is there: the user set this tag to something else.
             raise InvalidState(
                 f"Run {run_id}'s tag {LOG_MODEL_HISTORY_TAG} does not hold a JSON list, so the "

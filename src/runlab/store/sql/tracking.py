@@ -71,6 +71,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def _experiment_id_int(experiment_id: str | int) -> int:
     try:
         value = int(str(experiment_id))
@@ -78,7 +81,9 @@ def _experiment_id_int(experiment_id: str | int) -> int:
         raise ExperimentNotFound(
             f"No experiment with id {experiment_id!r}: experiment ids are integers."
         ) from None
-    if value < 0:
+    # Ids are 64-bit columns: a larger number can name no experiment (and would overflow the
+    # database driver's integer conversion instead of answering "not found").
+    if value < 0 or value > _INT64_MAX:
         raise ExperimentNotFound(f"No experiment with id {experiment_id!r}.")
     return value
 

@@ -10,13 +10,13 @@ downsampled-metrics endpoint once they scroll into view.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -105,8 +105,10 @@ def legacy_models(tags: dict[str, str]) -> tuple[list[LegacyModel], str | None]:
     if not text:
         return [], None
     try:
-        history = json.loads(text)
-    except json.JSONDecodeError:
+        # orjson, not json: the tag is user data, and json.loads recurses (a value nested a few
+        # thousand levels deep would raise RecursionError); orjson refuses past 1024 levels.
+        history = orjson.loads(text)
+    except orjson.JSONDecodeError:
         history = None
     if not isinstance(history, list):
         return [], f"The tag {HISTORY_TAG} does not hold a JSON list of models."

@@ -12,7 +12,7 @@ import pytest
 
 import runlab
 from runlab.errors import InvalidParameter, RunlabError
-from runlab.tracking import Client, batch_writer, fluent
+from runlab.tracking import Client, batch_writer, durable_writer, fluent
 from runlab.tracking.durable_writer import DurableWriter
 from runlab.tracking.recovery import recover
 from runlab.tracking.spool import UnsentRecords, deliver
@@ -146,6 +146,30 @@ def test_the_file_starts_afresh_once_delivered_and_keeps_the_open_runs(
     runlab.end_run()
     steps = Client(sqlite_url).get_metric_history(run_id, "m").steps
     assert np.array_equal(np.sort(steps), np.arange(510))
+    assert list(spool_dir.iterdir()) == []
+
+
+def test_a_long_backlog_is_read_back_from_the_file(
+    sqlite_url: str, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the bound the writer drops its in-memory copy and reads the file back; once it has
+    # caught up it copies again. Both halves must hand the store every record once, in order.
+    monkeypatch.setattr(durable_writer, "MIRROR_BOUND", 100)
+    runlab.set_tracking_uri(sqlite_url)
+    run_id = runlab.start_run().info.run_id
+    with block_writes(sqlite_url):
+        for step in range(1000):
+            runlab.log_metric("m", float(step), step=step)
+            if step % 100 == 99:
+                runlab.set_tag("progress", str(step))
+    runlab.flush()
+    for step in range(1000, 1050):  # copied in memory again
+        runlab.log_metric("m", float(step), step=step)
+    runlab.end_run()
+    client = Client(sqlite_url)
+    history = client.get_metric_history(run_id, "m")
+    assert [m.step for m in history] == list(range(1050))
+    assert client.get_run(run_id).data.tags["progress"] == "999"
     assert list(spool_dir.iterdir()) == []
 
 

@@ -1,9 +1,11 @@
 """Durable mode (``RUNLAB_DURABLE``): a record is on disk before its logging call returns.
 
-In durable mode the writer of a store keeps no queue in memory. ``add`` appends the record's line
-to this process's spool file (see :mod:`runlab.tracking.spool_file`) with one ``write`` system
-call; the background thread reads the file back from where delivery stopped, groups consecutive
-records of a run into store-sized batches, sends each batch and then marks its bytes delivered.
+In durable mode the spool file is the writer's queue. ``add`` appends the record's line to this
+process's spool file (see :mod:`runlab.tracking.spool_file`) with one ``write`` system call; the
+background thread takes the records from where delivery stopped, groups consecutive records of a
+run into store-sized batches, sends each batch and then marks its bytes delivered. It takes them
+from a copy in memory of the file's undelivered records while that copy is small (so it need
+not decode what was just encoded), and reads the file back past ``MIRROR_BOUND``.
 
 What that buys, and what it costs:
 
@@ -33,11 +35,13 @@ What that buys, and what it costs:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from runlab.errors import RunlabError
@@ -52,15 +56,27 @@ from runlab.tracking.batch_writer import (
 )
 from runlab.tracking.config import flush_timeout
 from runlab.tracking.spool import UnsentRecords, _rejection, _send, transient
-from runlab.tracking.spool_file import OPENED, Counts, SpoolFile, encode_record, encode_state
+from runlab.tracking.spool_file import (
+    OPENED,
+    Counts,
+    SpoolFile,
+    encode_record,
+    encode_state,
+    group_records,
+)
 
-__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "DurableWriter"]
+__all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "MIRROR_BOUND", "DurableWriter"]
 
 _logger = logging.getLogger("runlab")
 
 #: Backoff between attempts while the store is away: first wait and cap, in seconds.
 BACKOFF_FIRST = 0.1
 BACKOFF_MAX = 5.0
+#: Undelivered records kept in memory beside the file at most; past this (a store away for long)
+#: the copy is dropped and the thread reads the file back until it has caught up.
+MIRROR_BOUND = 100_000
+# Records looked at per batch: a batch holds at most 1000, plus the notes between them.
+_SNAPSHOT = 2048
 # At exit, how long to wait for a delivery in progress before leaving the file as it is (it keeps
 # everything: a later `runlab runs recover` or `runlab spool deliver` sends the rest).
 _EXIT_LOCK_WAIT = 1.0
@@ -91,6 +107,10 @@ class DurableWriter(BatchWriter):
         # file, they keep growing when the file starts afresh, so flush() can wait on them.
         self._appended_bytes = 0
         self._delivered_bytes = 0
+        # (kind, run_id, entity, line length) of exactly the file's undelivered lines, in order;
+        # None once dropped (past MIRROR_BOUND) until the thread has caught up with the file.
+        # Producers append under _journal_lock; only the thread removes, also under it.
+        self._mirror: deque[tuple[int, str, Any, int]] | None = deque()
         # Notified whenever delivery moves on or fails, so flush() can wait on it.
         self._progress = threading.Condition(threading.Lock())
         self._synced_size = 0
@@ -131,8 +151,12 @@ class DurableWriter(BatchWriter):
         if journal is not None:
             spool_module.release(journal.path)
         super()._close_journal_locked()
+        # What the closed file still holds is recovery's now; a new file starts from nothing.
+        self._mirror = deque()
+        self._delivered_bytes = self._appended_bytes
+        self._delivered = self._appended
 
-    def _append_locked(self, line: bytes, kind: int) -> None:
+    def _append_locked(self, line: bytes, kind: int, run_id: str = "", entity: Any = None) -> None:
         """Append a line (caller holds _journal_lock); raise RunlabError if it is not written."""
         journal = self._require_journal_locked()
         try:
@@ -146,6 +170,12 @@ class DurableWriter(BatchWriter):
                 "was not logged. Free some space, or set RUNLAB_SPOOL_DIR to another folder."
             ) from exc
         self._appended_bytes += len(line)
+        mirror = self._mirror
+        if mirror is not None:
+            if len(mirror) >= MIRROR_BOUND:
+                self._mirror = None  # the file has them all; the thread reads it back
+            else:
+                mirror.append((kind, run_id, entity, len(line)))
 
     def add(self, run_id: str, kind: int, entity: Any) -> None:
         """Append one record to the spool file and return once the OS has it.
@@ -155,7 +185,7 @@ class DurableWriter(BatchWriter):
         """
         line = encode_record(run_id, kind, entity)
         with self._journal_lock:
-            self._append_locked(line, kind)
+            self._append_locked(line, kind, run_id, entity)
             self._appended += 1
             waiting = self._appended - self._delivered
         if self._thread is None:
@@ -320,14 +350,22 @@ class DurableWriter(BatchWriter):
                 size = journal.size
                 journal.sync()
                 self._synced_size = size
-            while (item := journal.read_next()) is not None:
-                batch, nbytes = item
+            while (item := self._next_group(journal)) is not None:
+                batch, nbytes, consumed, mirrored = item
                 if not self._send(batch):
                     return
                 with self._journal_lock:
-                    journal.advance(nbytes, Counts.of([batch]))
-                    self._delivered += batch.size + (batch.end is not None)
+                    journal.advance(nbytes, consumed)
+                    self._delivered += (
+                        consumed.metrics + consumed.params + consumed.tags + consumed.run_ends
+                    )
                     self._delivered_bytes += nbytes
+                    mirror = self._mirror
+                    if mirror is not None:
+                        for _ in range(mirrored):
+                            mirror.popleft()
+                    elif not journal.pending:
+                        self._mirror = deque()  # caught up: copy new records again
                     if not journal.pending:
                         # Caught up: start the file afresh if it has grown large (before the
                         # waiters hear of it, so that what they see next is settled).
@@ -335,6 +373,18 @@ class DurableWriter(BatchWriter):
                         self._synced_size = min(self._synced_size, journal.size)
                 self._online()
                 self._notify()
+
+    def _next_group(self, journal: SpoolFile) -> tuple[Batch, int, Counts, int] | None:
+        """The next batch to send, the bytes it spans, the records it consumed, and how many of
+        them came from the in-memory copy (to drop from it once delivered)."""
+        with self._journal_lock:
+            mirror = self._mirror
+            # Only this thread removes from the copy, so its head stays what was seen here.
+            head = None if mirror is None else list(itertools.islice(mirror, _SNAPSHOT))
+        if head is None:
+            item = journal.next_group()
+            return None if item is None else (*item, 0)
+        return group_records(head)
 
     def _send(self, batch: Batch) -> bool:
         """Send one batch; False (after a backoff is set) if the store is away for now.

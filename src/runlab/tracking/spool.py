@@ -289,10 +289,10 @@ def send_pending(spool: SpoolFile, store: TrackingStore, result: Delivery) -> No
     keeps the rest) if the store cannot be reached.
     """
     try:
-        while (item := spool.read_next()) is not None:
-            batch, nbytes = item
+        while (item := spool.next_group()) is not None:
+            batch, nbytes, consumed = item
             _deliver_batch(store, batch, result)
-            spool.advance(nbytes, Counts.of([batch]))
+            spool.advance(nbytes, consumed)
             result.sent.add(batch)
     except Exception as exc:
         if not transient(exc):

@@ -41,7 +41,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,7 @@ __all__ = [
     "encode_batch",
     "encode_record",
     "encode_state",
+    "group_records",
     "in_use",
     "pending_spools",
     "store_uri",
@@ -260,13 +261,13 @@ def _metric(doc: list[Any]) -> Metric:
 
 
 class _Group:
-    """Consecutive lines that go to the store as one batch: one run's records up to the limits.
+    """Consecutive records that go to the store as one batch: one run's, up to the limits.
 
     Only consecutive lines are grouped, so a batch is one byte range of the file and marking it
     delivered is one number. Notes about runs ride along with whatever group they fall in.
     """
 
-    __slots__ = ("batch", "end", "full", "metrics", "params", "run_id", "tags")
+    __slots__ = ("batch", "consumed", "end", "full", "metrics", "params", "run_id", "tags")
 
     def __init__(self) -> None:
         self.run_id: str | None = None
@@ -276,6 +277,8 @@ class _Group:
         self.end: tuple[str, int] | None = None
         self.batch: Batch | None = None  # a spilled batch: a group of its own
         self.full = False
+        #: The records taken, before duplicates were merged (what leaves the file's count).
+        self.consumed = Counts()
 
     @property
     def empty(self) -> bool:
@@ -287,47 +290,63 @@ class _Group:
             if not self.empty:
                 return False
             self.batch = decode_batch(line)
+            self.consumed.add(self.batch)
             self.full = True
             return True
         doc = orjson.loads(line)
         kind = doc[0]
         if kind in (OPENED, CLOSED):
             return True
-        run_id = doc[1]
+        if kind == METRIC:
+            entity: Any = _metric(doc)
+        elif kind == PARAM:
+            entity = Param(doc[2], doc[3])
+        elif kind == TAG:
+            entity = RunTag(doc[2], doc[3])
+        elif kind == END:
+            entity = (str(doc[2]), int(doc[3]))
+        else:
+            raise ValueError(f"unknown record kind {kind!r}")
+        return self.take_record(kind, doc[1], entity)
+
+    def take_record(self, kind: int, run_id: str, entity: Any) -> bool:
+        """Add a decoded record (notes included); False if it must start the next group."""
+        if kind in (OPENED, CLOSED):
+            return True
         if kind == END:
             if not self.empty:
                 return False
             self.run_id = run_id
-            self.end = (str(doc[2]), int(doc[3]))
+            self.end = entity
             self.full = True
+            self.consumed.run_ends += 1
             return True
-        if self.run_id is not None and run_id != self.run_id:
+        if self.batch is not None or (self.run_id is not None and run_id != self.run_id):
             return False
         size = len(self.metrics) + len(self.params) + len(self.tags)
         if kind == METRIC:
             if len(self.metrics) >= MAX_METRICS_PER_BATCH or size >= MAX_ENTITIES_PER_BATCH:
                 return False
-            self.metrics.append(_metric(doc))
+            self.metrics.append(entity)
         elif kind == PARAM:
-            key, value = doc[2], doc[3]
-            previous = self.params.get(key)
-            if previous is not None and previous.value != value:
+            previous = self.params.get(entity.key)
+            if previous is not None and previous.value != entity.value:
                 # Let the store judge the change on its own, as it would have without grouping.
                 return False
             if previous is None:
                 if len(self.params) >= MAX_PARAMS_PER_BATCH or size >= MAX_ENTITIES_PER_BATCH:
                     return False
-                self.params[key] = Param(key, value)
+                self.params[entity.key] = entity
         elif kind == TAG:
-            key = doc[2]
-            if key in self.tags:
-                del self.tags[key]  # a later value of the same tag wins, as with one call each
+            if entity.key in self.tags:
+                del self.tags[entity.key]  # a later value of the same tag wins, as one by one
             elif len(self.tags) >= MAX_TAGS_PER_BATCH or size >= MAX_ENTITIES_PER_BATCH:
                 return False
-            self.tags[key] = RunTag(key, doc[3])
+            self.tags[entity.key] = entity
         else:
             raise ValueError(f"unknown record kind {kind!r}")
         self.run_id = run_id
+        self.consumed.add_kind(kind)
         return True
 
     def result(self) -> Batch:
@@ -340,6 +359,29 @@ class _Group:
             list(self.tags.values()),
             end=self.end,
         )
+
+
+def group_records(
+    records: Iterable[tuple[int, str, Any, int]],
+) -> tuple[Batch, int, Counts, int] | None:
+    """The first batch of ``(kind, run_id, entity, line length)`` records, as the file gives it.
+
+    Returns the batch, the bytes its lines span, the records it consumed and how many entries
+    of ``records`` it took; None if there are none. The durable writer groups its in-memory copy
+    of the file's undelivered lines with it.
+    """
+    group = _Group()
+    nbytes = taken = 0
+    for kind, run_id, entity, size in records:
+        if not group.take_record(kind, run_id, entity):
+            break
+        nbytes += size
+        taken += 1
+        if group.full:
+            break
+    if taken == 0:
+        return None
+    return group.result(), nbytes, group.consumed, taken
 
 
 # -- locking ------------------------------------------------------------------------------------
@@ -551,12 +593,16 @@ class SpoolFile:
         self._append(line)
         if delivered and self.delivered == self.size - len(line):
             self.delivered = self.size  # nothing reads this file back while it lives
+        elif kind == METRIC:
+            self.counts.metrics += 1  # the common case, once per logging call
         else:
             self.counts.add_kind(kind)
 
     def _append(self, data: bytes) -> None:
         try:
-            _write_all(self.fd, data)
+            written = os.write(self.fd, data)
+            if written < len(data):
+                _write_all(self.fd, data[written:])
         except OSError:
             # A short write (disk full) would leave half a line that later lines follow; cut it
             # off, so the file holds whole lines only.
@@ -571,6 +617,12 @@ class SpoolFile:
 
         The batch may be empty (only notes about runs): deliver nothing, but mark it delivered.
         """
+        item = self.next_group()
+        return None if item is None else (item[0], item[1])
+
+    def next_group(self) -> tuple[Batch, int, Counts] | None:
+        """Like :meth:`read_next`, with the records the batch consumed: pass those to
+        :meth:`advance` (a batch merges a tag set twice, so it may hold fewer)."""
         return self._group_at(self.delivered)
 
     def lines(self, limit: int | None = None) -> Iterator[tuple[Batch, int]]:
@@ -581,11 +633,11 @@ class SpoolFile:
             item = self._group_at(pos)
             if item is None:
                 return
-            yield item
+            yield item[0], item[1]
             pos += item[1]
             count += 1
 
-    def _group_at(self, start: int) -> tuple[Batch, int] | None:
+    def _group_at(self, start: int) -> tuple[Batch, int, Counts] | None:
         end = self.size
         if start >= end:
             return None
@@ -599,7 +651,7 @@ class SpoolFile:
                 break
         if taken == 0:
             return None
-        return group.result(), taken
+        return group.result(), taken, group.consumed
 
     def advance(self, nbytes: int, counts: Counts) -> None:
         """Mark the next ``nbytes`` (holding ``counts``) delivered, durably for later deliveries."""

@@ -5,11 +5,17 @@ anything, so a mistake is reported at the line that made it) and by the stores (
 because a server cannot trust its clients). Every failure raises
 :class:`runlab.errors.InvalidParameter` with a message that says what to change.
 
+Messages start with MLflow's wording where MLflow's clients and tests look for it ("Invalid value
+"x" for parameter 'key' supplied", "Names may only contain ...", "Names may be treated as files in
+certain cases", "exceeds the maximum length of", "A batch logging request can contain at most",
+"Duplicate parameter keys have been submitted", "Invalid experiment name"), then say what to do.
+
 This module imports only :mod:`runlab.errors`, so every layer may use it.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import posixpath
@@ -29,7 +35,10 @@ __all__ = [
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAGS_PER_BATCH",
     "MAX_TAG_VALUE_LENGTH",
+    "invalid_value",
     "is_valid_key",
+    "shown",
+    "too_long",
     "validate_batch",
     "validate_distinct_param_keys",
     "validate_experiment_name",
@@ -58,6 +67,33 @@ _KEY_CHARS = re.compile(r"[A-Za-z0-9_\-. /:]+")
 # Run ids are hex uuids here, but runs imported from other stores may use other word characters.
 _RUN_ID = re.compile(r"[A-Za-z0-9][\w\-]{0,255}")
 
+_SHOWN_MAX = 500
+#: How MLflow's messages name the length limit a key breaks, by kind of key.
+_KEY_LIMIT_NAMES = {"metric": "Metric name", "param": "Param key"}
+
+
+def shown(value: Any) -> str:
+    """``value`` as MLflow's messages show it (JSON, so strings in double quotes); a value of
+    more than 500 characters is cut short, so a message stays readable."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "..."
+
+
+def invalid_value(field: str, value: Any, reason: str) -> InvalidParameter:
+    """MLflow's "Invalid value <v> for parameter '<field>' supplied: <reason>" error."""
+    return InvalidParameter(
+        f"Invalid value {shown(value)} for parameter '{field}' supplied: {reason}"
+    )
+
+
+def too_long(what: str, limit: int, detail: str) -> InvalidParameter:
+    """MLflow's "'<what>' exceeds the maximum length of <limit> characters" error."""
+    return InvalidParameter(f"'{what}' exceeds the maximum length of {limit} characters: {detail}")
+
+
 # Keys are validated on every fluent log call; remembering the ones already accepted keeps the
 # training-loop cost at one set lookup. Bounded so a program that invents keys cannot grow it
 # without limit.
@@ -73,28 +109,36 @@ def validate_key(key: Any, kind: str = "metric") -> str:
     if type(key) is str and key in _accepted_keys:
         return key
     if not isinstance(key, str):
-        raise InvalidParameter(
-            f"The {kind} key must be a string, got {type(key).__name__} {key!r}. "
-            f"Pass str(key) if you meant its text."
+        raise invalid_value(
+            "key",
+            key,
+            f"the {kind} key must be a string, got {type(key).__name__}. Pass str(key) if you "
+            "meant its text.",
         )
     if not key:
-        raise InvalidParameter(f"The {kind} key is empty; give the {kind} a name.")
+        raise invalid_value("key", key, f"A key name must be provided; give the {kind} a name.")
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidParameter(
-            f"The {kind} key {key[:40]!r}... is {len(key)} characters long; "
-            f"keys may have at most {MAX_KEY_LENGTH}. Use a shorter name."
+        raise too_long(
+            _KEY_LIMIT_NAMES.get(kind, "key"),
+            MAX_KEY_LENGTH,
+            f"the {kind} key {key[:40]!r}... is {len(key)} characters long. Use a shorter name.",
         )
     if _KEY_CHARS.fullmatch(key) is None:
-        raise InvalidParameter(
-            f"Invalid {kind} key {key!r}: keys may contain only letters, digits, underscores (_), "
-            "dashes (-), periods (.), spaces, colons (:) and slashes (/). "
-            "Replace the other characters, e.g. with underscores."
+        raise invalid_value(
+            "key",
+            key,
+            "Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), "
+            f"spaces ( ), colon(:) and slashes (/). Replace the other characters of this {kind} "
+            "key, e.g. with underscores (letters and digits are ASCII ones).",
         )
     if _changed_by_path_normalisation(key):
-        raise InvalidParameter(
-            f"Invalid {kind} key {key!r}: keys are also used as file paths, so they must not be "
-            "'.', start with '/', contain '//' or a '..' or '.' segment, or end with '/'. "
-            "Rename the key, e.g. 'train/loss' rather than '/train//loss'."
+        raise invalid_value(
+            "key",
+            key,
+            "Names may be treated as files in certain cases, and must not resolve to other names "
+            f"when treated as such. This name would resolve to {posixpath.normpath(key)!r}. "
+            f"Rename the {kind} key: no '.' or '..' parts, no '//', no '/' at its start or end "
+            "(e.g. 'train/loss' rather than '/train//loss').",
         )
     if len(_accepted_keys) < _ACCEPTED_KEYS_LIMIT:
         _accepted_keys.add(key)
@@ -120,14 +164,15 @@ def _changed_by_path_normalisation(key: str) -> bool:
     return ".." in key.split("/")
 
 
-def _text_value(key: Any, value: Any, kind: str, holders: str, limit: int, hint: str) -> str:
+def _text_value(key: Any, value: Any, kind: str, limit: int, hint: str) -> str:
     """Check a key and the length of its value (stringified) for one kind of key/value pair."""
     validate_key(key, kind)
     text = value if isinstance(value, str) else str(value)
     if len(text) > limit:
-        raise InvalidParameter(
-            f"The value of {kind} {key!r} is {len(text)} characters long; {holders} may hold at "
-            f"most {limit}.{hint}"
+        raise too_long(
+            f"{kind[0].upper()}{kind[1:]} value",
+            limit,
+            f"the value of {kind} {key!r} is {len(text)} characters long.{hint}",
         )
     return text
 
@@ -138,7 +183,6 @@ def validate_param(key: Any, value: Any) -> str:
         key,
         value,
         "param",
-        "params",
         MAX_PARAM_VALUE_LENGTH,
         " Log long values as an artifact (log_text/log_dict) instead.",
     )
@@ -150,7 +194,6 @@ def validate_tag(key: Any, value: Any) -> str:
         key,
         value,
         "tag",
-        "run tags",
         MAX_TAG_VALUE_LENGTH,
         " Log long values as an artifact (log_text) instead.",
     )
@@ -158,9 +201,7 @@ def validate_tag(key: Any, value: Any) -> str:
 
 def validate_experiment_tag(key: Any, value: Any) -> str:
     """Check an experiment tag and return its value as a string."""
-    return _text_value(
-        key, value, "experiment tag", "experiment tags", MAX_EXPERIMENT_TAG_VALUE_LENGTH, ""
-    )
+    return _text_value(key, value, "experiment tag", MAX_EXPERIMENT_TAG_VALUE_LENGTH, "")
 
 
 def validate_metric_value(key: str, value: Any) -> float:
@@ -170,17 +211,21 @@ def validate_metric_value(key: str, value: Any) -> float:
     if isinstance(value, (str, bytes)) or not (
         isinstance(value, numbers.Number) or hasattr(value, "__float__")
     ):
-        raise InvalidParameter(
-            f"Metric {key!r} got value {value!r} of type {type(value).__name__}; metric values "
-            "must be numbers. Convert it with float(...), or log text as a param or tag."
+        raise invalid_value(
+            "value",
+            value,
+            f"metric {key!r} got a {type(value).__name__}. Please specify value as a valid double "
+            "(64-bit floating point): convert it with float(...), or log text as a param or tag.",
         )
     try:
         return float(value)
     except (TypeError, ValueError, OverflowError) as exc:
         # e.g. a complex number, a tensor with more than one element, or an int beyond a float.
-        raise InvalidParameter(
-            f"Metric {key!r} got value {value!r} that cannot be converted to a float ({exc}). "
-            "Log a single real number."
+        raise invalid_value(
+            "value",
+            value,
+            f"metric {key!r} got a value that cannot be converted to a float ({exc}). Please "
+            "specify value as a valid double (64-bit floating point): one real number.",
         ) from None
 
 
@@ -195,9 +240,11 @@ def validate_metric_timestamp(key: str, timestamp: Any) -> int:
         or math.isinf(timestamp)
         or timestamp < 0
     ):
-        raise InvalidParameter(
-            f"Metric {key!r} got timestamp {timestamp!r}; timestamps must be non-negative integers "
-            "(milliseconds since the epoch), e.g. int(time.time() * 1000)."
+        raise invalid_value(
+            "timestamp",
+            timestamp,
+            f"metric {key!r}. Timestamp must be a nonnegative long (64-bit integer): "
+            "milliseconds since the epoch, e.g. int(time.time() * 1000).",
         )
     if isinstance(timestamp, numbers.Integral):
         return int(timestamp)
@@ -212,8 +259,11 @@ def validate_metric_step(key: str, step: Any) -> int:
         return int(step)
     if isinstance(step, numbers.Real) and not isinstance(step, bool) and float(step).is_integer():
         return int(float(step))
-    raise InvalidParameter(
-        f"Metric {key!r} got step {step!r}; steps must be integers (e.g. the epoch or batch number)."
+    raise invalid_value(
+        "step",
+        step,
+        f"metric {key!r}. Step must be a valid long (64-bit integer), e.g. the epoch or batch "
+        "number.",
     )
 
 
@@ -231,8 +281,9 @@ def validate_run_id(run_id: Any) -> str:
     """Check the form of a run id (it says nothing about whether the run exists)."""
     if not isinstance(run_id, str) or _RUN_ID.fullmatch(run_id) is None:
         raise InvalidParameter(
-            f"Invalid run id {run_id!r}: a run id is a string of letters, digits, '_' and '-' "
-            "(e.g. the value of run.info.run_id)."
+            f"Invalid value {shown(run_id)} for parameter 'run_id' supplied. Invalid run id: a "
+            "run id is a string of letters, digits, '_' and '-' (e.g. the value of "
+            "run.info.run_id)."
         )
     return run_id
 
@@ -241,14 +292,17 @@ def validate_experiment_name(name: Any) -> str:
     """Check an experiment name: a non-blank string of at most 500 characters."""
     if not isinstance(name, str):
         raise InvalidParameter(
-            f"The experiment name must be a string, got {type(name).__name__} {name!r}."
+            f"Invalid experiment name: {shown(name)}. Expects a string, got {type(name).__name__}."
         )
     if not name.strip():
-        raise InvalidParameter("The experiment name is blank; give the experiment a name.")
-    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
         raise InvalidParameter(
-            f"The experiment name is {len(name)} characters long; names may have at most "
-            f"{MAX_EXPERIMENT_NAME_LENGTH}."
+            f"Invalid experiment name: {name!r}. It is blank; give the experiment a name."
+        )
+    if len(name) > MAX_EXPERIMENT_NAME_LENGTH:
+        raise too_long(
+            "name",
+            MAX_EXPERIMENT_NAME_LENGTH,
+            f"the experiment name is {len(name)} characters long.",
         )
     return name
 
@@ -260,27 +314,19 @@ def validate_batch(
 ) -> None:
     """Check the size limits of one log-batch call and that no param key appears twice."""
     keys: Collection[str] = param_keys if isinstance(param_keys, Collection) else list(param_keys)
-    if metric_count > MAX_METRICS_PER_BATCH:
-        raise InvalidParameter(
-            f"A batch may hold at most {MAX_METRICS_PER_BATCH} metrics, got {metric_count}. "
-            "Split it, or use Client.log_batch, which splits for you."
-        )
-    if len(keys) > MAX_PARAMS_PER_BATCH:
-        raise InvalidParameter(
-            f"A batch may hold at most {MAX_PARAMS_PER_BATCH} params, got {len(keys)}. "
-            "Split it, or use Client.log_batch, which splits for you."
-        )
-    if tag_count > MAX_TAGS_PER_BATCH:
-        raise InvalidParameter(
-            f"A batch may hold at most {MAX_TAGS_PER_BATCH} tags, got {tag_count}. "
-            "Split it, or use Client.log_batch, which splits for you."
-        )
     total = metric_count + len(keys) + tag_count
-    if total > MAX_ENTITIES_PER_BATCH:
-        raise InvalidParameter(
-            f"A batch may hold at most {MAX_ENTITIES_PER_BATCH} metrics, params and tags in "
-            f"total, got {total}. Split it, or use Client.log_batch, which splits for you."
-        )
+    for what, count, limit in (
+        ("metrics", metric_count, MAX_METRICS_PER_BATCH),
+        ("params", len(keys), MAX_PARAMS_PER_BATCH),
+        ("tags", tag_count, MAX_TAGS_PER_BATCH),
+        ("metrics, params, and tags", total, MAX_ENTITIES_PER_BATCH),
+    ):
+        if count > limit:
+            raise InvalidParameter(
+                f"A batch logging request can contain at most {limit} {what}. Got {count} "
+                f"{what}{' in total' if what.startswith('metrics,') else ''}. Split them across "
+                "requests, or use Client.log_batch, which splits for you."
+            )
     validate_distinct_param_keys(keys)
 
 
@@ -290,6 +336,7 @@ def validate_distinct_param_keys(keys: Iterable[str]) -> None:
     for key in keys:
         if key in seen:
             raise InvalidParameter(
-                f"Param {key!r} appears twice in one batch; log each param once per batch."
+                f"Duplicate parameter keys have been submitted: [{key!r}]. Param {key!r} "
+                "appears twice in one batch; log each param once per batch."
             )
         seen.add(key)

@@ -2,7 +2,8 @@
 the few that only a store needs (search limits, run names, dataset sizes, tag input shapes).
 
 A store checks everything again even though the client already did: a server cannot trust its
-clients, and a check here means nothing is half-written.
+clients, and a check here means nothing is half-written. Messages use MLflow's wording where its
+clients and tests look for it (see :mod:`runlab.validation`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ experiment_name = validation.validate_experiment_name
 def experiment_tag(key: Any, value: Any) -> None:
     """An experiment tag's key and value."""
     if not isinstance(value, str):
-        raise InvalidParameter(f"The value of experiment tag {key!r} must be a string.")
+        raise validation.invalid_value(
+            "value", value, f"the value of experiment tag {key!r} must be a string."
+        )
     validation.validate_experiment_tag(key, value)
 
 
 def run_tag(key: Any, value: Any) -> None:
     """A run tag's key and value."""
     if not isinstance(value, str):
-        raise InvalidParameter(f"The value of tag {key!r} must be a string.")
+        raise validation.invalid_value(
+            "value", value, f"the value of tag {key!r} must be a string."
+        )
     validation.validate_tag(key, value)
 
 
@@ -55,25 +60,30 @@ def search_experiment_id(experiment_id: Any) -> int:
         return int(str(experiment_id))
     except ValueError:
         raise InvalidParameter(
-            f"Experiment id {experiment_id!r} is not valid: experiment ids are integer strings."
+            f"Invalid experiment ID {validation.shown(experiment_id)}. Experiment ID must be a "
+            "valid integer (experiment ids are integer strings, such as '0')."
         ) from None
 
 
 def run_name(name: Any) -> None:
     """A run name: a string of at most 250 characters."""
     if not isinstance(name, str):
-        raise InvalidParameter(f"The run name must be a string, got {type(name).__name__}.")
+        raise validation.invalid_value(
+            "run_name", name, f"the run name must be a string, got {type(name).__name__}."
+        )
     if len(name) > RUN_NAME_MAX:
-        raise InvalidParameter(
-            f"The run name is {len(name)} characters long; run names may have at most {RUN_NAME_MAX}."
+        raise validation.too_long(
+            "run_name", RUN_NAME_MAX, f"the run name is {len(name)} characters long."
         )
 
 
 def timestamp(value: Any, field: str) -> int:
     """A non-negative integer number of milliseconds."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidParameter(
-            f"{field} must be a non-negative integer (milliseconds since the epoch), got {value!r}."
+        raise validation.invalid_value(
+            field,
+            value,
+            f"{field} must be a non-negative integer (milliseconds since the epoch).",
         )
     return value
 
@@ -81,11 +91,14 @@ def timestamp(value: Any, field: str) -> int:
 def max_results(value: Any, limit: int | None) -> None:
     """A positive page size, at most ``limit``."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidParameter(f"max_results must be a positive integer, got {value!r}.")
+        raise InvalidParameter(
+            f"Invalid value {validation.shown(value)} for parameter 'max_results' supplied. It "
+            "must be a positive integer."
+        )
     if limit is not None and value > limit:
         raise InvalidParameter(
-            f"max_results={value} is over the limit of {limit}; page through the results with "
-            "page_token instead."
+            f"Invalid value {value} for parameter 'max_results' supplied. It must be at most "
+            f"{limit}; page through the results with page_token instead."
         )
 
 
@@ -150,8 +163,8 @@ def _checked_metric(m: Metric) -> Metric:
     value, timestamp, step = validation.validate_metric(m.key, m.value, m.timestamp, m.step)
     for name, number in (("timestamp", timestamp), ("step", step)):
         if not _INT64_MIN <= number <= _INT64_MAX:
-            raise InvalidParameter(
-                f"Metric {m.key!r} got {name} {number}, outside the 64-bit integer range."
+            raise validation.invalid_value(
+                name, number, f"metric {m.key!r}: it is outside the 64-bit integer range."
             )
     return Metric(
         m.key,
@@ -172,13 +185,16 @@ def dataset_input(item: DatasetInput) -> None:
     for field, limit in _DATASET_LIMITS.items():
         value = getattr(item.dataset, field)
         if not isinstance(value, str) or not value:
-            raise InvalidParameter(f"Dataset {field} must be a non-empty string.")
-        if len(value) > limit:
             raise InvalidParameter(
-                f"Dataset {field} is {len(value)} characters; the limit is {limit}."
+                f"Dataset {field} cannot be None or empty: it must be a non-empty string."
+            )
+        if len(value) > limit:
+            raise validation.too_long(
+                field, limit, f"the dataset {field} is {len(value)} characters long."
             )
     for tag in item.tags:
-        if len(tag.key) > 255 or len(tag.value) > 500:
-            raise InvalidParameter(
-                f"Input tag {tag.key!r} is too long: keys may have 255 characters, values 500."
-            )
+        for field, text, limit in (("key", tag.key, 255), ("value", tag.value, 500)):
+            if len(text) > limit:
+                raise validation.too_long(
+                    field, limit, f"input tag {tag.key[:40]!r} has a {field} of {len(text)}."
+                )

@@ -153,12 +153,44 @@ def test_a_batch_sent_but_not_marked_is_stored_once(sqlite_url: str, spool_dir: 
     client.store.log_batch(run_id, batch.metrics, batch.params, batch.tags)  # sent, not marked
     spool.close(remove=False)
 
+    last_seen_ms = 1_700_000_123_000
+    os.utime(spool.path, ns=(last_seen_ms * 1_000_000, last_seen_ms * 1_000_000))
+
     (item,) = recover(spool_dir).recovered
     assert item.sent.metrics == 1500  # the first batch went again...
     history = client.get_metric_history(run_id, "m")
     assert np.array_equal(np.sort(history.steps), np.arange(1500))  # ...and was stored once
-    assert client.get_run(run_id).data.params == {"p": "1"}
-    assert client.get_run(run_id).info.status == "KILLED"
+    run = client.get_run(run_id)
+    assert run.data.params == {"p": "1"}
+    assert run.info.status == "KILLED"
+    # Ended when the process was last seen alive: when it last wrote or touched its file.
+    assert run.info.end_time == last_seen_ms
+
+
+def test_runs_that_were_ended_meanwhile_are_left_as_they_are(
+    sqlite_url: str, spool_dir: Path
+) -> None:
+    client = Client(sqlite_url)
+    finished = client.create_run("0").info.run_id
+    client.set_terminated(finished, "FINISHED")
+    deleted = client.create_run("0").info.run_id
+    spool = SpoolFile.create(spool_dir, canonical_uri(sqlite_url))
+    for run_id in (finished, deleted, "0" * 32):
+        spool.append_line(encode_state(OPENED, run_id), OPENED)
+    spool.close(remove=False)
+    client.delete_run(deleted)
+
+    (item,) = recover(spool_dir).recovered
+    assert item.killed == []
+    assert item.already_ended == [(finished, "FINISHED")]
+    # A deleted run and a run the store never had are refused for good: reported, not retried.
+    assert [reason.split(":")[0] for reason in item.rejected] == [
+        f"Could not end run {deleted} as KILLED",
+        f"Could not end run {'0' * 32} as KILLED",
+    ]
+    assert "Restore it first" in item.rejected[0]
+    assert item.error is None and list(spool_dir.iterdir()) == []
+    assert client.get_run(finished).info.status == "FINISHED"
 
 
 def test_recover_leaves_a_live_process_alone(

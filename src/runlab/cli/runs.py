@@ -228,9 +228,10 @@ def recover_runs(tracking_uri: str | None, directory: Path | None) -> None:
         return
     killed = sum(len(item.killed) for item in result.recovered)
     points = sum(item.sent.metrics for item in result.recovered)
+    done = sum(1 for item in result.recovered if item.error is None)
     click.echo(
-        f"Recovered {len(result.recovered)} spool file(s): sent {points} metric points, ended "
-        f"{killed} run(s) as KILLED."
+        f"Recovered {done} spool file(s): sent {points} metric points, ended {killed} run(s) "
+        "as KILLED."
     )
     if result.failed:
         raise click.ClickException("Some spool files were kept; see above, then run it again.")

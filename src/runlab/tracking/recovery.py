@@ -26,7 +26,13 @@ from pathlib import Path
 from runlab.errors import InvalidParameter, InvalidState, NotFound, RunlabError
 from runlab.store.base import TrackingStore
 from runlab.tracking.spool import Delivery, UnsentRecords, open_store, send_pending, transient
-from runlab.tracking.spool_file import Counts, SpoolFile, canonical_uri, pending_spools
+from runlab.tracking.spool_file import (
+    Counts,
+    SpoolFile,
+    canonical_uri,
+    locks_work,
+    pending_spools,
+)
 
 __all__ = ["Recovered", "Recovery", "recover"]
 
@@ -85,6 +91,12 @@ def recover(
     before any of its runs is ended; a store that cannot be reached leaves the files and the runs
     for another try, reported in ``Recovered.error``.
     """
+    if not locks_work():
+        raise InvalidState(
+            "runlab runs recover tells a dead process's spool files from a live one's by their "
+            "lock, and files cannot be locked on this system; deliver a file you know to be "
+            "abandoned with `runlab spool deliver PATH`."
+        )
     result = Recovery()
     wanted = canonical_uri(tracking_uri) if tracking_uri is not None else None
     spools: list[SpoolFile] = []
@@ -174,12 +186,13 @@ def _end_open_runs(
                 item.already_ended.append((run_id, status))
                 continue
             store.update_run_info(run_id, run_status="KILLED", end_time=died_ms)
-        except NotFound as exc:
+        except Exception as exc:
+            if transient(exc):  # the store is away: keep the file for another try
+                item.error = f"Could not end run {run_id} as KILLED: {exc}"
+                return
+            if not isinstance(exc, RunlabError):
+                raise
+            # Refused for good (no such run, a deleted run): trying again would not help.
             item.rejected.append(f"Could not end run {run_id} as KILLED: {exc}")
             continue
-        except Exception as exc:
-            if not (transient(exc) or isinstance(exc, RunlabError)):
-                raise
-            item.error = f"Could not end run {run_id} as KILLED: {exc}"
-            return
         item.killed.append(run_id)

@@ -75,6 +75,7 @@ __all__ = [
     "encode_state",
     "group_records",
     "in_use",
+    "locks_work",
     "pending_spools",
     "store_uri",
 ]
@@ -385,6 +386,15 @@ def group_records(
 
 
 # -- locking ------------------------------------------------------------------------------------
+def locks_work() -> bool:
+    """True where files can be locked (POSIX ``flock``), so a dead owner can be told apart."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _try_lock(fd: int) -> bool:
     """Take an exclusive lock on an open file without waiting; False if another holder has it."""
     try:

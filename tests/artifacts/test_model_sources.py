@@ -37,7 +37,7 @@ ACCEPTED: list[tuple[str, dict[str, str | None]]] = [
     # runs:/ names its run; the run need not be in this store.
     (f"runs:/{RID}/model", {"run_id": RID}),
     (f"runs:/{RID}", UNKNOWN_RUN),
-    (f"runs:/{RID}/nested/./model/", {"run_id": RID}),
+    (f"runs:/{RID}/nested/model/", {"run_id": RID}),
     (f"runs:/{RID}//model", {"run_id": RID}),
     # Logged models and registered versions.
     (f"models:/{MID}", {"model_id": MID}),
@@ -116,6 +116,8 @@ REFUSED: list[tuple[str, dict[str, str | None], str]] = [
     # Relative references in other URIs, plain or encoded.
     ("s3://bucket/../x", {}, "'..'"),
     (f"{S3_ROOT}/../x", _run(S3_ROOT), _RELATIVE),
+    (f"{PROXY_ROOT}/./model", _run(PROXY_ROOT), _RELATIVE),
+    ("s3://bucket/./model", {}, "a '.' part"),
     (f"{S3_ROOT}/%2e%2e/x", _run(S3_ROOT), _RELATIVE),
     ("s3a://bucket/a/..%2f..%2fb", {}, "encoded '/'"),
     (f"{PROXY_ROOT}/%252e%252e/%252e%252e/x", _run(PROXY_ROOT), _RELATIVE),
@@ -157,6 +159,7 @@ REFUSED: list[tuple[str, dict[str, str | None], str]] = [
     (f"runs:/{RID}/model", {"run_id": RID, **MODEL}, "The model_id request parameter"),
     (f"runs:/{RID}/../x", {"run_id": RID}, "'..'"),
     (f"runs:/{RID}/%2e%2e/x", {"run_id": RID}, "'..'"),
+    (f"runs:/{RID}/nested/./model", {"run_id": RID}, "a '.' part"),
     ("runs:/../x", {"run_id": RID}, "valid run id"),
     ("runs:/", {"run_id": RID}, "has the form"),
     (f"runs://{RID}/x", {"run_id": RID}, "without a host"),

@@ -25,11 +25,11 @@ server (3.17.2) applies, so a source one server takes the other takes too:
 
 With ``model_id`` the logged model's rules apply (its root, never a ``runs:/`` URI); otherwise
 the run's. Every source other than a local path must have an absolute path without relative
-parts: ``..`` (also percent-encoded, once or several times), an encoded ``/``, backslashes and
-control characters are refused, as :func:`~runlab.artifacts.path_safety.validate_artifact_path`
-refuses them in artifact paths. Empty parts (``//``), ``.`` parts and a trailing ``/`` name the
-same place and are allowed. ``#``, ``?`` and ``;`` are refused anywhere: they change which
-object a URL names. Every refusal is :class:`~runlab.errors.InvalidParameter` with a message
+parts: ``.`` and ``..`` parts (also percent-encoded, once or several times), an encoded ``/``,
+backslashes and control characters are refused, as
+:func:`~runlab.artifacts.path_safety.validate_artifact_path` refuses them in artifact paths.
+Empty parts (``//``) and a trailing ``/`` are allowed. ``#``, ``?`` and ``;`` are refused
+anywhere: they change which object a URL names. Every refusal is :class:`~runlab.errors.InvalidParameter` with a message
 that starts with MLflow's "Invalid model version source".
 """
 
@@ -152,12 +152,15 @@ def _check_text(source: object) -> str:
 
 
 def _parts(path: str) -> list[str]:
-    """The parts of a URI path that name something: empty and ``.`` parts name no folder."""
-    return [part for part in path.split("/") if part not in ("", ".")]
+    """The parts of a URI path; empty parts (``//``, a trailing ``/``) name no folder."""
+    return [part for part in path.split("/") if part]
 
 
 def _relative_path(source: str, parts: list[str]) -> None:
-    """Refuse relative references (``..``, encoded ones, encoded ``/``) among a path's parts."""
+    """Refuse relative references (``.``, ``..``, encoded ones, encoded ``/``) among a path's
+    parts. MLflow refuses ``.`` too: only a local path is resolved before it is checked."""
+    if "." in parts:
+        raise _refuse(source, f"{_RELATIVE_HINT} (it has a '.' part)")
     try:
         validate_artifact_path("/".join(parts))
     except InvalidParameter as exc:
@@ -289,7 +292,7 @@ def _check_local(source: str, owner: _Owner) -> None:
 
 def _within(source: str, root: str) -> bool:
     """True if the URI ``source`` lies inside the URI ``root``: same scheme and host, and the
-    root's path parts followed by the source's (empty and ``.`` parts skipped)."""
+    root's path parts followed by the source's (empty parts skipped)."""
     found, base = urlsplit(source), urlsplit(root)
     if (found.scheme.lower(), found.netloc.lower()) != (base.scheme.lower(), base.netloc.lower()):
         return False

@@ -87,7 +87,12 @@ def _max_results(f: RequestFields, default: int, limit: int) -> int:
     max_results = f.int64("max_results", default=default)
     assert max_results is not None
     if not 1 <= max_results <= limit:
-        raise InvalidParameter(f"Field 'max_results' must be from 1 to {limit}, got {max_results}.")
+        # MLflow's registry wording, which its clients and tests match on.
+        bound = f"at most {limit}" if max_results > limit else "at least 1"
+        raise InvalidParameter(
+            f"Invalid value for request parameter max_results. It must be {bound}, but got value "
+            f"{max_results}."
+        )
     return max_results
 
 

@@ -26,6 +26,7 @@ import pytest
 from runlab.cli.server import (
     ServeOptions,
     plan_server,
+    resolve_allowed_artifact_locations,
     resolve_allowed_hosts,
     resolve_backend_store_uri,
 )
@@ -320,6 +321,41 @@ def test_ui_serves_the_folder_and_prints_the_url(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_http_default_artifact_root_is_read_through_the_other_server(
+    tmp_path: Path, default_server: ServerProcess
+) -> None:
+    # This server's experiments keep their artifacts in the default server's proxy.
+    root = f"{default_server.url}{PROXY}/elsewhere"
+    server = start_in(tmp_path, "--default-artifact-root", root)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            experiment_id = post(client, "experiments/create", {"name": "remote-root"})[
+                "experiment_id"
+            ]
+            experiment = get(client, "experiments/get", experiment_id=experiment_id)["experiment"]
+            assert experiment["artifact_location"] == f"{root}/{experiment_id}"
+            run_id = post(client, "runs/create", {"experiment_id": experiment_id})["run"]["info"][
+                "run_id"
+            ]
+            assert get(client, "artifacts/list", run_id=run_id) == {
+                "root_uri": f"{root}/{experiment_id}/{run_id}/artifacts"
+            }
+            remote = f"{PROXY}/elsewhere/{experiment_id}/{run_id}/artifacts/notes.txt"
+            assert httpx.put(f"{default_server.url}{remote}", content=b"hi").status_code == 200
+            listing = get(client, "artifacts/list", run_id=run_id)
+            assert listing["files"] == [{"path": "notes.txt", "is_dir": False, "file_size": 2}]
+            # A client may still not pick another host for a new experiment.
+            refused = client.post(
+                f"{API}/experiments/create",
+                json={"name": "evil", "artifact_location": f"{server.url}{PROXY}/x"},
+            )
+            assert refused.status_code == 400
+            assert "--allowed-artifact-locations" in refused.json()["message"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
 def test_backend_store_uri_folder_and_explicit_roots(tmp_path: Path) -> None:
     store = tmp_path / "store"
     dest = tmp_path / "dest"
@@ -369,6 +405,10 @@ BAD_OPTIONS = [
     (["--allowed-hosts", "10.0.*"], "not a host name"),
     (["--host", "no-such-host.invalid"], "not a known address"),
     (["--max-request-bytes", "0"], "--max-request-bytes"),
+    (["--default-artifact-root", "http://127.0.0.1:1/files"], "artifact proxy"),
+    (["--artifacts-destination", "http://127.0.0.1:1" + PROXY], "http(s) artifact roots"),
+    (["--allowed-artifact-locations", "s3://bucket/x?versionId=1"], "query or a fragment"),
+    (["--allowed-artifact-locations", "shared/../up"], "contains '..'"),
     (["--bogus"], "No such option"),
 ]
 
@@ -447,6 +487,32 @@ def test_allowed_hosts() -> None:
     assert resolve_allowed_hosts("*", "127.0.0.1")[-1] == "*"
 
 
+def test_allowed_artifact_locations_resolve(tmp_path: Path) -> None:
+    cwd = str(tmp_path)
+    proxy = "https://tracking.example.org/api/2.0/mlflow-artifacts/artifacts/team"
+    given = f"shared, {tmp_path / 'abs'}, s3://bucket/team, {proxy}, mlflow-artifacts://host/x"
+    assert resolve_allowed_artifact_locations(given, cwd) == (
+        (tmp_path.resolve() / "shared").as_uri(),
+        (tmp_path.resolve() / "abs").as_uri(),
+        "s3://bucket/team",
+        proxy,
+        "mlflow-artifacts://host/x",
+    )
+    assert resolve_allowed_artifact_locations(None, cwd) == ()
+    plan = plan_server(ServeOptions(allowed_artifact_locations="shared"), cwd)
+    settings = plan.config.settings
+    assert settings.allowed_artifact_locations == ((tmp_path.resolve() / "shared").as_uri(),)
+    # Relative experiment locations are resolved from where the server was started.
+    assert settings.working_directory == str(tmp_path.resolve())
+
+
+def test_http_default_artifact_root_is_accepted(tmp_path: Path) -> None:
+    # An operator-configured proxy of another server, as MLflow's server accepts.
+    root = "http://artifacts.example.org:5000/api/2.0/mlflow-artifacts/artifacts"
+    config = plan_server(ServeOptions(default_artifact_root=root), str(tmp_path)).config
+    assert config.default_artifact_root == root
+
+
 def test_server_config_round_trips_through_json() -> None:
     settings = ServerSettings(
         allowed_hosts=("localhost", "example.org"),
@@ -455,6 +521,8 @@ def test_server_config_round_trips_through_json() -> None:
         max_artifact_bytes=None,
         serve_artifacts=True,
         artifacts_destination="s3://bucket/prefix",
+        allowed_artifact_locations=("s3://bucket/team", "file:///srv/shared"),
+        working_directory="/srv",
         version="9.9.9",
     )
     config = ServerConfig("postgresql://u@h/db", "mlflow-artifacts:/", settings)

@@ -63,6 +63,7 @@ class ServeOptions:
     backend_store_uri: str | None = None
     default_artifact_root: str | None = None
     artifacts_destination: str | None = None
+    allowed_artifact_locations: str | None = None
     serve_artifacts: bool = True
     host: str = "127.0.0.1"
     port: int = 5000
@@ -144,18 +145,59 @@ def _absolute_sqlite_uri(uri: str, cwd: str) -> str:
     return f"{prefix}:///{Path(cwd, path).resolve()}{query}"
 
 
-def _local_or_remote_root(uri: str, cwd: str, option: str) -> str:
-    """A plain path made into an absolute ``file:`` URI; other URIs unchanged."""
+def _local_or_remote_root(uri: str, cwd: str, option: str, *, http_ok: bool = False) -> str:
+    """A plain path made into an absolute ``file:`` URI; other URIs unchanged.
+
+    ``http_ok`` accepts an ``http(s)`` root that points into a tracking server's artifact proxy
+    (``…/api/2.0/mlflow-artifacts/artifacts``): the operator configured it, so clients may write
+    there (MLflow's server accepts it too). The proxy's own destination cannot be one.
+    """
     from runlab import uris
+    from runlab.errors import InvalidParameter
 
     if uris.is_local_path_uri(uri):
-        return uris.path_to_file_uri(Path(cwd, uris.file_uri_to_path(uri)))
+        try:
+            path = uris.file_uri_to_path(uri)
+        except InvalidParameter as exc:
+            raise click.ClickException(f"{option}: {exc.message}") from None
+        return uris.path_to_file_uri(Path(cwd, path))
     if uris.scheme_of(uri) in ("http", "https"):
-        raise click.ClickException(
-            f"{option} {uri!r}: http(s) artifact roots are not supported here; use a folder, a "
-            "file: URI, s3://bucket/prefix or mlflow-artifacts:/."
-        )
+        if not http_ok:
+            raise click.ClickException(
+                f"{option} {uri!r}: http(s) artifact roots are not supported here; use a folder, "
+                "a file: URI, s3://bucket/prefix or mlflow-artifacts:/."
+            )
+        from runlab.artifacts.http_proxy import resolve_proxy_uri
+
+        try:
+            resolve_proxy_uri(uri)
+        except InvalidParameter as exc:
+            raise click.ClickException(f"{option}: {exc.message}") from None
     return uri
+
+
+def resolve_allowed_artifact_locations(value: str | None, cwd: str) -> tuple[str, ...]:
+    """The prefixes of ``--allowed-artifact-locations``: paths made absolute ``file:`` URIs.
+
+    Each entry is a folder, a ``file:`` URI or a URI with a scheme (``s3://bucket/prefix``,
+    ``https://host/api/2.0/mlflow-artifacts/artifacts/team``, ``mlflow-artifacts://host/``).
+    """
+    from runlab import uris
+
+    out: list[str] = []
+    for entry in _split_list(value):
+        parts = urlsplit(entry)
+        if uris.scheme_of(entry) and (parts.query or parts.fragment):
+            raise click.ClickException(
+                f"--allowed-artifact-locations: {entry!r} has a query or a fragment; give a "
+                "folder or a URI prefix such as s3://bucket/prefix."
+            )
+        if ".." in entry.replace("\\", "/").split("/"):
+            raise click.ClickException(
+                f"--allowed-artifact-locations: {entry!r} contains '..'; give the folder itself."
+            )
+        out.append(_local_or_remote_root(entry, cwd, "--allowed-artifact-locations", http_ok=True))
+    return tuple(dict.fromkeys(out))
 
 
 def _split_list(value: str | None) -> list[str]:
@@ -248,7 +290,7 @@ def plan_server(options: ServeOptions, cwd: str) -> ServePlan:
 
     given_root = options.default_artifact_root
     if given_root:
-        given_root = _local_or_remote_root(given_root, cwd, "--default-artifact-root")
+        given_root = _local_or_remote_root(given_root, cwd, "--default-artifact-root", http_ok=True)
         if not options.serve_artifacts and uris.scheme_of(given_root) == "mlflow-artifacts":
             raise click.ClickException(
                 f"--default-artifact-root {given_root!r} needs the artifact proxy, which "
@@ -266,6 +308,10 @@ def plan_server(options: ServeOptions, cwd: str) -> ServePlan:
         max_artifact_bytes=options.max_artifact_bytes,
         serve_artifacts=options.serve_artifacts,
         artifacts_destination=destination,
+        allowed_artifact_locations=resolve_allowed_artifact_locations(
+            options.allowed_artifact_locations, cwd
+        ),
+        working_directory=str(Path(cwd).resolve()),
         version=__version__,
     )
     config = ServerConfig(backend_store_uri=backend, default_artifact_root=root, settings=settings)
@@ -366,6 +412,9 @@ def print_banner(plan: ServePlan, command: str) -> None:
     click.echo(f"runlab {command} {settings.version} at {plan.url}")
     click.echo(f"  backend store:          {_shown_uri(plan.config.backend_store_uri)}")
     click.echo(f"  new experiments' root:  {plan.config.default_artifact_root}")
+    if settings.allowed_artifact_locations:
+        allowed = ", ".join(settings.allowed_artifact_locations)
+        click.echo(f"  also allowed roots:     {allowed}")
     if settings.serve_artifacts:
         click.echo(f"  artifact proxy writes:  {settings.artifacts_destination}")
     else:
@@ -452,6 +501,15 @@ def _shared_options(func: F) -> F:
             default=None,
             help="Where the artifact proxy stores files: a folder, a file: URI or s3://bucket/"
             "prefix. Default: the runlab-artifacts folder beside the database.",
+        ),
+        click.option(
+            "--allowed-artifact-locations",
+            metavar="PREFIX,...",
+            default=None,
+            help="More places a client may put a new experiment's artifacts (folders or URI "
+            "prefixes such as s3://bucket/team), comma-separated. Without it, a client-chosen "
+            "artifact_location must lie under the default artifact root or the proxy; the "
+            "server never fetches artifacts from anywhere else.",
         ),
         click.option(
             "--serve-artifacts/--no-serve-artifacts",

@@ -32,5 +32,11 @@ class ServerSettings:
     serve_artifacts: bool = True
     #: Where proxied artifacts live (a file: path or s3:// URI); None when not serving them.
     artifacts_destination: str | None = None
+    #: More roots under which a client may place a new experiment's artifacts, besides the
+    #: default artifact root and the proxy (see :mod:`runlab.server.artifact_locations`).
+    allowed_artifact_locations: tuple[str, ...] = ()
+    #: The folder relative artifact locations are resolved from (the server's working
+    #: directory); None refuses relative locations.
+    working_directory: str | None = None
     version: str = "0.0.0"
     extra: dict[str, str] = field(default_factory=dict)

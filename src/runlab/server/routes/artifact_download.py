@@ -49,7 +49,7 @@ from runlab.server.routes.artifact_proxy import (
     stat_local_file,
     stat_s3_file,
 )
-from runlab.server.routes.run_artifacts import artifact_root
+from runlab.server.routes.run_artifacts import artifact_root, close_repository
 from runlab.server.routes.runs import RUN_ID_FIELDS, named, run_id_of
 
 __all__ = ["RUNLAB_ENDPOINTS", "routes"]
@@ -72,6 +72,13 @@ def _locate(ctx: ServerContext, fields: RequestFields) -> tuple[ArtifactReposito
     run = ctx.tracking_store.get_run(run_id_of(fields))
     path = _requested_file(fields)
     repo, root_path = artifact_root(ctx, run.info.artifact_uri)
+    if not isinstance(repo, (LocalArtifactRepository, S3ArtifactRepository)):
+        # Streaming and previews read local or S3 storage; anything else (an artifact root on
+        # another server's proxy) is read with a client.
+        close_repository(repo)
+        raise NotImplementedByStore(
+            f"Cannot read artifacts from {type(repo).__name__} here; download them with the client."
+        )
     return repo, join_artifact_path(root_path, path), path
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from runlab.entities import ViewType
 from runlab.errors import ExperimentNotFound
 from runlab.server import wire
+from runlab.server.artifact_locations import experiment_location
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.request_fields import RequestFields
@@ -26,9 +27,12 @@ def tag_pairs(fields: RequestFields, name: str = "tags") -> list[tuple[str, str]
 
 
 def create(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    exp_id = ctx.tracking_store.create_experiment(
-        f.required_string("name"), f.string("artifact_location") or None, tag_pairs(f)
-    )
+    name = f.required_string("name")
+    requested = f.string("artifact_location") or None
+    tags = tag_pairs(f)
+    # A location the client chose is one the server will read later: only configured roots.
+    location = experiment_location(ctx, requested) if requested is not None else None
+    exp_id = ctx.tracking_store.create_experiment(name, location, tags)
     return {"experiment_id": exp_id}
 
 

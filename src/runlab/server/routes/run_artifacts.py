@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from runlab import uris
 from runlab.artifacts import get_artifact_repository, join_artifact_path, validate_artifact_path
 from runlab.artifacts.base import ArtifactRepository
 from runlab.entities import FileInfo, ViewType
 from runlab.errors import InvalidParameter, Unavailable
 from runlab.server import wire
+from runlab.server.artifact_locations import readable_http_root
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.request_fields import RequestFields
@@ -22,9 +24,19 @@ def artifact_root(ctx: ServerContext, root_uri: str) -> tuple[ArtifactRepository
 
     A ``mlflow-artifacts:`` root lives in the proxied destination, so it is the server's own
     artifact repository at the matching sub path; a local or S3 root is its own repository (at
-    ``""``). Any other scheme is refused by the repository factory.
+    ``""``). An ``http(s)`` root is read only when it lies under a location the operator
+    configured, and without the server's credentials (see
+    :mod:`runlab.server.artifact_locations`). Any other scheme is refused by the repository
+    factory.
     """
-    if not root_uri.startswith("mlflow-artifacts:"):
+    scheme = uris.scheme_of(root_uri)
+    if scheme in ("http", "https"):
+        readable_http_root(ctx, root_uri)
+        from runlab.artifacts.http_proxy import HttpArtifactRepository  # imports httpx
+
+        # An explicit empty environment: never the server's own tracking token or password.
+        return HttpArtifactRepository(root_uri, env={}), ""
+    if scheme != "mlflow-artifacts":
         return get_artifact_repository(root_uri), ""
     if ctx.artifact_repo is None:
         raise Unavailable(
@@ -35,11 +47,22 @@ def artifact_root(ctx: ServerContext, root_uri: str) -> tuple[ArtifactRepository
     return ctx.artifact_repo, validate_artifact_path(urlsplit(root_uri).path.lstrip("/"))
 
 
+def close_repository(repo: object) -> None:
+    """Release a repository built for one request (an HTTP one holds a connection pool)."""
+    close = getattr(repo, "close", None)
+    if callable(close):
+        close()
+
+
 def list_artifacts_under(ctx: ServerContext, root_uri: str, path: str | None) -> list[FileInfo]:
     """The direct children of ``path`` under an artifact root, with paths relative to the root."""
     relative = validate_artifact_path(path or "")
     repo, root_path = artifact_root(ctx, root_uri)
-    infos = repo.list_artifacts(join_artifact_path(root_path, relative) or None)
+    try:
+        infos = repo.list_artifacts(join_artifact_path(root_path, relative) or None)
+    finally:
+        if repo is not ctx.artifact_repo:
+            close_repository(repo)
     if not root_path:
         return infos
     prefix = f"{root_path}/"

@@ -206,6 +206,21 @@ def test_names_with_spaces_and_unicode(proxy: Proxy) -> None:
     assert names == ["loss curve é.png"]
 
 
+@pytest.mark.parametrize(
+    "name", ["MLmodel", "MLproject", "conda.yaml", "requirements.txt", "input_example.json"]
+)
+def test_model_files_are_served_as_text_like_mlflow(proxy: Proxy, name: str) -> None:
+    # MLflow's server sends these as text/plain (its list of text extensions, plus the
+    # extension-less MLmodel and MLproject); binary payloads stay octet-stream.
+    proxy.put(f"model/{name}", b"flavors: {}\n")
+    got = proxy.get(f"model/{name}")
+    assert got.status_code == 200
+    assert got.headers["content-type"] == "text/plain; charset=utf-8"
+    assert got.headers["content-disposition"] == f'attachment; filename="{name}"'
+    proxy.put("model/model.pkl", b"\x80\x04")
+    assert proxy.get("model/model.pkl").headers["content-type"] == "application/octet-stream"
+
+
 def test_active_content_is_served_as_text(proxy: Proxy) -> None:
     proxy.put("report.html", b"<script>alert(1)</script>")
     got = proxy.get("report.html")

@@ -20,6 +20,7 @@ from runlab.server.openapi import build_openapi
 from runlab.server.routes import (
     artifact_download,
     artifact_proxy,
+    artifact_upload,
     experiments,
     info,
     logged_models,
@@ -92,6 +93,7 @@ def build_app(
     routes.extend(info.routes(ctx))
     routes.extend(artifact_proxy.routes(ctx))
     routes.extend(artifact_download.routes(ctx))
+    routes.extend(artifact_upload.routes(ctx))
     routes.extend(logged_models.routes(ctx))
 
     async def openapi_document(_request: Request) -> Response:

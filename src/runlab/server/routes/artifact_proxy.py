@@ -367,8 +367,29 @@ async def _put_s3(repo: S3ArtifactRepository, path: str, body: AsyncIterator[byt
 # -- responses -------------------------------------------------------------------------------------
 
 
+#: Names MLflow's server sends as ``text/plain`` whatever ``mimetypes`` says: these extensions,
+#: and the extension-less ``MLmodel`` and ``MLproject`` (compared without case). Its UI and
+#: clients show such files as text.
+_TEXT_EXTENSIONS = frozenset(
+    {
+        *("txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop"),
+        *("hocon", "toml", "yaml", "yml", "xml", "json", "js", "py", "py3", "csv", "tsv"),
+        *("md", "rst", "ipynb", "mlmodel", "mlproject"),
+    }
+)
+
+
+def _is_text_name(name: str) -> bool:
+    """True for a file MLflow serves as text: by extension, or by its whole extension-less name."""
+    stem, dot, extension = name.rpartition(".")
+    return (extension if dot and stem else name).lower() in _TEXT_EXTENSIONS
+
+
 def _guess_type(path: str, *, active_as_text: bool = True) -> str:
-    guessed, _ = mimetypes.guess_type(path.rpartition("/")[2])
+    name = path.rpartition("/")[2]
+    if _is_text_name(name):
+        return "text/plain"
+    guessed, _ = mimetypes.guess_type(name)
     if not guessed:
         return "application/octet-stream"
     if active_as_text and guessed in _ACTIVE_TYPES:

@@ -92,7 +92,7 @@ class DurableWriter(BatchWriter):
     ) -> None:
         super().__init__(store, interval)
         rest = sys.modules.get("runlab.store.rest.tracking")
-        #: True for a tracking server: its requests get no retries of their own (see _send_one).
+        #: True for a tracking server: its requests get no retries of their own (see _send).
         self.remote = rest is not None and isinstance(store, rest.RestTrackingStore)
         #: ``RUNLAB_DURABLE=fsync``: every logging call also forces its record to the disk.
         self.sync_every_call = sync_every_call
@@ -155,6 +155,7 @@ class DurableWriter(BatchWriter):
         self._mirror = deque()
         self._delivered_bytes = self._appended_bytes
         self._delivered = self._appended
+        self._synced_size = 0
 
     def _append_locked(self, line: bytes, kind: int, run_id: str = "", entity: Any = None) -> None:
         """Append a line (caller holds _journal_lock); raise RunlabError if it is not written."""

@@ -87,11 +87,10 @@ def _max_results(f: RequestFields, default: int, limit: int) -> int:
     max_results = f.int64("max_results", default=default)
     assert max_results is not None
     if not 1 <= max_results <= limit:
-        # MLflow's registry wording, which its clients and tests match on.
+        # MLflow's wording, which its clients and tests match on.
         bound = f"at most {limit}" if max_results > limit else "at least 1"
         raise InvalidParameter(
-            f"Invalid value for request parameter max_results. It must be {bound}, but got value "
-            f"{max_results}."
+            f"Invalid value {max_results} for parameter 'max_results' supplied. It must be {bound}."
         )
     return max_results
 

@@ -59,7 +59,11 @@ def file_uri_to_path(uri: str) -> str:
 
 
 def append_to_uri_path(uri: str, *parts: str) -> str:
-    """Join path parts onto a URI, keeping its scheme and authority (``s3://b/x`` + ``1`` ...)."""
+    """Join path parts onto a URI, keeping its scheme and authority (``s3://b/x`` + ``1`` ...).
+
+    Empty parts are skipped; with none left the URI comes back unchanged.
+    """
+    parts = tuple(p for p in parts if p)
     if not parts:
         return uri
     suffix = posixpath.join(*(quote(p.strip("/"), safe="/") for p in parts if p))
@@ -84,14 +88,31 @@ def sqlite_path(uri: str) -> str | None:
     return path
 
 
+def local_proxy_destination(tracking_uri: str | None) -> str | None:
+    """Where ``runlab server`` keeps proxied artifacts by default for the SQLite file of
+    ``tracking_uri``, as a ``file:`` URI; None for any other store.
+
+    A server started without ``--artifacts-destination`` stores ``mlflow-artifacts:/<path>`` in
+    ``runlab-artifacts/<path>`` beside its SQLite file. A script that opens the same file directly
+    (no tracking URI, or ``sqlite:///…``) resolves such locations to the same folder, so that an
+    experiment the server created (the Default one included) takes artifacts from both and both
+    see the same files. A database server has no "beside": its clients go through the server.
+    """
+    if not tracking_uri or scheme_of(tracking_uri) != "sqlite":
+        return None
+    db_path = sqlite_path(tracking_uri)
+    if db_path is None:
+        return None
+    return path_to_file_uri(Path(db_path).resolve().parent / DEFAULT_ARTIFACTS_DIRNAME)
+
+
 def default_artifact_root(tracking_uri: str, cwd: str | os.PathLike[str]) -> str:
     """Where artifacts go when nothing else says: a folder beside a SQLite file, else in ``cwd``.
 
     The same rule serves the fluent API and ``runlab server``, so a script and a server started
     in the same folder share one artifact folder.
     """
-    if scheme_of(tracking_uri) == "sqlite":
-        db_path = sqlite_path(tracking_uri)
-        if db_path is not None:
-            return path_to_file_uri(Path(db_path).resolve().parent / DEFAULT_ARTIFACTS_DIRNAME)
+    beside_database = local_proxy_destination(tracking_uri)
+    if beside_database is not None:
+        return beside_database
     return path_to_file_uri(Path(cwd) / DEFAULT_ARTIFACTS_DIRNAME)

@@ -26,6 +26,7 @@ import pytest
 from runlab.cli.server import (
     ServeOptions,
     plan_server,
+    print_banner,
     resolve_allowed_artifact_locations,
     resolve_allowed_hosts,
     resolve_backend_store_uri,
@@ -320,6 +321,82 @@ def test_ui_serves_the_folder_and_prints_the_url(tmp_path: Path) -> None:
         server.stop()
 
 
+# A newcomer's script: no tracking URI, so it opens runlab.db of its folder directly, and logs
+# to the Default experiment (which the server created with an mlflow-artifacts:/0 location).
+LOG_LOCALLY = """
+import runlab
+
+with runlab.start_run() as run:
+    runlab.log_text("written by the script", "notes/local.txt")
+print(run.info.run_id)
+"""
+
+READ_LOCALLY = """
+import sys
+from pathlib import Path
+
+import runlab
+
+run_id, destination = sys.argv[1], sys.argv[2]
+got = runlab.MlflowClient().download_artifacts(run_id, "notes", destination)
+for path in sorted(Path(got).iterdir()):
+    print(path.name, path.read_text())
+"""
+
+
+def run_locally(folder: Path, code: str, *args: str) -> str:
+    """Run ``code`` in ``folder`` with no tracking settings; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=folder,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_a_local_script_and_the_server_share_proxied_artifacts(tmp_path: Path) -> None:
+    folder = tmp_path / "newcomer"
+    folder.mkdir()
+    # 1. The server first: it creates runlab.db and the Default experiment.
+    server = start_in(folder)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            default = get(client, "experiments/get", experiment_id="0")["experiment"]
+            assert default["artifact_location"] == "mlflow-artifacts:/0"
+
+            # 2. A script in the same folder logs an artifact to the Default experiment.
+            run_id = run_locally(folder, LOG_LOCALLY).strip().splitlines()[-1]
+            stored = folder / "runlab-artifacts" / "0" / run_id / "artifacts" / "notes"
+            assert (stored / "local.txt").read_text() == "written by the script"
+
+            # 3. The server serves it through its proxy and its UI download.
+            remote_folder = f"{PROXY}/0/{run_id}/artifacts/notes"
+            through_proxy = client.get(f"{remote_folder}/local.txt")
+            assert through_proxy.status_code == 200, through_proxy.text
+            assert through_proxy.content == b"written by the script"
+            listed = client.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "notes"})
+            assert listed.json()["files"] == [
+                {"path": "notes/local.txt", "is_dir": False, "file_size": 21}
+            ]
+
+            # 4. The reverse: a file uploaded through the proxy reaches the script.
+            put = client.put(f"{remote_folder}/remote.txt", content=b"written via the server")
+            assert put.status_code == 200, put.text
+        lines = run_locally(folder, READ_LOCALLY, run_id, str(tmp_path / "downloaded"))
+        assert lines.splitlines() == [
+            "local.txt written by the script",
+            "remote.txt written via the server",
+        ]
+    finally:
+        server.stop()
+
+
 @pytest.mark.slow
 def test_http_default_artifact_root_is_read_through_the_other_server(
     tmp_path: Path, default_server: ServerProcess
@@ -504,6 +581,21 @@ def test_allowed_artifact_locations_resolve(tmp_path: Path) -> None:
     assert settings.allowed_artifact_locations == ((tmp_path.resolve() / "shared").as_uri(),)
     # Relative experiment locations are resolved from where the server was started.
     assert settings.working_directory == str(tmp_path.resolve())
+
+
+def test_banner_warns_when_scripts_cannot_follow_the_proxy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    print_banner(plan_server(ServeOptions(), str(tmp_path)), "server")
+    assert "note:" not in capsys.readouterr().out
+    other = ServeOptions(artifacts_destination=str(tmp_path / "elsewhere"))
+    print_banner(plan_server(other, str(tmp_path)), "server")
+    out = capsys.readouterr().out
+    beside = (tmp_path.resolve() / "runlab-artifacts").as_uri()
+    assert (
+        f"note: scripts that use this SQLite file directly keep mlflow-artifacts: files in {beside}"
+        in out
+    )
 
 
 def test_http_default_artifact_root_is_accepted(tmp_path: Path) -> None:

@@ -170,7 +170,9 @@ def resolve_proxy_uri(root_uri: str, tracking_uri: str | None = None) -> tuple[s
         if tracking.scheme.lower() not in ("http", "https") or not tracking.netloc:
             raise InvalidParameter(
                 f"Cannot reach {root_uri!r} through the tracking URI {tracking_uri!r}: an "
-                "mlflow-artifacts: URI needs an http(s) tracking server URI."
+                "mlflow-artifacts: URI is served by a tracking server, so set the tracking URI "
+                "to it (http://host:port). Only a SQLite store finds these artifacts on its own "
+                "(in runlab-artifacts/ beside the database, where its runlab server keeps them)."
             )
         base = f"{tracking.scheme}://{parts.netloc or tracking.netloc}{tracking.path.rstrip('/')}"
         return base, _split_path(root_uri, parts.path)

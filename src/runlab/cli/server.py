@@ -400,6 +400,8 @@ def open_store(plan: ServePlan) -> TrackingStore:
 
 def print_banner(plan: ServePlan, command: str) -> None:
     """Say where the server listens and which store and artifact locations it uses."""
+    from runlab import uris
+
     settings = plan.config.settings
     if plan.host in _ALL_INTERFACES:
         click.echo(
@@ -417,6 +419,14 @@ def print_banner(plan: ServePlan, command: str) -> None:
         click.echo(f"  also allowed roots:     {allowed}")
     if settings.serve_artifacts:
         click.echo(f"  artifact proxy writes:  {settings.artifacts_destination}")
+        beside = uris.local_proxy_destination(plan.config.backend_store_uri)
+        if beside is not None and settings.artifacts_destination != beside:
+            # A script that opens the SQLite file directly files mlflow-artifacts:/ paths
+            # beside it (uris.local_proxy_destination); this server would not see them.
+            click.echo(
+                "  note: scripts that use this SQLite file directly keep mlflow-artifacts: files "
+                f"in {beside}, not in the proxy's destination; point them at {plan.url}."
+            )
     else:
         click.echo("  artifact proxy:         off (--no-serve-artifacts)")
     click.echo(f"  workers:                {plan.workers}")

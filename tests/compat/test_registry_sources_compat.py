@@ -23,8 +23,10 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import fluent
 
 from support.cli_server import runlab_cli_server
+from support.mlflow_models import log_mlflow_multiplier
 from support.servers import mlflow_server
 
 pytestmark = pytest.mark.slow
@@ -215,6 +217,27 @@ def test_versions_are_listed_on_their_logged_model(client: MlflowClient, owners:
     assert (
         len(json.loads(client.get_logged_model(owners.model_id).tags["mlflow.modelVersions"])) == 2
     )
+
+
+def test_log_model_with_a_registered_name_lists_the_version(client: MlflowClient) -> None:
+    # The server lists the version (version a number); MLflow's client then appends its own
+    # entry (version a string), as it does against its own server.
+    name = _name()
+    mlflow.set_experiment(_name("log-model"))
+    try:
+        with mlflow.start_run():
+            info = log_mlflow_multiplier(2.0, registered_model_name=name)
+    finally:
+        # set_experiment() remembers its choice in the process and in the environment.
+        mlflow.end_run()
+        fluent._active_experiment_id = None
+        os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+        os.environ.pop("MLFLOW_EXPERIMENT_NAME", None)
+    tags = client.get_logged_model(info.model_id).tags
+    assert json.loads(tags["mlflow.modelVersions"]) == [
+        {"name": name, "version": 1},
+        {"name": name, "version": "1"},
+    ]
 
 
 def test_logged_model_with_a_run_of_another_server(client: MlflowClient) -> None:

@@ -16,22 +16,19 @@ def experiment_keys(conn: Connection, experiment_id: int) -> ExperimentKeys:
 
     A ``UNION`` of three ``SELECT DISTINCT``s, one per kind: each walks the experiment's runs
     through the runs index and each run's keys through its table's (run_id, key) primary key.
-    The key's length is selected too because MySQL's PAD SPACE collation would otherwise fold
-    ``"a"`` and ``"a "`` into one key.
     """
     runs = t.runs.c
     parts = [
         sa.select(
             sa.literal(kind).label("kind"),
             table.c.key,
-            sa.func.length(table.c.key).label("size"),
         )
         .join_from(table, t.runs, table.c.run_id == runs.run_id)
         .where(runs.experiment_id == experiment_id)
         for kind, table in _KINDS
     ]
     found: dict[str, set[str]] = {kind: set() for kind, _ in _KINDS}
-    for kind, key, _size in conn.execute(sa.union(*parts)):
+    for kind, key in conn.execute(sa.union(*parts)):
         found[kind].add(key)
     return ExperimentKeys(
         params=sorted(found["params"]),

@@ -67,13 +67,6 @@ _NUMERIC_ATTRIBUTES = frozenset({"experiment_id", "creation_timestamp", "last_up
 _DEFAULT_ORDER = LoggedModelOrderBy(Key(KeyType.ATTRIBUTE, "creation_timestamp"), ascending=False)
 
 
-def _same(dialect: _Dialect, left: Any, right: Any) -> ColumnElement[bool]:
-    """Exact equality of two string columns (MySQL's PAD SPACE would make 'a' equal 'a ')."""
-    if dialect.is_mysql:
-        return sa.and_(left == right, sa.func.char_length(left) == sa.func.char_length(right))
-    return left == right
-
-
 def _dataset_match(
     dialect: _Dialect, table: Any, datasets: Sequence[DatasetFilter]
 ) -> ColumnElement[bool] | None:
@@ -167,8 +160,8 @@ class _LoggedModelFilterCompiler(_FilterCompiler):
             .where(
                 newer.c.model_id == point.c.model_id,
                 self.dialect.str_equal(newer.c.key, comparison.key.name),
-                _same(self.dialect, newer.c.dataset_name, point.c.dataset_name),
-                _same(self.dialect, newer.c.dataset_digest, point.c.dataset_digest),
+                newer.c.dataset_name == point.c.dataset_name,
+                newer.c.dataset_digest == point.c.dataset_digest,
             )
             .order_by(newer.c.step.desc(), newer.c.timestamp.desc(), newer.c.id.desc())
             .limit(1)

@@ -55,7 +55,7 @@ class RegistryBase:
     # -- helpers -------------------------------------------------------------------------------
 
     def _is(self, column: Any, value: str) -> sa.ColumnElement[bool]:
-        """Exact equality of a name column (MySQL's collation would ignore trailing spaces)."""
+        """Exact equality of a name column."""
         return self._dialect.str_equal(column, value)
 
     def _write(self, work: Callable[[Connection], T], name: str | None = None) -> T:

@@ -66,8 +66,8 @@ def model_name(name: Any, what: str = "registered model name") -> str:
             f"{REGISTERED_MODEL_NAME_MAX}."
         )
     if name != name.strip():
-        # MySQL's collation ignores trailing spaces, so "m" and "m " could not be told apart
-        # there; and a name inside models:/<name>/1 should read the same to everyone.
+        # A name inside models:/<name>/1 should read the same to everyone; "m" and "m " would
+        # look alike in every listing and URI.
         raise InvalidParameter(
             f"Invalid {what} {name!r}: names may not start or end with white space."
         )

@@ -6,16 +6,16 @@ alike. Nothing is evaluated in Python over all runs.
 Semantics kept identical on SQLite, PostgreSQL and MySQL/MariaDB:
 
 * ``=`` / ``!=`` and ``LIKE`` are case-sensitive and exact; ``ILIKE`` is case-insensitive.
-  MySQL tables use ``utf8mb4_bin``, which is case-sensitive but pads trailing spaces, so ``=``
-  there also compares character lengths. SQLite's LIKE ignores ASCII case, so a LIKE there is
+  MySQL/MariaDB text columns use an exact NO PAD binary collation (see ``schema.py``), so
+  ``'a'`` and ``'a '`` differ there as everywhere else. SQLite's LIKE ignores ASCII case, so a LIKE there is
   translated into the equivalent GLOB. LIKE patterns use ``%``, ``_`` and ``\\`` as the escape
   character on every backend.
 * A param/tag ``!=`` means the key exists with another value; ``IS NULL`` means the key is absent.
 * A metric compares the latest value; a NaN latest value (stored as NULL) matches only ``!=``.
 * Comparisons are two-valued: a NULL attribute makes a comparison false, so ``NOT`` of it is true.
 * Missing and NaN sort values go last in both directions, via a leading ``CASE WHEN x IS NULL``
-  key (portable NULLS LAST); strings sort by code point (``COLLATE "C"`` on PostgreSQL, a cast
-  to binary on MySQL, SQLite's default BINARY collation); ``run_id`` / ``experiment_id`` is always the final tie-breaker so offset
+  key (portable NULLS LAST); strings sort by code point (``COLLATE "C"`` on PostgreSQL, the
+  columns' binary collation on MySQL, SQLite's default BINARY collation); ``run_id`` / ``experiment_id`` is always the final tie-breaker so offset
   paging is stable. ``search_plan`` reads the same runs order without the CASE key where an
   index can give it.
 """
@@ -174,17 +174,11 @@ class _Dialect:
         self.is_postgresql = self.name in ("postgresql", "postgres")
 
     def str_equal(self, column: Any, value: str) -> ColumnElement[bool]:
-        """Exact, case-sensitive string equality."""
-        if self.is_mysql:
-            # utf8mb4_bin is PAD SPACE: 'a' = 'a ' is true there. Equal strings of equal
-            # character length are identical, and the index on the column still applies.
-            return sa.and_(column == value, sa.func.char_length(column) == len(value))
+        """Exact, case-sensitive string equality (every backend's text columns compare exactly)."""
         return column == value
 
     def str_in(self, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
         """``column IN values`` with exact string equality on every backend."""
-        if self.is_mysql:
-            return sa.or_(*(self.str_equal(column, value) for value in values))
         return column.in_(values)
 
     def string(self, column: Any, op: str, value: str) -> ColumnElement[bool]:
@@ -209,10 +203,6 @@ class _Dialect:
         """The column as an ORDER BY key: strings in code-point order on every backend."""
         if is_string and self.is_postgresql:
             return column.collate("C")
-        if is_string and self.is_mysql:
-            # utf8mb4_bin pads trailing spaces ('a' and 'a ' tie, 'a' sorts after 'a\tb');
-            # bytes of UTF-8 compare in code-point order with no padding.
-            return sa.cast(column, sa.LargeBinary)
         return column
 
 

@@ -408,6 +408,18 @@ def test_listing_traversal_refused(local: Proxy, value: str) -> None:
     assert "Invalid" in message
 
 
+def test_names_too_long_for_the_file_system_are_refused(local: Proxy, destination: Path) -> None:
+    # One part longer than a file name may be (255 bytes on common file systems): a 400 that says
+    # so, not a 500 from the OS error, and nothing written.
+    long = "a" * 300
+    for response in (local.put(f"dir/{long}", b"x"), local.api.get(FILES, params={"path": long})):
+        message = error_of(response, 400, "INVALID_PARAMETER_VALUE")
+        assert "longer than" in message and "use shorter names" in message
+    assert not destination.exists() or list(destination.rglob("*")) == []
+    # Reading such a name finds nothing there.
+    error_of(local.get(f"dir/{long}"), 404, "RESOURCE_DOES_NOT_EXIST")
+
+
 def test_traversal_in_multipart_routes(s3: Proxy) -> None:
     for target in (b"..", b"%2e%2e/x", b"a%2f..%2f..", b"..%5c"):
         for kind in (b"create", b"complete", b"abort"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
@@ -66,6 +67,11 @@ def _translate_os_error(error: OSError, artifact_path: str) -> Exception:
         return InvalidParameter(
             f"Cannot write artifact {artifact_path!r}: a file and a folder would share a name "
             f"({error.strerror or error})."
+        )
+    if error.errno == errno.ENAMETOOLONG:
+        return InvalidParameter(
+            f"Invalid artifact path {artifact_path!r}: a part of it is longer than the file "
+            "system allows (usually 255 bytes); use shorter names."
         )
     return error
 
@@ -166,9 +172,10 @@ class LocalArtifactRepository:
     def list_artifacts(self, path: str | None = None) -> list[FileInfo]:
         """The direct children of the folder ``path``, sorted, with paths relative to the root."""
         folder_rel = validate_artifact_path(path or "")
-        folder = safe_join(self.root, folder_rel)
-        if not folder.is_dir():
-            return []
+        with _artifact_errors(folder_rel):  # e.g. a name too long for the file system
+            folder = safe_join(self.root, folder_rel)
+            if not folder.is_dir():
+                return []
         real_root = self.root.resolve()
         infos = []
         with _artifact_errors(folder_rel):

@@ -126,6 +126,7 @@ def build_app(
         middleware=middleware,
         exception_handlers={
             404: pages.not_found,
+            405: errors.method_not_allowed_handler([*routes, *ui_routes]),
             RunlabError: errors.handle_runlab_error,
             Exception: errors.handle_unexpected,
         },

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Match, Route
 
 from runlab.errors import RunlabError
 from runlab.server.json_response import json_response
@@ -37,3 +40,64 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
         f"Internal server error ({type(exc).__name__}); see the server log for details.",
         500,
     )
+
+
+#: Paths answered as the API (JSON errors), not as web pages.
+API_PATH_PREFIXES = ("/api/", "/ajax-api/", "/openapi.json", "/health", "/version")
+
+
+def is_api_path(path: str) -> bool:
+    """True for the paths of the REST API and the server's plain endpoints."""
+    return path.startswith(API_PATH_PREFIXES)
+
+
+def endpoint_not_found(request: Request) -> Response:
+    """404 for an API path that no endpoint serves, in MLflow's error shape.
+
+    MLflow's own server answers these with an HTML page, which its client reads as
+    ENDPOINT_NOT_FOUND; answering that code in JSON gives every client the same result.
+    """
+    return error_response(
+        "ENDPOINT_NOT_FOUND",
+        f"No endpoint at {request.method} {request.url.path}; /openapi.json lists the endpoints "
+        "this server serves.",
+        404,
+    )
+
+
+def method_not_allowed_handler(
+    routes: Sequence[BaseRoute],
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The 405 handler: ``Allow`` lists every method the path has, across all its routes.
+
+    Starlette answers with the methods of the first route whose path matched, but one path may
+    be served by several routes (``registered-models/alias`` has GET, POST and DELETE).
+    """
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        scope = {**request.scope, "method": "GET"}
+        matching = [
+            route
+            for route in routes
+            if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE
+        ]
+        # A path spelled out by a route (logged-models/search) is that route's, not also the
+        # template's that it happens to fit (logged-models/{model_id}).
+        literal = [route for route in matching if not route.param_convertors]
+        methods = {method for route in literal or matching for method in route.methods or ()}
+        allow = ", ".join(sorted(methods)) or (
+            exc.headers.get("Allow", "") if isinstance(exc, HTTPException) and exc.headers else ""
+        )
+        if is_api_path(request.url.path):
+            response = error_response(
+                "BAD_REQUEST",
+                f"{request.method} is not allowed at {request.url.path}; use {allow or 'another'}.",
+                405,
+            )
+        else:
+            response = PlainTextResponse("Method Not Allowed", status_code=405)
+        if allow:
+            response.headers["Allow"] = allow
+        return response
+
+    return handle

@@ -45,8 +45,13 @@ def test_unknown_paths_give_a_404_page(api: Api) -> None:
         assert "Nothing here" in reply.text
 
 
-def test_unknown_api_paths_still_answer_plainly(api: Api) -> None:
+def test_unknown_api_paths_answer_as_the_api(api: Api) -> None:
     reply = api.get("/api/2.0/mlflow/no-such-endpoint")
 
     assert reply.status_code == 404
-    assert reply.headers["content-type"].startswith("text/plain")
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json() == {
+        "error_code": "ENDPOINT_NOT_FOUND",
+        "message": "No endpoint at GET /api/2.0/mlflow/no-such-endpoint; /openapi.json lists "
+        "the endpoints this server serves.",
+    }

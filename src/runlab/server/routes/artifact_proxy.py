@@ -15,6 +15,7 @@ disk) or one S3 part.
 from __future__ import annotations
 
 import contextlib
+import errno
 import mimetypes
 import os
 import re
@@ -68,6 +69,7 @@ MULTIPART_UNSUPPORTED = "Multipart upload is not supported for the current artif
 
 _CHUNK = 1024 * 1024  # disk reads/writes per worker-thread hop; big enough to amortize the hop
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows opens in text mode without it
+_NAME_MAX = 255  # bytes in one file name on the common file systems (ext4, XFS, APFS, NTFS)
 # Types a browser would run as active content; served as text so an artifact cannot script the UI.
 _ACTIVE_TYPES = frozenset(
     {"text/html", "application/xhtml+xml", "image/svg+xml", "text/javascript", "application/xml"}
@@ -187,6 +189,12 @@ def os_error(error: OSError, path: str) -> RunlabError:
         return InvalidParameter(
             f"Cannot write artifact {path!r}: a file and a folder would share a name."
         )
+    if error.errno == errno.ENAMETOOLONG:
+        # The request's fault, not the server's: a name the file system cannot hold.
+        return InvalidParameter(
+            f"Invalid artifact path {path!r}: a part of it is longer than the artifact store's "
+            "file system allows (usually 255 bytes); use shorter names."
+        )
     return RunlabError(f"Cannot access artifact {path!r}: {error.strerror or error}.")
 
 
@@ -302,6 +310,9 @@ async def _put_local(repo: LocalArtifactRepository, path: str, body: AsyncIterat
     """Write the body to a temporary file beside the target, then rename it into place."""
 
     def prepare() -> tuple[BinaryIO, Path, Path]:
+        # Before any folder is made: a name the file system cannot hold fails only at the end.
+        if any(len(os.fsencode(part)) > _NAME_MAX for part in path.split("/")):
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG), path)
         target = safe_join(repo.root, path)
         if target.is_dir():
             raise InvalidParameter(

@@ -19,13 +19,11 @@ from starlette.routing import Route
 from runlab.entities import ViewType
 from runlab.errors import NotFound, RunlabError
 from runlab.server.context import ServerContext
+from runlab.server.errors import endpoint_not_found, is_api_path
 from runlab.server.ui import views
 from runlab.server.ui.assets import IMMUTABLE_CACHE, STATIC_DIR, STATIC_PREFIX, Assets, load_assets
 from runlab.server.ui.formatting import format_timestamp
 from runlab.store.base import ExperimentActivityStore, RegistryStore
-
-#: Paths that belong to the API: an unknown one answers like the API does, not with a page.
-API_PATH_PREFIXES = ("/api/", "/ajax-api/", "/openapi.json", "/health", "/version")
 
 #: Experiments on one page of the list; more are reached through the next-page link.
 EXPERIMENTS_PAGE_SIZE = 100
@@ -214,7 +212,9 @@ class Pages:
         """404: a page for a person, the plain answer Starlette gives for API paths."""
         detail = exc.detail if isinstance(exc, HTTPException) else "Not Found"
         status = exc.status_code if isinstance(exc, HTTPException) else 404
-        if request.url.path.startswith(API_PATH_PREFIXES):
+        if is_api_path(request.url.path):
+            if status == 404:
+                return endpoint_not_found(request)
             return PlainTextResponse(detail, status_code=status)
         return self.render("not_found.html", {"nav": None, "path": request.url.path}, 404)
 

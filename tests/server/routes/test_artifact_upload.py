@@ -136,6 +136,16 @@ def test_bad_requests_write_nothing(
     assert tree(tmp_path) == before
 
 
+def test_a_name_too_long_is_named_as_sent(proxied: tuple[Api, SqlTrackingStore, Path]) -> None:
+    api, store, destination = proxied
+    run_id = store.create_run("0", "u", 0, [], "r").info.run_id
+    long = "n" * 300
+    response = upload(api, b"x", run_uuid=run_id, path=f"dir/{long}")
+    message = error_of(response, 400, "INVALID_PARAMETER_VALUE")
+    assert message.startswith(f"Invalid artifact path 'dir/{long}': a part of it is longer")
+    assert tree(destination) == {}
+
+
 def test_max_artifact_bytes_applies(sqlite_store: SqlTrackingStore, tmp_path: Path) -> None:
     run = sqlite_store.create_run("0", "u", 0, [], "r")
     for api in make_api(sqlite_store, ServerSettings(max_artifact_bytes=4)):

@@ -62,8 +62,14 @@ def routes(ctx: ServerContext) -> list[Route]:
         if not data:
             raise InvalidParameter("The request body is empty; send the file's content.")
         repo, root_path = artifact_root(ctx, run.info.artifact_uri)
+        location = join_artifact_path(root_path, path)
         try:
-            await run_in_threadpool(repo.log_bytes, data, join_artifact_path(root_path, path))
+            await run_in_threadpool(repo.log_bytes, data, location)
+        except InvalidParameter as exc:
+            # Name the file as the request did, not by its place in the server's storage.
+            raise InvalidParameter(
+                exc.message.replace(repr(location), repr(path)), exc.error_code
+            ) from None
         finally:
             if repo is not ctx.artifact_repo:
                 close_repository(repo)

@@ -42,7 +42,8 @@ def _page_url(name: str) -> str:
 def _versions(html: str) -> dict[str, str]:
     """Each versions-table row's version number → the row's HTML."""
     return {
-        m.group(1): m.group(0) for m in re.finditer(r'<tr id="version-\d+" data-version="(\d+)".*?</tr>', html, re.S)
+        m.group(1): m.group(0)
+        for m in re.finditer(r'<tr id="version-\d+" data-version="(\d+)".*?</tr>', html, re.S)
     }
 
 

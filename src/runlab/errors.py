@@ -12,6 +12,7 @@ The tree::
     │   └── ArtifactNotFound
     ├── AlreadyExists                   RESOURCE_ALREADY_EXISTS   (HTTP 400)
     ├── PermissionDenied                PERMISSION_DENIED         (HTTP 403)
+    │   └── UntrustedModelError         (runlab.models.trust: loading would run the model's code)
     └── Unavailable                     TEMPORARILY_UNAVAILABLE   (HTTP 503)
 
 ``MlflowException`` is an alias of :class:`RunlabError` so that code written as

@@ -442,15 +442,19 @@ class BatchWriter:
 
     def close(self) -> None:
         """Write what is queued and stop the thread; later records are written synchronously."""
+        # With no thread, the next add() goes through _start(), which writes synchronously.
+        self._stop_thread()
+        self.flush(raise_errors=False)
+        self._close_journal()
+
+    def _stop_thread(self) -> None:
+        """Mark the writer closed, wake its thread and wait (up to 5 s) for it to end."""
         self._closed = True
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
-        # With no thread, the next add() goes through _start(), which writes synchronously.
         self._thread = None
-        self.flush(raise_errors=False)
-        self._close_journal()
 
     def _start(self) -> None:
         with self._start_lock:

@@ -35,26 +35,21 @@ What that buys, and what it costs:
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
-import random
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from runlab.errors import RunlabError
 from runlab.store.base import TrackingStore
 from runlab.tracking import spool as spool_module
-from runlab.tracking.batch_writer import (
-    END,
-    MAX_PENDING,
-    WAKE_AT,
-    Batch,
-    BatchWriter,
-)
-from runlab.tracking.config import flush_timeout
+from runlab.tracking.batch_writer import END, MAX_PENDING, WAKE_AT, Batch
+from runlab.tracking.retrying_writer import BACKOFF_FIRST, BACKOFF_MAX, RetryingWriter
 from runlab.tracking.spool import UnsentRecords, _rejection, _send, transient
 from runlab.tracking.spool_file import (
     OPENED,
@@ -69,9 +64,6 @@ __all__ = ["BACKOFF_FIRST", "BACKOFF_MAX", "MIRROR_BOUND", "DurableWriter"]
 
 _logger = logging.getLogger("runlab")
 
-#: Backoff between attempts while the store is away: first wait and cap, in seconds.
-BACKOFF_FIRST = 0.1
-BACKOFF_MAX = 5.0
 #: Undelivered records kept in memory beside the file at most; past this (a store away for long)
 #: the copy is dropped and the thread reads the file back until it has caught up.
 MIRROR_BOUND = 100_000
@@ -82,10 +74,11 @@ _SNAPSHOT = 2048
 _EXIT_LOCK_WAIT = 1.0
 
 
-class DurableWriter(BatchWriter):
+class DurableWriter(RetryingWriter):
     """The writer of a store in durable mode: this process's spool file is its queue."""
 
     durable = True
+    thread_name = "runlab-durable-writer"
 
     def __init__(
         self, store: TrackingStore, interval: float, *, sync_every_call: bool = False
@@ -114,12 +107,6 @@ class DurableWriter(BatchWriter):
         # Notified whenever delivery moves on or fails, so flush() can wait on it.
         self._progress = threading.Condition(threading.Lock())
         self._synced_size = 0
-        self._failures = 0
-        self._next_attempt = 0.0  # time.monotonic() of the next delivery attempt
-        self._last_error: str | None = None
-        # Set when a flush timed out; cleared by the next delivery. Until then flushes report
-        # at once instead of waiting again for a store that is known to be away.
-        self._gave_up = False
 
     # -- producer side ---------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -246,34 +233,9 @@ class DurableWriter(BatchWriter):
         return self._delivered_bytes < self._appended_bytes
 
     # -- flushing --------------------------------------------------------------------------------
-    def flush(
-        self, raise_errors: bool = True, timeout: float | None = None
-    ) -> UnsentRecords | None:
-        """Deliver everything appended so far, waiting at most ``timeout`` seconds.
-
-        ``timeout`` defaults to ``RUNLAB_FLUSH_TIMEOUT`` (30 s), or to 0 while the store has not
-        answered since the last flush timed out. What is then still undelivered stays in the
-        file, made to survive a power loss too, and is described by the returned
-        :class:`UnsentRecords` (raised instead when ``raise_errors``, after the errors the store
-        reported for records).
-        """
-        unsent: UnsentRecords | None = None
-        if self.has_pending():
-            target = self._appended_bytes
-            if timeout is None:
-                timeout = 0.0 if self._gave_up else flush_timeout()
-            if self._thread is None:
-                self._start()
-            self._next_attempt = 0.0  # the caller is waiting: try now, not after the backoff
-            self._wake.set()
-            if not self._wait_delivered(target, timeout):
-                unsent = self._report(timeout)
-                self._gave_up = unsent is not None
-        if raise_errors:
-            self.raise_errors()
-            if unsent is not None:
-                raise unsent
-        return unsent
+    def _mark_flush(self) -> Callable[[float], bool]:
+        """The flush waits until delivery has passed every byte appended so far."""
+        return functools.partial(self._wait_delivered, self._appended_bytes)
 
     def _wait_delivered(self, target: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -287,7 +249,8 @@ class DurableWriter(BatchWriter):
                     return False
                 self._progress.wait(min(left, 0.5))
 
-    def _report(self, timeout: float) -> UnsentRecords | None:
+    def _report_unsent(self, timeout: float) -> UnsentRecords | None:
+        """Make the file's undelivered records survive a power loss too, and describe them."""
         with self._journal_lock:
             journal = self._journal
             if journal is None or not journal.pending:
@@ -298,45 +261,15 @@ class DurableWriter(BatchWriter):
             path = journal.path
         if counts.empty:
             return None  # only notes about runs were left; nothing the store lacks
-        if self._failures and self._last_error:
-            why = f" (last error: {self._last_error})"
-        else:
-            why = " (the store is answering, but had not caught up with the logging yet)"
         return UnsentRecords(
             f"runlab: {counts.describe()} were not delivered to {journal.tracking_uri} within "
-            f"{timeout:g} s{why}. They are kept in the spool file {path}. This process keeps "
+            f"{timeout:g} s{self._unsent_reason('the store')}. They are kept in the spool file {path}. This process keeps "
             "sending them while it runs; after it exits, `runlab runs recover` sends them.",
             counts=counts,
             path=path,
         )
 
     # -- the writer thread -----------------------------------------------------------------------
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is not None:
-                return
-            # Unlike the in-memory writer, a closed durable one starts again: everything is in
-            # the file, so the thread is the only thing that delivers it.
-            self._closed = False
-            thread = threading.Thread(target=self._loop, name="runlab-durable-writer", daemon=True)
-            thread.start()
-            self._thread = thread
-
-    def _loop(self) -> None:
-        while not self._closed:
-            wait = self.interval
-            if self._failures:
-                wait = min(wait, max(0.0, self._next_attempt - time.monotonic()))
-            self._wake.wait(wait)
-            self._wake.clear()
-            try:
-                self._deliver()
-            except Exception as exc:  # a bug must surface, not kill the thread quietly
-                self._record(exc)
-                self._notify()
-                time.sleep(self.interval)
-            self._heartbeat()
-
     def _deliver(self) -> None:
         """Send from the file until it is delivered or the store fails (a backoff then)."""
         if time.monotonic() < self._next_attempt:
@@ -409,29 +342,20 @@ class DurableWriter(BatchWriter):
         return all(self._send(piece) for piece in pieces)
 
     def _notify(self) -> None:
+        """Wake the flushes waiting in _wait_delivered: delivery moved on or failed."""
         with self._progress:
             self._progress.notify_all()
 
-    def _offline(self, exc: Exception) -> None:
-        self._failures += 1
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
-        self._next_attempt = time.monotonic() + delay * (0.5 + random.random() / 2)
-        self._last_error = str(exc)
-        if self._failures == 1:
-            _logger.warning(
-                "runlab: cannot deliver records to %s (%s); they are kept in %s and sent when it "
-                "answers again.",
-                self._journal.tracking_uri if self._journal else "the store",
-                exc,
-                self._journal.path if self._journal else "the spool file",
-            )
-        self._notify()
+    def _offline_message(self, exc: Exception) -> str:
+        journal = self._journal
+        return (
+            "runlab: cannot deliver records to "
+            f"{journal.tracking_uri if journal else 'the store'} ({exc}); they are kept in "
+            f"{journal.path if journal else 'the spool file'} and sent when it answers again."
+        )
 
-    def _online(self) -> None:
-        if self._failures:
-            _logger.info("runlab: the store answers again; sending the records kept")
-        self._failures = 0
-        self._gave_up = False
+    def _online_message(self) -> str:
+        return "runlab: the store answers again; sending the records kept"
 
     # -- closing ---------------------------------------------------------------------------------
     def close(self) -> None:
@@ -442,12 +366,7 @@ class DurableWriter(BatchWriter):
         """
         if self.has_pending():
             self.flush(raise_errors=False)
-        self._closed = True
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-        self._thread = None
+        self._stop_thread()
         with self._write_lock:
             self._close_journal()
 

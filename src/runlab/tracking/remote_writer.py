@@ -16,11 +16,12 @@ flush that times out can always move everything unsent to disk without waiting o
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -33,9 +34,9 @@ from runlab.tracking.batch_writer import (
     MAX_PENDING,
     WAKE_AT,
     Batch,
-    BatchWriter,
     take_chunk,
 )
+from runlab.tracking.retrying_writer import BACKOFF_FIRST, BACKOFF_MAX, RetryingWriter
 from runlab.tracking.spool import (
     Counts,
     SpoolFile,
@@ -43,7 +44,6 @@ from runlab.tracking.spool import (
     _rejection,
     _RestStore,
     _send,
-    flush_timeout,
     spool_dir,
 )
 
@@ -53,9 +53,6 @@ _logger = logging.getLogger("runlab")
 
 #: Records kept in memory while the server is away; past this they go to the spool file.
 MEMORY_BOUND = 100_000
-#: Backoff between attempts while the server is away: first wait and cap, in seconds.
-BACKOFF_FIRST = 0.1
-BACKOFF_MAX = 5.0
 
 
 class _Inflight:
@@ -72,10 +69,11 @@ class _Inflight:
         self.spooled = Counts.of([batch]) if spool_bytes else Counts()
 
 
-class RemoteWriter(BatchWriter):
+class RemoteWriter(RetryingWriter):
     """The background writer of a REST store: keeps, spools and retries (see the module doc)."""
 
     remote = True
+    thread_name = "runlab-remote-writer"
 
     def __init__(
         self,
@@ -107,12 +105,6 @@ class RemoteWriter(BatchWriter):
         self._markers: list[tuple[int, threading.Event]] = []
         self._last_seq = 0  # position of the newest batch formed
         self._done_seq = 0  # position of the newest batch delivered (or rejected)
-        self._failures = 0  # consecutive transient failures
-        self._next_attempt = 0.0  # time.monotonic() of the next delivery attempt
-        self._last_error: str | None = None
-        # Set when a flush timed out; cleared by the next delivery. Until then flushes report
-        # at once instead of waiting again for a server that is known to be away.
-        self._gave_up = False
 
     # -- producer side ----------------------------------------------------------------------------
     def add(self, run_id: str, kind: int, entity: Any) -> None:
@@ -174,34 +166,11 @@ class RemoteWriter(BatchWriter):
         )
 
     # -- flushing ---------------------------------------------------------------------------------
-    def flush(
-        self, raise_errors: bool = True, timeout: float | None = None
-    ) -> UnsentRecords | None:
-        """Deliver everything queued so far, waiting at most ``timeout`` seconds.
-
-        ``timeout`` defaults to ``RUNLAB_FLUSH_TIMEOUT`` (30 s), or to 0 while the server has
-        not answered since the last flush timed out. What is then still unsent is written to
-        the spool file and described by the returned :class:`UnsentRecords` (raised instead
-        when ``raise_errors``, after the errors the server reported for records).
-        """
-        unsent: UnsentRecords | None = None
-        if self.has_pending():
-            if timeout is None:
-                timeout = 0.0 if self._gave_up else flush_timeout()
-            done = threading.Event()
-            self.queue.append(("", _FLUSH, done))
-            if self._thread is None:
-                self._start()
-            self._next_attempt = 0.0  # the caller is waiting: try now, not after the backoff
-            self._wake.set()
-            if not self._wait(done, timeout):
-                unsent = self._persist_and_report(timeout)
-                self._gave_up = unsent is not None
-        if raise_errors:
-            self.raise_errors()
-            if unsent is not None:
-                raise unsent
-        return unsent
+    def _mark_flush(self) -> Callable[[float], bool]:
+        """Queue a flush marker behind the records; the thread sets it once they are delivered."""
+        done = threading.Event()
+        self.queue.append(("", _FLUSH, done))
+        return functools.partial(self._wait, done)
 
     def _wait(self, done: threading.Event, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -213,7 +182,8 @@ class RemoteWriter(BatchWriter):
             if left <= 0 or thread is None or not thread.is_alive():
                 return done.is_set()
 
-    def _persist_and_report(self, timeout: float) -> UnsentRecords | None:
+    def _report_unsent(self, timeout: float) -> UnsentRecords | None:
+        """Write what is unsent to the spool file (if it can be written) and describe it."""
         with self._lock:
             self._absorb_locked()
             self._spill_locked()
@@ -229,13 +199,9 @@ class RemoteWriter(BatchWriter):
                 spool.sync()
         if counts.empty:
             return None  # delivered after all, just after the wait ended
-        if self._failures and self._last_error:
-            why = f" (last error: {self._last_error})"
-        else:
-            why = " (the server is answering, but had not caught up with the logging yet)"
         message = (
             f"runlab: {counts.describe()} were not delivered to {self.tracking_uri} within "
-            f"{timeout:g} s{why}. "
+            f"{timeout:g} s{self._unsent_reason('the server')}. "
         )
         if in_memory:
             message += (
@@ -258,12 +224,7 @@ class RemoteWriter(BatchWriter):
         """Deliver what is queued (bounded wait), stop the thread, keep the rest in the spool file."""
         if self._thread is not None and self.has_pending():
             self.flush(raise_errors=False)
-        self._closed = True
-        self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5)
-        self._thread = None
+        self._stop_thread()
         with self._lock:
             self._absorb_locked()
             self._spill_locked()
@@ -274,33 +235,7 @@ class RemoteWriter(BatchWriter):
                 spool_module.release(spool.path)
         self._close_journal()
 
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._thread is not None:
-                return
-            # Unlike a local writer, a closed remote one starts again: writing synchronously
-            # would block the caller on the server.
-            self._closed = False
-            thread = threading.Thread(target=self._loop, name="runlab-remote-writer", daemon=True)
-            thread.start()
-            self._thread = thread
-
     # -- the writer thread ------------------------------------------------------------------------
-    def _loop(self) -> None:
-        while not self._closed:
-            wait = self.interval
-            if self._failures:
-                wait = min(wait, max(0.0, self._next_attempt - time.monotonic()))
-            self._wake.wait(wait)
-            self._wake.clear()
-            try:
-                self._absorb()
-                self._deliver()
-            except Exception as exc:  # a bug must surface, not kill the thread quietly
-                self._record(exc)
-                time.sleep(self.interval)
-            self._heartbeat()
-
     def _absorb(self) -> None:
         if self.queue:
             with self._lock:
@@ -370,7 +305,8 @@ class RemoteWriter(BatchWriter):
         return self._inflight
 
     def _deliver(self) -> None:
-        """Send from the head of the line until it is empty or the server fails."""
+        """Move the queue into the line, then send from its head until empty or the server fails."""
+        self._absorb()
         while time.monotonic() >= self._next_attempt:
             with self._lock:
                 inflight = self._take_locked()
@@ -424,24 +360,14 @@ class RemoteWriter(BatchWriter):
                 keep.append((seq, event))
         self._markers = keep
 
-    def _offline(self, exc: Exception) -> None:
-        self._failures += 1
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** min(self._failures - 1, 16))
-        self._next_attempt = time.monotonic() + delay * (0.5 + random.random() / 2)
-        self._last_error = str(exc)
-        if self._failures == 1:
-            _logger.warning(
-                "runlab: cannot deliver records to %s (%s); they are kept and sent when it "
-                "answers again.",
-                self.tracking_uri,
-                exc,
-            )
+    def _offline_message(self, exc: Exception) -> str:
+        return (
+            f"runlab: cannot deliver records to {self.tracking_uri} ({exc}); they are kept and "
+            "sent when it answers again."
+        )
 
-    def _online(self) -> None:
-        if self._failures:
-            _logger.info("runlab: %s answers again; sending the records kept", self.tracking_uri)
-        self._failures = 0
-        self._gave_up = False
+    def _online_message(self) -> str:
+        return f"runlab: {self.tracking_uri} answers again; sending the records kept"
 
     def _after_fork_in_child(self) -> None:
         # The parent owns its backlog and spool file; the child starts afresh, and closes its

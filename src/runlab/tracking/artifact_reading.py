@@ -31,7 +31,6 @@ import json
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote
@@ -42,7 +41,7 @@ from runlab.entities import FileInfo
 from runlab.errors import ArtifactNotFound, InvalidParameter
 from runlab.model_uris import ModelsUri, RunsUri, is_model_uri, parse_model_uri
 from runlab.tracking import config
-from runlab.tracking.client import Client
+from runlab.tracking.client import Client, _artifact_repository
 from runlab.validation import validate_run_id
 
 __all__ = ["download_artifacts", "list_artifacts", "load_dict", "load_image", "load_text"]
@@ -205,18 +204,9 @@ def _location_target(uri: str, tracking_uri: str | None) -> _Target:
     return _Target(head + (parent or "/"), leaf, tracking_uri)
 
 
-@contextlib.contextmanager
-def _repository(target: _Target) -> Iterator[Any]:
+def _repository(target: _Target) -> contextlib.AbstractContextManager[Any]:
     """The artifact repository of ``target.root``, closed afterwards (proxies hold sockets)."""
-    from runlab.artifacts.repository_factory import get_artifact_repository
-
-    repo = get_artifact_repository(target.root, tracking_uri=target.tracking_uri)
-    try:
-        yield repo
-    finally:
-        close = getattr(repo, "close", None)
-        if close is not None:
-            close()
+    return _artifact_repository(target.root, target.tracking_uri)
 
 
 def _local_file(target: _Target) -> Path | None:

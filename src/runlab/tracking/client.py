@@ -451,19 +451,10 @@ class Client(RegistryClientMethods):
             self._artifact_uris[run_id] = uri
         return uri
 
-    @contextlib.contextmanager
-    def _artifact_repo(self, run_id: str) -> Iterator[Any]:
+    def _artifact_repo(self, run_id: str) -> contextlib.AbstractContextManager[Any]:
         """The run's artifact repository, closed afterwards (a proxy one holds connections)."""
-        from runlab.artifacts.repository_factory import get_artifact_repository
-
         # mlflow-artifacts:/ roots are resolved against the tracking server this client uses.
-        repo = get_artifact_repository(self.artifact_uri(run_id), tracking_uri=self._tracking_uri)
-        try:
-            yield repo
-        finally:
-            close = getattr(repo, "close", None)
-            if close is not None:
-                close()
+        return _artifact_repository(self.artifact_uri(run_id), self._tracking_uri)
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         """Upload one local file into the run's artifacts (under ``artifact_path``)."""
@@ -550,6 +541,23 @@ class Client(RegistryClientMethods):
         return tables.load_table(
             self, _experiment_id(experiment_id), artifact_file, run_ids, extra_columns
         )
+
+
+@contextlib.contextmanager
+def _artifact_repository(root: str, tracking_uri: str | None) -> Iterator[Any]:
+    """The artifact repository of ``root``, closed afterwards (a proxy one holds connections).
+
+    ``mlflow-artifacts:/`` roots are resolved against the tracking server at ``tracking_uri``.
+    """
+    from runlab.artifacts.repository_factory import get_artifact_repository
+
+    repo = get_artifact_repository(root, tracking_uri=tracking_uri)
+    try:
+        yield repo
+    finally:
+        close = getattr(repo, "close", None)
+        if close is not None:
+            close()
 
 
 def _checked_metric(metric: Metric) -> Metric:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runlab.cli import output
-from runlab.cli.options import F, tracking_uri_option
+from runlab.cli.options import F, positive_int_option, tracking_uri_option
 
 if TYPE_CHECKING:
     from runlab.entities import ModelVersion, RegisteredModel, RegistryEvent
@@ -152,13 +152,7 @@ def _aliases_text(aliases: dict[str, int]) -> str:
     metavar="FILTER",
     help="Search filter, e.g. \"name LIKE 'fraud%'\" or \"tags.team = 'risk'\" (AND only).",
 )
-@click.option(
-    "--max-results",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="At most this many models.",
-)
+@positive_int_option("--max-results", help="At most this many models.")
 @json_option
 @registry_options
 def list_models(

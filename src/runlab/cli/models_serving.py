@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runlab.cli.options import F, tracking_uri_option
+from runlab.cli.options import F, positive_int_option, tracking_uri_option
 from runlab.cli.server import LOG_LEVELS, OneLineErrors, check_port_free
 from runlab.errors import RunlabError
 
@@ -148,27 +148,17 @@ def env_manager_option(func: F) -> F:
     "(against DNS rebinding), comma-separated; * accepts any. Default: any host when --host "
     "is 0.0.0.0 or ::, else none more.",
 )
-@click.option(
+@positive_int_option(
     "--max-request-bytes",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
     help="Largest request body accepted (larger ones get 413). Default: 16 MiB.",
 )
-@click.option(
+@positive_int_option(
     "--max-columns",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
     help="Most columns one request may carry, counted before it is read (more get 400). "
     "Default: 10,000.",
 )
-@click.option(
-    "--max-rows",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="Most rows one request may carry (more get 400). Default: 1,000,000.",
+@positive_int_option(
+    "--max-rows", help="Most rows one request may carry (more get 400). Default: 1,000,000."
 )
 @click.option(
     "--predict-mode",

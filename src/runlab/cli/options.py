@@ -44,6 +44,14 @@ def view_option(func: F) -> F:
     )(func)
 
 
+def positive_int_option(name: str, *, help: str) -> Callable[[F], F]:
+    """An option taking a whole number of at least 1 (shown as ``N``); None when it is not given.
+
+    For limits and counts whose default the command decides (and names in ``help``).
+    """
+    return click.option(name, type=click.IntRange(min=1), default=None, metavar="N", help=help)
+
+
 def make_client(tracking_uri: str | None) -> Client:
     """The client for ``--tracking-uri``, or for the URI the fluent API would use.
 

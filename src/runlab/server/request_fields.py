@@ -3,19 +3,67 @@
 MLflow's server parses requests with protobuf, silently dropping mistyped fields; runlab checks
 every field it reads and answers a wrong type with a 400 that names the field. Both spellings of a
 field are accepted (snake_case and protobuf's camelCase), but not both at once.
+
+Refusals use MLflow's wording, which its clients and tests match on: "Missing value for required
+parameter 'x'." and "Invalid value 31 for parameter 'x' supplied: ..." (the value as JSON), then
+say what the field must hold.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from runlab.errors import InvalidParameter
 from runlab.protocol import decode_double
-from runlab.server.json_body import shown
+from runlab.server import json_body
 
 _INT64_MAX = 2**63 - 1
+#: Longest preview of a refused value in a message: a request value can be megabytes long.
+_SHOWN_MAX = 100
+_JSON_KINDS: dict[type, str] = {
+    str: "a string",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+def shown(value: Any) -> str:
+    """``value`` as MLflow's messages show it (compact JSON, so strings in double quotes), cut
+    short after 100 characters."""
+    try:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        text = json_body.shown(value)
+    return text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "..."
+
+
+def _kind(value: Any) -> str:
+    """What JSON calls the type of ``value`` ("a string", "a list"...)."""
+    if value is None:
+        return "null"
+    return _JSON_KINDS.get(type(value), type(value).__name__)
+
+
+def missing_value(field: str) -> InvalidParameter:
+    """MLflow's error for a required field that was not sent (or sent as null)."""
+    return InvalidParameter(f"Missing value for required parameter '{field}'.")
+
+
+def invalid_value(field: str, value: Any, rule: str) -> InvalidParameter:
+    """MLflow's error for a field of the wrong type or form; ``rule`` says what it must be."""
+    return InvalidParameter(
+        f"Invalid value {shown(value)} for parameter '{field}' supplied: {rule}"
+    )
+
+
+_NOT_AN_INTEGER = "it must be an integer (a number without a fraction, or a string of digits)"
+_OUT_OF_RANGE = "it is outside the 64-bit integer range."
 
 
 @functools.lru_cache(maxsize=1024)
@@ -77,8 +125,8 @@ class RequestFields:
         present, value = self._raw(name)
         if present and self._from_query and isinstance(value, list):
             if len(value) != 1:
-                raise InvalidParameter(
-                    f"Field '{self._path}{name}' must be given once, got {len(value)} values."
+                raise invalid_value(
+                    f"{self._path}{name}", value, f"give it once, not {len(value)} times."
                 )
             value = value[0]
         if present and value is None:
@@ -96,11 +144,11 @@ class RequestFields:
         present, value = self._scalar(name)
         if not present:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
+                raise missing_value(f"{self._path}{name}")
             return default
         if not isinstance(value, str):
-            raise InvalidParameter(
-                f"Field '{self._path}{name}' must be a string, got {type(value).__name__} {shown(value)}."
+            raise invalid_value(
+                f"{self._path}{name}", value, f"it must be a string, not {_kind(value)}."
             )
         return value
 
@@ -113,37 +161,30 @@ class RequestFields:
     def int64(self, name: str, *, required: bool = False, default: int | None = None) -> int | None:
         """An integer field; numeric strings are accepted, as protobuf's JSON parser does."""
         present, value = self._scalar(name)
+        field = f"{self._path}{name}"
         if not present:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
+                raise missing_value(field)
             return default
         if isinstance(value, bool):
-            raise InvalidParameter(f"Field '{self._path}{name}' must be an integer, got a boolean.")
+            raise invalid_value(field, value, f"{_NOT_AN_INTEGER}, not a boolean.")
         if isinstance(value, int):
             result = value
         elif isinstance(value, float) and value.is_integer():
             # orjson reads an integer literal past 64 bits as a float, rounded: -(2**63) - 1
             # arrives as -2.0**63. A float this large cannot say which integer was meant.
             if abs(value) >= 2**63:
-                raise InvalidParameter(
-                    f"Field '{self._path}{name}' is out of the 64-bit integer range."
-                )
+                raise invalid_value(field, value, _OUT_OF_RANGE)
             result = int(value)
         elif isinstance(value, str):
             try:
                 result = int(value.strip())
             except ValueError:
-                raise InvalidParameter(
-                    f"Field '{self._path}{name}' must be an integer, got {shown(value)}."
-                ) from None
+                raise invalid_value(field, value, f"{_NOT_AN_INTEGER}.") from None
         else:
-            raise InvalidParameter(
-                f"Field '{self._path}{name}' must be an integer, got {shown(value)}."
-            )
+            raise invalid_value(field, value, f"{_NOT_AN_INTEGER}, not {_kind(value)}.")
         if not -_INT64_MAX - 1 <= result <= _INT64_MAX:
-            raise InvalidParameter(
-                f"Field '{self._path}{name}' is out of the 64-bit integer range."
-            )
+            raise invalid_value(field, value, _OUT_OF_RANGE)
         return result
 
     def double(self, name: str, *, required: bool = False) -> float | None:
@@ -151,7 +192,7 @@ class RequestFields:
         present, value = self._scalar(name)
         if not present:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
+                raise missing_value(f"{self._path}{name}")
             return None
         return parse_double(value, f"{self._path}{name}")
 
@@ -164,9 +205,7 @@ class RequestFields:
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise InvalidParameter(
-            f"Field '{self._path}{name}' must be true or false, got {shown(value)}."
-        )
+        raise invalid_value(f"{self._path}{name}", value, "it must be true or false.")
 
     def string_list(self, name: str) -> list[str]:
         """A repeated string field (absent means empty)."""
@@ -176,9 +215,7 @@ class RequestFields:
         if isinstance(value, str) and self._from_query:
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidParameter(
-                f"Field '{self._path}{name}' must be a list of strings, got {shown(value)}."
-            )
+            raise invalid_value(f"{self._path}{name}", value, "it must be a list of strings.")
         return value
 
     def object_list(self, name: str, *, required: bool = False) -> list[RequestFields]:
@@ -186,17 +223,17 @@ class RequestFields:
         present, value = self._raw(name)
         if not present or value is None:
             if required:
-                raise InvalidParameter(f"Missing value for required field '{self._path}{name}'.")
+                raise missing_value(f"{self._path}{name}")
             return []
         if not isinstance(value, list):
-            raise InvalidParameter(
-                f"Field '{self._path}{name}' must be a list of objects, got {shown(value)}."
+            raise invalid_value(
+                f"{self._path}{name}", value, f"it must be a list of objects, not {_kind(value)}."
             )
         out = []
         for i, item in enumerate(value):
             if type(item) is not dict and not isinstance(item, Mapping):
-                raise InvalidParameter(
-                    f"Field '{self._path}{name}[{i}]' must be an object, got {shown(item)}."
+                raise invalid_value(
+                    f"{self._path}{name}[{i}]", item, f"it must be an object, not {_kind(item)}."
                 )
             out.append(RequestFields(item, path=f"{self._path}{name}[{i}]."))
         return out
@@ -207,8 +244,8 @@ class RequestFields:
         if not present:
             return None
         if not isinstance(value, Mapping):
-            raise InvalidParameter(
-                f"Field '{self._path}{name}' must be an object, got {shown(value)}."
+            raise invalid_value(
+                f"{self._path}{name}", value, f"it must be an object, not {_kind(value)}."
             )
         return RequestFields(value, path=f"{self._path}{name}.")
 
@@ -226,9 +263,7 @@ class RequestFields:
                 return names[value.upper()]
             if value.isdigit() and int(value) in names.values():
                 return int(value)
-        raise InvalidParameter(
-            f"Field '{self._path}{name}' must be one of {', '.join(names)}, got {shown(value)}."
-        )
+        raise invalid_value(f"{self._path}{name}", value, f"it must be one of {', '.join(names)}.")
 
 
 def parse_double(value: Any, name: str) -> float:
@@ -236,4 +271,8 @@ def parse_double(value: Any, name: str) -> float:
     try:
         return decode_double(value)
     except ValueError:
-        raise InvalidParameter(f"Field '{name}' must be a number, got {shown(value)}.") from None
+        raise invalid_value(
+            name,
+            value,
+            'it must be a number, or one of the strings "NaN", "Infinity" and "-Infinity".',
+        ) from None

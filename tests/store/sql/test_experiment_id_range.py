@@ -20,7 +20,9 @@ def test_ids_past_64_bits_are_not_found(store: SqlTrackingStore, experiment_id: 
         lambda: store.create_run(experiment_id, "u", 0, [], "r"),
     ]
     for call in calls:
-        with pytest.raises(ExperimentNotFound, match="No experiment with id"):
+        with pytest.raises(
+            ExperimentNotFound, match=f"^No Experiment with id={experiment_id} exists$"
+        ):
             call()
     # The largest 64-bit id is a valid id that merely does not exist.
     with pytest.raises(ExperimentNotFound):

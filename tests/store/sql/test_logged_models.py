@@ -132,8 +132,9 @@ def test_delete_hides_the_model(store: SqlTrackingStore, exp_id: str, run_id: st
 
 
 def test_missing_model(store: SqlTrackingStore) -> None:
-    with pytest.raises(ModelNotFound, match="No logged model"):
-        store.get_logged_model("m-" + "f" * 32)
+    missing = "m-" + "f" * 32
+    with pytest.raises(ModelNotFound, match=f"^Logged model with ID '{missing}' not found.$"):
+        store.get_logged_model(missing)
     with pytest.raises(InvalidParameter):
         store.get_logged_model("")
 
@@ -178,7 +179,9 @@ def test_tags(store: SqlTrackingStore, exp_id: str) -> None:
     assert updated.tags == {"a": "2", "b": "3"}
     store.delete_logged_model_tag(model.model_id, "a")
     assert store.get_logged_model(model.model_id).tags == {"b": "3"}
-    with pytest.raises(NotFound, match="no tag 'a'"):
+    with pytest.raises(
+        NotFound, match=f"No tag with key 'a' found for model with ID '{model.model_id}'"
+    ):
         store.delete_logged_model_tag(model.model_id, "a")
     with pytest.raises(InvalidParameter):
         store.set_logged_model_tags(model.model_id, {"/abs": "x"})

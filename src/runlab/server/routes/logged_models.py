@@ -24,7 +24,7 @@ from runlab.errors import ArtifactNotFound, InvalidParameter, RunlabError
 from runlab.server import wire
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, read_fields
-from runlab.server.request_fields import RequestFields
+from runlab.server.request_fields import RequestFields, missing_value
 from runlab.server.routes.artifact_proxy import (
     attachment_disposition,
     download_response,
@@ -83,7 +83,7 @@ def get(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 def finalize(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     status = f.enum("status", STATUSES)
     if status is None:
-        raise InvalidParameter("Missing value for required field 'status'.")
+        raise missing_value("status")
     model = _store(ctx).finalize_logged_model(f.required_string("model_id"), status)
     return {"model": wire.logged_model(model)}
 
@@ -95,7 +95,7 @@ def delete(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 
 def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     if not f.has("experiment_ids"):
-        raise InvalidParameter("Missing value for required field 'experiment_ids'.")
+        raise missing_value("experiment_ids")
     experiment_ids = f.string_list("experiment_ids")
     datasets = []
     for item in f.object_list("datasets"):

@@ -14,7 +14,7 @@ from runlab.errors import InvalidParameter
 from runlab.server import wire
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
-from runlab.server.request_fields import RequestFields
+from runlab.server.request_fields import RequestFields, missing_value
 from runlab.server.routes.runs import run_id_of
 
 #: Limits of the bulk endpoints (protocol reference §3).
@@ -42,7 +42,7 @@ def get_history(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 def _run_ids(f: RequestFields, name: str) -> list[str]:
     run_ids = f.string_list(name)
     if not run_ids:
-        raise InvalidParameter(f"Missing value for required field '{name}'.")
+        raise missing_value(name)
     if len(run_ids) > MAX_RUNS_PER_BULK_REQUEST:
         raise InvalidParameter(
             f"Field '{name}' names {len(run_ids)} runs; at most {MAX_RUNS_PER_BULK_REQUEST} are "

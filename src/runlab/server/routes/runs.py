@@ -1,8 +1,11 @@
 """MLflow's run endpoints: lifecycle, search and logging (protocol reference §2.2 and §3).
 
-Every field is read with its type checked, and every value is validated here with an error that
-names the field (``metrics[3].timestamp``) before the store is called; the store checks again and
-writes a batch in one transaction, so a refused request never leaves anything half-written.
+Every field is read with its type checked, and every value is validated here, by the same rules
+and with the same messages as the store (:mod:`runlab.validation`), naming the field
+(``metrics[3].timestamp``) before the store is called; the store checks again and writes a batch
+in one transaction, so a refused request never leaves anything half-written. Checks that only the
+store makes (run names, end times, dataset field sizes) are left to it, so each rule has one
+check and one message.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from runlab.server import wire
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.json_body import MAX_JSON_DEPTH, decode_json, nesting_exceeds
-from runlab.server.request_fields import RequestFields
+from runlab.server.request_fields import RequestFields, missing_value
 from runlab.server.routes.experiments import VIEW_TYPES
 
 T = TypeVar("T")
@@ -46,28 +49,35 @@ RUN_STATUSES = {
 }
 LOG_MODEL_HISTORY_TAG = "mlflow.log-model.history"
 _LOG_MODEL_REQUIRED = ("artifact_path", "flavors", "utc_time_created", "run_id")
-# Dataset field limits (protocol reference §3), checked here so the error names the field.
-_DATASET_LIMITS = {
-    "name": 500,
-    "digest": 36,
-    "source_type": 36,
-    "source": 65535,
-    "schema": 1048575,
-    "profile": 16777215,
-}
-_INPUT_TAG_KEY_MAX = 255
-_INPUT_TAG_VALUE_MAX = 500
+# Limits of the dataset fields the store does not check itself (protocol reference §3); the
+# store checks name, digest, source type, source and input tags.
+_DATASET_TEXT_LIMITS = {"schema": 1048575, "profile": 16777215}
 
 
 # -- reading fields ---------------------------------------------------------------------------
 
 
 def named(field: str, check: Callable[[], T]) -> T:
-    """Run a validation rule, prefixing its error with the request field it is about."""
+    """Run a validation rule on the request field ``field``, naming the field in its error.
+
+    The rules name the value they check by its own name ("for parameter 'timestamp'"); for a
+    field inside the request (``metrics[3].timestamp``) that name becomes the field's, as in
+    MLflow's messages. A message that names no parameter gets the field added at its end, so
+    the phrase a client matches on still starts the message. The error keeps its class (an
+    artifact path refusal stays one).
+    """
     try:
         return check()
     except InvalidParameter as exc:
-        raise InvalidParameter(f"Field '{field}': {exc.message}", exc.error_code) from None
+        if f" for parameter '{field}' supplied" in exc.message:
+            raise
+        own_name = f" for parameter '{field.rpartition('.')[2]}' supplied"
+        if own_name in exc.message:
+            exc.message = exc.message.replace(own_name, f" for parameter '{field}' supplied", 1)
+        else:
+            exc.message = f"{exc.message} (request field '{field}')"
+        exc.args = (exc.message,)
+        raise exc from None
 
 
 def run_id_of(f: RequestFields) -> str:
@@ -80,7 +90,7 @@ def run_id_of(f: RequestFields) -> str:
         )
     value = run_id or run_uuid
     if not value:
-        raise InvalidParameter("Missing value for required field 'run_id'.")
+        raise missing_value("run_id")
     return value
 
 
@@ -147,11 +157,7 @@ def metric_of(item: RequestFields, where: str = "") -> Metric:
     value = item.double("value", required=True)
     timestamp = item.int64("timestamp", required=True)
     assert value is not None and timestamp is not None
-    if timestamp < 0:
-        raise InvalidParameter(
-            f"Field '{where}timestamp' must be a non-negative integer (milliseconds since the "
-            f"epoch), got {timestamp}."
-        )
+    named(f"{where}timestamp", lambda: validation.validate_metric_timestamp(key, timestamp))
     step = item.int64("step", default=0)
     assert step is not None
     return Metric(
@@ -183,28 +189,26 @@ def tag_of(item: RequestFields, where: str = "") -> RunTag:
     return RunTag(key, value)
 
 
-def _check_length(field: str, value: str | None, limit: int) -> None:
-    if value is not None and len(value) > limit:
-        raise InvalidParameter(
-            f"Field '{field}' is {len(value)} characters long; the limit is {limit}."
-        )
-
-
 def dataset_input_of(item: RequestFields, where: str) -> DatasetInput:
     """One DatasetInput message: a dataset with its required identity fields, and input tags."""
     ds = item.object("dataset")
     if ds is None:
-        raise InvalidParameter(f"Missing value for required field '{where}dataset'.")
+        raise missing_value(f"{where}dataset")
     parts = {name: ds.required_string(name) for name in ("name", "digest", "source_type", "source")}
     optional = {name: ds.string(name) for name in ("schema", "profile")}
-    for name, value in {**parts, **optional}.items():
-        _check_length(f"{where}dataset.{name}", value, _DATASET_LIMITS[name])
-    tags = []
-    for i, tag in enumerate(item.object_list("tags")):
-        key, value = tag.required_string("key"), tag.required_string("value")
-        _check_length(f"{where}tags[{i}].key", key, _INPUT_TAG_KEY_MAX)
-        _check_length(f"{where}tags[{i}].value", value, _INPUT_TAG_VALUE_MAX)
-        tags.append(InputTag(key, value))
+    for name, limit in _DATASET_TEXT_LIMITS.items():
+        text = optional[name]
+        if text is not None and len(text) > limit:
+            raise validation.too_long(
+                name,
+                limit,
+                f"the dataset {name} is {len(text)} characters long (request field "
+                f"'{where}dataset.{name}').",
+            )
+    tags = [
+        InputTag(tag.required_string("key"), tag.required_string("value"))
+        for tag in item.object_list("tags")
+    ]
     return DatasetInput(
         Dataset(
             parts["name"],
@@ -223,12 +227,9 @@ def dataset_input_of(item: RequestFields, where: str) -> DatasetInput:
 
 def create(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     tags = [tag_of(t, f"tags[{i}].") for i, t in enumerate(f.object_list("tags"))]
+    # The store checks the start time and the run name.
     start_time = f.int64("start_time")
-    if start_time is not None and start_time < 0:
-        raise InvalidParameter("Field 'start_time' must be a non-negative integer.")
     run_name = f.string("run_name") or None
-    if run_name is not None:
-        _check_length("run_name", run_name, validation.MAX_KEY_LENGTH)
     run = ctx.tracking_store.create_run(
         # The MLflow client always sends an experiment; without one, use the Default experiment.
         f.string("experiment_id") or "0",
@@ -242,12 +243,9 @@ def create(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 
 def update(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     status = f.enum("status", RUN_STATUSES)
+    # The store checks the end time and the run name.
     end_time = f.int64("end_time")
-    if end_time is not None and end_time < 0:
-        raise InvalidParameter("Field 'end_time' must be a non-negative integer.")
     run_name = f.string("run_name") or None
-    if run_name is not None:
-        _check_length("run_name", run_name, validation.MAX_KEY_LENGTH)
     info = ctx.tracking_store.update_run_info(
         run_id_of(f),
         RunStatus.to_string(status) if status is not None else None,
@@ -334,23 +332,11 @@ def log_batch(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     raw_params = f.object_list("params")
     raw_tags = f.object_list("tags")
     n_metrics = len(plain) if plain is not None else len(raw_metrics)
-    # Sizes first, so an oversized batch is refused before any item is checked further.
-    sizes = (
-        ("metrics", n_metrics, validation.MAX_METRICS_PER_BATCH),
-        ("params", len(raw_params), validation.MAX_PARAMS_PER_BATCH),
-        ("tags", len(raw_tags), validation.MAX_TAGS_PER_BATCH),
-    )
-    for name, count, limit in sizes:
-        if count > limit:
-            raise InvalidParameter(
-                f"Field '{name}' holds {count} items; a log-batch may hold at most {limit}."
-            )
-    total = n_metrics + len(raw_params) + len(raw_tags)
-    if total > validation.MAX_ENTITIES_PER_BATCH:
-        raise InvalidParameter(
-            f"A log-batch may hold at most {validation.MAX_ENTITIES_PER_BATCH} metrics, params "
-            f"and tags in total, got {total}."
-        )
+    # Sizes first, so an oversized batch is refused before any item is read: the store's own
+    # check. The params' positions stand in for their keys, which are not read yet; duplicate
+    # keys are checked once they are.
+    positions = [f"params[{i}]" for i in range(len(raw_params))]
+    validation.validate_batch(n_metrics, positions, len(raw_tags))
     metrics = (
         plain
         if plain is not None
@@ -358,14 +344,7 @@ def log_batch(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     )
     params = [param_of(p, f"params[{i}].") for i, p in enumerate(raw_params)]
     tags = [tag_of(t, f"tags[{i}].") for i, t in enumerate(raw_tags)]
-    seen: dict[str, int] = {}
-    for i, p in enumerate(params):
-        if p.key in seen:
-            raise InvalidParameter(
-                f"Field 'params[{i}].key': param {p.key!r} already appears at params[{seen[p.key]}]"
-                "; log each param once per batch."
-            )
-        seen[p.key] = i
+    validation.validate_distinct_param_keys(p.key for p in params)
     # One store call, one transaction: a param conflict or an unknown model_id found there
     # rolls back every metric.
     ctx.tracking_store.log_batch(run_id, metrics, params, tags)

@@ -280,9 +280,9 @@ class LoggedModelMethods:
             sa.select(t.logged_models).where(t.logged_models.c.model_id == _model_id_text(model_id))
         ).first()
         if row is None:
-            raise ModelNotFound(f"No logged model with id {model_id!r}.")
+            raise ModelNotFound(f"Logged model with ID '{model_id}' not found.")
         if row.lifecycle_stage != LifecycleStage.ACTIVE and not allow_deleted:
-            raise ModelNotFound(f"Logged model {model_id!r} was deleted.")
+            raise ModelNotFound(f"Logged model with ID '{model_id}' not found. It was deleted.")
         return row
 
     def _touch_logged_model(self, conn: Connection, model_id: str, **values: Any) -> None:
@@ -497,7 +497,7 @@ class LoggedModelMethods:
                 table.delete().where(table.c.model_id == model_id, table.c.key == key)
             )
             if result.rowcount == 0:
-                raise NotFound(f"Logged model {model_id!r} has no tag {key!r}.")
+                raise NotFound(f"No tag with key '{key}' found for model with ID '{model_id}'.")
             self._touch_logged_model(conn, model_id)
 
         self._db.write(work)

@@ -39,6 +39,11 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _version_not_found(name: str, version: int) -> ModelNotFound:
+    """MLflow's error for a model version that does not exist (or whose model does not)."""
+    return ModelNotFound(f"Model Version (name={name}, version={version}) not found")
+
+
 class RegistryBase:
     """The database, its dialect quirks and the row helpers of the registry store."""
 
@@ -66,14 +71,22 @@ class RegistryBase:
             # Another writer took the name between our check and our insert.
             raise AlreadyExists(f"A registered model named {name!r} already exists.") from None
 
-    def _model_row(self, conn: Connection, name: str, lock: bool = False) -> Any:
-        """The model's row; with ``lock``, held until the transaction ends."""
+    def _model_row(
+        self, conn: Connection, name: str, lock: bool = False, version: int | None = None
+    ) -> Any:
+        """The model's row; with ``lock``, held until the transaction ends.
+
+        ``version`` says that the caller wants that version of the model: a missing model is
+        then reported as a missing version, as MLflow does.
+        """
         query = sa.select(t.registered_models).where(self._is(t.registered_models.c.name, name))
         if lock:
             query = query.with_for_update()
         row = conn.execute(query).first()
         if row is None:
-            raise ModelNotFound(f"Registered model {name!r} not found.")
+            if version is not None:
+                raise _version_not_found(name, version)
+            raise ModelNotFound(f"Registered Model with name={name} not found")
         return row
 
     def _version_row(self, conn: Connection, name: str, version: int) -> Any:
@@ -85,13 +98,13 @@ class RegistryBase:
             )
         ).first()
         if row is None:
-            raise ModelNotFound(f"Model version {version} of registered model {name!r} not found.")
+            raise _version_not_found(name, version)
         return row
 
     def _locked_version(self, conn: Connection, name: str, version: int | str) -> tuple[Any, Any]:
         """Lock the model, then read the live version: (model row, version row)."""
         number = check.version(version)
-        model = self._model_row(conn, name, lock=True)
+        model = self._model_row(conn, name, lock=True, version=number)
         return model, self._version_row(conn, model.name, number)
 
     @staticmethod

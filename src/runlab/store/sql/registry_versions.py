@@ -117,7 +117,7 @@ class ModelVersionMethods(RegistryBase):
         check.model_name(name)
         number = check.version(version)
         with self._db.read() as conn:
-            model = self._model_row(conn, name)
+            model = self._model_row(conn, name, version=number)
             return load_versions(conn, [self._version_row(conn, model.name, number)])[0]
 
     def update_model_version(

@@ -74,17 +74,32 @@ def _now_ms() -> int:
 _INT64_MAX = 2**63 - 1
 
 
+def _shown_id(identifier: object) -> str:
+    """An id as a message shows it (as MLflow's do, unquoted), cut short if a request sent a
+    long one."""
+    text = str(identifier)
+    return text if len(text) <= 100 else text[:100] + "..."
+
+
+def _experiment_not_found(experiment_id: object, detail: str = "") -> ExperimentNotFound:
+    """MLflow's "No Experiment with id=<id> exists" error, with ``detail`` after it."""
+    return ExperimentNotFound(f"No Experiment with id={_shown_id(experiment_id)} exists{detail}")
+
+
+def _run_not_found(run_id: object) -> RunNotFound:
+    """MLflow's "Run with id=<id> not found" error."""
+    return RunNotFound(f"Run with id={_shown_id(run_id)} not found")
+
+
 def _experiment_id_int(experiment_id: str | int) -> int:
     try:
         value = int(str(experiment_id))
     except ValueError:
-        raise ExperimentNotFound(
-            f"No experiment with id {experiment_id!r}: experiment ids are integers."
-        ) from None
+        raise _experiment_not_found(experiment_id, ": experiment ids are integers.") from None
     # Ids are 64-bit columns: a larger number can name no experiment (and would overflow the
     # database driver's integer conversion instead of answering "not found").
     if value < 0 or value > _INT64_MAX:
-        raise ExperimentNotFound(f"No experiment with id {experiment_id!r}.")
+        raise _experiment_not_found(experiment_id)
     return value
 
 
@@ -225,7 +240,7 @@ class SqlTrackingStore(LoggedModelMethods):
             )
         ).first()
         if row is None:
-            raise ExperimentNotFound(f"No experiment with id {experiment_id!r}.")
+            raise _experiment_not_found(experiment_id)
         return row
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -361,7 +376,8 @@ class SqlTrackingStore(LoggedModelMethods):
             row = self._get_experiment_row(conn, exp_id)
             if row.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidState(
-                    f"Experiment {experiment_id!r} is deleted; restore it before renaming it."
+                    f"Cannot rename a non-active experiment. Experiment {experiment_id} is "
+                    "deleted; restore it before renaming it."
                 )
             clash = conn.execute(
                 sa.select(t.experiments.c.experiment_id).where(t.experiments.c.name == new_name)
@@ -387,9 +403,7 @@ class SqlTrackingStore(LoggedModelMethods):
         def work(conn: Connection) -> None:
             row = self._get_experiment_row(conn, exp_id)
             if row.lifecycle_stage != LifecycleStage.ACTIVE:
-                raise InvalidState(
-                    f"Experiment {experiment_id!r} must be in the 'active' state to change its tags."
-                )
+                raise _experiment_not_active(experiment_id, row.lifecycle_stage, "")
             _upsert(
                 conn, t.experiment_tags, {"experiment_id": exp_id, "key": key}, {"value": value}
             )
@@ -403,14 +417,14 @@ class SqlTrackingStore(LoggedModelMethods):
         def work(conn: Connection) -> None:
             row = self._get_experiment_row(conn, exp_id)
             if row.lifecycle_stage != LifecycleStage.ACTIVE:
-                raise InvalidState(f"Experiment {experiment_id!r} must be in the 'active' state.")
+                raise _experiment_not_active(experiment_id, row.lifecycle_stage, "")
             result = conn.execute(
                 t.experiment_tags.delete().where(
                     t.experiment_tags.c.experiment_id == exp_id, t.experiment_tags.c.key == key
                 )
             )
             if result.rowcount == 0:
-                raise NotFound(f"Experiment {experiment_id!r} has no tag {key!r}.")
+                raise NotFound(f"No tag with name: {key} in experiment with id {experiment_id}")
 
         self._db.write(work)
 
@@ -442,7 +456,11 @@ class SqlTrackingStore(LoggedModelMethods):
         ]
         final_tags = {tag.key: tag.value for tag in sorted(tag_list, key=lambda tag: tag.key)}
         run_id = uuid.uuid4().hex
-        start = int(start_time) if start_time is not None else _now_ms()
+        start = (
+            _now_ms()
+            if start_time is None
+            else store_validation.timestamp(int(start_time), "start_time")
+        )
 
         def work(conn: Connection) -> RunInfo:
             values: dict[str, Any] = {
@@ -458,9 +476,10 @@ class SqlTrackingStore(LoggedModelMethods):
             if not self._insert_run_row(conn, values, final_tags):
                 row = self._get_experiment_row(conn, exp_id)
                 if row.lifecycle_stage != LifecycleStage.ACTIVE:
-                    raise InvalidState(
-                        f"Experiment {experiment_id!r} is deleted: restore it, or create the run "
-                        "in an active experiment."
+                    raise _experiment_not_active(
+                        experiment_id,
+                        row.lifecycle_stage,
+                        " Restore it, or create the run in an active experiment.",
                     )
                 if len(self._artifact_locations) > _ARTIFACT_LOCATIONS_CACHED:
                     self._artifact_locations.clear()
@@ -527,7 +546,7 @@ class SqlTrackingStore(LoggedModelMethods):
             raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
         row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
         if row is None:
-            raise RunNotFound(f"No run with id {run_id!r}.")
+            raise _run_not_found(run_id)
         return row
 
     def _active_run_row(self, conn: Connection, run_id: str) -> Any:
@@ -639,7 +658,7 @@ class SqlTrackingStore(LoggedModelMethods):
         # One round trip reads both the run's state and the params already logged.
         rows = conn.execute(_SELECT_RUN_AND_PARAMS, {"run_id": run_id, "keys": list(new)}).all()
         if not rows:
-            raise RunNotFound(f"No run with id {run_id!r}.")
+            raise _run_not_found(run_id)
         _check_active(rows[0].lifecycle_stage, run_id)
         existing = {row.key: row.value for row in rows if row.key is not None}
         for key, value in new.items():
@@ -687,7 +706,7 @@ class SqlTrackingStore(LoggedModelMethods):
                 t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key == key)
             )
             if result.rowcount == 0:
-                raise NotFound(f"No tag with key {key!r} on run {run_id}.")
+                raise NotFound(f"No tag with name: {key} in run with id {run_id}")
 
         self._db.write(work)
 
@@ -908,9 +927,19 @@ _SELECT_RUN_AND_PARAMS = (
 def _check_active(lifecycle_stage: str, run_id: str) -> None:
     if lifecycle_stage != LifecycleStage.ACTIVE:
         raise InvalidState(
-            f"The run {run_id} must be in the 'active' state to be changed; its current "
-            f"state is '{lifecycle_stage}'. Restore it first."
+            f"The run {run_id} must be in the 'active' state. Current state is "
+            f"{lifecycle_stage}. Restore it first."
         )
+
+
+def _experiment_not_active(
+    experiment_id: object, lifecycle_stage: str, advice: str
+) -> InvalidState:
+    """MLflow's error for changing a deleted experiment, with runlab's ``advice`` after it."""
+    return InvalidState(
+        f"The experiment {experiment_id} must be in the 'active' state. Current state is "
+        f"{lifecycle_stage}.{advice or ' Restore it first.'}"
+    )
 
 
 def _upsert(conn: Connection, table: sa.Table, key: dict[str, Any], values: dict[str, Any]) -> None:

@@ -177,7 +177,8 @@ def test_artifact_directories(api: Api) -> None:
     bad = api.get(
         f"{BASE}/{model_id}/artifacts/directories", params={"artifact_directory_path": "../x"}
     )
-    assert "artifact_directory_path" in error_of(bad, 400, "INVALID_PARAMETER_VALUE")
+    # MLflow's exact answer to a refused artifact path (the reason goes to the server log).
+    assert error_of(bad, 400, "INVALID_PARAMETER_VALUE") == "Invalid path"
 
 
 FILES = "/ajax-api/2.0/mlflow/logged-models/{}/artifacts/files"
@@ -217,9 +218,15 @@ def test_artifact_file_download(api: Api) -> None:
     [
         ({}, 400, "BAD_REQUEST", 'Request must include the "artifact_file_path"'),
         ({"artifact_file_path": ""}, 400, "BAD_REQUEST", "artifact_file_path"),
-        ({"artifact_file_path": "../../etc/passwd"}, 400, "INVALID_PARAMETER_VALUE", "'..'"),
-        ({"artifact_file_path": "/etc/passwd"}, 400, "INVALID_PARAMETER_VALUE", "absolute"),
-        ({"artifact_file_path": "%2e%2e/x"}, 400, "INVALID_PARAMETER_VALUE", "'..'"),
+        # MLflow's exact answer to a refused artifact path (the reason goes to the server log).
+        (
+            {"artifact_file_path": "../../etc/passwd"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Invalid path",
+        ),
+        ({"artifact_file_path": "/etc/passwd"}, 400, "INVALID_PARAMETER_VALUE", "Invalid path"),
+        ({"artifact_file_path": "%2e%2e/x"}, 400, "INVALID_PARAMETER_VALUE", "Invalid path"),
         ({"artifact_file_path": "missing.txt"}, 404, "RESOURCE_DOES_NOT_EXIST", "'missing.txt'"),
         ({"artifact_file_path": "sub"}, 400, "INVALID_PARAMETER_VALUE", "'sub'"),
     ],

@@ -8,6 +8,11 @@ An artifact path is a relative POSIX path such as ``"plots/loss.png"``; ``""`` m
 repository. A path is refused when it, or any reading of it that some component on its way might
 apply (percent-decoding, once or several times, and Unicode NFKC normalization), could climb out of
 the root, name an absolute location, or change the meaning of a URL it is placed in.
+
+A refusal is an :class:`InvalidArtifactPath` whose message says why. The tracking server answers
+it with MLflow's exact body (``Invalid path``, which MLflow's clients and tests compare whole) and
+writes the reason to its log; a client checks its paths with the same function before sending
+them, so its user sees the reason.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from runlab.errors import InvalidParameter
 
 __all__ = [
     "MAX_ARTIFACT_PATH_LENGTH",
+    "InvalidArtifactPath",
     "join_artifact_path",
     "safe_join",
     "validate_artifact_path",
@@ -50,8 +56,12 @@ _DRIVE_OR_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
-def _refuse(path: str, reason: str) -> InvalidParameter:
-    return InvalidParameter(
+class InvalidArtifactPath(InvalidParameter):
+    """An artifact path that :func:`validate_artifact_path` (or :func:`safe_join`) refused."""
+
+
+def _refuse(path: str, reason: str) -> InvalidArtifactPath:
+    return InvalidArtifactPath(
         f"Invalid artifact path {path!r}: {reason}. An artifact path is a relative path with "
         "'/' between its parts, such as 'plots/loss.png'."
     )
@@ -89,14 +99,15 @@ def validate_artifact_path(path: str) -> str:
     ``""``, ``"."`` and ``"./"`` all mean the repository root and give ``""``. Single-dot parts and
     one trailing ``/`` are dropped (``"./plots/"`` gives ``"plots"``); nothing else is rewritten.
 
-    Refused, with :class:`runlab.errors.InvalidParameter`: ``..`` parts, absolute paths (``/x``,
-    ``C:\\x``, ``C:/x``) and URL-like paths (``s3:x``), backslashes, empty parts (``a//b``),
-    control characters including NUL, ``#``, ``?`` and ``;``, and any of these hidden behind
-    percent-encoding (``%2e%2e``, ``%2f``, ``%5c``, double-encoded ``%252e``) or behind characters
-    that Unicode NFKC normalization turns into them (fullwidth dots and slash, U+FF0E and U+FF0F).
+    Refused, with :class:`InvalidArtifactPath` (an :class:`runlab.errors.InvalidParameter`):
+    ``..`` parts, absolute paths (``/x``, ``C:\\x``, ``C:/x``) and URL-like paths (``s3:x``),
+    backslashes, empty parts (``a//b``), control characters including NUL, ``#``, ``?`` and ``;``,
+    and any of these hidden behind percent-encoding (``%2e%2e``, ``%2f``, ``%5c``, double-encoded
+    ``%252e``) or behind characters that Unicode NFKC normalization turns into them (fullwidth
+    dots and slash, U+FF0E and U+FF0F).
     """
     if not isinstance(path, str):
-        raise InvalidParameter(
+        raise InvalidArtifactPath(
             f"Invalid artifact path {path!r}: expected a string, got {type(path).__name__}."
         )
     if len(path) > MAX_ARTIFACT_PATH_LENGTH:
@@ -171,7 +182,7 @@ def safe_join(root: str | os.PathLike[str], artifact_path: str) -> Path:
     real_root = root_path.resolve()
     real_candidate = candidate.resolve()
     if real_candidate != real_root and real_root not in real_candidate.parents:
-        raise InvalidParameter(
+        raise InvalidArtifactPath(
             f"Invalid artifact path {artifact_path!r}: it leads outside the artifact root through "
             "a symbolic link."
         )

@@ -10,10 +10,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Match, Route
 
+from runlab.artifacts.path_safety import InvalidArtifactPath
 from runlab.errors import RunlabError
 from runlab.server.json_response import json_response
 
 logger = logging.getLogger("runlab.server")
+
+#: The whole message of MLflow's answer to a refused artifact path, which its clients and tests
+#: compare exactly; why the path was refused goes to the server log.
+INVALID_PATH_MESSAGE = "Invalid path"
 
 
 def error_response(error_code: str, message: str, status: int) -> Response:
@@ -26,9 +31,14 @@ def runlab_error_response(exc: RunlabError) -> Response:
     return error_response(exc.error_code, exc.message, exc.get_http_status_code())
 
 
-async def handle_runlab_error(_request: Request, exc: Exception) -> Response:
+async def handle_runlab_error(request: Request, exc: Exception) -> Response:
     """Starlette exception handler for RunlabError."""
     assert isinstance(exc, RunlabError)
+    if isinstance(exc, InvalidArtifactPath):
+        logger.warning(
+            "Refused an artifact path on %s %s: %s", request.method, request.url.path, exc.message
+        )
+        return error_response(exc.error_code, INVALID_PATH_MESSAGE, exc.get_http_status_code())
     return runlab_error_response(exc)
 
 

@@ -92,8 +92,7 @@ def test_unsafe_paths_write_nothing(
     run_id = store.create_run("0", "u", 0, [], "r").info.run_id
     before = tree(tmp_path)
     response = upload(api, b"pwned", run_uuid=run_id, path=path)
-    message = error_of(response, 400, "INVALID_PARAMETER_VALUE")
-    assert message.startswith("Field 'path': Invalid artifact path")
+    assert error_of(response, 400, "INVALID_PARAMETER_VALUE") == "Invalid path"
     assert tree(tmp_path) == before
 
 
@@ -104,8 +103,8 @@ def test_bad_requests_write_nothing(
     run_id = store.create_run("0", "u", 0, [], "r").info.run_id
     before = tree(tmp_path)
     cases = [
-        ({"path": "a.txt"}, b"x", 400, "Missing value for required field 'run_id'"),
-        ({"run_uuid": run_id}, b"x", 400, "Missing value for required field 'path'"),
+        ({"path": "a.txt"}, b"x", 400, "Missing value for required parameter 'run_id'"),
+        ({"run_uuid": run_id}, b"x", 400, "Missing value for required parameter 'path'"),
         ({"run_uuid": run_id, "path": ""}, b"x", 400, "must name a file"),
         ({"run_uuid": run_id, "path": "./"}, b"x", 400, "must name a file"),
         ({"run_uuid": run_id, "path": "a.txt"}, b"", 400, "The request body is empty"),

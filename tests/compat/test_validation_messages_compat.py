@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,30 +22,17 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from support.cli_server import runlab_cli_server
-from support.servers import mlflow_server
+from support.side_by_side import KINDS, Server, started
 
 pytestmark = pytest.mark.slow
 
 
-@dataclass(frozen=True)
-class Server:
-    kind: str
-    url: str
-
-
-@pytest.fixture(scope="module", params=["runlab", "mlflow"])
+@pytest.fixture(scope="module", params=KINDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp(f"messages-{request.param}")
-    process = runlab_cli_server(tmp) if request.param == "runlab" else mlflow_server(tmp)
-    process.env["MLFLOW_TRUNCATE_LONG_VALUES"] = "false"
-    process.start()
-    try:
-        yield Server(request.param, process.url)
-    finally:
-        process.stop()
+    with started(request.param, tmp_path_factory.mktemp(f"messages-{request.param}")) as running:
+        yield running
 
 
 @pytest.fixture

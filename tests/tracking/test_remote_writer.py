@@ -302,7 +302,7 @@ def test_deliver_resumes_after_a_torn_line_and_reports_refused_records(
         handle.write(orjson.dumps({"run_id": run_id})[:10])
     delivery = deliver(path)
     assert len(delivery.rejected) == 2
-    assert "no run with id" in delivery.rejected[0].lower()
+    assert "run with id=00000000000000000000000000000000 not found" in delivery.rejected[0].lower()
     assert "'p'" in delivery.rejected[1]
     assert not path.exists()
     # The refused param did not take the metric of its batch down with it.

@@ -339,9 +339,8 @@ def test_run_artifact_routes_answer_invalid_path(
     _assert_invalid_path(server, fetched)
 
 
+@pytest.mark.parametrize("server", ["runlab"], indirect=True)  # runlab's own server log
 def test_runlab_logs_why_a_path_was_refused(server: Server, run_id: str) -> None:
-    if server.kind != "runlab":
-        pytest.skip("runlab's own server log")
     marker = f"why-{uuid.uuid4().hex[:8]}"
     response = _api(
         server, "GET", "artifacts/list", params={"run_id": run_id, "path": f"{marker}/../../x"}

@@ -144,16 +144,11 @@ def _run_artifacts_have(client: Client, root: str, path: str) -> bool:
     Lists ``path``'s parent (one request for a remote root): a listing of ``path`` itself
     could not tell a file from nothing.
     """
-    from runlab.artifacts.repository_factory import get_artifact_repository
+    from runlab.tracking.client import _artifact_repository
 
     parent, _, leaf = path.rstrip("/").rpartition("/")
-    repo = get_artifact_repository(root, tracking_uri=client.tracking_uri)
-    try:
+    with _artifact_repository(root, client.tracking_uri) as repo:
         entries = repo.list_artifacts(parent or None)
-    finally:
-        close = getattr(repo, "close", None)
-        if close is not None:
-            close()
     return any(posixpath.basename(info.path.rstrip("/")) == leaf for info in entries)
 
 

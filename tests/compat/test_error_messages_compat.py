@@ -12,19 +12,17 @@ skipped.)
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import mlflow
 import pytest
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from support.side_by_side import KINDS, Server, started
+from support.side_by_side import KINDS, Server, mlflow_client, started
 
 pytestmark = pytest.mark.slow
 
@@ -39,15 +37,8 @@ def server(
 
 @pytest.fixture
 def client(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
-    for variable in [v for v in os.environ if v.startswith("MLFLOW_")]:
-        monkeypatch.delenv(variable)
-    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    mlflow.set_tracking_uri(server.url)
-    try:
-        yield MlflowClient(server.url)
-    finally:
-        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+    with mlflow_client(server, monkeypatch) as made:
+        yield made
 
 
 @pytest.fixture

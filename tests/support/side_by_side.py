@@ -11,9 +11,14 @@ is skipped.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
 
 from support.cli_server import runlab_cli_server
 from support.servers import mlflow_server
@@ -41,3 +46,17 @@ def started(kind: str, folder: Path) -> Iterator[Server]:
         yield Server(kind, process.url, folder)
     finally:
         process.stop()
+
+
+@contextlib.contextmanager
+def mlflow_client(server: Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
+    """MLflow's client of ``server``, with no settings from the environment and no retries."""
+    for variable in [v for v in os.environ if v.startswith("MLFLOW_")]:
+        monkeypatch.delenv(variable)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    mlflow.set_tracking_uri(server.url)
+    try:
+        yield MlflowClient(server.url)
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]

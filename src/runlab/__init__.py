@@ -73,6 +73,8 @@ _EXPORTS: dict[str, str] = {
     # datasets and models a run used
     "log_input": "runlab.tracking.fluent_inputs",
     "log_inputs": "runlab.tracking.fluent_inputs",
+    # autologging (each framework is patched when the user's code imports it)
+    "autolog": "runlab.autologging",
     # model registry
     "register_model": "runlab.tracking.fluent_registry",
     "search_registered_models": "runlab.tracking.fluent_registry",
@@ -88,6 +90,7 @@ _EXPORTS: dict[str, str] = {
 _SUBMODULES = frozenset(
     {
         "artifacts",
+        "autologging",
         "data",
         "entities",
         "errors",
@@ -115,6 +118,7 @@ __all__ = [
     "MlflowException",
     "RunlabError",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_run",

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import runlab
-from runlab.tracking import batch_writer, fluent, fluent_experiments
+from runlab.tracking import batch_writer, deferred, fluent, fluent_experiments
 from runlab.tracking.store_factory import clear_store_cache
 
 _ENV_PREFIXES = ("RUNLAB_", "MLFLOW_")
@@ -21,6 +21,9 @@ _ENV_PREFIXES = ("RUNLAB_", "MLFLOW_")
 
 def reset_tracking_state() -> None:
     """End leftover runs, close writers and forget the tracking URI and active experiment."""
+    # Background work a test queued (autologging's models, the end of its runs) finishes first.
+    with contextlib.suppress(Exception):
+        deferred.wait()
     for run in list(fluent._live.values()):
         # A test may leave a run active, or leave errors queued; neither may leak into the next.
         with contextlib.suppress(Exception):

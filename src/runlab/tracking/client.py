@@ -29,7 +29,7 @@ from runlab.entities import (
 )
 from runlab.errors import InvalidParameter
 from runlab.store.base import SEARCH_MAX_RESULTS_DEFAULT, LoggedModelStore, TrackingStore
-from runlab.tracking import batch_writer, config
+from runlab.tracking import batch_writer, config, deferred
 from runlab.tracking.client_registry import RegistryClientMethods
 from runlab.tracking.store_factory import get_tracking_store
 from runlab.tracking.system_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
@@ -205,6 +205,8 @@ class Client(RegistryClientMethods):
 
     def get_run(self, run_id: str) -> Run:
         """The run with its params, latest metrics and tags; RunNotFound if absent."""
+        # Work queued in the background for the run (autologging's model, plots, end) first.
+        deferred.wait_for_run(run_id)
         self._sync()
         return self.store.get_run(run_id)
 
@@ -252,6 +254,8 @@ class Client(RegistryClientMethods):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """One page of runs matching the filter; ``.token`` fetches the next page."""
+        if deferred.pending():
+            deferred.wait()  # runs autologging is still finishing in the background
         self._sync()
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [experiment_ids]

@@ -14,13 +14,13 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
 from runlab.entities import Metric, Param, Run, RunStatus, RunTag
 from runlab.errors import InvalidParameter, InvalidState
-from runlab.tracking import batch_writer, config
+from runlab.tracking import batch_writer, config, deferred
 from runlab.tracking.batch_writer import METRIC, PARAM, TAG, BatchWriter
 from runlab.tracking.client import Client
 from runlab.tracking.fluent_experiments import current_experiment_id, default_client
@@ -148,7 +148,10 @@ def last_active_run() -> Run | None:
     if run is not None:
         return run._t.client.get_run(run._t.run_id)
     last: _RunTarget | None = getattr(_local, "last", None)
-    return None if last is None else last.client.get_run(last.run_id)
+    if last is None:
+        return None
+    deferred.wait_for_run(last.run_id)
+    return last.client.get_run(last.run_id)
 
 
 def _target(run_id: str | None) -> _RunTarget:
@@ -271,6 +274,7 @@ def end_run(status: str = "FINISHED") -> None:
     """
     run = active_run()
     if run is not None:
+        deferred.wait_for_run(run._t.run_id)
         unsent = _end(run, RunStatus.normalize(status))
         run._t.writer.raise_errors()
         if unsent is not None:
@@ -285,6 +289,7 @@ def _end_through(run: ActiveRun, status: str) -> None:
     unsent = None
     while stack and stack[-1] is not run:
         unsent = _end(stack[-1], status) or unsent
+    deferred.wait_for_run(run._t.run_id)
     unsent = _end(run, status) or unsent
     run._t.writer.raise_errors()
     if unsent is not None:
@@ -301,11 +306,41 @@ def _end(run: ActiveRun, status: str) -> Exception | None:
     try:
         return target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
     finally:
-        if target.stack is not None and run in target.stack:
-            target.stack.remove(run)
-        with _live_lock:
-            _live.pop(target.run_id, None)
-        _local.last = target
+        _detach(run)
+
+
+def _detach(run: ActiveRun) -> None:
+    """Take ``run`` off its stack and out of the live set: it is no longer active here."""
+    target = run._t
+    if target.stack is not None and run in target.stack:
+        target.stack.remove(run)
+    with _live_lock:
+        _live.pop(target.run_id, None)
+    _local.last = target
+
+
+def end_run_later(
+    run: ActiveRun,
+    status: str,
+    on_error: Callable[[BaseException], None] | None = None,
+) -> None:
+    """Stop ``run`` being active now, and end it once the work queued for it is done.
+
+    Autologging ends the runs it started this way, so that ``fit()`` returns while the model and
+    plots it logs are still being written; :func:`runlab.flush`, ``last_active_run()`` and
+    ``get_run()`` wait for the end.
+    """
+    status = RunStatus.normalize(status)
+    target = run._t
+    _detach(run)
+
+    def finish() -> None:
+        unsent = target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
+        target.writer.raise_errors()
+        if unsent is not None:
+            raise unsent
+
+    deferred.submit(finish, target.run_id, on_error)
 
 
 # -- logging -------------------------------------------------------------------------------------
@@ -454,12 +489,18 @@ def delete_tag(key: str) -> None:
 
 
 def flush() -> None:
-    """Write everything queued by logging calls; raise errors the store reported for it."""
+    """Write everything queued by logging calls; raise errors the store reported for it.
+
+    Work queued in the background for runs (models and plots autologging records, the end of
+    the runs it started) is finished first.
+    """
+    deferred.wait()
     batch_writer.flush_all()
 
 
 def get_run(run_id: str) -> Run:
     """The run with this id, freshly read (queued records are written first)."""
+    deferred.wait_for_run(run_id)
     return default_client().get_run(run_id)
 
 
@@ -487,6 +528,10 @@ def _exit_status() -> str:
 
 def _on_exit() -> None:
     status = _exit_status()
+    try:
+        deferred.wait()
+    except Exception as err:
+        _logger.error("runlab: background work for a run failed at exit: %s", err)
     with _live_lock:
         runs = list(_live.values())
     reports: list[Exception] = []

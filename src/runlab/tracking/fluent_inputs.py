@@ -32,8 +32,9 @@ def log_input(
     context: str | None = None,
     tags: Mapping[str, Any] | None = None,
     model: Any = None,
+    run_id: str | None = None,
 ) -> None:
-    """Record that the active run used ``dataset`` (and/or the logged model ``model``).
+    """Record that the active run (or ``run_id``) used ``dataset`` (and/or the model ``model``).
 
     ``context`` says how ("training", "evaluation", …); ``tags`` are stored with the dataset
     input. Logging the same dataset again updates its tags; the dataset itself is kept once per
@@ -44,6 +45,7 @@ def log_input(
         [context] if dataset is not None else None,
         [tags] if dataset is not None else None,
         [model] if model is not None else None,
+        run_id=run_id,
     )
 
 
@@ -52,8 +54,9 @@ def log_inputs(
     contexts: Sequence[str | None] | None = None,
     tags_list: Sequence[Mapping[str, Any] | None] | None = None,
     models: Sequence[Any] | None = None,
+    run_id: str | None = None,
 ) -> None:
-    """Record several datasets the active run used, with one context and tag dict each.
+    """Record several datasets the active run (or ``run_id``) used, with one context and tag dict each.
 
     ``datasets``, ``contexts`` and ``tags_list`` have the same length (``None`` entries mean no
     context or tags); ``models`` are LoggedModelInputs. Everything is checked before anything is
@@ -76,7 +79,7 @@ def log_inputs(
         for dataset, context, tags in zip(datasets, contexts, tags_list, strict=True)
     ]
     model_inputs = [_model_input(m) for m in (models or ()) if m is not None]
-    target = _target(None)
+    target = _target(run_id)
     if not inputs and not model_inputs:
         return
     target.writer.flush()  # records queued for the run land first, in call order

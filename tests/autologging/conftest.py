@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.servers import ServerProcess, runlab_server
-from support.tracking_state import clean_env
 
 import runlab
 from runlab.autologging import FRAMEWORKS
 from runlab.autologging.options import STRICT_ENV
+from support.servers import ServerProcess, runlab_server
+from support.tracking_state import clean_env
 
 __all__ = ["autolog_off", "clean_env", "server", "tracking"]
 

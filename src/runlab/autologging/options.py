@@ -55,10 +55,10 @@ class AutologOptions:
                 raise InvalidParameter(
                     f"autolog's {name} must be True or False, got {getattr(self, name)!r}."
                 )
-        name = self.registered_model_name
-        if name is not None and (not isinstance(name, str) or not name.strip()):
+        model_name = self.registered_model_name
+        if model_name is not None and (not isinstance(model_name, str) or not model_name.strip()):
             raise InvalidParameter(
-                f"registered_model_name must be a non-empty string, got {name!r}."
+                f"registered_model_name must be a non-empty string, got {model_name!r}."
             )
         if not isinstance(self.extra_tags, Mapping):
             raise InvalidParameter(

@@ -155,6 +155,6 @@ def _safe_wrapper(
             return call.result
         return target(*args, **kwargs)
 
-    patched.__wrapped__ = target  # type: ignore[attr-defined]
+    patched.__wrapped__ = target
     patched.__runlab_autolog__ = integration.name  # type: ignore[attr-defined]
     return patched

@@ -21,9 +21,9 @@ import runlab
 from runlab.autologging import FRAMEWORKS
 from runlab.autologging.options import STRICT_ENV
 from support.servers import ServerProcess, runlab_server
-from support.tracking_state import clean_env
+from support.tracking_state import clean_env, client, tracking_uri
 
-__all__ = ["autolog_off", "clean_env", "server", "tracking"]
+__all__ = ["autolog_off", "clean_env", "client", "server", "tracking", "tracking_uri"]
 
 
 def _disable_everything() -> None:

@@ -74,7 +74,7 @@ class AutologOptions:
         fields = {f.name for f in dataclasses.fields(cls)} - {"extra", "extra_tags"}
         common = {k: v for k, v in kwargs.items() if k in fields}
         extra = {k: v for k, v in kwargs.items() if k not in fields}
-        return cls(extra_tags=dict(extra_tags or {}), extra=extra, **common)
+        return cls(extra_tags=extra_tags or {}, extra=extra, **common)
 
     def get(self, name: str, default: Any = None) -> Any:
         """A framework option (from ``extra``)."""

@@ -19,6 +19,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "artifacts": ("runlab.tracking", "runlab.cli", "runlab.server", "runlab.store"),
     # Models build on tracking and artifacts, never on a concrete store, the server or the CLI.
     "models": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
+    # Autologging patches frameworks and logs through the tracking layer, like a user would.
+    "autologging": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # Datasets for log_input describe data; logging them is the tracking layer's job.
     "data": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # The scoring server loads models through pyfunc; it shares the tracking server's generic
@@ -60,6 +62,7 @@ NO_WEB = (
     "tracking",
     "models",
     "data",
+    "autologging",
 )
 # A string constant naming a runlab module counts as importing it: importlib.import_module and
 # lazy loaders take module names as strings, and hiding an import in one must not pass the check.

@@ -58,6 +58,8 @@ DOCUMENTED = {
     # datasets and models a run used
     "log_input",
     "log_inputs",
+    # autologging
+    "autolog",
     # model registry
     "register_model",
     "search_registered_models",

@@ -22,7 +22,6 @@ from runlab.autologging import import_hooks
 from runlab.autologging.options import AutologOptions, strict
 from runlab.autologging.patching import PatchedCall, Patcher
 from runlab.autologging.training_run import TrainingRun, training_run
-from runlab.tracking import fluent
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -144,7 +143,11 @@ class Integration:
         if outer is not None:
             return nested and outer.integration is self
         options = self.options
-        return not (options is not None and options.exclusive and fluent.active_run() is not None)
+        if options is None or not options.exclusive:
+            return True
+        from runlab.tracking.fluent import active_run
+
+        return active_run() is None
 
     def training_run(self) -> AbstractContextManager[TrainingRun]:
         """The run to log a training into (see :mod:`runlab.autologging.training_run`)."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from runlab.tracking import deferred, fluent
 from runlab.validation import MAX_PARAM_VALUE_LENGTH
 
 if TYPE_CHECKING:
@@ -29,6 +29,19 @@ __all__ = ["AUTOLOGGING_TAG", "TrainingRun", "training_run"]
 AUTOLOGGING_TAG = "mlflow.autologging"
 
 _logger = logging.getLogger("runlab")
+
+
+def _fluent() -> ModuleType:
+    # Imported on first use: enabling autologging must not load the tracking layer (~80 ms).
+    from runlab.tracking import fluent
+
+    return fluent
+
+
+def _deferred() -> ModuleType:
+    from runlab.tracking import deferred
+
+    return deferred
 
 
 class TrainingRun:
@@ -50,12 +63,12 @@ class TrainingRun:
     @property
     def client(self) -> Client:
         """The client of the store the run lives in (for work done in the background)."""
-        return fluent._target(self.run_id).client
+        return _fluent()._target(self.run_id).client
 
     @property
     def experiment_id(self) -> str:
         """The run's experiment."""
-        run = fluent.active_run()
+        run = _fluent().active_run()
         if run is not None and run.info.run_id == self.run_id:
             return run.info.experiment_id
         return self.client.store.get_run(self.run_id).info.experiment_id
@@ -66,7 +79,7 @@ class TrainingRun:
         A key the run already has with the same value is skipped, so a second ``fit()`` inside
         one user run does not fail on params it already logged.
         """
-        target = fluent._target(self.run_id)
+        target = _fluent()._target(self.run_id)
         fresh: dict[str, str] = {}
         for key, value in params.items():
             text = _param_text(value)
@@ -82,7 +95,7 @@ class TrainingRun:
                 continue
             fresh[str(key)] = text
         if fresh:
-            fluent.log_params(fresh, run_id=self.run_id)
+            _fluent().log_params(fresh, run_id=self.run_id)
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         """Log numeric metrics at ``step``; values that are not numbers are left out."""
@@ -92,16 +105,16 @@ class TrainingRun:
             if number is not None:
                 numbers[str(key)] = number
         if numbers:
-            fluent.log_metrics(numbers, step=step, run_id=self.run_id)
+            _fluent().log_metrics(numbers, step=step, run_id=self.run_id)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags on the run."""
         if tags:
-            fluent.set_tags(tags, run_id=self.run_id)
+            _fluent().set_tags(tags, run_id=self.run_id)
 
     def defer(self, fn: Callable[[], object]) -> None:
         """Do ``fn`` in the background, before the run ends; its errors are reported as ours."""
-        deferred.submit(fn, self.run_id, self.integration.report)
+        _deferred().submit(fn, self.run_id, self.integration.report)
 
     def log_dataset(
         self, features: Any, targets: Any = None, context: str = "train", name: str | None = None
@@ -229,20 +242,20 @@ def training_run(integration: Integration) -> Iterator[TrainingRun]:
     options = integration.options
     assert options is not None
     tags = {AUTOLOGGING_TAG: integration.name, **options.extra_tags}
-    active = fluent.active_run()
+    active = _fluent().active_run()
     if active is not None:
         handle = TrainingRun(integration, active.info.run_id, managed=False)
         handle.set_tags(tags)
         yield handle
         return
-    active = fluent.start_run(tags=tags)
+    active = _fluent().start_run(tags=tags)
     handle = TrainingRun(integration, active.info.run_id, managed=True)
     try:
         yield handle
     except KeyboardInterrupt:
-        fluent.end_run_later(active, "KILLED", integration.report)
+        _fluent().end_run_later(active, "KILLED", integration.report)
         raise
     except BaseException:
-        fluent.end_run_later(active, "FAILED", integration.report)
+        _fluent().end_run_later(active, "FAILED", integration.report)
         raise
-    fluent.end_run_later(active, "FINISHED", integration.report)
+    _fluent().end_run_later(active, "FINISHED", integration.report)

@@ -32,6 +32,8 @@ WORKLOADS = {
     "concurrent": "concurrent:run",
     "concurrent_child": "concurrent:child",
     "durable": "durable_cost:run",
+    "autolog-sklearn": "autolog_sklearn:run",
+    "autolog-lightning": "autolog_lightning:run",
 }
 
 

@@ -7,6 +7,7 @@
     python bench/run.py -w serving       # model serving: /invocations (issue 5)
     python bench/run.py -w ui            # the web UI in Chromium (issue 6)
     python bench/run.py -w durable       # what RUNLAB_DURABLE costs (runlab only)
+    python bench/run.py -w autolog       # what autolog() costs a training (issue 14)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
@@ -43,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import autolog_run
 import durable_run
 import harness
 import report
@@ -59,11 +61,21 @@ SERVER_WORKLOADS = list(server_run.SERVER_WORKLOADS)
 SERVING_WORKLOADS = list(serving_run.SERVING_WORKLOADS)
 UI_WORKLOADS = list(ui_run.UI_WORKLOADS)
 DURABLE_WORKLOADS = list(durable_run.DURABLE_WORKLOADS)
+AUTOLOG_WORKLOADS = list(autolog_run.AUTOLOG_WORKLOADS)
 ALL_WORKLOADS = (
-    CLIENT_WORKLOADS + SERVER_WORKLOADS + SERVING_WORKLOADS + UI_WORKLOADS + DURABLE_WORKLOADS
+    CLIENT_WORKLOADS
+    + SERVER_WORKLOADS
+    + SERVING_WORKLOADS
+    + UI_WORKLOADS
+    + DURABLE_WORKLOADS
+    + AUTOLOG_WORKLOADS
 )
 #: Names that stand for a group of workloads in ``-w``.
-WORKLOAD_GROUPS = {"client": CLIENT_WORKLOADS, "server": SERVER_WORKLOADS}
+WORKLOAD_GROUPS = {
+    "client": CLIENT_WORKLOADS,
+    "server": SERVER_WORKLOADS,
+    "autolog": AUTOLOG_WORKLOADS,
+}
 BACKENDS = ("sqlite", "postgresql")
 
 # Full sizes follow issue 2. MLflow gets smaller counts where 1M points would take many minutes;
@@ -117,6 +129,12 @@ FULL = {
     "durable_points": 100_000,
     "durable_fsync_points": 2_000,
     "durable_repeats": 5,
+    "autolog_rows": 10_000,
+    "autolog_repeats": 5,
+    "autolog_import_repeats": 5,
+    "autolog_epochs": 10,
+    "autolog_steps": 200,
+    "autolog_lightning_repeats": 3,
 }
 QUICK = {
     "import_repeats": 3,
@@ -161,6 +179,12 @@ QUICK = {
     "durable_points": 10_000,
     "durable_fsync_points": 300,
     "durable_repeats": 2,
+    "autolog_rows": 2_000,
+    "autolog_repeats": 2,
+    "autolog_import_repeats": 2,
+    "autolog_epochs": 2,
+    "autolog_steps": 50,
+    "autolog_lightning_repeats": 1,
 }
 
 
@@ -277,7 +301,10 @@ def main(argv: list[str]) -> int:
     if workloads and set(workloads) <= set(DURABLE_WORKLOADS):
         # runlab-only workloads: do not set up (or build) MLflow's virtualenv for nothing.
         tool_names = [t for t in tool_names if t == "runlab"]
-    tools, broken = build_tools(tool_names, args.mlflow_venv)
+    autolog = [w for w in workloads if w in AUTOLOG_WORKLOADS]
+    others = [w for w in workloads if w not in AUTOLOG_WORKLOADS]
+    # The autologging measures bring their own MLflow (over this interpreter's frameworks).
+    tools, broken = build_tools(tool_names, args.mlflow_venv) if others else ([], {})
     command = ("python bench/run.py " + " ".join(shlex.quote(a) for a in argv)).strip()
 
     sections: dict[str, str] = {}
@@ -318,6 +345,15 @@ def main(argv: list[str]) -> int:
         result = durable_run.run_durable(tools, broken, durable_run.params_for(sizes), args.timeout)
         raw["durable"] = result
         sections["durable"] = durable_run.render(result, command, started, load)
+
+    if autolog:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        autolog_tools, autolog_broken = autolog_run.tools_for(tool_names)
+        results = autolog_run.run_autolog(
+            autolog, autolog_tools, autolog_broken, autolog_run.params_for(sizes), args.timeout
+        )
+        raw["autolog"] = results
+        sections["autolog"] = autolog_run.render(results, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)

@@ -1,4 +1,7 @@
-"""``runlab.keras``: Keras 3 models (MLflow's ``mlflow.keras``)."""
+"""``runlab.keras``: Keras 3 models and autologging (MLflow's ``mlflow.keras``)."""
 
+from runlab.autologging.keras import autolog
 from runlab.models.flavors.keras import *  # noqa: F403
-from runlab.models.flavors.keras import __all__ as __all__
+from runlab.models.flavors.keras import __all__ as _flavor_all
+
+__all__ = [*_flavor_all, "autolog"]

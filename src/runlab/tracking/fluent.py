@@ -10,6 +10,7 @@ leave its run RUNNING.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import sys
 import threading
@@ -335,7 +336,14 @@ def end_run_later(
     _detach(run)
 
     def finish() -> None:
-        unsent = target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
+        try:
+            unsent = target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
+        except Exception:
+            # The run could not be ended (deleted meanwhile, store gone): the errors stored for
+            # its records go to on_error with this one, not to the user's next flush().
+            with contextlib.suppress(Exception):
+                target.writer.raise_errors()
+            raise
         target.writer.raise_errors()
         if unsent is not None:
             raise unsent

@@ -23,13 +23,21 @@ MAX_DATASET_CELLS = 10_000_000
 
 def _plain_matrix(xgb: Any, matrix: Any) -> bool:
     # Only a plain DMatrix gives its data back; subclasses keep bins or pages instead.
-    return type(matrix) is xgb.DMatrix and "c" not in (matrix.feature_types or ())
+    return type(matrix) is xgb.DMatrix
 
 
-def _dense(matrix: Any) -> Any:
+def _categorical(matrix: Any) -> bool:
+    # Categories come back as their codes, which is not the data the user gave.
+    return "c" in (matrix.feature_types or ())
+
+
+def _dense(xgb: Any, matrix: Any) -> Any:
     import numpy as np
 
-    sparse = matrix.get_data().tocoo()
+    # One thread: XGBoost's default thread pool costs ~15 ms to start for a few rows on a busy
+    # machine, and in the background it would take cores from the user's training.
+    with xgb.config_context(nthread=1):
+        sparse = matrix.get_data().tocoo()
     dense = np.full(sparse.shape, np.nan)
     dense[sparse.row, sparse.col] = sparse.data
     return dense
@@ -50,10 +58,11 @@ def example_rows(xgb: Any, matrix: Any, rows: int) -> Any:
     Cheap (slicing copies only those rows), so it is done when training starts. None when the
     matrix cannot give its data back.
     """
-    if not _plain_matrix(xgb, matrix) or matrix.num_row() == 0:
+    if not _plain_matrix(xgb, matrix) or matrix.num_row() == 0 or _categorical(matrix):
         return None
-    part = matrix.slice(list(range(min(rows, matrix.num_row()))))
-    return _framed(_dense(part), matrix.feature_names)
+    with xgb.config_context(nthread=1):
+        part = matrix.slice(list(range(min(rows, matrix.num_row()))))
+    return _framed(_dense(xgb, part), matrix.feature_names)
 
 
 def matrix_for(xgb: Any, booster: Any, rows: Any) -> Any:
@@ -75,10 +84,12 @@ def dataset_logger(xgb: Any, run: TrainingRun, matrix: Any, context: str, name: 
     run_id = run.run_id
 
     def log() -> None:
+        if _categorical(matrix):
+            return
         from runlab import data
         from runlab.tracking.fluent_inputs import log_input
 
-        features = _framed(_dense(matrix), matrix.feature_names)
+        features = _framed(_dense(xgb, matrix), matrix.feature_names)
         labels = matrix.get_label()
         targets = labels if len(labels) == matrix.num_row() else None
         if hasattr(features, "columns"):

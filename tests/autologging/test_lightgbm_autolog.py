@@ -195,6 +195,16 @@ def test_sklearn_api_logs_once_into_one_run_with_the_estimator_as_model(tracking
     assert inputs == [("eval", "valid_0"), ("train", "dataset")]
 
 
+def test_rounds_given_in_params_are_the_ones_logged(tracking_uri: str) -> None:
+    runlab.lightgbm.autolog()
+    train, _ = _datasets()
+    booster = lgb.train({**PARAMS, "num_iterations": 3}, train)  # overrides num_boost_round
+    run = _last_run()
+    assert booster.current_iteration() == 3
+    assert run.data.params["num_iterations"] == "3"
+    assert "num_boost_round" not in run.data.params
+
+
 def test_model_is_the_booster_as_trained_not_as_changed_afterwards(tracking_uri: str) -> None:
     runlab.lightgbm.autolog()
     train, _ = _datasets()

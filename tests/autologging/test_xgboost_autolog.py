@@ -241,6 +241,35 @@ def test_model_is_the_booster_as_trained_not_as_changed_afterwards(tracking_uri:
     assert (loaded.num_boosted_rounds(), booster.num_boosted_rounds()) == (2, 5)
 
 
+def test_params_as_pairs_metric_names_the_store_refuses_and_unnamed_data(
+    tracking_uri: str,
+) -> None:
+    runlab.xgboost.autolog()
+    features, target = _data()
+    dtrain = xgb.DMatrix(features.to_numpy(), label=target.to_numpy())  # no feature names
+    params = [("objective", "binary:logistic"), ("eval_metric", "logloss")]
+    params.append(("eval_metric", "error@0.7"))  # "@" cannot be in a metric key
+    xgb.train(params, dtrain, 2, evals=[(dtrain, "train")], verbose_eval=False)
+    run = _last_run()
+    assert run.data.params["eval_metric"] == "['logloss', 'error@0.7']"
+    assert set(run.data.metrics) == {"train-logloss", "train-error_0.7"}
+    assert [s for s, _ in _history(run.info.run_id, "train-error_0.7")] == [0, 1]
+    (train_input,) = run.inputs.dataset_inputs
+    assert train_input.tags[0].value == "train"
+    assert '"features_shape": [60, 3]' in train_input.dataset.profile
+    model = runlab.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert model.predict(features.to_numpy()).shape == (60,)
+
+
+def test_a_call_with_wrong_arguments_gets_xgboosts_error_and_no_run(tracking_uri: str) -> None:
+    runlab.xgboost.autolog()
+    with pytest.raises(TypeError):
+        xgb.train(PARAMS, no_such_argument=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        xgb.XGBClassifier().fit()  # type: ignore[call-arg]
+    assert runlab.last_active_run() is None
+
+
 def test_model_format_must_be_known() -> None:
     with pytest.raises(runlab.exceptions.MlflowException, match="model_format"):
         runlab.xgboost.autolog(model_format="pickle")

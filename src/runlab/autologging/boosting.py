@@ -50,8 +50,15 @@ _NOT_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. /:]")
 
 
 def bind(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
-    """``fn``'s signature bound to a call's arguments (an ``inspect.BoundArguments``)."""
-    return inspect.signature(fn).bind(*args, **kwargs)
+    """``fn``'s signature bound to a call's arguments (an ``inspect.BoundArguments``).
+
+    None when the arguments do not fit: the call is the user's mistake, and the framework's
+    own error about it is the one to see, so the caller runs the original bare.
+    """
+    try:
+        return inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return None
 
 
 def params_to_log(

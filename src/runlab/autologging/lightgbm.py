@@ -162,11 +162,14 @@ def autolog(
 # -- the scikit-learn API ------------------------------------------------------------------------
 def _fit(call: PatchedCall, estimator: Any, *args: Any, **kwargs: Any) -> Any:
     """``LGBMModel.fit``: one run; the nested ``train`` logs into it, the estimator is the model."""
+    bound = bind(call.target, (estimator, *args), kwargs)
+    if bound is None:
+        return call.original(estimator, *args, **kwargs)
+    arguments = bound.arguments
     with INTEGRATION.training_run() as run:
         state = call.state
         state["run"] = run
         state["sklearn"] = True
-        arguments = bind(call.target, (estimator, *args), kwargs).arguments
         example = head(arguments.get("X")) if wants_example(run) else None
         result = call.original(estimator, *args, **kwargs)
         booster = state.get("snapshot")
@@ -185,21 +188,21 @@ def _train(call: PatchedCall, *args: Any, **kwargs: Any) -> Any:
     if state.get("training"):
         # lightgbm.train called from inside a training being logged (a user's callback): bare.
         return call.original(*args, **kwargs)
+    bound = bind(call.target, args, kwargs)
+    if bound is None:
+        return call.original(*args, **kwargs)
     run = state.get("run")
     if run is not None:  # inside the scikit-learn API's fit: its run
-        return _logged_train(call, run, args, kwargs)
+        return _logged_train(call, run, bound)
     with INTEGRATION.training_run() as run:
-        return _logged_train(call, run, args, kwargs)
+        return _logged_train(call, run, bound)
 
 
-def _logged_train(
-    call: PatchedCall, run: TrainingRun, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+def _logged_train(call: PatchedCall, run: TrainingRun, bound: Any) -> Any:
     import lightgbm as lgb
 
     state = call.state
     sklearn = bool(state.get("sklearn"))
-    bound = bind(call.target, args, kwargs)
     arguments = bound.arguments
     _log_params(run, call, bound)
     train_set = arguments.get("train_set")
@@ -233,8 +236,10 @@ def _logged_train(
 
 # -- lightgbm.cv ---------------------------------------------------------------------------------
 def _cv(call: PatchedCall, *args: Any, **kwargs: Any) -> Any:
+    bound = bind(call.target, args, kwargs)
+    if bound is None:
+        return call.original(*args, **kwargs)
     with INTEGRATION.training_run() as run:
-        bound = bind(call.target, args, kwargs)
         arguments = bound.arguments
         _log_params(run, call, bound)
         train_set = arguments.get("train_set")

@@ -152,11 +152,14 @@ def autolog(
 # -- the scikit-learn API ------------------------------------------------------------------------
 def _fit(call: PatchedCall, estimator: Any, *args: Any, **kwargs: Any) -> Any:
     """``XGBModel.fit``: one run; the nested ``train`` logs into it, the estimator is the model."""
+    bound = bind(call.target, (estimator, *args), kwargs)
+    if bound is None:
+        return call.original(estimator, *args, **kwargs)
+    arguments = bound.arguments
     with INTEGRATION.training_run() as run:
         state = call.state
         state["run"] = run
         state["sklearn"] = True
-        arguments = bind(call.target, (estimator, *args), kwargs).arguments
         features = arguments.get("X")
         example = head(features) if wants_example(run) else None
         try:
@@ -195,21 +198,21 @@ def _train(call: PatchedCall, *args: Any, **kwargs: Any) -> Any:
     if state.get("training"):
         # xgboost.train called from inside a training being logged (a user's callback): bare.
         return call.original(*args, **kwargs)
+    bound = bind(call.target, args, kwargs)
+    if bound is None:
+        return call.original(*args, **kwargs)
     run = state.get("run")
     if run is not None:  # inside the scikit-learn API's fit: its run
-        return _logged_train(call, run, args, kwargs)
+        return _logged_train(call, run, bound)
     with INTEGRATION.training_run() as run:
-        return _logged_train(call, run, args, kwargs)
+        return _logged_train(call, run, bound)
 
 
-def _logged_train(
-    call: PatchedCall, run: TrainingRun, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+def _logged_train(call: PatchedCall, run: TrainingRun, bound: Any) -> Any:
     import xgboost as xgb
 
     state = call.state
     sklearn = bool(state.get("sklearn"))
-    bound = bind(call.target, args, kwargs)
     arguments = bound.arguments
     try:
         run.log_params(params_to_log(call.target, bound, _UNLOGGED, _params(arguments)))

@@ -57,7 +57,9 @@ def training_metrics(
 
     outcome = Outcome(y_true=np.asarray(y), sample_weight=sample_weight)
     metrics: dict[str, float] = {}
-    if is_classifier(model):
+    if not hasattr(model, "predict"):
+        pass
+    elif is_classifier(model):
         _classifier(model, X, outcome, pos_label, metrics)
     elif is_regressor(model):
         _regressor(model, X, outcome, metrics)

@@ -6,7 +6,9 @@ After an autologged ``fit()``, the fitted estimator is remembered (weakly) with 
 * the predictions ``model.predict(X_test)`` (``predict_proba``, ``predict_log_proba``,
   ``decision_function``, ``transform``) returns are remembered (weakly) with the run and the
   name of the data, and a ``sklearn.metrics`` function given them, or a numpy view of them such
-  as ``proba[:, 1]``, logs ``<function name>_X_test``.
+  as ``proba[:, 1]``, logs ``<function name>_X_test``;
+* with ``log_datasets``, the data a tracked model predicts or is scored on is recorded as a
+  dataset input of the run with context ``eval`` (each object once), as MLflow does.
 
 Names are MLflow's: the data is named by the variable that holds it in the outermost calling
 frame that has one (``unknown_dataset`` if none does); another object under a name already used
@@ -48,6 +50,8 @@ class _Book:
     datasets: dict[str, list[Callable[[Any], bool]]] = field(default_factory=dict)
     #: Metric key -> the call that produced it (metric_info.json).
     info: dict[str, str] = field(default_factory=dict)
+    #: The data logged as the run's evaluation datasets so far.
+    evaluated: list[Callable[[Any], bool]] = field(default_factory=list)
 
 
 _Entry = tuple["weakref.ref[Any]", str, str]  # (the prediction, run id, dataset name)
@@ -92,6 +96,17 @@ class Tracker:
                     return _numbered(variable, index + 1)
             seen.append(_sameness(data))
             return _numbered(variable, len(seen))
+
+    def first_evaluation(self, run_id: str, data: Any) -> bool:
+        """Whether ``data`` is evaluated for the first time in the run (and note that it is)."""
+        if data is None:
+            return False
+        with self._lock:
+            evaluated = self._book(run_id).evaluated
+            if any(same(data) for same in evaluated):
+                return False
+            evaluated.append(_sameness(data))
+            return True
 
     def remember(self, prediction: Any, run_id: str, dataset: str) -> None:
         """Follow a prediction of a tracked model (for as long as it lives)."""
@@ -196,6 +211,7 @@ def predict_around(
         TRACKER.remember(result, run_id, TRACKER.dataset_name(run_id, data, frame))
     finally:
         del frame
+    _log_evaluation_data(integration, run_id, data)
     return result
 
 
@@ -216,6 +232,7 @@ def score_around(
         del frame
     result = call.original(model, *args, **kwargs)
     _log(integration, run_id, f"{type(model).__name__}_score", dataset, command, result)
+    _log_evaluation_data(integration, run_id, data)
     return result
 
 
@@ -236,6 +253,19 @@ def metric_around(
     result = call.original(*args, **kwargs)
     _log(integration, run_id, name, dataset, command, result)
     return result
+
+
+def _log_evaluation_data(integration: SklearnIntegration, run_id: str, data: Any) -> None:
+    """Record data a tracked model is evaluated on as the run's ``eval`` dataset (once each)."""
+    options = integration.options
+    if options is None or not options.log_datasets or not TRACKER.first_evaluation(run_id, data):
+        return
+    from runlab.autologging.sklearn_fit import FitData
+    from runlab.autologging.training_run import TrainingRun
+
+    # Copied like training data: the digest is computed in the background.
+    features = FitData(data).frozen().X
+    TrainingRun(integration, run_id, managed=False).log_dataset(features, context="eval")
 
 
 def _log(

@@ -49,7 +49,9 @@ class TrainingWork:
 
         model = self.snapshot.get()
         data = self.data
-        if data.y is not None and data.X is not None:
+        # A search that did not refit has no model to measure (nor predict() to call).
+        refitted = self.search is None or hasattr(model, "best_estimator_")
+        if data.y is not None and data.X is not None and refitted:
             metrics, outcome = sklearn_metrics.training_metrics(
                 model, data.X, data.y, data.sample_weight, self.pos_label
             )

@@ -241,7 +241,7 @@ def test_the_users_error_propagates_and_the_run_fails(tracking: str) -> None:
 
 
 def test_run_deleted_mid_training_is_warned_about_and_training_finishes(
-    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tracking: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv(STRICT_ENV)
     features, target = _data()

@@ -326,7 +326,7 @@ class _DeleteRun(xgb.callback.TrainingCallback):
 
 
 def test_run_deleted_mid_training_is_warned_about_and_training_finishes(
-    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tracking: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv(STRICT_ENV)
     dtrain, _ = _matrices()

@@ -305,7 +305,10 @@ def test_exclusive_leaves_a_user_run_alone(tracking: str) -> None:
 
     _net().fit(X, Y, epochs=1, verbose=0)  # outside a user run, exclusive still logs
     runlab.flush()
-    assert len(_runs()) == 2
+    runs = _runs()
+    assert len(runs) == 2
+    managed = next(r for r in runs if r.info.run_id != user_run.info.run_id)
+    assert managed.data.params["batch_size"] == "32"  # Keras' own default for arrays
 
 
 def test_the_logged_model_is_the_one_fit_returned(tracking_uri: str) -> None:

@@ -254,7 +254,7 @@ class _DeleteRun(keras.callbacks.Callback):
 
 
 def test_failed_logging_leaves_training_alone(
-    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tracking: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.delenv("RUNLAB_AUTOLOG_STRICT")
     bare = _net()

@@ -328,7 +328,7 @@ class _DeleteRun(transformers.TrainerCallback):
 
 
 def test_failed_logging_leaves_training_alone(
-    tracking_uri: str,
+    tracking: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,

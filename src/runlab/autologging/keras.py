@@ -7,9 +7,10 @@ or a run it starts (tagged ``mlflow.autologging=keras``):
   arrays come without one —, ``validation_split``, ``shuffle``, ``class_weight``,
   ``initial_epoch``, ``steps_per_epoch``, ``validation_steps``, ``validation_batch_size``,
   ``validation_freq``), the optimizer's configuration as ``optimizer_<key>``
-  (``optimizer_learning_rate``, …, the names MLflow's Keras 3 autologging uses; ``optimizer_name``
-  is the optimizer's class, ``Adam``, where MLflow logs Keras' object name, ``adam_1``) and, with an ``EarlyStopping`` callback, its ``monitor``, ``min_delta``, ``patience``,
-  ``baseline`` and ``restore_best_weights``;
+  (``optimizer_learning_rate``, …, the names MLflow's Keras 3 autologging uses;
+  ``optimizer_name`` is the optimizer's class, ``Adam``, where MLflow logs Keras' object name,
+  ``adam_1``) and, with an ``EarlyStopping`` callback, its ``monitor``, ``min_delta``,
+  ``patience``, ``baseline`` and ``restore_best_weights``;
 - metrics: every value Keras reports at the end of an epoch (``loss``, the compiled metrics,
   ``val_loss``, ``val_<metric>``) at step = epoch; with ``log_every_n_steps`` the training
   values every n optimizer steps at step = the global step (and the ``val_*`` values at the

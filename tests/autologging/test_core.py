@@ -413,3 +413,32 @@ def test_bad_options_are_refused(options: dict[str, Any], message: str) -> None:
 def test_autolog_refuses_unknown_excluded_frameworks() -> None:
     with pytest.raises(runlab.MlflowException, match="unknown frameworks"):
         runlab.autolog(exclude_flavors=["caffe"])
+
+
+def _integrations() -> dict[str, Any]:
+    import importlib
+
+    from runlab.autologging import FRAMEWORKS
+
+    return {
+        name: importlib.import_module(module).INTEGRATION for name, module in FRAMEWORKS.items()
+    }
+
+
+def test_autolog_passes_only_what_was_chosen_to_each_framework() -> None:
+    runlab.autolog(extra_tags={"team": "a"})
+    integrations = _integrations()
+    assert {name: i.options.log_models for name, i in integrations.items()} == {
+        "sklearn": True,
+        "xgboost": True,
+        "lightgbm": True,
+        "pytorch": True,
+        "keras": True,
+        "transformers": False,  # its own default: its models are large
+    }
+    assert all(i.options.extra_tags == {"team": "a"} for i in integrations.values())
+    runlab.autolog(log_models=True, exclude_flavors=["keras"], exclusive=True)
+    assert integrations["transformers"].options.log_models is True
+    assert integrations["keras"].options.exclusive is False
+    runlab.autolog(disable=True)
+    assert not any(i.enabled for i in integrations.values())

@@ -31,10 +31,10 @@ FRAMEWORKS: dict[str, str] = {
 
 
 def autolog(
-    log_input_examples: bool = False,
-    log_model_signatures: bool = True,
-    log_models: bool = True,
-    log_datasets: bool = True,
+    log_input_examples: bool | None = None,
+    log_model_signatures: bool | None = None,
+    log_models: bool | None = None,
+    log_datasets: bool | None = None,
     log_traces: bool = True,
     disable: bool = False,
     exclusive: bool = False,
@@ -48,8 +48,10 @@ def autolog(
     Each framework is patched when your code imports it (at once if it is imported already),
     so this call costs milliseconds and imports none of them. The options are passed to every
     framework's own ``autolog()`` (``runlab.sklearn.autolog`` …), which takes them and more;
-    ``exclude_flavors`` names frameworks to leave alone (``["pytorch"]``). ``log_traces`` is
-    accepted for MLflow's sake: runlab records no traces.
+    an option left at ``None`` keeps each framework's default (``log_models`` is on everywhere
+    but for transformers, whose models are large). ``exclude_flavors`` names frameworks to leave
+    alone (``["pytorch"]``). ``log_traces`` is accepted for MLflow's sake: runlab records no
+    traces.
     """
     excluded = set(exclude_flavors or ())
     unknown = excluded - set(FRAMEWORKS)
@@ -59,18 +61,21 @@ def autolog(
             f"{', '.join(FRAMEWORKS)}."
         )
     del log_traces
+    chosen = {
+        "log_input_examples": log_input_examples,
+        "log_model_signatures": log_model_signatures,
+        "log_models": log_models,
+        "log_datasets": log_datasets,
+    }
+    options: dict[str, Any] = {k: v for k, v in chosen.items() if v is not None}
+    options.update(
+        disable=disable,
+        exclusive=exclusive,
+        disable_for_unsupported_versions=disable_for_unsupported_versions,
+        silent=silent,
+        extra_tags=extra_tags,
+    )
     for name, module_name in FRAMEWORKS.items():
         if name in excluded:
             continue
-        module = importlib.import_module(module_name)
-        module.autolog(
-            log_input_examples=log_input_examples,
-            log_model_signatures=log_model_signatures,
-            log_models=log_models,
-            log_datasets=log_datasets,
-            disable=disable,
-            exclusive=exclusive,
-            disable_for_unsupported_versions=disable_for_unsupported_versions,
-            silent=silent,
-            extra_tags=extra_tags,
-        )
+        importlib.import_module(module_name).autolog(**options)

@@ -88,10 +88,13 @@ def test_classifier_logs_params_metrics_plots_model_and_dataset(tracking: str) -
     assert signature is not None and signature.inputs is not None
     assert loaded.metadata.saved_input_example_info is None  # log_input_examples is off
 
-    (dataset_input,) = client.get_run(run.info.run_id).inputs.dataset_inputs
-    assert dataset_input.dataset.name == "dataset"
-    assert {t.key: t.value for t in dataset_input.tags} == {"mlflow.data.context": "train"}
-    assert '"features_shape": [40, 3]' in dataset_input.dataset.profile
+    # The training data, and (as MLflow does) the data this test predicted on, as "eval".
+    inputs = client.get_run(run.info.run_id).inputs.dataset_inputs
+    contexts = {t.value: d.dataset for d in inputs for t in d.tags}
+    assert sorted(contexts) == ["eval", "train"]
+    assert contexts["train"].name == "dataset"
+    assert '"features_shape": [40, 3]' in contexts["train"].profile
+    assert '"targets_shape": [40]' in contexts["train"].profile
 
 
 def test_regressor_metrics_respect_sample_weight(tracking: str) -> None:
@@ -233,8 +236,12 @@ def test_input_example_serialization_format_and_registration(sqlite_url: str) ->
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
     (version,) = runlab.search_model_versions(filter_string="name='churn'")
     assert version.run_id == run.info.run_id
-    (dataset_input,) = runlab.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
-    assert "label" in dataset_input.dataset.schema
+    train = [
+        d.dataset
+        for d in runlab.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs
+        if ("mlflow.data.context", "train") in {(t.key, t.value) for t in d.tags}
+    ]
+    assert len(train) == 1 and "label" in train[0].schema
 
 
 def test_log_models_and_log_datasets_off(sqlite_url: str) -> None:
@@ -272,3 +279,19 @@ def test_refitting_and_changing_the_data_at_once_keep_each_training_apart(sqlite
     loaded = runlab.sklearn.load_model(f"runs:/{first_run.info.run_id}/model")
     assert loaded.C == 0.01
     np.testing.assert_array_equal(loaded.predict(original), first_predictions)
+
+
+def test_sparse_input_gets_a_model_without_signature(sqlite_url: str) -> None:
+    from scipy import sparse
+
+    runlab.set_tracking_uri(sqlite_url)
+    X, y = binary_data()
+    X_sparse = sparse.csr_matrix(np.where(X > 0, X, 0.0))
+    runlab.sklearn.autolog()
+    model = LogisticRegression().fit(X_sparse, y)
+    run = finished_run()
+    assert "training_accuracy_score" in run.data.metrics
+    loaded = runlab.sklearn.load_model(f"runs:/{run.info.run_id}/model")
+    np.testing.assert_array_equal(loaded.predict(X_sparse), model.predict(X_sparse))
+    assert runlab.pyfunc.load_model(f"runs:/{run.info.run_id}/model").metadata.signature is None
+    assert not runlab.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs

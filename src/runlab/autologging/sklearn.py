@@ -44,7 +44,7 @@ PREDICT_METHODS = (
 _METRIC_SUFFIXES = ("_score", "_error", "_loss", "_deviance")
 _METRIC_NAMES = frozenset({"matthews_corrcoef"})
 #: Folders of scikit-learn's source that hold no estimators a user fits.
-_SKIPPED_FOLDERS = frozenset({"tests", "__pycache__", "_build_utils", "__check_build"})
+_SKIPPED_FOLDERS = frozenset({"tests", "__pycache__", "_build_utils", "__check_build", "externals"})
 _SERIALIZATION_FORMATS = ("skops", "cloudpickle", "pickle")
 
 

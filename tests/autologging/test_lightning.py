@@ -24,6 +24,7 @@ import runlab.pytorch
 from runlab.errors import InvalidParameter
 from runlab.models.input_example import load_input_example
 from runlab.models.model import Model
+from runlab.models.trust import UntrustedModelError
 
 # Lightning 2.6 checks its data-loader tree with an isinstance test that torch 2.13's pytree
 # deprecates; the warning comes from Lightning's own code on every fit.
@@ -209,6 +210,49 @@ def test_log_every_n_epoch(tracking_uri: str) -> None:
     assert _steps(_last_run().info.run_id, "val_loss") == [1, 3]
 
 
+def test_a_metric_not_computed_again_is_not_logged_again(tracking_uri: str) -> None:
+    # Validation every other epoch: Lightning keeps the last val_loss in callback_metrics in
+    # between, which is no new point.
+    runlab.pytorch.autolog(log_models=False, checkpoint=False)
+    _fit(epochs=4, check_val_every_n_epoch=2)
+    run_id = _last_run().info.run_id
+    assert _steps(run_id, "val_loss") == [1, 3]
+    assert _steps(run_id, "train_loss_epoch") == [0, 1, 2, 3]
+
+
+class Direct(Regressor):  # type: ignore[misc,valid-type]
+    """A module whose training calls its layer directly: forward never sees a batch."""
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.layer(x), y)
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        return None
+
+
+def test_example_input_array_traces_the_model_else_it_is_a_pickle(
+    tracking_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    runlab.pytorch.autolog(checkpoint=False)
+    with caplog.at_level(logging.WARNING, logger="runlab"):
+        _fit(Direct, epochs=1)
+    assert any("saved as a pickle" in r.getMessage() for r in caplog.records)
+    uri = f"runs:/{_last_run().info.run_id}/model"
+    with pytest.raises(UntrustedModelError):
+        runlab.pyfunc.load_model(uri)
+    assert runlab.pyfunc.load_model(uri, trusted=True).predict(X_VAL[:2].numpy()).shape == (2, 1)
+
+    class WithExample(Direct):  # type: ignore[misc,valid-type]
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.example_input_array = torch.zeros(2, 3)
+
+    _fit(WithExample, epochs=1)
+    loaded = runlab.pyfunc.load_model(f"runs:/{_last_run().info.run_id}/model")
+    assert loaded.predict(X_VAL[:3].numpy()).shape == (3, 1)
+
+
 def test_early_stopping_settings_and_outcome(tracking_uri: str, tmp_path: Path) -> None:
     runlab.pytorch.autolog(checkpoint=False)
     # mode="max" on a falling loss: no improvement after the first epoch, so it stops at once.
@@ -302,6 +346,16 @@ def test_input_example_and_signature_follow_the_options(tracking_uri: str, tmp_p
     info = Model.load(folder / "MLmodel").saved_input_example_info
     # The first rows of the first training batch, which the model was traced with.
     np.testing.assert_allclose(load_input_example(folder, info), X[:5].numpy(), rtol=1e-6)
+
+
+def test_registered_model_name_registers_each_trained_model(tracking_uri: str) -> None:
+    runlab.pytorch.autolog(registered_model_name="tiny-regressor", checkpoint=False)
+    _fit(epochs=1)
+    run_id = _last_run().info.run_id
+    (version,) = runlab.search_model_versions(filter_string="name='tiny-regressor'")
+    assert version.run_id == run_id
+    loaded = runlab.pyfunc.load_model("models:/tiny-regressor/1")
+    assert loaded.predict(X_VAL[:2].numpy()).shape == (2, 1)
 
 
 def test_log_models_false_still_logs_the_summary(tracking_uri: str) -> None:

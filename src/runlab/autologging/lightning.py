@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from runlab.autologging.integration import Integration
 
 __all__ = ["MODEL_SUMMARY_FILE", "RESTORED_CHECKPOINT_DIR", "early_stopping_metrics", "install"]
+
+_logger = logging.getLogger("runlab")
 
 MODEL_SUMMARY_FILE = "model_summary.txt"
 #: Where the user's own best checkpoint goes when EarlyStopping ended training (MLflow's name).
@@ -125,12 +128,19 @@ def _after_fit(
     copy = snapshot(model)
     run.defer(lambda: log_text(summarize(copy), MODEL_SUMMARY_FILE, run_id=run_id))
     example = callback.example.numpy() if callback.example is not None else None
+    if example is None:
+        _logger.warning(
+            "runlab: the trained model is saved as a pickle (load it with trusted=True): its "
+            "forward() never got a single tensor to trace it with. Set example_input_array "
+            "on the module to have it saved in the safe pt2 format."
+        )
     run.log_model(
         log_traced_model,
         copy,
         example=example,
         predict=functools.partial(predict_numpy, copy),
         trace_example=example,
+        warn=not run.options.silent,
     )
     best = getattr(trainer.checkpoint_callback, "best_model_path", None)
     if stopper is not None and best:

@@ -23,6 +23,7 @@ from typing import Any
 from runlab.autologging.lightning_checkpoint import Checkpointer
 from runlab.autologging.pytorch_model import example_rows, plain_value
 from runlab.autologging.training_run import TrainingRun
+from runlab.tracking import fluent
 
 __all__ = ["RunlabCallbackLogic", "callback_class", "log_metrics_soon", "training_params"]
 
@@ -63,6 +64,11 @@ class RunlabCallbackLogic:
         #: history's steps are all batches or all epochs.
         self.step_names: set[str] = set()
         self.epoch_names: set[str] = set()
+        #: The value objects logged last, per name: Lightning keeps a metric in
+        #: callback_metrics until it is logged again (a validation run every other epoch), and
+        #: the same object again is not a new value.
+        self.last_epoch_values: dict[str, Any] = {}
+        self.last_step_values: dict[str, Any] = {}
         self.batches = 0
         #: The first rows of the first input ``forward`` got, to trace the model with.
         self.example: Any = None
@@ -121,9 +127,10 @@ class RunlabCallbackLogic:
                 k: v for k, v in trainer.callback_metrics.items() if k not in self.step_names
             }
             self.epoch_names.update(metrics)
+            fresh = _fresh(metrics, self.last_epoch_values)
             epoch = int(trainer.current_epoch)
-            if (epoch + 1) % self.every_epoch == 0:
-                log_metrics_soon(run, metrics, epoch)
+            if fresh and (epoch + 1) % self.every_epoch == 0:
+                log_metrics_soon(run, fresh, epoch)
             if self.checkpointer is not None:
                 self.checkpointer.on_epoch_end(trainer)
         except Exception as err:
@@ -148,8 +155,9 @@ class RunlabCallbackLogic:
             if name not in self.epoch_names and f"{name}_step" not in metrics
         }
         self.step_names.update(chosen)
-        if chosen:
-            log_metrics_soon(run, chosen, int(trainer.global_step))
+        fresh = _fresh(chosen, self.last_step_values)
+        if fresh:
+            log_metrics_soon(run, fresh, int(trainer.global_step))
 
     def _watch_forward(self, module: Any) -> None:
         """Keep the first rows of the module's example input, or of the first batch it sees."""
@@ -183,6 +191,13 @@ class RunlabCallbackLogic:
             module.__dict__.pop("forward", None)
         else:
             module.forward = own
+
+
+def _fresh(metrics: Mapping[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """The values of ``metrics`` that are not the very objects seen last; remember them."""
+    fresh = {name: value for name, value in metrics.items() if last.get(name) is not value}
+    last.update(metrics)
+    return fresh
 
 
 def training_params(trainer: Any, pl_module: Any) -> dict[str, Any]:
@@ -230,18 +245,22 @@ def log_metrics_soon(run: TrainingRun, metrics: Mapping[str, Any], step: int) ->
     """Log metric values without making the training thread wait for an accelerator.
 
     A value on the CPU (a number, a CPU tensor) is read now. Reading a tensor on a GPU would
-    wait for the device to catch up, so those are read on the background thread instead.
+    wait for the device to catch up, so those are read on the background thread instead. This
+    runs once a batch with ``log_every_n_step=1``: it goes straight to the background writer.
     """
-    now: dict[str, Any] = {}
+    now: dict[str, float] = {}
     later: dict[str, Any] = {}
     for key, value in metrics.items():
         device = getattr(value, "device", None)
         if device is not None and device.type != "cpu":
             later[key] = value.detach()
-        else:
-            now[key] = value
+            continue
+        try:
+            now[key] = float(value)
+        except (TypeError, ValueError, RuntimeError):  # not one number: nothing to plot
+            continue
     if now:
-        run.log_metrics(now, step=step)
+        fluent.log_metrics(now, step=step, run_id=run.run_id)
     if later:
         run.defer(lambda: run.log_metrics(later, step=step))
 

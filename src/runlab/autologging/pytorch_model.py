@@ -102,11 +102,13 @@ def log_traced_model(
     trace_example: Any = None,
     signature: Any = None,
     input_example: Any = None,
+    warn: bool = True,
 ) -> None:
     """Log ``model`` with the pytorch flavor: ``pt2`` traced with ``trace_example``.
 
     ``signature`` and ``input_example`` are what the options asked for (None: leave it out),
-    as :meth:`~runlab.autologging.training_run.TrainingRun.log_model` passes them.
+    as :meth:`~runlab.autologging.training_run.TrainingRun.log_model` passes them. ``warn``
+    says whether falling back to a pickle is worth a warning (not with ``silent=True``).
     """
     from runlab.models.flavors import pytorch as flavor
     from runlab.models.model_logging import log_flavor_model
@@ -130,10 +132,12 @@ def log_traced_model(
             )
         except InvalidParameter as err:
             # torch.export could not trace it (nothing was written): the pickle still loads.
-            _logger.warning(
-                "runlab: the trained model is saved as a pickle (load it with trusted=True): %s",
-                err,
-            )
+            if warn:
+                _logger.warning(
+                    "runlab: the trained model is saved as a pickle (load it with "
+                    "trusted=True): %s",
+                    err,
+                )
             return flavor.save_model(
                 model,
                 path,

@@ -480,6 +480,21 @@ def test_inside_a_user_run_logs_there_and_leaves_it_open(tracking: str) -> None:
     assert len(_runs()) == 1
 
 
+def test_a_second_fit_with_other_settings_in_one_run_warns_and_logs_its_metrics(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("RUNLAB_AUTOLOG_STRICT")
+    runlab.pytorch.autolog(log_models=False, checkpoint=False)
+    with runlab.start_run() as user_run, caplog.at_level(logging.WARNING, logger="runlab"):
+        _fit(epochs=1)
+        _fit(epochs=2)  # params cannot change within a run: epochs=2 is refused
+    runlab.flush()
+    assert any("'epochs'" in r.getMessage() for r in caplog.records)
+    run = runlab.MlflowClient().get_run(user_run.info.run_id)
+    assert run.data.params["epochs"] == "1"
+    assert _steps(run.info.run_id, "val_loss") == [0, 0, 1]
+
+
 def test_exclusive_inside_a_user_run_logs_nothing(tracking: str) -> None:
     runlab.pytorch.autolog(exclusive=True, checkpoint=False)
     with runlab.start_run() as user_run:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["MODEL_SUMMARY_FILE", "RESTORED_CHECKPOINT_DIR", "early_stopping_metrics", "install"]
 
 _logger = logging.getLogger("runlab")
+#: Module classes already warned about as saved in a pickle: once a process, not at every fit.
+_warned_classes: set[str] = set()
 
 MODEL_SUMMARY_FILE = "model_summary.txt"
 #: Where the user's own best checkpoint goes when EarlyStopping ended training (MLflow's name).
@@ -128,7 +130,8 @@ def _after_fit(
     copy = snapshot(model)
     run.defer(lambda: log_text(summarize(copy), MODEL_SUMMARY_FILE, run_id=run_id))
     example = callback.example.numpy() if callback.example is not None else None
-    if example is None:
+    if example is None and type(model).__qualname__ not in _warned_classes:
+        _warned_classes.add(type(model).__qualname__)
         _logger.warning(
             "runlab: the trained model is saved as a pickle (load it with trusted=True): its "
             "forward() never got a single tensor to trace it with. Set example_input_array "

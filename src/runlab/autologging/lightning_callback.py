@@ -89,14 +89,18 @@ class RunlabCallbackLogic:
         run = self.run
         if not self.rank_zero or run is None:
             return
-        try:
-            run.log_params(training_params(trainer, pl_module))
-            if run.options.log_datasets:
-                _log_datasets(run, trainer)
-            if self.log_models:
-                self._watch_forward(pl_module)
-        except Exception as err:
-            run.integration.report(err)
+        # Each part on its own: params refused (a second fit in one run with other settings)
+        # must not cost the datasets or the model's example.
+        parts = [lambda: run.log_params(training_params(trainer, pl_module))]
+        if run.options.log_datasets:
+            parts.append(lambda: _log_datasets(run, trainer))
+        if self.log_models:
+            parts.append(lambda: self._watch_forward(pl_module))
+        for part in parts:
+            try:
+                part()
+            except Exception as err:
+                run.integration.report(err)
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int

@@ -34,6 +34,8 @@ _logger = logging.getLogger("runlab")
 CHECKPOINT_DIR = "checkpoints"
 #: The tag naming the newest checkpoint file (MLflow's key).
 LATEST_CHECKPOINT_TAG = "mlflow.latest_checkpoint_artifact"
+#: Monitored metrics already warned about as missing: once a process, not at every fit.
+_warned_monitors: set[str] = set()
 
 
 class Checkpointer:
@@ -55,7 +57,6 @@ class Checkpointer:
         self.save_weights_only = save_weights_only
         self.save_freq = save_freq
         self._best: float | None = None
-        self._warned = False
 
     def _better(self, value: float) -> bool:
         if self._best is None:
@@ -83,8 +84,8 @@ class Checkpointer:
         if self.save_best_only:
             value = metrics.get(self.monitor)
             if value is None:
-                if not self._warned:
-                    self._warned = True
+                if self.monitor not in _warned_monitors:
+                    _warned_monitors.add(self.monitor)
                     _logger.warning(
                         "runlab: no checkpoint logged: checkpoint_save_best_only needs the "
                         "metric %r (checkpoint_monitor), which the module does not log; logged "

@@ -31,6 +31,20 @@ _logger = logging.getLogger("runlab")
 
 # Lightning package -> the name of the callback class built on its Callback.
 _CLASS_NAMES = {"lightning": "LightningCallback", "pytorch_lightning": "PytorchLightningCallback"}
+# Hooks Lightning calls once a batch (or more) that the callback does not implement.
+_UNUSED_BATCH_HOOKS = (
+    "on_train_batch_start",
+    "on_before_backward",
+    "on_after_backward",
+    "on_before_optimizer_step",
+    "on_before_zero_grad",
+    "on_validation_batch_start",
+    "on_validation_batch_end",
+    "on_test_batch_start",
+    "on_test_batch_end",
+    "on_predict_batch_start",
+    "on_predict_batch_end",
+)
 _CALLBACK_MODULES = {
     "lightning": "lightning.pytorch.callbacks",
     "pytorch_lightning": "pytorch_lightning.callbacks",
@@ -73,6 +87,11 @@ class RunlabCallbackLogic:
         #: The first rows of the first input ``forward`` got, to trace the model with.
         self.example: Any = None
         self._forward: tuple[Any, Any] | None = None
+        if self.every_step is None and (
+            self.checkpointer is None or self.checkpointer.save_freq == "epoch"
+        ):
+            # Nothing to do per batch: Lightning skips a hook that is not callable.
+            self.on_train_batch_end = None  # type: ignore[assignment,method-assign]
 
     # -- pickling: a copy in another process is dormant --------------------------------------
     def __reduce__(self) -> tuple[Any, ...]:
@@ -107,8 +126,6 @@ class RunlabCallbackLogic:
     ) -> None:
         """Every ``log_every_n_step`` batches, log the metrics logged on steps."""
         every = self.every_step
-        if every is None and (self.checkpointer is None or self.checkpointer.save_freq == "epoch"):
-            return  # the common case costs this one test per batch
         run = self.run
         if not self.rank_zero or run is None:
             return
@@ -255,8 +272,7 @@ def log_metrics_soon(run: TrainingRun, metrics: Mapping[str, Any], step: int) ->
     now: dict[str, float] = {}
     later: dict[str, Any] = {}
     for key, value in metrics.items():
-        device = getattr(value, "device", None)
-        if device is not None and device.type != "cpu":
+        if not getattr(value, "is_cpu", True):  # a tensor on an accelerator
             later[key] = value.detach()
             continue
         try:
@@ -322,6 +338,11 @@ def __getattr__(name: str) -> Any:
     if package is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     base = importlib.import_module(_CALLBACK_MODULES[package]).Callback
-    cls = type(name, (RunlabCallbackLogic, base), {"__module__": __name__, "__qualname__": name})
+    namespace: dict[str, Any] = {"__module__": __name__, "__qualname__": name}
+    # Lightning calls a callback's hook only if the attribute is callable, and each call it
+    # makes costs a few microseconds (a profiler context, the callback's state key): the
+    # per-batch hooks this callback has no use for are None, so a batch costs nothing here.
+    namespace.update(dict.fromkeys(_UNUSED_BATCH_HOOKS))
+    cls = type(name, (RunlabCallbackLogic, base), namespace)
     globals()[name] = cls
     return cls

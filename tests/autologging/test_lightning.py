@@ -204,6 +204,16 @@ def test_log_every_n_step_logs_step_metrics_at_the_global_step(tracking_uri: str
     assert _steps(run_id, "val_loss") == [0, 1]
 
 
+def test_a_step_metric_logged_less_often_than_each_epoch_stays_a_step_metric(
+    tracking_uri: str,
+) -> None:
+    runlab.pytorch.autolog(log_every_n_step=6, log_models=False, checkpoint=False)
+    _fit(epochs=3)  # 4 batches an epoch: the first step point comes in the second epoch
+    run_id = _last_run().info.run_id
+    assert _steps(run_id, "train_loss_step") == [6, 12]
+    assert _steps(run_id, "train_loss_epoch") == [0, 1, 2]
+
+
 def test_log_every_n_epoch(tracking_uri: str) -> None:
     runlab.pytorch.autolog(log_every_n_epoch=2, log_models=False, checkpoint=False)
     _fit(epochs=4)

@@ -16,7 +16,6 @@ copy is dormant — it logs nothing — because the run's logging state lives in
 from __future__ import annotations
 
 import importlib
-import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,8 +25,6 @@ from runlab.autologging.training_run import TrainingRun
 from runlab.tracking import fluent
 
 __all__ = ["RunlabCallbackLogic", "callback_class", "log_metrics_soon", "training_params"]
-
-_logger = logging.getLogger("runlab")
 
 # Lightning package -> the name of the callback class built on its Callback.
 _CLASS_NAMES = {"lightning": "LightningCallback", "pytorch_lightning": "PytorchLightningCallback"}
@@ -84,6 +81,10 @@ class RunlabCallbackLogic:
         self.last_epoch_values: dict[str, Any] = {}
         self.last_step_values: dict[str, Any] = {}
         self.batches = 0
+        #: Whether the next batch must sort the metric names into step and epoch ones even if
+        #: it logs nothing: at the start of each epoch, so that with a long log_every_n_step a
+        #: step metric is known as one before the epoch ends.
+        self.sort_names = True
         #: The first rows of the first input ``forward`` got, to trace the model with.
         self.example: Any = None
         self._forward: tuple[Any, Any] | None = None
@@ -131,12 +132,19 @@ class RunlabCallbackLogic:
             return
         try:
             self.batches += 1
-            if every is not None and self.batches % every == 0:
-                self._log_step_metrics(run, trainer)
+            if every is not None:
+                due = self.batches % every == 0
+                if due or self.sort_names:
+                    self.sort_names = False
+                    self._log_step_metrics(run, trainer, due)
             if self.checkpointer is not None:
                 self.checkpointer.on_batch_end(trainer)
         except Exception as err:
             run.integration.report(err)
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        """Have the epoch's first batch sort the metric names (see ``sort_names``)."""
+        self.sort_names = True
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """Log the epoch's metrics (its validation included) at step = epoch; checkpoint."""
@@ -166,7 +174,7 @@ class RunlabCallbackLogic:
         self.restore_forward()
 
     # -- helpers -------------------------------------------------------------------------------
-    def _log_step_metrics(self, run: TrainingRun, trainer: Any) -> None:
+    def _log_step_metrics(self, run: TrainingRun, trainer: Any, log: bool = True) -> None:
         metrics = trainer.callback_metrics
         chosen = {
             name: value
@@ -176,6 +184,8 @@ class RunlabCallbackLogic:
             if name not in self.epoch_names and f"{name}_step" not in metrics
         }
         self.step_names.update(chosen)
+        if not log:
+            return
         fresh = _fresh(chosen, self.last_step_values)
         if fresh:
             log_metrics_soon(run, fresh, int(trainer.global_step))

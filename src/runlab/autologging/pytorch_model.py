@@ -82,12 +82,19 @@ def plain_value(value: Any) -> Any:
 
 
 def predict_numpy(model: Any, example: Any) -> Any:
-    """The model's output for a numpy ``example`` as a numpy array, or None if it is no tensor."""
+    """The model's output for a numpy ``example`` as a numpy array; None if it gives no tensor.
+
+    None too when the model cannot run on the example as one tensor (a forward that takes
+    several inputs): the signature then describes the input alone.
+    """
     import torch
 
     tensor = torch.from_numpy(example)
-    with torch.no_grad():
-        output = model(tensor)
+    try:
+        with torch.no_grad():
+            output = model(tensor)
+    except Exception:
+        return None
     if not isinstance(output, torch.Tensor):
         return None
     return output.detach().cpu().numpy()

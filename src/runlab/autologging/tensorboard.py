@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import queue
 import threading
 import weakref
 from collections.abc import Mapping
@@ -71,6 +72,10 @@ _unavailable: weakref.WeakSet[Any] = weakref.WeakSet()
 #: User runs already tagged mlflow.autologging=pytorch by a writer.
 _tagged: set[str] = set()
 _exit_hook_installed = False
+#: Runs of collected writers, waiting for the ender thread (see _end_soon).
+_collected: queue.SimpleQueue[_WriterRun] = queue.SimpleQueue()
+_ender: threading.Thread | None = None
+_ender_lock = threading.Lock()
 
 
 def install(integration: Integration, patcher: Patcher, module: ModuleType) -> None:
@@ -253,9 +258,38 @@ def _start_writer_run(integration: Integration, writer: Any) -> _WriterRun:
     _open.add(state)
     # The run ends when the writer is collected; exit is _end_all_at_exit's job (a finalizer
     # run at exit could come after runlab's exit hook has stopped waiting for queued work).
-    finalizer = weakref.finalize(writer, state.end, "FINISHED")
+    _start_ender()
+    finalizer = weakref.finalize(writer, _end_soon, state)
     finalizer.atexit = False
     return state
+
+
+def _end_soon(state: _WriterRun) -> None:
+    """A collected writer's run: ended by the ender thread, not here.
+
+    A finalizer runs wherever the collector happens to run — possibly in a thread that holds
+    one of the tracking layer's locks at that moment — so it only queues (``SimpleQueue.put``
+    may be called from finalizers) and takes no lock.
+    """
+    _collected.put(state)
+
+
+def _start_ender() -> None:
+    """Start the thread that ends collected writers' runs, once (from ordinary code only)."""
+    global _ender
+    with _ender_lock:
+        if _ender is None or not _ender.is_alive():
+            _ender = threading.Thread(target=_end_collected, name="runlab-writer-runs", daemon=True)
+            _ender.start()
+
+
+def _end_collected() -> None:
+    while True:
+        state = _collected.get()
+        try:
+            state.end("FINISHED")
+        except Exception as err:  # a thread of ours must not die of one run
+            state.integration.report(err)
 
 
 def _end_all_at_exit() -> None:

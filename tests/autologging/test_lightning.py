@@ -428,23 +428,36 @@ def test_logging_failure_mid_training_warns_and_training_finishes(
     assert warnings and "deleted" in warnings[0]
 
 
+class _OddName(Regressor):  # type: ignore[misc,valid-type]
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        super().validation_step(batch, batch_idx)
+        self.log("val loss (%)", 1.0)  # Lightning takes any name; the store does not
+
+
 def test_an_unloggable_metric_name_warns_and_the_rest_is_logged(
     tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    class OddName(Regressor):  # type: ignore[misc,valid-type]
-        def validation_step(self, batch: Any, batch_idx: int) -> None:
-            super().validation_step(batch, batch_idx)
-            self.log("val loss (%)", 1.0)  # Lightning takes any name; the store does not
-
     monkeypatch.delenv("RUNLAB_AUTOLOG_STRICT")
     runlab.pytorch.autolog(log_models=False, checkpoint=False)
     with caplog.at_level(logging.WARNING, logger="runlab"):
-        _, trainer = _fit(OddName, epochs=2)
+        _, trainer = _fit(_OddName, epochs=2)
     assert trainer.current_epoch == 2
     run = _last_run()
     assert run.info.status == "FINISHED"
     assert run.data.params["optimizer_name"] == "Adam"
     assert any("autologging failed" in r.getMessage() for r in caplog.records)
+
+
+def test_silent_keeps_autologgings_warnings_out_of_the_log(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("RUNLAB_AUTOLOG_STRICT")
+    runlab.pytorch.autolog(silent=True, checkpoint_monitor="val_accuracy", log_models=False)
+    with caplog.at_level(logging.WARNING, logger="runlab"):
+        _fit(_OddName, epochs=1)  # a refused metric name, and no val_accuracy to checkpoint on
+        runlab.flush()
+    assert [r for r in caplog.records if r.name == "runlab"] == []
+    assert _last_run().data.params["optimizer_name"] == "Adam"
 
 
 def test_disable_restores_the_originals_and_enable_patches_again(tracking_uri: str) -> None:

@@ -89,15 +89,18 @@ def autolog(
     and ``wait_count``; ``model_summary.txt``; the trained model (``log_models``) under
     ``model``; and with ``checkpoint`` a checkpoint under ``checkpoints/`` at the end of each
     epoch (or every ``checkpoint_save_freq`` batches), only when ``checkpoint_monitor``
-    improved if ``checkpoint_save_best_only``. Only global rank 0 logs.
+    improved if ``checkpoint_save_best_only``; with ``log_datasets`` the training and validation
+    tensors when the loaders read a ``TensorDataset``. Only global rank 0 logs.
 
     ``torch.utils.tensorboard.SummaryWriter``: ``add_scalar`` and ``add_scalars`` values are
     metrics at their ``global_step`` (every ``log_every_n_step``-th step only, when set),
     ``add_hparams`` values params and metrics. With no active run they go to a run of the
     writer's own, ended when the writer is closed or garbage-collected, or at exit.
 
-    The model is saved in the safe ``pt2`` format, traced with a few rows of the first training
-    batch; ``log_input_examples=True`` keeps those rows as its input example.
+    The model is saved in the safe ``pt2`` format, traced with a few rows of the first batch its
+    ``forward`` gets (or with ``example_input_array``); ``log_input_examples=True`` keeps those
+    rows as its input example. A module that cannot be traced is saved as a pickle, which loads
+    only with ``trusted=True``.
     """
     options = AutologOptions.build(
         log_input_examples=log_input_examples,

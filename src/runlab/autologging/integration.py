@@ -171,6 +171,18 @@ class Integration:
                 if self._silenced == 0:
                     _logger.removeFilter(_SILENCER)
 
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Run one step of our own logging: its error is reported, and training goes on.
+
+        For the framework callbacks and the steps after training, where an escaping error
+        would stop the user's training or mark a successful training's run FAILED.
+        """
+        try:
+            yield
+        except Exception as err:
+            self.report(err)
+
     def report(self, err: BaseException) -> None:
         """Our own error: raise it under RUNLAB_AUTOLOG_STRICT, else warn about it once."""
         if strict():

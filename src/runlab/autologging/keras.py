@@ -30,12 +30,11 @@ model trained further afterwards does not change the logged one.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import inspect
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runlab.autologging.integration import Integration
@@ -106,22 +105,10 @@ def autolog(
     ``save_model_kwargs`` are MLflow's and not supported. The other options are the ones every
     framework takes (:func:`runlab.autolog`). Keras is not imported by this call.
     """
+    arguments = dict(locals())  # exactly the options: nothing else is defined yet
     if not disable:
         _check_options(log_every_epoch, log_every_n_steps, save_exported_model, save_model_kwargs)
-    options = AutologOptions.build(
-        extra_tags=extra_tags,
-        log_models=log_models,
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        log_datasets=log_datasets,
-        disable=disable,
-        exclusive=exclusive,
-        disable_for_unsupported_versions=disable_for_unsupported_versions,
-        silent=silent,
-        registered_model_name=registered_model_name,
-        log_every_epoch=log_every_epoch,
-        log_every_n_steps=log_every_n_steps,
-    )
+    options = AutologOptions.build(**arguments)
     INTEGRATION.configure(options)
 
 
@@ -163,19 +150,6 @@ def _check_options(
         )
 
 
-@contextlib.contextmanager
-def _ours(integration: Integration) -> Iterator[None]:
-    """Runs a piece of our own logging: its error is reported and training goes on.
-
-    Inside the training run's block an escaping error would mark the run FAILED although the
-    training succeeded, so each step of our own work is guarded on its own.
-    """
-    try:
-        yield
-    except Exception as err:
-        integration.report(err)
-
-
 @functools.lru_cache(maxsize=8)
 def _signature(function: Callable[..., Any]) -> inspect.Signature:
     return inspect.signature(function)
@@ -192,13 +166,13 @@ def _fit(call: PatchedCall, model: Any, *args: Any, **kwargs: Any) -> Any:
     options: AutologOptions = call.options
     with integration.training_run() as run:
         early = early_stopping_of(given)
-        with _ours(integration):
+        with integration.guard():
             run.log_params(_params(model, signature, bound, early))
-        with _ours(integration):
+        with integration.guard():
             _log_datasets(run, bound.arguments)
         example = None
         if options.log_models:
-            with _ours(integration):
+            with integration.guard():
                 example = _example(bound.arguments.get("x"))
         callback = RunlabCallback.create(
             run, options.get("log_every_epoch", True), options.get("log_every_n_steps")
@@ -206,10 +180,10 @@ def _fit(call: PatchedCall, model: Any, *args: Any, **kwargs: Any) -> Any:
         # A copy: the caller's list is reused for their next fit() and must stay theirs.
         bound.arguments["callbacks"] = [*given, callback]
         history = call.original(*bound.args, **bound.kwargs)
-        with _ours(integration):
+        with integration.guard():
             callback.log_early_stopping(early, history)
         if options.log_models:
-            with _ours(integration):
+            with integration.guard():
                 _log_model(run, model, example)
         return history
 

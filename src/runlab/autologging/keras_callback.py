@@ -6,8 +6,7 @@ records and returns; an error of ours is reported (warned once) instead of stopp
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import keras
@@ -50,16 +49,9 @@ class RunlabCallback(keras.callbacks.Callback):
             return _StepCallback(run, every_epoch, every_n_steps)
         return RunlabCallback(run, every_epoch)
 
-    @contextlib.contextmanager
-    def _safe(self) -> Iterator[None]:
-        try:
-            yield
-        except Exception as err:
-            self._run.integration.report(err)
-
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         """Queue the model summary (written in the background: it only reads the layers)."""
-        with self._safe():
+        with self._run.integration.guard():
             model = self.model
             run_id = self._run.run_id
 
@@ -74,7 +66,7 @@ class RunlabCallback(keras.callbacks.Callback):
         """Log the epoch's values at step = epoch."""
         if not logs:
             return
-        with self._safe():
+        with self._run.integration.guard():
             self._epoch_values(epoch, logs)
 
     def _epoch_values(self, epoch: int, logs: Mapping[str, Any]) -> None:
@@ -116,7 +108,7 @@ class _StepCallback(RunlabCallback):
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         """Start counting from the optimizer's own step count (a resumed model goes on)."""
         super().on_train_begin(logs)
-        with self._safe():
+        with self._run.integration.guard():
             iterations = getattr(getattr(self.model, "optimizer", None), "iterations", None)
             self._step = (
                 int(keras.ops.convert_to_numpy(iterations)) if iterations is not None else 0
@@ -137,7 +129,7 @@ class _StepCallback(RunlabCallback):
         if not logs or self._step // self._every_n == self._logged // self._every_n:
             return
         self._logged = self._step
-        with self._safe():
+        with self._run.integration.guard():
             self._run.log_metrics(logs, step=self._step)
 
     def _epoch_values(self, epoch: int, logs: Mapping[str, Any]) -> None:

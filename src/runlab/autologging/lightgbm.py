@@ -144,18 +144,8 @@ def autolog(
 
     The options are the ones every framework takes (:func:`runlab.autolog`).
     """
-    options = AutologOptions.build(
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        log_models=log_models,
-        log_datasets=log_datasets,
-        disable=disable,
-        exclusive=exclusive,
-        disable_for_unsupported_versions=disable_for_unsupported_versions,
-        silent=silent,
-        registered_model_name=registered_model_name,
-        extra_tags=extra_tags,
-    )
+    arguments = dict(locals())  # exactly the options: nothing else is defined yet
+    options = AutologOptions.build(**arguments)
     INTEGRATION.configure(options)
 
 

@@ -102,26 +102,8 @@ def autolog(
     rows as its input example. A module that cannot be traced is saved as a pickle, which loads
     only with ``trusted=True``.
     """
-    options = AutologOptions.build(
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        log_models=log_models,
-        log_datasets=log_datasets,
-        disable=disable,
-        exclusive=exclusive,
-        disable_for_unsupported_versions=disable_for_unsupported_versions,
-        silent=silent,
-        registered_model_name=registered_model_name,
-        extra_tags=extra_tags,
-        log_every_n_epoch=log_every_n_epoch,
-        log_every_n_step=log_every_n_step,
-        checkpoint=checkpoint,
-        checkpoint_monitor=checkpoint_monitor,
-        checkpoint_mode=checkpoint_mode,
-        checkpoint_save_best_only=checkpoint_save_best_only,
-        checkpoint_save_weights_only=checkpoint_save_weights_only,
-        checkpoint_save_freq=checkpoint_save_freq,
-    )
+    arguments = dict(locals())  # exactly the options: nothing else is defined yet
+    options = AutologOptions.build(**arguments)
     if not disable:
         _check(options)
     INTEGRATION.configure(options)

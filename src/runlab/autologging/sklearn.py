@@ -205,6 +205,7 @@ def autolog(
     precision, recall and F1 training metrics binary for that label. ``serialization_format``
     is the model's (``skops``, runlab's safe default, or ``cloudpickle``/``pickle``).
     """
+    arguments = dict(locals())  # exactly the options: nothing else is defined yet
     if max_tuning_runs is not None and (
         isinstance(max_tuning_runs, bool)
         or not isinstance(max_tuning_runs, int)
@@ -222,20 +223,5 @@ def autolog(
         raise InvalidParameter(
             f"log_post_training_metrics must be True or False, got {log_post_training_metrics!r}."
         )
-    options = AutologOptions.build(
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        log_models=log_models,
-        log_datasets=log_datasets,
-        disable=disable,
-        exclusive=exclusive,
-        disable_for_unsupported_versions=disable_for_unsupported_versions,
-        silent=silent,
-        registered_model_name=registered_model_name,
-        extra_tags=extra_tags,
-        max_tuning_runs=max_tuning_runs,
-        log_post_training_metrics=log_post_training_metrics,
-        serialization_format=serialization_format,
-        pos_label=pos_label,
-    )
+    options = AutologOptions.build(**arguments)
     INTEGRATION.configure(options)

@@ -56,9 +56,11 @@ def fit_around(
             integration.report(err)
             data = FitData()
         search = is_search(estimator)
-        _safely(integration, _log_before, run, estimator, search)
+        with integration.guard():
+            _log_before(run, estimator, search)
         result = call.original(estimator, *args, **kwargs)
-        _safely(integration, _log_after, integration, run, estimator, data, search)
+        with integration.guard():
+            _log_after(integration, run, estimator, data, search)
     return result
 
 
@@ -74,14 +76,6 @@ def called_by_sklearn() -> bool:
         return False
     finally:
         del frame
-
-
-def _safely(integration: SklearnIntegration, fn: Callable[..., None], *args: Any) -> None:
-    """Run our logging step; its failure is reported and the training (and run) go on."""
-    try:
-        fn(*args)
-    except Exception as err:
-        integration.report(err)
 
 
 def is_search(estimator: Any) -> bool:

@@ -35,9 +35,7 @@ train without logging or starting runs.
 from __future__ import annotations
 
 import contextlib
-import copy
 import importlib
-import itertools
 import logging
 import sys
 import weakref
@@ -111,35 +109,11 @@ def autolog(
     not the text a pipeline takes, so no example is taken from them. transformers is not
     imported by this call.
     """
+    arguments = dict(locals())  # exactly the options: nothing else is defined yet
     if not disable and not isinstance(log_checkpoints, bool):
         raise InvalidParameter(f"log_checkpoints must be True or False, got {log_checkpoints!r}.")
-    options = AutologOptions.build(
-        extra_tags=extra_tags,
-        log_models=log_models,
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        log_datasets=log_datasets,
-        disable=disable,
-        exclusive=exclusive,
-        disable_for_unsupported_versions=disable_for_unsupported_versions,
-        silent=silent,
-        registered_model_name=registered_model_name,
-        log_checkpoints=log_checkpoints,
-    )
+    options = AutologOptions.build(**arguments)
     INTEGRATION.configure(options)
-
-
-@contextlib.contextmanager
-def _ours(integration: Integration) -> Iterator[None]:
-    """One step of our own logging: its error is reported, and training goes on.
-
-    Inside the training run's block an escaping error would mark the run FAILED although the
-    training succeeded, so each step is guarded on its own.
-    """
-    try:
-        yield
-    except Exception as err:
-        integration.report(err)
 
 
 def _train(call: PatchedCall, trainer: Any, *args: Any, **kwargs: Any) -> Any:
@@ -151,10 +125,10 @@ def _train(call: PatchedCall, trainer: Any, *args: Any, **kwargs: Any) -> Any:
     integration = call.integration
     options: AutologOptions = call.options
     with integration.training_run() as run:
-        with _ours(integration):
+        with integration.guard():
             run.log_params(_params(trainer))
         if options.log_datasets:
-            with _ours(integration):
+            with integration.guard():
                 _log_datasets(run, trainer)
         callback = RunlabTrainerCallback(
             run, _run_dir(trainer, args, kwargs), bool(options.get("log_checkpoints", False))
@@ -164,7 +138,7 @@ def _train(call: PatchedCall, trainer: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(integration, TransformersIntegration):
             integration.trained[trainer] = run.run_id
         if options.log_models:
-            with _ours(integration):
+            with integration.guard():
                 _log_model(run, trainer)
         return result
 
@@ -278,9 +252,11 @@ def _log_dataset(run: TrainingRun, dataset: Any, context: str, name: str | None)
 
 def _log_model(run: TrainingRun, trainer: Any) -> None:
     """Log the trained model and its processing class from a copy taken now."""
+    from runlab.autologging.pytorch_model import snapshot
     from runlab.models.flavors.transformers import log_model
 
-    parts = {"model": _cpu_copy(trainer.model), **_components(trainer)}
+    # A CPU copy: training may go on with the live model while the copy is saved.
+    parts = {"model": snapshot(trainer.model), **_components(trainer)}
     run.log_model(log_model, parts, name=MODEL_NAME)
 
 
@@ -304,23 +280,3 @@ def _components(trainer: Any) -> dict[str, Any]:
             if component is not None:
                 parts[name] = component
     return parts
-
-
-def _cpu_copy(model: Any) -> Any:
-    """A deep copy of a torch model whose tensors are copies on the CPU.
-
-    The copy is what is saved in the background, so further training of the live model does
-    not leak into it; putting the tensors on the CPU keeps a model trained on an accelerator
-    from taking its memory twice there. Tied weights stay tied: every tensor is copied once.
-    """
-    import torch
-
-    memo: dict[int, Any] = {}
-    for tensor in itertools.chain(model.parameters(), model.buffers()):
-        if id(tensor) in memo:
-            continue
-        data = tensor.detach().to("cpu", copy=True)
-        if isinstance(tensor, torch.nn.Parameter):
-            data = torch.nn.Parameter(data, requires_grad=tensor.requires_grad)
-        memo[id(tensor)] = data
-    return copy.deepcopy(model, memo)

@@ -7,13 +7,12 @@ stopping training.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,13 +49,6 @@ class RunlabTrainerCallback(_transformers.TrainerCallback):
         #: carry is logged once per step.
         self._last: dict[str, tuple[int, Any]] = {}
 
-    @contextlib.contextmanager
-    def _safe(self) -> Iterator[None]:
-        try:
-            yield
-        except Exception as err:
-            self._run.integration.report(err)
-
     def on_log(
         self,
         args: Any,
@@ -68,7 +60,7 @@ class RunlabTrainerCallback(_transformers.TrainerCallback):
         """Log the Trainer's numbers at the global step (world process zero only)."""
         if not logs or not state.is_world_process_zero:
             return
-        with self._safe():
+        with self._run.integration.guard():
             step = int(state.global_step)
             fresh = {}
             for key, value in metric_values(logs).items():
@@ -82,7 +74,7 @@ class RunlabTrainerCallback(_transformers.TrainerCallback):
         """Upload the checkpoint just saved, from hard links taken now (in the background)."""
         if not self._log_checkpoints or not state.is_world_process_zero:
             return
-        with self._safe():
+        with self._run.integration.guard():
             prefix = getattr(_transformers.trainer_utils, "PREFIX_CHECKPOINT_DIR", "checkpoint")
             name = f"{prefix}-{state.global_step}"
             folder = os.path.join(self._run_dir, name)

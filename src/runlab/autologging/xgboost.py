@@ -122,6 +122,7 @@ def autolog(
     ``["weight"]``); ``model_format`` is the model file's format, ``"ubj"`` or ``"json"``. The
     other options are the ones every framework takes (:func:`runlab.autolog`).
     """
+    arguments = dict(locals())  # exactly the options: nothing else is defined yet
     if importance_types is None:
         types = list(_DEFAULT_IMPORTANCE_TYPES)
     elif isinstance(importance_types, str):
@@ -132,20 +133,8 @@ def autolog(
         raise InvalidParameter(
             f"model_format must be one of {', '.join(_MODEL_FORMATS)}, got {model_format!r}."
         )
-    options = AutologOptions.build(
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        log_models=log_models,
-        log_datasets=log_datasets,
-        disable=disable,
-        exclusive=exclusive,
-        disable_for_unsupported_versions=disable_for_unsupported_versions,
-        silent=silent,
-        registered_model_name=registered_model_name,
-        extra_tags=extra_tags,
-        importance_types=types,
-        model_format=model_format,
-    )
+    arguments["importance_types"] = types
+    options = AutologOptions.build(**arguments)
     INTEGRATION.configure(options)
 
 

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from runlab.autologging.integration import Integration
+    from runlab.autologging.patching import PatchedCall
     from runlab.autologging.training_run import TrainingRun
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "log_importance",
     "metric_key",
     "params_to_log",
+    "train_around",
     "wants_example",
 ]
 
@@ -59,6 +62,29 @@ def bind(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any
         return inspect.signature(fn).bind(*args, **kwargs)
     except TypeError:
         return None
+
+
+def train_around(
+    integration: Integration,
+    logged_train: Callable[[PatchedCall, TrainingRun, Any], Any],
+    call: PatchedCall,
+    *args: Any,
+    **kwargs: Any,
+) -> Any:
+    """The patch of a native ``train``: logged into its own run, or into the run of the
+    scikit-learn API's ``fit`` it runs inside (so that one training logs once)."""
+    state = call.state
+    if state.get("training"):
+        # train called from inside a training being logged (a user's callback): bare.
+        return call.original(*args, **kwargs)
+    bound = bind(call.target, args, kwargs)
+    if bound is None:
+        return call.original(*args, **kwargs)
+    run = state.get("run")
+    if run is not None:  # inside the scikit-learn API's fit: its run
+        return logged_train(call, run, bound)
+    with integration.training_run() as run:
+        return logged_train(call, run, bound)
 
 
 def params_to_log(

@@ -47,6 +47,7 @@ from runlab.autologging.boosting import (
     log_importance,
     metric_key,
     params_to_log,
+    train_around,
     wants_example,
 )
 from runlab.autologging.integration import Integration
@@ -174,18 +175,7 @@ def _fit(call: PatchedCall, estimator: Any, *args: Any, **kwargs: Any) -> Any:
 
 # -- lightgbm.train ------------------------------------------------------------------------------
 def _train(call: PatchedCall, *args: Any, **kwargs: Any) -> Any:
-    state = call.state
-    if state.get("training"):
-        # lightgbm.train called from inside a training being logged (a user's callback): bare.
-        return call.original(*args, **kwargs)
-    bound = bind(call.target, args, kwargs)
-    if bound is None:
-        return call.original(*args, **kwargs)
-    run = state.get("run")
-    if run is not None:  # inside the scikit-learn API's fit: its run
-        return _logged_train(call, run, bound)
-    with INTEGRATION.training_run() as run:
-        return _logged_train(call, run, bound)
+    return train_around(INTEGRATION, _logged_train, call, *args, **kwargs)
 
 
 def _logged_train(call: PatchedCall, run: TrainingRun, bound: Any) -> Any:

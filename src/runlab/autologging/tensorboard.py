@@ -196,7 +196,7 @@ def _log_trial(
     step: int,
 ) -> None:
     child = fluent.start_run(run_name=run_name, parent_run_id=parent_id, tags=_tags(integration))
-    fluent._detach(child)  # a record of one trial, never the active run
+    fluent.detach_run(child)  # a record of one trial, never the active run
     try:
         trial = TrainingRun(integration, child.info.run_id, managed=True)
         trial.log_params(params)
@@ -252,7 +252,7 @@ def _start_writer_run(integration: Integration, writer: Any) -> _WriterRun:
     active = fluent.start_run(tags=_tags(integration))
     # Not the active run: the user's start_run() must keep working while the writer is open.
     # (last_active_run() names it, which is what a user asks it for after such a loop.)
-    fluent._detach(active)
+    fluent.detach_run(active)
     state = _WriterRun(integration, active)
     _runs[writer] = state
     _open.add(state)
@@ -293,7 +293,7 @@ def _end_collected() -> None:
 
 
 def _end_all_at_exit() -> None:
-    status = fluent._exit_status()
+    status = fluent.exit_status()
     with _lock:
         states = list(_open)
     for state in states:

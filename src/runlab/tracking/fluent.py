@@ -307,11 +307,14 @@ def _end(run: ActiveRun, status: str) -> Exception | None:
     try:
         return target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
     finally:
-        _detach(run)
+        detach_run(run)
 
 
-def _detach(run: ActiveRun) -> None:
-    """Take ``run`` off its stack and out of the live set: it is no longer active here."""
+def detach_run(run: ActiveRun) -> None:
+    """Take ``run`` off its stack and out of the live set: no longer active here, not ended.
+
+    For runs whose end is managed elsewhere (autologging's, see :func:`end_run_later`).
+    """
     target = run._t
     if target.stack is not None and run in target.stack:
         target.stack.remove(run)
@@ -333,7 +336,7 @@ def end_run_later(
     """
     status = RunStatus.normalize(status)
     target = run._t
-    _detach(run)
+    detach_run(run)
 
     def finish() -> None:
         try:
@@ -523,7 +526,8 @@ def delete_run(run_id: str) -> None:
 
 
 # -- interpreter exit ----------------------------------------------------------------------------
-def _exit_status() -> str:
+def exit_status() -> str:
+    """The status runs left active get at interpreter exit: FINISHED, FAILED or KILLED."""
     # An uncaught exception in a script leaves sys.last_value set before atexit handlers run;
     # in an interactive session it only means some earlier command failed.
     if hasattr(sys, "ps1"):
@@ -535,7 +539,7 @@ def _exit_status() -> str:
 
 
 def _on_exit() -> None:
-    status = _exit_status()
+    status = exit_status()
     try:
         deferred.wait()
     except Exception as err:

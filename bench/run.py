@@ -134,7 +134,7 @@ FULL = {
     "autolog_import_repeats": 5,
     "autolog_epochs": 10,
     "autolog_steps": 200,
-    "autolog_lightning_repeats": 3,
+    "autolog_lightning_repeats": 5,
 }
 QUICK = {
     "import_repeats": 3,

@@ -6,10 +6,13 @@ from typing import Any
 
 import click
 
+from runlab.cli.azureml import azureml
 from runlab.cli.db import db
+from runlab.cli.deployments import deployments
 from runlab.cli.experiments import experiments
 from runlab.cli.models import models
 from runlab.cli.runs import runs
+from runlab.cli.sagemaker import sagemaker
 from runlab.cli.server import server, ui
 from runlab.cli.spool import spool
 from runlab.errors import RunlabError
@@ -43,6 +46,9 @@ cli.add_command(db)
 cli.add_command(server)
 cli.add_command(ui)
 cli.add_command(spool)
+cli.add_command(deployments)
+cli.add_command(sagemaker)
+cli.add_command(azureml)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m runlab.cli.main`

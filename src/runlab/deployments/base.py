@@ -17,7 +17,7 @@ from runlab.errors import InvalidParameter
 __all__ = ["BaseDeploymentClient", "PredictionsResponse"]
 
 
-class PredictionsResponse(dict):  # type: ignore[type-arg]
+class PredictionsResponse(dict[str, Any]):
     """What ``predict`` returns: the target's JSON answer, with ``get_predictions()``."""
 
     def get_predictions(self, predictions_format: str = "dataframe", dtype: Any = None) -> Any:

@@ -12,6 +12,10 @@ Targets are plugins found through the ``runlab.deployments`` entry-point group (
 :mod:`runlab.deployments.targets`); the built-in ones (``sagemaker``, ``azureml``,
 ``kubernetes``, ``kserve``) are registered the same way. Importing this package loads no target
 and no cloud SDK.
+
+Helpers for writing a target: :mod:`runlab.deployments.config` (``-C key=value`` pairs),
+:mod:`runlab.deployments.deployable` (resolving and checking the model to deploy) and
+:mod:`runlab.deployments.scoring` (what ``predict`` sends and answers).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from runlab.deployments.base import BaseDeploymentClient, PredictionsResponse
-from runlab.deployments.targets import client_class, load_target
+from runlab.deployments.targets import client_class, load_target, target_function
 
 __all__ = [
     "BaseDeploymentClient",
@@ -42,11 +46,17 @@ def run_local(
     flavor: str | None = None,
     config: dict[str, Any] | None = None,
 ) -> Any:
-    """Serve ``model_uri`` on this machine the way ``target`` would (its container's command)."""
-    return load_target(target).run_local(target, name, model_uri, flavor, config)
+    """Serve ``model_uri`` on this machine the way ``target`` would (its container's command).
+
+    Usually blocks while the model is served. ``config`` holds the target's own settings, as for
+    :meth:`BaseDeploymentClient.create_deployment`.
+    """
+    return target_function(load_target(target), "run_local")(
+        target, name, model_uri, flavor, config
+    )
 
 
 def target_help(target: str) -> str:
     """What ``target``'s URI and ``config`` keys mean."""
-    text: str = load_target(target).target_help()
-    return text
+    text = target_function(load_target(target), "target_help")()
+    return str(text)

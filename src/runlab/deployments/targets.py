@@ -25,7 +25,14 @@ from typing import Any
 from runlab.deployments.base import BaseDeploymentClient
 from runlab.errors import InvalidParameter
 
-__all__ = ["ENTRY_POINT_GROUP", "available_targets", "client_class", "load_target", "target_name"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "available_targets",
+    "client_class",
+    "load_target",
+    "target_function",
+    "target_name",
+]
 
 ENTRY_POINT_GROUP = "runlab.deployments"
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.+-]*$")
@@ -66,10 +73,10 @@ def load_target(target_uri: str) -> ModuleType:
         )
     try:
         module = entry.load()
-    except ImportError as err:
+    except Exception as err:  # a plugin's import may fail any way: report it, with the fix
         raise InvalidParameter(
-            f"The deployment target {name!r} could not be loaded: {err}. Install what it needs "
-            f"(for the built-in ones: pip install 'runlab[{name}]')."
+            f"The deployment target {name!r} could not be loaded ({type(err).__name__}: "
+            f"{err}). {_install_hint(name, entry)}"
         ) from err
     if not isinstance(module, ModuleType):
         raise InvalidParameter(
@@ -78,10 +85,31 @@ def load_target(target_uri: str) -> ModuleType:
     return module
 
 
+def _install_hint(name: str, entry: importlib.metadata.EntryPoint) -> str:
+    if entry.value.split(":", 1)[0].startswith("runlab."):
+        return f"Install what it needs: pip install 'runlab[{name}]'."
+    dist = getattr(entry, "dist", None)
+    if dist is not None and dist.name:
+        # Installing the distribution again brings back whatever requirement went missing.
+        return f"Install what the plugin needs: pip install '{dist.name}'."
+    return "Install the packages the plugin needs."
+
+
+def target_function(module: ModuleType, function: str) -> Any:
+    """The target module's ``run_local`` or ``target_help``; a clear error if it has none."""
+    found = getattr(module, function, None)
+    if not callable(found):
+        raise InvalidParameter(
+            f"The deployment target module {module.__name__} does not provide {function}()."
+        )
+    return found
+
+
 def client_class(module: ModuleType) -> type[BaseDeploymentClient]:
     """The target module's client class (see the module docstring for how it is found)."""
     named = getattr(module, "DeploymentClient", None)
     if inspect.isclass(named) and issubclass(named, BaseDeploymentClient):
+        _check_concrete(named)
         return named
     defined: list[Any] = [
         value
@@ -98,4 +126,14 @@ def client_class(module: ModuleType) -> type[BaseDeploymentClient]:
             "DeploymentClient to choose among several."
         )
     found: type[BaseDeploymentClient] = defined[0]
+    _check_concrete(found)
     return found
+
+
+def _check_concrete(cls: type[BaseDeploymentClient]) -> None:
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if missing:
+        raise InvalidParameter(
+            f"The deployment client {cls.__module__}.{cls.__name__} does not implement "
+            f"{', '.join(missing)}."
+        )

@@ -31,6 +31,8 @@ from runlab.errors import RunlabError
 from runlab.server.endpoint import read_limited_body
 from runlab.server.security import RequestGuard
 from runlab.serving.errors import ModelFailure
+from runlab.serving.open_inference_metadata import ModelIdentity
+from runlab.serving.open_inference_routes import open_inference_routes
 from runlab.serving.predictions import encode_response
 from runlab.serving.predictor import Predictor
 from runlab.serving.request_shape import ShapeLimits
@@ -60,7 +62,8 @@ def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> St
     """The scoring server for ``model`` (a loaded :class:`runlab.pyfunc.PyFuncModel`).
 
     Routes: ``POST /invocations`` (predict), ``GET /ping`` and ``GET /health`` (200 once the
-    model is loaded, which is before the app exists), ``GET /version`` (runlab's version).
+    model is loaded, which is before the app exists), ``GET /version`` (runlab's version), and
+    the Open Inference Protocol's under ``/v2`` (:mod:`runlab.serving.open_inference_routes`).
     """
     settings = settings or ScoringSettings()
     limit = settings.max_request_bytes
@@ -107,6 +110,14 @@ def build_scoring_app(model: Any, settings: ScoringSettings | None = None) -> St
         Route("/ping", ping, methods=["GET"]),
         Route("/health", ping, methods=["GET"]),
         Route("/version", version_text, methods=["GET"]),
+        *open_inference_routes(
+            model,
+            predictor,
+            ModelIdentity(settings.model_name, settings.model_version),
+            limits,
+            limit,
+            settings.version,
+        ),
     ]
     # The tracking server's guard: the Host allow-list and cross-origin posts refused.
     guard = Middleware(RequestGuard, allowed_hosts=settings.allowed_hosts, allowed_origins=())

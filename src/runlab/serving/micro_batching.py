@@ -47,6 +47,7 @@ class _Job:
     future: asyncio.Future[Any]
     key: Any  # what must match for two jobs to share a call; None: never batched
     rows: int
+    finish: Callable[[Any], Any] | None = None  # this request's own, else the batcher's
 
 
 def _stack_key(data: Any) -> tuple[Any, ...] | None:
@@ -176,12 +177,21 @@ class MicroBatcher:
         checked, checked_params = self._model.check_input(data, params)
         return await self.predict_checked(checked, checked_params)
 
-    async def predict_checked(self, checked: Any, checked_params: dict[str, Any] | None) -> Any:
-        """The predictions for input (and params) that the model's ``check_input`` returned."""
+    async def predict_checked(
+        self,
+        checked: Any,
+        checked_params: dict[str, Any] | None,
+        finish: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        """The predictions for input (and params) that the model's ``check_input`` returned.
+
+        ``finish``, when given, replaces the batcher's own for this request (a server speaking
+        two protocols encodes each request's answer in its own).
+        """
         loop = asyncio.get_running_loop()
         key = _stack_key(checked) if self._batching and checked_params is None else None
         rows = len(checked) if key is not None else 0
-        job = _Job(checked, checked_params, loop.create_future(), key, rows)
+        job = _Job(checked, checked_params, loop.create_future(), key, rows, finish)
         self._pending.append(job)
         self._concurrency.observe(len(self._pending) + self._running, loop.time())
         if self._worker is None or self._worker.done():
@@ -246,17 +256,20 @@ class MicroBatcher:
     def _run(self, batch: list[_Job]) -> list[tuple[bool, Any]]:
         """Runs on the prediction thread: the batch's outcomes, each finished."""
         outcomes = self._predict(batch)
-        if self._finish is None:
-            return outcomes
-        return [self._finished(outcome) for outcome in outcomes]
+        return [
+            self._finished(job.finish or self._finish, outcome)
+            for job, outcome in zip(batch, outcomes, strict=True)
+        ]
 
-    def _finished(self, outcome: tuple[bool, Any]) -> tuple[bool, Any]:
+    @staticmethod
+    def _finished(
+        finish: Callable[[Any], Any] | None, outcome: tuple[bool, Any]
+    ) -> tuple[bool, Any]:
         ok, value = outcome
-        if not ok:
+        if not ok or finish is None:
             return outcome
-        assert self._finish is not None
         try:
-            return True, self._finish(value)
+            return True, finish(value)
         except Exception as exc:
             return False, exc
 

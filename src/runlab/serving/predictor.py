@@ -18,7 +18,8 @@ are).
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
@@ -32,6 +33,8 @@ from runlab.serving.request_shape import ShapeLimits
 __all__ = ["PREDICT_MODES", "Predictor"]
 
 PREDICT_MODES = ("batched", "thread", "inline")
+
+T = TypeVar("T")
 
 
 class Predictor:
@@ -64,6 +67,34 @@ class Predictor:
         except Exception as exc:
             raise model_failure(exc) from exc
         return encoded
+
+    async def run(self, prepare: Callable[[], ParsedRequest], finish: Callable[[Any], T]) -> T:
+        """Answer a request of another protocol (the Open Inference Protocol's routes).
+
+        ``prepare`` reads the request into the model's input and params, ``finish`` turns the
+        predictions into the answer; both run where this predictor's mode runs parsing and
+        encoding for ``/invocations``, and the input is checked against the signature first.
+        """
+        if self._batcher is None:
+            if self.mode == "thread":
+                return await run_in_threadpool(self._run_once, prepare, finish)
+            return self._run_once(prepare, finish)
+        data, params = await run_in_threadpool(self._checked, prepare)
+        try:
+            answer: T = await self._batcher.predict_checked(data, params, finish)
+        except RunlabError:
+            raise
+        except Exception as exc:
+            raise model_failure(exc) from exc
+        return answer
+
+    def _run_once(self, prepare: Callable[[], ParsedRequest], finish: Callable[[Any], T]) -> T:
+        data, params = prepare()
+        return finish(predict_guarded(self.model, data, params))
+
+    def _checked(self, prepare: Callable[[], ParsedRequest]) -> ParsedRequest:
+        checked: ParsedRequest = self.model.check_input(*prepare())
+        return checked
 
     def _answer(self, body: bytes, content_type: str | None) -> bytes:
         data, params = parse_body(body, content_type, self.limits)

@@ -34,7 +34,9 @@ class ScoringSettings:
     400). ``predict_mode`` is how ``predict`` runs: ``batched`` (one prediction thread that
     scores queued requests of row-independent models together), ``thread`` (the thread pool) or
     ``inline`` (on the event loop); see :mod:`runlab.serving.predictor` and docs/serving.md for
-    the measurements. ``version`` is what ``GET /version`` answers.
+    the measurements. ``version`` is what ``GET /version`` answers. ``model_name`` and
+    ``model_version`` are what the Open Inference Protocol routes know the model by
+    (``/v2/models/{model_name}[/versions/{model_version}]``).
     """
 
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
@@ -43,3 +45,5 @@ class ScoringSettings:
     max_rows: int = DEFAULT_MAX_ROWS
     predict_mode: str = "batched"
     version: str = "0.0.0"
+    model_name: str = "model"
+    model_version: str | None = None

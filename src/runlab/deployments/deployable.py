@@ -58,6 +58,20 @@ class DeployableModel:
     mlmodel: Model
     flavor: str
 
+    @property
+    def source(self) -> str:
+        """A URI of these same files that reads the same from anywhere, later.
+
+        The absolute path for a model on this disk, else the resolved location: for
+        ``models:/name/Production`` the files of the version the stage named at deployment, so
+        a deployment keeps its model when the stage moves on.
+        """
+        from runlab import uris
+
+        if uris.is_local_path_uri(self.location):
+            return str(self.path.resolve())
+        return self.location
+
     def trust(self, trusted: bool = False) -> ModelTrust:
         """The trust decision for loading this model here (see :mod:`runlab.models.trust`)."""
         from runlab.models.trust import ModelTrust

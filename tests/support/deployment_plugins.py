@@ -78,3 +78,87 @@ def save_line_model(path: Path) -> Path:
     model = LinearRegression().fit(frame, 2 * frame["x"] + 1)
     runlab.sklearn.save_model(model, path, input_example=frame.iloc[:2])
     return path
+
+
+#: A target that records every call in the module's ``CALLS`` list and has endpoints: the
+#: command-line tests check what each command handed the target. ``get_deployment("missing")``
+#: raises NotFound, as a real target does for a deployment that is not there.
+RECORDER_SOURCE = """
+import os
+
+from runlab.deployments import BaseDeploymentClient, PredictionsResponse
+from runlab.errors import NotFound
+
+CALLS = []
+
+
+def _describe(inputs):
+    if hasattr(inputs, "to_dict"):
+        return {"type": type(inputs).__name__, "columns": [str(c) for c in inputs.columns],
+                "rows": len(inputs)}
+    return {"type": type(inputs).__name__, "value": inputs}
+
+
+class DeploymentClient(BaseDeploymentClient):
+    def _record(self, method, **kwargs):
+        CALLS.append({"method": method, "target_uri": self.target_uri, **kwargs})
+
+    def create_deployment(self, name, model_uri, flavor=None, config=None, endpoint=None):
+        self._record("create_deployment", name=name, model_uri=model_uri, flavor=flavor,
+                     config=config, endpoint=endpoint)
+        return {"name": name, "flavor": flavor or "python_function", "config": config}
+
+    def update_deployment(self, name, model_uri=None, flavor=None, config=None, endpoint=None):
+        self._record("update_deployment", name=name, model_uri=model_uri, flavor=flavor,
+                     config=config, endpoint=endpoint)
+        return {"name": name, "flavor": flavor or "python_function", "config": config}
+
+    def delete_deployment(self, name, config=None, endpoint=None):
+        self._record("delete_deployment", name=name, config=config, endpoint=endpoint)
+
+    def list_deployments(self, endpoint=None):
+        self._record("list_deployments", endpoint=endpoint)
+        return [{"name": "a"}, {"name": "b"}]
+
+    def get_deployment(self, name, endpoint=None):
+        self._record("get_deployment", name=name, endpoint=endpoint)
+        if name == "missing":
+            raise NotFound(f"No deployment {name!r}.")
+        return {"name": name, "endpoint": endpoint}
+
+    def predict(self, deployment_name=None, inputs=None, endpoint=None):
+        self._record("predict", name=deployment_name, inputs=_describe(inputs), endpoint=endpoint)
+        return PredictionsResponse({"predictions": [1, 2]})
+
+    def explain(self, deployment_name=None, df=None, endpoint=None):
+        self._record("explain", name=deployment_name, inputs=_describe(df), endpoint=endpoint)
+        return {"explanations": [0.5]}
+
+    def create_endpoint(self, name, config=None):
+        self._record("create_endpoint", endpoint=name, config=config)
+        return {"name": name, "config": config}
+
+    def update_endpoint(self, endpoint, config=None):
+        self._record("update_endpoint", endpoint=endpoint, config=config)
+
+    def delete_endpoint(self, endpoint):
+        self._record("delete_endpoint", endpoint=endpoint)
+
+    def list_endpoints(self):
+        self._record("list_endpoints")
+        return [{"name": "e1"}]
+
+    def get_endpoint(self, endpoint):
+        self._record("get_endpoint", endpoint=endpoint)
+        return {"name": endpoint}
+
+
+def run_local(target, name, model_uri, flavor=None, config=None):
+    CALLS.append({"method": "run_local", "target": target, "name": name,
+                  "model_uri": model_uri, "flavor": flavor, "config": config,
+                  "tracking_uri": os.environ.get("RUNLAB_TRACKING_URI")})
+
+
+def target_help():
+    return "recorder: records what it is asked to do."
+"""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from runlab.errors import InvalidParameter
 from runlab.models.schema import Array, ColSpec, Schema, TensorSpec
 from runlab.serving.open_inference_tensors import datatype_of
 
@@ -20,8 +21,10 @@ __all__ = [
     "DEFAULT_OUTPUT_NAME",
     "PLATFORM",
     "ModelIdentity",
+    "check_model_name",
     "model_metadata",
     "output_names",
+    "served_model_identity",
     "server_metadata",
 ]
 
@@ -55,6 +58,50 @@ class ModelIdentity:
     def matches(self, name: str, version: str | None) -> bool:
         """Whether a request's path names this model (and, when it names one, its version)."""
         return name == self.name and (version is None or version == self.version)
+
+
+def served_model_identity(model_uri: str, name: str | None = None) -> ModelIdentity:
+    """The name and version ``runlab models serve`` gives the model it serves from ``model_uri``.
+
+    The name is ``name`` when given, else the registered model's name for a ``models:/<name>/…``
+    or ``models:/<name>@alias`` URI, else :data:`DEFAULT_MODEL_NAME`. The version is the
+    registered version such a URI names (a stage or alias is looked up in the registry, once,
+    at start-up); a model served from anywhere else has none.
+    """
+    from runlab.model_uris import MODELS_SCHEME, ModelsUri, is_model_uri, parse_model_uri
+
+    if name is not None:
+        check_model_name(name)
+    registered: ModelsUri | None = None
+    if is_model_uri(model_uri) and model_uri.lower().startswith(f"{MODELS_SCHEME}:"):
+        parsed = parse_model_uri(model_uri)
+        if isinstance(parsed, ModelsUri) and parsed.name is not None and not parsed.path:
+            registered = parsed
+    if registered is None:
+        return ModelIdentity(name or DEFAULT_MODEL_NAME, None)
+    from runlab.tracking.fluent_experiments import default_client
+    from runlab.tracking.model_uris import get_model_version_for_uri
+
+    if registered.version is not None:
+        version = str(registered.version)
+    else:
+        version = str(get_model_version_for_uri(registered, default_client()).version)
+    served_name = name or registered.name
+    assert served_name is not None  # a registered model URI has a name
+    if "/" in served_name:
+        # A path segment cannot hold it; the protocol's routes would never match.
+        served_name = DEFAULT_MODEL_NAME
+    return ModelIdentity(served_name, version)
+
+
+def check_model_name(name: str) -> str:
+    """``name`` when it can be the ``{name}`` segment of the v2 paths; InvalidParameter if not."""
+    if not name.strip() or "/" in name:
+        raise InvalidParameter(
+            f"The model name {name!r} cannot name a model in /v2/models/{{name}} paths: give a "
+            "non-empty name without '/'."
+        )
+    return name
 
 
 def server_metadata(version: str) -> dict[str, Any]:

@@ -98,7 +98,7 @@ def decode_request(body: bytes, header_length: str | None, limits: ShapeLimits) 
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise V2Error("The request's 'id' must be a string.")
-    parameters = document.get("parameters") or {}
+    parameters = document.get("parameters", {})
     if not isinstance(parameters, dict):
         raise V2Error("The request's 'parameters' must be an object.")
     inputs = document.get("inputs")
@@ -148,7 +148,7 @@ def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput] | None
         name = entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or not name:
             raise V2Error(f"outputs[{position}] needs a 'name' (a non-empty string).")
-        parameters = entry.get("parameters") or {}
+        parameters = entry.get("parameters", {})
         if not isinstance(parameters, dict):
             raise V2Error(f"Requested output {name!r}: 'parameters' must be an object.")
         binary = parameters.get("binary_data")
@@ -263,8 +263,10 @@ def _check_column_datatype(tensor: Tensor, spec: ColSpec) -> None:
         return  # nested arrays, objects and "any": the signature check decides
     if kind in _TEXT_COLUMNS:
         ok = tensor.datatype == "BYTES"
+    elif kind == "boolean":
+        ok = tensor.datatype == "BOOL"
     else:
-        ok = tensor.datatype != "BYTES" and np.can_cast(
+        ok = tensor.datatype not in ("BYTES", "BOOL") and np.can_cast(
             np.dtype(DATATYPES[tensor.datatype]), np.dtype(_COLUMN_DTYPES[kind]), "safe"
         )
     if not ok:
@@ -279,13 +281,23 @@ def _datatypes_for(kind: str) -> str:
 
     if kind in _TEXT_COLUMNS:
         return "BYTES" + (" (ISO 8601 text)" if kind == "datetime" else "")
-    target = np.dtype(_COLUMN_DTYPES[kind])
+    return _fitting(np.dtype(_COLUMN_DTYPES[kind]))
+
+
+def _fitting(target: Any) -> str:
+    """The v2 datatypes numpy casts to ``target`` without loss, as a message lists them."""
+    import numpy as np
+
     fitting = [
         name
         for name, dtype in DATATYPES.items()
-        if name != "BYTES" and np.can_cast(np.dtype(dtype), target, "safe")
+        if name != "BYTES"
+        and (name == "BOOL") == (target.kind == "b")
+        and np.can_cast(np.dtype(dtype), target, "safe")
     ]
-    return " or ".join([", ".join(fitting[:-1]), fitting[-1]] if len(fitting) > 1 else fitting)
+    if len(fitting) < 2:
+        return "".join(fitting)
+    return f"{', '.join(fitting[:-1])} or {fitting[-1]}"
 
 
 def _as_column_type(values: Any, tensor: Tensor, spec: ColSpec) -> Any:
@@ -351,7 +363,9 @@ def _checked_tensor(tensor: Tensor, spec: TensorSpec) -> Any:
     if tensor.datatype == "BYTES":
         fits = target.kind in "OUS"
     else:
-        fits = np.can_cast(array.dtype, target, "safe")
+        fits = (target.kind == "b") == (tensor.datatype == "BOOL") and np.can_cast(
+            array.dtype, target, "safe"
+        )
     if not fits:
         raise V2Error(
             f"Input {tensor.name!r} is {tensor.datatype}, but the model takes {spec.dtype}; "
@@ -369,16 +383,9 @@ def _checked_tensor(tensor: Tensor, spec: TensorSpec) -> Any:
 
 
 def _tensor_datatypes(target: Any) -> str:
-    import numpy as np
-
     if target.kind in "OUS":
         return "BYTES"
-    fitting = [
-        name
-        for name, dtype in DATATYPES.items()
-        if name != "BYTES" and np.can_cast(np.dtype(dtype), target, "safe")
-    ]
-    return ", ".join(fitting) or "a datatype numpy casts to it safely"
+    return _fitting(target) or "a datatype numpy casts to it safely"
 
 
 def _names(by_name: dict[Any, Any]) -> str:

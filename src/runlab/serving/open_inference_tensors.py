@@ -15,6 +15,7 @@ optional columns can be left empty; the signature check refuses missing values i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,7 +116,7 @@ def tensor_header(entry: Any, position: int) -> tuple[str, list[int], str, dict[
             f"Input {name!r} has shape {shape!r}; a shape is a list of at most "
             f"{_MAX_DIMENSIONS} non-negative integers."
         )
-    parameters = entry.get("parameters") or {}
+    parameters = entry.get("parameters", {})
     if not isinstance(parameters, dict):
         raise V2Error(f"Input {name!r}: 'parameters' must be an object.")
     unknown = sorted(set(entry) - {"name", "shape", "datatype", "data", "parameters"})
@@ -173,34 +174,66 @@ def _typed(name: str, datatype: str, data: list[Any]) -> Any:
     target = numpy_dtype(datatype)
     if datatype == "BOOL":
         if kind != "b" and raw.size:
-            raise _wrong_value(name, datatype, raw, "true or false")
+            raise _wrong_value(name, datatype, _flat(data), _is_bool, "true or false")
         return raw.astype(bool)
     if target.kind in "iu":
-        if kind == "O" and all(type(v) is int for v in raw.ravel().tolist()):
-            kind = "i"  # integers beyond 64 bits: refused by the range check below
-        elif kind not in "iu" and raw.size:
-            raise _wrong_value(name, datatype, raw, "integers")
+        if kind not in "iu" and raw.size:
+            values = _flat(data)
+            if not all(_is_int(v) for v in values):
+                raise _wrong_value(name, datatype, values, _is_int, "integers")
+            # Integers beyond 64 bits (numpy made floats or objects of them): out of range.
+            _check_range(name, datatype, target, min(values), max(values))
         if raw.size:
-            low, high = np.iinfo(target).min, np.iinfo(target).max
             # Compared as Python ints: numpy would wrap a uint64 compared with an int64.
-            smallest, largest = int(raw.min()), int(raw.max())
-            if smallest < low or largest > high:
-                bad = smallest if smallest < low else largest
-                raise V2Error(f"Input {name!r} holds {bad}, outside the range of {datatype}.")
-        return np.array(raw.tolist(), dtype=target) if raw.dtype.kind == "O" else raw.astype(target)
+            _check_range(name, datatype, target, int(raw.min()), int(raw.max()))
+        return raw.astype(target)
     # Floating point: numbers, and null for a missing value.
-    if kind == "O":
-        flat = raw.ravel().tolist()
-        if not all(v is None or (type(v) in (int, float)) for v in flat):
-            raise _wrong_value(name, datatype, raw, "numbers")
-        return np.array(raw.tolist(), dtype=target)
     if kind not in "iuf" and raw.size:
-        raise _wrong_value(name, datatype, raw, "numbers")
+        values = _flat(data)
+        if not all(_is_number_or_null(v) for v in values):
+            raise _wrong_value(name, datatype, values, _is_number_or_null, "numbers")
+        raw = np.array(values, dtype=np.float64).reshape(raw.shape)
     with np.errstate(over="ignore"):
-        values = raw.astype(target)
-    if kind in "iuf" and np.isinf(values).any() and not np.isinf(raw).any():
+        converted = raw.astype(target)
+    if np.isinf(converted).any() and not np.isinf(raw).any():
         raise V2Error(f"Input {name!r} holds a value too large for {datatype}.")
-    return values
+    return converted
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_number_or_null(value: Any) -> bool:
+    return value is None or type(value) in (int, float)
+
+
+def _check_range(name: str, datatype: str, target: Any, smallest: int, largest: int) -> None:
+    import numpy as np
+
+    low, high = np.iinfo(target).min, np.iinfo(target).max
+    if smallest < low or largest > high:
+        bad = smallest if smallest < low else largest
+        raise V2Error(f"Input {name!r} holds {bad}, outside the range of {datatype}.")
+
+
+def _flat(data: list[Any]) -> list[Any]:
+    """The values of (regular or not) nested lists, in order."""
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for value in stack[-1]:
+            if isinstance(value, list):
+                stack.append(iter(value))
+                break
+            out.append(value)
+        else:
+            stack.pop()
+    return out
 
 
 def _strings(name: str, data: list[Any]) -> Any:
@@ -244,10 +277,11 @@ def _nested_shape(data: list[Any], depth: int) -> list[int] | None:
     return shape
 
 
-def _wrong_value(name: str, datatype: str, raw: Any, wanted: str) -> V2Error:
-    sample = raw.ravel()[:1].tolist()
-    shown = repr(sample[0]) if sample else "a value"
-    return V2Error(f"Input {name!r} is {datatype} and holds {shown}; {datatype} data are {wanted}.")
+def _wrong_value(
+    name: str, datatype: str, values: list[Any], ok: Callable[[Any], bool], wanted: str
+) -> V2Error:
+    bad = next((v for v in values if not ok(v)), None)
+    return V2Error(f"Input {name!r} is {datatype} and holds {bad!r}; {datatype} data are {wanted}.")
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -304,14 +338,14 @@ def _settle_objects(name: str, array: Any) -> Any:
     flat = array.ravel().tolist()
     if all(isinstance(v, (str, bytes)) or v is None for v in flat):
         return array
-    if all(isinstance(v, list | tuple) for v in flat):
+    if flat and all(isinstance(v, list | tuple | np.ndarray) for v in flat):
         # A column of equal-length lists (e.g. class probabilities per row): one more dimension.
         try:
-            stacked = np.array(array.tolist())
-        except ValueError:
+            stacked = np.array(flat)
+        except ValueError:  # ragged
             stacked = None
         if stacked is not None and stacked.dtype.kind != "O":
-            return stacked
+            return stacked.reshape(array.shape + stacked.shape[1:])
     else:
         numbers = np.array(flat)
         if numbers.dtype.kind in "biuf":

@@ -119,7 +119,6 @@ def endpoint_option(required: bool = False) -> Callable[[F], F]:
         "--endpoint",
         "endpoint",
         required=required,
-        default=None,
         help="Endpoint name, for targets whose deployments sit behind endpoints.",
     )
 

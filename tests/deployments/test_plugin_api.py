@@ -387,3 +387,31 @@ def test_choose_flavor_names_what_the_model_has(tmp_path: Path) -> None:
     with pytest.raises(InvalidParameter, match=r"'m' has no 'python_function' flavor.*keras"):
         choose_flavor(mlmodel, None, model_uri="'m'")
     assert choose_flavor(mlmodel, "keras", ("keras", "python_function")) == "keras"
+
+
+def test_registry_and_run_uris_resolve_as_everywhere_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runlab
+
+    monkeypatch.setenv("RUNLAB_TRACKING_URI", f"sqlite:///{tmp_path / 'runlab.db'}")
+    folder = _mlmodel(tmp_path / "model", "python_function")
+    with runlab.start_run() as run:
+        runlab.log_artifacts(str(folder), "model")
+    runs_uri = f"runs:/{run.info.run_id}/model"
+    first = runlab.register_model(runs_uri, "m")
+    second = runlab.register_model(runs_uri, "m")
+    client = runlab.MlflowClient()
+    client.transition_model_version_stage("m", first.version, "Production")
+    client.set_registered_model_alias("m", "champion", second.version)
+
+    with deployable_model(runs_uri) as by_run:
+        assert (by_run.path / "MLmodel").is_file()
+    for uri in ("models:/m/Production", "models:/m@champion", "models:/m/1"):
+        with deployable_model(uri) as model:
+            assert model.uri == uri and model.flavor == "python_function"
+            # Pinned to the files the version named when deployed, not to the moving name.
+            assert not model.source.startswith("models:/")
+            assert (Path(model.source) / "MLmodel").is_file()
+    with pytest.raises(NotFound):
+        fetch_deployable_model("models:/m/Staging")

@@ -72,7 +72,9 @@ def target_option(func: F) -> F:
 
 def name_option(required: bool = True) -> Callable[[F], F]:
     """``--name``: the deployment's name."""
-    return click.option("--name", "name", required=required, help="Name of the deployment.")
+    return click.option(
+        "--name", "name", required=required, metavar="NAME", help="Name of the deployment."
+    )
 
 
 def model_uri_option(required: bool) -> Callable[[F], F]:
@@ -119,6 +121,7 @@ def endpoint_option(required: bool = False) -> Callable[[F], F]:
         "--endpoint",
         "endpoint",
         required=required,
+        metavar="NAME",
         help="Endpoint name, for targets whose deployments sit behind endpoints.",
     )
 
@@ -242,7 +245,10 @@ def create(
     tracking_uri: str | None,
     registry_uri: str | None,
 ) -> None:
-    """Deploy the model at --model-uri to the target as --name; print the deployment as JSON."""
+    """Deploy a model to the target.
+
+    Deploys --model-uri as --name and prints the deployment as JSON.
+    """
     settings = _config(config)
     client = _client(target)
     _use_tracking(tracking_uri, registry_uri)
@@ -271,7 +277,10 @@ def update(
     tracking_uri: str | None,
     registry_uri: str | None,
 ) -> None:
-    """Change a deployment's model (--model-uri) and/or settings (-C); print it as JSON."""
+    """Change a deployment's model or settings.
+
+    Prints the deployment as JSON.
+    """
     settings = _config(config)
     client = _client(target)
     _use_tracking(tracking_uri, registry_uri)
@@ -324,7 +333,10 @@ def predict(
     input_path: Path,
     output_path: Path | None,
 ) -> None:
-    """Score the --input-path file on a deployment; print or write the JSON answer."""
+    """Score a file of inputs on a deployment.
+
+    Prints the JSON answer, or writes it to --output-path.
+    """
     client = _client(target)
     answer = client.predict(name, _read_inputs(input_path), endpoint=endpoint)
     _write_answer(answer, output_path)
@@ -342,7 +354,10 @@ def explain(
     input_path: Path,
     output_path: Path | None,
 ) -> None:
-    """Explain the predictions for the --input-path file, on targets that can."""
+    """Explain predictions, on targets that can.
+
+    Prints the JSON answer, or writes it to --output-path.
+    """
     client = _client(target)
     answer = client.explain(name, _read_inputs(input_path), endpoint=endpoint)
     _write_answer(answer, output_path)
@@ -364,7 +379,10 @@ def run_local(
     tracking_uri: str | None,
     registry_uri: str | None,
 ) -> None:
-    """Serve the model on this machine the way the target would (until interrupted)."""
+    """Serve a model here the way the target would.
+
+    Runs until interrupted.
+    """
     from runlab import deployments as api
 
     settings = _config(config)
@@ -387,7 +405,10 @@ def help_(target: str) -> None:
 @endpoint_option(required=True)
 @config_option
 def create_endpoint(target: str, endpoint: str, config: tuple[str, ...]) -> None:
-    """Create an endpoint (targets with endpoints); print it as JSON."""
+    """Create an endpoint, on targets that have them.
+
+    Prints the endpoint as JSON.
+    """
     settings = _config(config)
     created = _client(target).create_endpoint(endpoint, config=settings)
     _say(f"Endpoint {endpoint!r} created on {target}.")
@@ -399,7 +420,10 @@ def create_endpoint(target: str, endpoint: str, config: tuple[str, ...]) -> None
 @endpoint_option(required=True)
 @config_option
 def update_endpoint(target: str, endpoint: str, config: tuple[str, ...]) -> None:
-    """Change an endpoint's settings (-C), such as its traffic split."""
+    """Change an endpoint's settings (-C).
+
+    The -C pairs set, for example, its traffic split.
+    """
     settings = _config(config)
     _client(target).update_endpoint(endpoint, config=settings)
     _say(f"Endpoint {endpoint!r} updated on {target}.")

@@ -250,8 +250,8 @@ def create(
     Deploys --model-uri as --name and prints the deployment as JSON.
     """
     settings = _config(config)
-    client = _client(target)
     _use_tracking(tracking_uri, registry_uri)
+    client = _client(target)
     deployment = client.create_deployment(
         name, model_uri, flavor, config=settings, endpoint=endpoint
     )
@@ -282,8 +282,8 @@ def update(
     Prints the deployment as JSON.
     """
     settings = _config(config)
-    client = _client(target)
     _use_tracking(tracking_uri, registry_uri)
+    client = _client(target)
     deployment = client.update_deployment(
         name, model_uri=model_uri, flavor=flavor, config=settings, endpoint=endpoint
     )

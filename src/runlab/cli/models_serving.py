@@ -13,6 +13,7 @@ the model's framework, uvicorn) happen inside the commands, so that
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -169,6 +170,14 @@ def env_manager_option(func: F) -> F:
     "are scored in one call when the model's rows are independent, e.g. scikit-learn), thread "
     "(the thread pool, one call per request) or inline (on the event loop).",
 )
+@click.option(
+    "--name",
+    "model_name",
+    default=None,
+    metavar="NAME",
+    help="The model's name in the Open Inference Protocol's /v2/models/NAME routes. Default: "
+    "the registered model's name for a models:/ URI, else 'model'.",
+)
 @trust_model_option
 @env_manager_option
 @click.option(
@@ -190,15 +199,18 @@ def serve(
     max_columns: int | None,
     max_rows: int | None,
     predict_mode: str,
+    model_name: str | None,
     trust_model: bool,
     env_manager: str,
     log_level: str,
 ) -> None:
-    """Serve a model over HTTP: POST /invocations, GET /ping, /health and /version.
+    """Serve a model over HTTP: POST /invocations, GET /ping, /health and /version, and the
+    Open Inference Protocol (v2) under /v2.
 
     /invocations takes MLflow's scoring bodies (JSON with dataframe_split, dataframe_records,
     instances or inputs, and optional params; text/csv; Parquet) and answers
-    {"predictions": ...}. See docs/serving.md.
+    {"predictions": ...}. /v2/models/NAME/infer takes typed tensors (KServe, MLServer, Triton
+    clients). See docs/serving.md.
     """
     import uvicorn
 
@@ -206,6 +218,7 @@ def serve(
     from runlab.server.heap import settle_heap
     from runlab.serving.app import build_scoring_app
     from runlab.serving.factory import SERVING_CONFIG_ENV, ServingConfig
+    from runlab.serving.open_inference_metadata import served_model_identity
     from runlab.serving.settings import (
         DEFAULT_MAX_COLUMNS,
         DEFAULT_MAX_REQUEST_BYTES,
@@ -229,6 +242,10 @@ def serve(
         "server_header": False,
     }
     with local_model(model_uri, tracking_uri, registry_uri) as fetched:
+        identity = served_model_identity(model_uri, model_name)
+        settings = dataclasses.replace(
+            settings, model_name=identity.name, model_version=identity.version
+        )
         # Loaded here even with several workers: a model that cannot load (or is not trusted)
         # fails now, in one line, instead of in every worker over and over.
         trust = fetched.trust(trust_model)
@@ -242,6 +259,7 @@ def serve(
         click.echo(
             f"runlab {__version__} serving {model_uri} at http://{host}:{port} ({workers} worker(s))"
         )
+        click.echo(f"Open Inference Protocol (v2): /v2/models/{identity.name}/infer")
         if workers == 1:
             app = build_scoring_app(model, settings)
             settle_heap()

@@ -21,6 +21,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "models": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # Autologging patches frameworks and logs through the tracking layer, like a user would.
     "autologging": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
+    # Deployment targets resolve models through the tracking layer and talk to their platform;
+    # the CLI drives them, never the other way round.
+    "deployments": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # Datasets for log_input describe data; logging them is the tracking layer's job.
     "data": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # The scoring server loads models through pyfunc; it shares the tracking server's generic
@@ -41,6 +44,10 @@ EXCEPTIONS: dict[str, tuple[str, ...]] = {
     # runs:/ and models:/ URIs need the tracking client. No repository module imports tracking,
     # and importing the package loads none of it (tests/artifacts/test_artifacts_package.py).
     "artifacts/__init__.py": ("runlab.tracking.artifact_reading",),
+    # run_local starts `python -m runlab.cli models serve` in a subprocess, as the target's
+    # container would: a command line naming the CLI, not an import of it.
+    "deployments/azureml.py": ("runlab.cli",),
+    "deployments/k8s_target.py": ("runlab.cli",),
 }
 # Lower layers that must never reach up into the model format.
 MODEL_USERS_FORBIDDEN = ("store", "server")

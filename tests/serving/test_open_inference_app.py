@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import httpx
+import orjson
 import pytest
 
 from runlab.serving import ScoringSettings
@@ -287,6 +288,61 @@ def described(response: httpx.Response) -> tuple[str, str, str]:
 def test_without_a_signature_one_tensor_is_an_array(describe: Api) -> None:
     body = {"inputs": [tensor("x", "INT8", [[1, 2], [3, 4], [5, 6]])]}
     assert described(infer(describe, body))[:2] == ("ndarray", "shape=[3, 2] dtype=int8")
+
+
+EVERY_DATATYPE = [
+    ("BOOL", [True, False, True, True], "bool"),
+    ("UINT8", [0, 1, 2, 255], "uint8"),
+    ("UINT16", [0, 1, 2, 65535], "uint16"),
+    ("UINT32", [0, 1, 2, 2**32 - 1], "uint32"),
+    ("UINT64", [0, 1, 2, 2**64 - 1], "uint64"),
+    ("INT8", [-128, 0, 1, 127], "int8"),
+    ("INT16", [-32768, 0, 1, 32767], "int16"),
+    ("INT32", [-(2**31), 0, 1, 2**31 - 1], "int32"),
+    ("INT64", [-(2**63), 0, 1, 2**63 - 1], "int64"),
+    ("FP16", [-1.5, 0.0, 0.25, 65504.0], "float16"),
+    ("FP32", [-1.5, 0.0, 0.25, 3.0e38], "float32"),
+    ("FP64", [-1.5, 0.0, 0.25, 1.0e308], "float64"),
+    ("BYTES", ["a", "", "é", "text"], "object"),
+]
+
+
+@pytest.mark.parametrize(("datatype", "data", "dtype"), EVERY_DATATYPE)
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_every_datatype_is_read_into_its_dtype_and_written_back(
+    describe: Api, datatype: str, data: list[Any], dtype: str, binary: bool
+) -> None:
+    """Each datatype, in JSON and as binary data, reaches the model as a [2, 2] array of its
+    numpy dtype and comes back (as the same datatype, shape and values) in either form."""
+    import struct
+
+    import numpy as np
+
+    entry = tensor("x", datatype, data, [2, 2])
+    blob = b""
+    if binary:
+        if datatype == "BYTES":
+            blob = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in data)
+        else:
+            wire = "u1" if datatype == "BOOL" else np.dtype(dtype).newbyteorder("<")
+            blob = np.array(data, dtype=dtype).astype(wire).tobytes()
+        del entry["data"]
+        entry["parameters"] = {"binary_data_size": len(blob)}
+    document = {"inputs": [entry], "outputs": [{"name": "shape"}, {"name": "echo"}]}
+    head = orjson.dumps(document)
+    headers = {"Inference-Header-Content-Length": str(len(head))} if binary else {}
+    answer = outputs_of(
+        describe.post("/v2/models/model/infer", content=head + blob, headers=headers)
+    )
+    assert answer["shape"]["data"] == [f"shape=[2, 2] dtype={dtype}"]
+    echo = answer["echo"]
+    assert (echo["datatype"], echo["shape"]) == (datatype, [2, 2])
+    if datatype == "FP16":
+        assert echo["data"] == [float(np.float16(v)) for v in data]
+    elif datatype == "FP32":
+        assert echo["data"] == [float(np.float32(v)) for v in data]
+    else:
+        assert echo["data"] == data
 
 
 def test_without_a_signature_columns_are_a_frame_else_a_dict(describe: Api) -> None:

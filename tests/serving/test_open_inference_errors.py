@@ -110,6 +110,11 @@ BAD_BODIES: list[tuple[str, Any, str]] = [
         {"inputs": [tensor("x", "FP64", [[1.0], [2.0, 3.0]], [2, 1])]},
         "has nested data of shape ragged",
     ),
+    (
+        "half nested",
+        {"inputs": [tensor("x", "FP64", [1.0, [2.0]], [2])]},
+        "Input 'x' mixes values and lists in its data",
+    ),
     # Data against the datatype.
     ("bool", {"inputs": [tensor("x", "BOOL", [1, 0])]}, "BOOL data are true or false."),
     ("int", {"inputs": [tensor("x", "INT64", [1.5])]}, "is INT64 and holds 1.5"),

@@ -7,7 +7,8 @@ a server subprocess with the tests folder on PYTHONPATH). No tests here.
   a dict of two outputs;
 - ``Columns``: a column of every scalar column type (and an array and an optional column),
   answering its input frame as it got it, so the tests see what the request became;
-- ``Describe``: no signature; says what input it was given.
+- ``Describe``: no signature; says what input it was given (and answers an array input back
+  as ``echo``).
 """
 
 from __future__ import annotations
@@ -73,11 +74,14 @@ class Describe(runlab.pyfunc.PythonModel):
             shape = f"keys={sorted(model_input)}"
         else:
             shape = f"shape={list(model_input.shape)} dtype={model_input.dtype}"
-        return {
+        described = {
             "type": np.array([type(model_input).__name__]),
             "shape": np.array([shape]),
             "params": np.array([json.dumps(params, sort_keys=True)]),
         }
+        if isinstance(model_input, np.ndarray):
+            described["echo"] = model_input
+        return described
 
 
 def save_total_model(path: Path) -> Path:

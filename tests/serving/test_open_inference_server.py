@@ -220,3 +220,4 @@ def test_a_served_registry_model_answers_v2_and_tritonclient(tmp_path: Path, reg
             "version": "2",
         }
     assert "No model named 'other' here" in report["unknown_model"]
+    assert f"Open Inference Protocol (v2): /v2/models/{NAME}/infer" in server.log_path.read_text()

@@ -86,12 +86,8 @@ def served_model_identity(model_uri: str, name: str | None = None) -> ModelIdent
         version = str(registered.version)
     else:
         version = str(get_model_version_for_uri(registered, default_client()).version)
-    served_name = name or registered.name
-    assert served_name is not None  # a registered model URI has a name
-    if "/" in served_name:
-        # A path segment cannot hold it; the protocol's routes would never match.
-        served_name = DEFAULT_MODEL_NAME
-    return ModelIdentity(served_name, version)
+    # A registered name never holds '/' (the registry refuses it), so it is a path segment.
+    return ModelIdentity(name or str(registered.name), version)
 
 
 def check_model_name(name: str) -> str:

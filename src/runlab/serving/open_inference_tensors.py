@@ -147,7 +147,13 @@ def _array(name: str, shape: list[int], datatype: str, data: list[Any]) -> Any:
                 f"Input {name!r} has {len(flat):,} data element(s) but its shape {shape} holds "
                 f"{expected:,}."
             )
-        values = _typed(name, datatype, flat)
+        try:
+            values = _typed(name, datatype, flat)
+        except ValueError:  # a list among the values
+            raise V2Error(
+                f"Input {name!r} mixes values and lists in its data; send it flat or nested "
+                f"as its shape {shape}."
+            ) from None
         return values.reshape(shape)
     # Nested data: its nesting must be the shape itself.
     try:
@@ -181,8 +187,10 @@ def _typed(name: str, datatype: str, data: list[Any]) -> Any:
             values = _flat(data)
             if not all(_is_int(v) for v in values):
                 raise _wrong_value(name, datatype, values, _is_int, "integers")
-            # Integers beyond 64 bits (numpy made floats or objects of them): out of range.
+            # numpy made floats (int64 and uint64 values mixed) or objects (beyond 64 bits) of
+            # them: checked and converted from the exact Python integers.
             _check_range(name, datatype, target, min(values), max(values))
+            return np.array(values, dtype=target).reshape(raw.shape)
         if raw.size:
             # Compared as Python ints: numpy would wrap a uint64 compared with an int64.
             _check_range(name, datatype, target, int(raw.min()), int(raw.max()))

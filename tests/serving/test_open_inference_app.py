@@ -29,6 +29,7 @@ from serving.test_open_inference_models import (
     save_columns_model,
     save_describe_model,
     save_pair_model,
+    save_positional_model,
     save_total_model,
     tensor,
     v2_api,
@@ -358,6 +359,28 @@ def test_without_a_signature_columns_are_a_frame_else_a_dict(describe: Api) -> N
     # MLServer's pandas codec marks the request "pd": one column is a frame too.
     one = {"inputs": [tensor("x", "FP64", [1.0])], "parameters": {"content_type": "pd"}}
     assert described(infer(describe, one))[:2] == ("DataFrame", "columns=['x'] rows=1")
+
+
+def test_unnamed_columns_take_one_tensor_of_rows(
+    portal: Any, folder: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    api = v2_api(portal, save_positional_model(folder / "positional"), tmp_path_factory)
+    assert api.get("/v2/models/model").json()["inputs"] == [
+        {"name": "input-0", "datatype": "FP64", "shape": [-1, 2]}
+    ]
+    rows = {"inputs": [tensor("anything", "FP32", [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])]}
+    assert described(infer(api, rows))[:2] == ("DataFrame", "columns=[0, 1] rows=3")
+    wide = {"inputs": [tensor("x", "FP64", [[1.0, 2.0, 3.0]])]}
+    assert v2_error(infer(api, wide)) == (
+        "Input 'x' must have shape [rows, 2] (one value per column of the model), got [1, 3]."
+    )
+    two = {"inputs": [tensor("a", "FP64", [1.0]), tensor("b", "FP64", [2.0])]}
+    assert v2_error(infer(api, two)) == (
+        "The model takes one tensor of shape [rows, 2] (its columns have no names); the "
+        "request has 2 inputs."
+    )
+    text = {"inputs": [tensor("x", "BYTES", [["a", "b"]])]}
+    assert v2_error(infer(api, text)).startswith("Input 'x' is BYTES, but the model's column 0")
 
 
 def test_request_parameters_are_the_models_params(outputs: Api) -> None:

@@ -8,7 +8,7 @@ a server subprocess with the tests folder on PYTHONPATH). No tests here.
 - ``Columns``: a column of every scalar column type (and an array and an optional column),
   answering its input frame as it got it, so the tests see what the request became;
 - ``Describe``: no signature; says what input it was given (and answers an array input back
-  as ``echo``).
+  as ``echo``); behind two unnamed double columns, it shows what such a signature receives.
 """
 
 from __future__ import annotations
@@ -112,9 +112,16 @@ def save_columns_model(path: Path) -> Path:
     return path
 
 
-def save_describe_model(path: Path) -> Path:
-    runlab.pyfunc.save_model(path, python_model=Describe())
+def save_describe_model(path: Path, signature: ModelSignature | None = None) -> Path:
+    runlab.pyfunc.save_model(path, python_model=Describe(), signature=signature)
     return path
+
+
+def save_positional_model(path: Path) -> Path:
+    """``Describe`` behind a signature of two unnamed double columns."""
+    return save_describe_model(
+        path, ModelSignature(inputs=Schema([ColSpec("double"), ColSpec("double")]))
+    )
 
 
 def v2_api(

@@ -177,7 +177,7 @@ def _unsigned_input(tensors: list[Tensor], as_frame: bool) -> Any:
         return tensors[0].array
     lengths = {_column_length(t) for t in tensors}
     if as_frame or (len(lengths) == 1 and None not in lengths):
-        return _frame({t.name: _column_values(t) for t in tensors}, tensors)
+        return _frame({t.name: _column_values(t) for t in tensors})
     return {t.name: t.array for t in tensors}
 
 
@@ -206,7 +206,7 @@ def _column_values(tensor: Tensor, spec: ColSpec | None = None) -> Any:
     return array.reshape(-1)
 
 
-def _frame(columns: dict[str, Any], tensors: list[Tensor]) -> Any:
+def _frame(columns: dict[str, Any]) -> Any:
     import pandas as pd
 
     lengths = {name: len(values) for name, values in columns.items()}
@@ -234,7 +234,7 @@ def _column_input(tensors: list[Tensor], specs: list[ColSpec]) -> Any:
         if tensor is not None:
             _check_column_datatype(tensor, spec)
             columns[tensor.name] = _as_column_type(_column_values(tensor, spec), tensor, spec)
-    return _frame(columns, tensors)
+    return _frame(columns)
 
 
 def _positional_input(tensors: list[Tensor], specs: list[ColSpec]) -> Any:
@@ -250,12 +250,12 @@ def _positional_input(tensors: list[Tensor], specs: list[ColSpec]) -> Any:
             f"Input {tensors[0].name!r} must have shape [rows, {len(specs)}] (one value per "
             f"column of the model), got {list(array.shape)}."
         )
-    for spec in specs:
-        _check_column_datatype(tensors[0], spec)
+    for position, spec in enumerate(specs):
+        _check_column_datatype(tensors[0], spec, position)
     return array.reshape(-1, 1) if array.ndim == 1 else array
 
 
-def _check_column_datatype(tensor: Tensor, spec: ColSpec) -> None:
+def _check_column_datatype(tensor: Tensor, spec: ColSpec, position: int = 0) -> None:
     import numpy as np
 
     kind = spec.type.items if isinstance(spec.type, Array) else spec.type
@@ -272,7 +272,8 @@ def _check_column_datatype(tensor: Tensor, spec: ColSpec) -> None:
     if not ok:
         raise V2Error(
             f"Input {tensor.name!r} is {tensor.datatype}, but the model's column "
-            f"{spec.name or 0!r} is {kind}: send {_datatypes_for(kind)}."
+            f"{spec.name if spec.name is not None else position!r} is {kind}: send "
+            f"{_datatypes_for(kind)}."
         )
 
 

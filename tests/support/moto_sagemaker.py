@@ -179,10 +179,12 @@ def _install_missing_operations(outcomes: Outcomes) -> list[tuple[Any, str, Any]
     return undo
 
 
-@pytest.fixture(scope="session")
-def moto_aws() -> Iterator[MotoAws]:
-    """The emulator for the session, with the execution role, the image and a bucket in it."""
-    pytest.importorskip("boto3")
+# One emulator per test session, however many test modules import the fixture (each import is a
+# fixture definition of its own, so pytest would otherwise set it up once per module).
+_shared: dict[str, Any] = {}
+
+
+def _start() -> tuple[MotoAws, Any, list[tuple[Any, str, Any]]]:
     moto_server = pytest.importorskip("moto.server")
     import boto3
 
@@ -192,37 +194,51 @@ def moto_aws() -> Iterator[MotoAws]:
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     url = f"http://127.0.0.1:{port}"
+    with pytest.MonkeyPatch.context() as env:
+        _apply_dummy_env(env)
+        session = boto3.session.Session(region_name=REGION)
+        session.client("iam", endpoint_url=url).create_role(
+            RoleName=ROLE_NAME,
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "sagemaker.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+        )
+        session.client("s3", endpoint_url=url).create_bucket(
+            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        push_default_image(session.client("ecr", endpoint_url=url))
+    return MotoAws(url, outcomes), server, undo
+
+
+@pytest.fixture(scope="session")
+def moto_aws() -> Iterator[MotoAws]:
+    """The emulator for the session, with the execution role, the image and a bucket in it."""
+    pytest.importorskip("boto3")
+    if not _shared:
+        _shared["aws"], _shared["server"], _shared["undo"] = _start()
+        _shared["users"] = 0
+    _shared["users"] += 1
     try:
-        with pytest.MonkeyPatch.context() as env:
-            _apply_dummy_env(env)
-            session = boto3.session.Session(region_name=REGION)
-            session.client("iam", endpoint_url=url).create_role(
-                RoleName=ROLE_NAME,
-                AssumeRolePolicyDocument=json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "sagemaker.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                ),
-            )
-            session.client("s3", endpoint_url=url).create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
-            push_default_image(session.client("ecr", endpoint_url=url))
-        yield MotoAws(url, outcomes)
+        yield _shared["aws"]
     finally:
-        server.stop()
-        for owner, name, value in reversed(undo):
-            if value is None:
-                delattr(owner, name)
-            else:
-                setattr(owner, name, value)
+        _shared["users"] -= 1
+        if _shared["users"] == 0:
+            _shared["server"].stop()
+            for owner, name, value in reversed(_shared["undo"]):
+                if value is None:
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, value)
+            _shared.clear()
 
 
 def push_default_image(ecr: Any) -> None:

@@ -26,8 +26,10 @@ predict), :mod:`~runlab.deployments.sagemaker_models` (the SageMaker model of a 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 from typing import Any
 
 from runlab.deployments.base import BaseDeploymentClient, PredictionsResponse
@@ -214,11 +216,18 @@ def run_local(
         command = [sys.executable, "-m", "runlab.serving.sagemaker_container", "serve"]
         print(f"Serving {model_uri} as the SageMaker deployment {name!r} on port {port}.")
         process = subprocess.Popen(command, env=env)
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            # Stopping this process stops the server too, instead of leaving it running.
+            previous = signal.signal(signal.SIGTERM, lambda *_: process.terminate())
         try:
             code = process.wait()
         except KeyboardInterrupt:
             process.terminate()
             code = process.wait()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     if code not in (0, -15):
         raise InvalidParameter(f"The SageMaker serving command exited with code {code}.")
 

@@ -14,10 +14,13 @@ commands that build and push it elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import subprocess
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ __all__ = [
     "DEFAULT_IMAGE_NAME",
     "IMAGE_URL_ENVS",
     "ImageContext",
+    "build_and_push",
     "check_image",
     "default_image_url",
     "docker_push",
@@ -241,6 +245,92 @@ def docker_push(ctx: AwsContext, image: str, repository_uri: str) -> str:
         if subprocess.run(argv, check=False).returncode != 0:
             raise InvalidParameter(f"{' '.join(argv[1:2])} failed for {remote}; see above.")
     return remote
+
+
+def build_and_push(
+    *,
+    build: bool,
+    push: bool,
+    container: str,
+    network: str | None,
+    output_directory: Path | None,
+    model_uri: str | None,
+    runlab_spec: str | None,
+    base_image: str | None,
+    region_name: str | None,
+    say: Callable[[str], None],
+) -> ImageContext | None:
+    """``runlab sagemaker build-and-push-container``: build the image, push it to ECR.
+
+    With a Docker engine the image is built (from a temporary context unless
+    ``output_directory``) and pushed to the ECR repository named like it, created when missing.
+    Without one, the context is written (to ``output_directory``, else ``./<name>-context``)
+    and the commands that build and push it are given to ``say``. Returns the context written.
+    """
+    from runlab.errors import Unavailable
+    from runlab.serving.docker import require_docker
+
+    name = container.rpartition(":")[0] if ":" in container.rpartition("/")[2] else container
+    image = f"{name}:{image_tag(container)}"
+    if not (build or push):
+        say("Nothing to do: --no-build and --no-push.")
+        return None
+    why = ""
+    try:
+        docker: str | None = require_docker()
+    except Unavailable as exc:
+        docker, why = None, exc.message
+    repository_uri = ""
+    region = region_name or _configured_region()
+    ctx = AwsContext(region=region)
+    if push:
+        repository_uri = ensure_repository(ctx, name.rpartition("/")[2])
+        say(f"ECR repository: {repository_uri}")
+    context: ImageContext | None = None
+    with contextlib.ExitStack() as stack:
+        if build:
+            folder = output_directory
+            if folder is None:
+                folder = (
+                    Path(stack.enter_context(tempfile.TemporaryDirectory())) / "context"
+                    if docker
+                    else Path(f"{name.rpartition('/')[2]}-context")
+                )
+            model_dir = None
+            if model_uri:
+                from runlab.deployments.deployable import deployable_model
+
+                model_dir = stack.enter_context(deployable_model(model_uri)).path
+            context = generate_image_context(
+                folder, model_dir=model_dir, runlab_spec=runlab_spec, base_image=base_image
+            )
+            if docker is None:
+                say(f"Wrote the image's build context to {context.directory}.")
+        if docker is not None:
+            if context is not None:
+                argv = [docker, "build", "-t", image]
+                argv += ["--network", network] if network else []
+                if subprocess.run([*argv, str(context.directory)], check=False).returncode:
+                    raise InvalidParameter("docker build failed; see above.")
+                say(f"Built {image}.")
+            if push:
+                say(f"Pushed {docker_push(ctx, image, repository_uri)}.")
+            return context
+    say(f"No Docker engine here ({why}) Build and push the image where one runs:")
+    directory = context.directory if context else Path("<context>")
+    commands = push_commands(directory, image, repository_uri or f"<registry>/{name}", region)
+    if network and build:
+        commands[0] = commands[0].replace(" -t ", f" --network {network} -t ", 1)
+    for line in (commands if push else commands[:1]) if build else commands[1:]:
+        say(f"  {line}")
+    return context
+
+
+def _configured_region() -> str:
+    from runlab.deployments.sagemaker_aws import new_session
+
+    region: str | None = new_session().region_name
+    return region or "us-west-2"
 
 
 def image_tag(image: str) -> str:

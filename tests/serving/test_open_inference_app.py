@@ -99,6 +99,15 @@ def test_health_and_server_metadata(iris: Api) -> None:
     }
 
 
+def test_the_host_and_origin_guard_covers_v2(iris: Api) -> None:
+    assert iris.get("/v2/health/live", headers={"Host": "evil.example"}).status_code == 403
+    body = {"inputs": iris_inputs(IRIS_ROWS)}
+    posted = iris.post(
+        "/v2/models/iris/infer", json=body, headers={"Origin": "https://evil.example"}
+    )
+    assert posted.status_code == 403
+
+
 def test_model_metadata_lists_the_signature_as_v2_tensors(iris: Api) -> None:
     expected = {
         "name": "iris",

@@ -225,7 +225,7 @@ class KubeApi:
         shown = json.loads(json.dumps(obj))
         meta = shown["metadata"]
         if shown["kind"] == "Deployment":
-            replicas = shown["spec"].get("replicas", 1)
+            replicas = (shown.get("spec") or {}).get("replicas", 1)
             shown["status"] = {"readyReplicas": replicas, "availableReplicas": replicas}
         elif shown["kind"] == "InferenceService":
             status = self.inference_status.get((meta["namespace"], meta["name"]))
@@ -298,7 +298,9 @@ def kube_api() -> Iterator[KubeApi]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="kube-api", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="kube-api", daemon=True
+    )
     thread.start()
     try:
         yield api

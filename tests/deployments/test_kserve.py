@@ -285,3 +285,20 @@ def test_kserve_help_names_every_config_key() -> None:
     text = target_help("kserve")
     for key in TARGET_KEYS["kserve"]:
         assert key in text, key
+
+
+def test_run_local_runs_the_predictors_command_on_loopback() -> None:
+    # run_local itself is run (and scored) in test_kubernetes_serving; the kserve target's
+    # builds the same command, with the model read from its URI (no storage initializer here).
+    from runlab.deployments.k8s_target import local_command
+
+    argv, env = local_command(
+        "kserve", "churn", "s3://bucket/churn", None, {"port": 9001, "trust_model": True}
+    )
+    assert argv == [
+        "runlab", "models", "serve", "-m", "s3://bucket/churn", "--host", "127.0.0.1",
+        "-p", "9001", "--trust-model",
+    ]  # fmt: skip
+    assert "STORAGE_URI" not in env
+    with pytest.raises(InvalidParameter, match="Unknown config key"):
+        local_command("kserve", "churn", "s3://bucket/churn", None, {"service_port": 80})

@@ -251,3 +251,26 @@ def test_help_names_every_config_key() -> None:
     for key in TARGET_KEYS["kubernetes"]:
         assert key in text, key
     assert read_settings("kubernetes", {}).image == "runlab-pyfunc:0.1.0"
+
+
+def test_through_the_deployments_cli(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from runlab.cli.main import cli
+
+    runner = CliRunner()
+    base = ["deployments", "create", "-t", "kubernetes:/team-a", "--name", "churn"]
+    base += ["-m", MODEL, "-C", "model_in_image=true"]
+    done = runner.invoke(cli, [*base, "-C", "replicas=2"])
+    assert done.exit_code == 0, done.output
+    written = list(yaml.safe_load_all((tmp_path / "churn-kubernetes.yaml").read_text()))
+    assert written[0]["spec"]["replicas"] == 2
+    assert written[0]["metadata"]["namespace"] == "team-a"
+    refused = runner.invoke(cli, [*base, "-C", "replicas=-1", "-C", "output=other.yaml"])
+    assert refused.exit_code == 1
+    assert "Error: Config replicas must be a whole number from 0 to 1000, got -1." in (
+        refused.output
+    )
+    assert not (tmp_path / "other.yaml").exists()
+    shown = runner.invoke(cli, ["deployments", "help", "-t", "kubernetes"])
+    assert shown.exit_code == 0 and "service_type=ClusterIP|NodePort|LoadBalancer" in shown.output

@@ -91,7 +91,18 @@ def test_deploy_replace_list_delete(aws: MotoAws, iris_model: Path, tmp_path: Pa
         "Subnets": ["subnet-1"],
     }
     replaced = ok(
-        "deploy", "-a", name, "-m", str(iris_model), *MODEL, *AWS, "--mode", "replace", "-c", "3"
+        "deploy",
+        "-a",
+        name,
+        "-m",
+        str(iris_model),
+        *MODEL,
+        *AWS,
+        "--mode",
+        "replace",
+        "-c",
+        "3",
+        "--sync",
     )
     assert mine(aws, name)["models"] == [replaced["model_name"]]
     listed = ok("list", *AWS)

@@ -109,6 +109,38 @@ def test_a_missing_image_in_this_accounts_ecr_is_refused_before_anything(
     assert mine(aws, name) == NOTHING and uploads(name) == []
 
 
+def test_a_quota_refusal_is_named_and_leaves_nothing_behind(aws: MotoAws, iris_model: Path) -> None:
+    name = app_name()
+    limit = (
+        "The account-level service limit 'ml.p3.8xlarge for endpoint usage' is 0 Instances, "
+        "with current utilization of 0 Instances and a request delta of 1 Instances."
+    )
+    aws.outcomes.refuse_endpoint[name] = ("ResourceLimitExceeded", limit)
+    with pytest.raises(InvalidParameter) as caught:
+        client().create_deployment(
+            name, str(iris_model), config=config(instance_type="ml.p3.8xlarge")
+        )
+    message = caught.value.message
+    assert f"AWS refused creating the endpoint {name} (CreateEndpoint): ResourceLimitExceeded" in (
+        message
+    )
+    assert "'ml.p3.8xlarge for endpoint usage' is 0 Instances" in message
+    assert "Service Quotas" in message
+    # The configuration and model made for it are deleted again, with the model's archive.
+    assert mine(aws, name) == NOTHING and uploads(name) == []
+
+
+def test_a_refused_endpoint_configuration_deletes_the_model_again(
+    aws: MotoAws, iris_model: Path
+) -> None:
+    name = app_name()
+    with pytest.raises(InvalidParameter) as caught:
+        client().create_deployment(name, str(iris_model), config=config(instance_type="ml.x.big"))
+    assert "(CreateEndpointConfig): ValidationException" in caught.value.message
+    assert "ml.x.big" in caught.value.message
+    assert mine(aws, name) == NOTHING and uploads(name) == []
+
+
 def test_an_image_of_another_registry_is_left_to_sagemaker(aws: MotoAws, iris_model: Path) -> None:
     name = app_name()
     image = "999999999999.dkr.ecr.eu-west-1.amazonaws.com/serving:1"

@@ -54,6 +54,9 @@ class Outcomes:
 
     endpoint: dict[str, tuple[str, str]] = field(default_factory=dict)
     transform_job: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: CreateEndpoint of this name is refused with (error code, message), as AWS refuses one
+    #: past a quota (ResourceLimitExceeded).
+    refuse_endpoint: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ class MotoAws:
 def _install_missing_operations(outcomes: Outcomes) -> list[tuple[Any, str, Any]]:
     """Add UpdateEndpoint and StopTransformJob to moto, and the outcome hooks; what to undo."""
     from moto.core.responses import ActionResult, EmptyResult
-    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.exceptions import SagemakerClientError, ValidationError
     from moto.sagemaker.models import FakeEndpoint, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
@@ -126,6 +129,9 @@ def _install_missing_operations(outcomes: Outcomes) -> list[tuple[Any, str, Any]
     original_create_job = SageMakerModelBackend.create_transform_job
 
     def create_endpoint(self: Any, endpoint_name: str, *args: Any, **kwargs: Any) -> Any:
+        if endpoint_name in outcomes.refuse_endpoint:
+            code, message = outcomes.refuse_endpoint.pop(endpoint_name)
+            raise type("Refused", (SagemakerClientError,), {"code": code})(message)
         endpoint = original_create_endpoint(self, endpoint_name, *args, **kwargs)
         status, reason = outcomes.endpoint.pop(endpoint_name, ("InService", ""))
         endpoint.endpoint_status = status
@@ -272,6 +278,7 @@ def aws(moto_aws: MotoAws, monkeypatch: pytest.MonkeyPatch) -> MotoAws:
         monkeypatch.delenv(name, raising=False)
     moto_aws.outcomes.endpoint.clear()
     moto_aws.outcomes.transform_job.clear()
+    moto_aws.outcomes.refuse_endpoint.clear()
     return moto_aws
 
 

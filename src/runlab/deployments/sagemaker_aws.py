@@ -76,6 +76,10 @@ _DENIED_CODES = frozenset(
         "SignatureDoesNotMatch",
     }
 )
+_HINTS = {
+    "ResourceLimitExceeded": "Ask AWS for a higher quota (the Service Quotas console), or "
+    "deploy on another instance type or fewer instances",
+}
 _BUSY_CODES = frozenset(
     {"ThrottlingException", "Throttling", "ServiceUnavailable", "InternalFailure", "SlowDown"}
 )
@@ -178,6 +182,7 @@ def aws_errors(what: str, hint: str = "") -> Iterator[None]:
         operation, code, message = found
         text = f"AWS refused {what}" + (f" ({operation})" if operation else "")
         text += f": {code}: {message}" if message else f": {code}"
+        hint = hint or _HINTS.get(code, "")
         if hint:
             text += f". {hint}"
         if not text.endswith("."):

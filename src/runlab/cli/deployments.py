@@ -226,6 +226,33 @@ def _write_answer(answer: Any, output_path: Path | None) -> None:
     _say(f"Wrote the answer to {output_path}.")
 
 
+def _with_flags(
+    settings: dict[str, Any] | None, apply_: bool, dry_run: bool
+) -> dict[str, Any] | None:
+    """``--apply`` / ``--dry-run`` as the config keys the targets read."""
+    if not apply_ and not dry_run:
+        return settings
+    settings = dict(settings or {})
+    if apply_:
+        settings["apply"] = True
+    if dry_run:
+        settings["dry_run"] = True
+    return settings
+
+
+def _report(deployment: Any, settings: dict[str, Any] | None, done: str) -> None:
+    """The outcome: JSON on stdout, or on a dry run only a note on stderr.
+
+    A dry run's stdout holds what the target printed (manifests), so that it can be piped on
+    (``| kubectl apply -f -``); nothing was created, and the note says so.
+    """
+    if settings is not None and settings.get("dry_run") is True:
+        _say("Dry run: nothing was created or changed.")
+        return
+    _say(done)
+    _echo_json(deployment)
+
+
 # -- deployments ----------------------------------------------------------------------------------
 @deployments.command("create", cls=OneLineErrors)
 @endpoint_option()
@@ -234,6 +261,17 @@ def _write_answer(answer: Any, output_path: Path | None) -> None:
 @model_uri_option(required=True)
 @flavor_option
 @config_option
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="For targets that write manifests (kubernetes, kserve): apply them (-C apply=true).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only show what would be deployed (-C dry_run=true); manifests go to stdout alone.",
+)
 @tracking_options
 def create(
     endpoint: str | None,
@@ -242,6 +280,8 @@ def create(
     model_uri: str,
     flavor: str | None,
     config: tuple[str, ...],
+    apply_: bool,
+    dry_run: bool,
     tracking_uri: str | None,
     registry_uri: str | None,
 ) -> None:
@@ -249,14 +289,13 @@ def create(
 
     Deploys --model-uri as --name and prints the deployment as JSON.
     """
-    settings = _config(config)
+    settings = _with_flags(_config(config), apply_, dry_run)
     _use_tracking(tracking_uri, registry_uri)
     client = _client(target)
     deployment = client.create_deployment(
         name, model_uri, flavor, config=settings, endpoint=endpoint
     )
-    _say(f"Deployment {name!r} created on {target}.")
-    _echo_json(deployment)
+    _report(deployment, settings, f"Deployment {name!r} created on {target}.")
 
 
 @deployments.command("update", cls=OneLineErrors)
@@ -266,6 +305,17 @@ def create(
 @model_uri_option(required=False)
 @flavor_option
 @config_option
+@click.option(
+    "--apply",
+    "apply_",
+    is_flag=True,
+    help="For targets that write manifests (kubernetes, kserve): apply them (-C apply=true).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only show what would be deployed (-C dry_run=true); manifests go to stdout alone.",
+)
 @tracking_options
 def update(
     endpoint: str | None,
@@ -274,6 +324,8 @@ def update(
     model_uri: str | None,
     flavor: str | None,
     config: tuple[str, ...],
+    apply_: bool,
+    dry_run: bool,
     tracking_uri: str | None,
     registry_uri: str | None,
 ) -> None:
@@ -281,14 +333,13 @@ def update(
 
     Prints the deployment as JSON.
     """
-    settings = _config(config)
+    settings = _with_flags(_config(config), apply_, dry_run)
     _use_tracking(tracking_uri, registry_uri)
     client = _client(target)
     deployment = client.update_deployment(
         name, model_uri=model_uri, flavor=flavor, config=settings, endpoint=endpoint
     )
-    _say(f"Deployment {name!r} updated on {target}.")
-    _echo_json(deployment)
+    _report(deployment, settings, f"Deployment {name!r} updated on {target}.")
 
 
 @deployments.command("delete", cls=OneLineErrors)

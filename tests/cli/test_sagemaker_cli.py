@@ -395,7 +395,7 @@ def test_build_and_push_options(
 
 
 def test_the_deployments_commands_reach_the_sagemaker_target(
-    aws: MotoAws, iris_model: Path
+    aws: MotoAws, iris_model: Path, tmp_path: Path
 ) -> None:
     name = unique("plug")
     runner = CliRunner()
@@ -424,6 +424,21 @@ def test_the_deployments_commands_reach_the_sagemaker_target(
         cli, ["deployments", "get", *target, "--name", name], catch_exceptions=False
     )
     assert json.loads(got.stdout)["EndpointStatus"] == "InService"
+    # moto answers InvokeEndpoint with a queued body (it runs no container; the container's
+    # own answer is tested in tests/serving/test_sagemaker_container.py).
+    aws.clear_runtime()
+    aws.queue_runtime_answer(json.dumps({"predictions": [1]}))
+    inputs = tmp_path / "input.json"
+    inputs.write_text(json.dumps({"dataframe_records": [{"a": 1.0}]}))
+    predicted = runner.invoke(
+        cli,
+        ["deployments", "predict", *target, "--name", name, "--input-path", str(inputs)],
+        catch_exceptions=False,
+    )
+    assert predicted.exit_code == 0, predicted.output
+    assert json.loads(predicted.stdout) == {"predictions": [1]}
+    (sent,) = aws.runtime_requests()
+    assert json.loads(sent["Body"]) == {"dataframe_records": [{"a": 1.0}]}
     helped = runner.invoke(cli, ["deployments", "help", *target], catch_exceptions=False)
     assert "execution_role_arn" in helped.stdout
     deleted = runner.invoke(

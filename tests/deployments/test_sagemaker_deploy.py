@@ -210,3 +210,35 @@ def test_async_create_returns_before_the_endpoint_is_in_service(
     result = client.create_deployment(name, str(iris_model), config=config(synchronous="false"))
     assert result["endpoint_status"] == "Creating"
     assert client.get_deployment(name)["EndpointStatus"] == "Creating"
+
+
+def test_serverless_data_capture_and_tags_reach_sagemaker(aws: MotoAws, iris_model: Path) -> None:
+    client = get_deploy_client(f"sagemaker:/{REGION}")
+    name = app_name()
+    capture = {
+        "EnableCapture": True,
+        "InitialSamplingPercentage": 50,
+        "DestinationS3Uri": f"s3://{BUCKET}/capture",
+        "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+    }
+    result = client.create_deployment(
+        name,
+        str(iris_model),
+        config=config(
+            serverless_config='{"MemorySizeInMB": 2048, "MaxConcurrency": 5}',
+            data_capture_config=capture,
+            tags={"team": "ml", "cost-center": 42},
+        ),
+    )
+    endpoint_config = aws.sagemaker_state().endpoint_configs[result["endpoint_config_name"]]
+    (variant,) = endpoint_config.production_variants
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 5}
+    assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
+    assert endpoint_config.data_capture_config["DestinationS3Uri"] == f"s3://{BUCKET}/capture"
+    tags = {t["Key"]: t["Value"] for t in aws.sagemaker_state().endpoints[name].tags}
+    assert tags == {
+        "team": "ml",
+        "cost-center": "42",
+        "runlab.deployment": name,
+        "runlab.model_uri": str(iris_model),
+    }

@@ -148,6 +148,8 @@ def _as_str_dict(key: str, value: Any) -> dict[str, str]:
 def _as_str(key: str, value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)  # -C reads digits as a number; a bucket may be named 2024
     if not isinstance(value, str):
         raise InvalidParameter(f"Config {key} must be text, got {value!r}.")
     return value.strip() or None

@@ -242,8 +242,15 @@ def test_an_operation_still_running_after_the_timeout_is_reported(
     arm: AzureArmServer, client: DeploymentClient, model_dir: Path
 ) -> None:
     arm.state.slow.add("deployments")
-    with pytest.raises(Unavailable, match=r"still working on deployment 'churn' after 0\.5 s"):
+    with pytest.raises(
+        Unavailable, match=r"still working on deployment 'churn' after 0\.5 s"
+    ) as caught:
         client.create_deployment("churn", str(model_dir), config={"timeout": 0.5})
+    # Azure goes on deploying: the endpoint stays, and nobody claims it was deleted.
+    assert "deleted" not in caught.value.message
+    assert [e["name"] for e in arm.children("onlineEndpoints")] == ["churn"]
+    assert arm.calls("DELETE") == []
+    arm.finish_slow()
 
 
 def test_delete_deployment_refuses_one_with_traffic_and_removes_the_last_with_its_endpoint(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from support.azure_arm_proxy import PROVIDER, InterceptingProxy, RecordedRequest
+from support.azure_arm_proxy import PROVIDER, Answer, InterceptingProxy, RecordedRequest
 
 DOMAIN = "runlab.invalid"
 ARM_HOST = f"management.{DOMAIN}"
@@ -171,6 +171,25 @@ class AzureArmServer:
             }
         ]
 
+    def finish_slow(self, timeout: float = 10.0) -> None:
+        """Let every resource still "Creating" succeed, and wait until the SDK's poller has
+        seen it (so no poller thread outlives the test)."""
+        with self._lock:
+            self.state.slow.clear()
+            waiting = []
+            for key, resource in self.state.resources.items():
+                if resource.get("properties", {}).get("provisioningState") == "Creating":
+                    resource["properties"]["provisioningState"] = "Succeeded"
+                    waiting.append(key)
+            seen = len(self.requests)
+        deadline = time.monotonic() + timeout
+        while waiting and time.monotonic() < deadline:
+            with self._lock:
+                later = {r.path.lower() for r in self.requests[seen:] if r.method == "GET"}
+            waiting = [key for key in waiting if key not in later]
+            time.sleep(0.05)
+        assert not waiting, f"the SDK never looked at {waiting} again"
+
     def fail(self, method: str, path_pattern: str, status: int, code: str, message: str) -> None:
         """Answer requests matching ``method`` and the ``path_pattern`` regex with an error."""
         self.state.failures[(method, path_pattern)] = (status, code, message)
@@ -224,7 +243,7 @@ class AzureArmServer:
         key = path.lower()
         if request.method == "GET":
             if key in self.state.resources:
-                return _json(200, self.state.resources[key])
+                return _with_retry_after(_json(200, self.state.resources[key]))
             if key.endswith("/datastores/default") or "isdefault" in str(request.query).lower():
                 return _json(
                     200,
@@ -291,7 +310,7 @@ class AzureArmServer:
         resource["properties"] = properties
         created = path.lower() not in self.state.resources
         self.state.resources[path.lower()] = resource
-        return _json(201 if created else 200, resource)
+        return _with_retry_after(_json(201 if created else 200, resource))
 
     def _flavors(self, model_uri: str) -> dict[str, Any]:
         import yaml
@@ -352,6 +371,15 @@ class AzureArmServer:
         rows = payload.get("input_data", {})
         count = len(rows.get("data", [])) if isinstance(rows, dict) else len(rows)
         return _json(200, [float(i) for i in range(count)])
+
+
+def _with_retry_after(answer: Answer) -> Answer:
+    """``answer``, telling the SDK's poller to look again in 1 s while it is still "Creating"
+    (else it waits its default 5 s)."""
+    status, headers, body = answer
+    if json.loads(body).get("properties", {}).get("provisioningState") == "Creating":
+        headers = {**headers, "Retry-After": "1"}
+    return status, headers, body
 
 
 def _is_collection(path: str) -> bool:

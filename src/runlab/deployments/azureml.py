@@ -55,7 +55,7 @@ from runlab.deployments.azureml_workspace import (
     with_overrides,
 )
 from runlab.deployments.base import BaseDeploymentClient, PredictionsResponse
-from runlab.errors import AlreadyExists, InvalidParameter, NotFound, RunlabError
+from runlab.errors import AlreadyExists, InvalidParameter, NotFound, RunlabError, Unavailable
 
 __all__ = ["DeploymentClient", "run_local", "target_help"]
 
@@ -198,7 +198,9 @@ class DeploymentClient(BaseDeploymentClient):
                 document = deployment_document(name, endpoint, model_ref, settings, current)
                 deployed = azure.put_deployment(document, settings)
             except RunlabError as err:
-                if created_endpoint:
+                # A refusal leaves nothing half-made; a timeout leaves Azure at work, which
+                # deleting the endpoint would cut short.
+                if created_endpoint and not isinstance(err, Unavailable):
                     notes.insert(0, _remove_endpoint(azure, endpoint, settings))
                 raise _with_notes(err, notes) from err
             if traffic is not None:

@@ -8,6 +8,7 @@ ARM calls, the model files' blob uploads, the scoring request. What Azure then d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -384,3 +385,27 @@ def test_without_credentials_the_error_says_how_to_sign_in(
         assert "No Azure credentials to read workspace" in caught.value.message
         assert "Sign in with `az login`" in caught.value.message
         assert arm.requests == [r for r in arm.requests if r.path == "/metadata/endpoints"]
+
+
+def test_the_workspace_config_json_names_the_workspace(
+    arm: AzureArmServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing names the workspace: the SDK's MLClient.from_config finds config.json.
+    folder = tmp_path / "project" / "src"
+    folder.mkdir(parents=True)
+    (tmp_path / "project" / "config.json").write_text(
+        json.dumps(
+            {
+                "subscription_id": SUBSCRIPTION,
+                "resource_group": RESOURCE_GROUP,
+                "workspace_name": WORKSPACE,
+            }
+        )
+    )
+    monkeypatch.chdir(folder)
+    client = DeploymentClient("azureml", credential=FixedTokenCredential())
+    assert client.list_endpoints() == []
+    assert arm.calls("GET", f"/workspaces/{WORKSPACE}/onlineEndpoints")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidParameter, match="No Azure ML workspace is named"):
+        DeploymentClient("azureml", credential=FixedTokenCredential()).list_endpoints()

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from runlab.deployments.azureml_errors import azure_errors
 from runlab.deployments.azureml_operations import (
     AzureML,
     azure_payload,
@@ -87,7 +88,8 @@ class DeploymentClient(BaseDeploymentClient):
     def _azure(self, config: Mapping[str, Any] | None = None) -> AzureML:
         workspace = with_overrides(self.workspace, config or {})
         if workspace not in self._clients:
-            client = connect(workspace, self.credential)
+            with azure_errors("set up the Azure ML client"):
+                client = connect(workspace, self.credential)
             # config.json may have named it: say what the SDK is connected to.
             found = Workspace(
                 client.subscription_id, client.resource_group_name, client.workspace_name

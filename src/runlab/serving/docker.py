@@ -15,6 +15,12 @@ model's requirements, copies the model last (so rebuilding for a new model versi
 cached layers) and runs ``runlab models serve`` as an unprivileged user on port 8080 — with
 ``--trust-model`` when the context is generated with ``trust_model=True``, so that the container
 serves a model whose files run code when loaded (see :mod:`runlab.models.trust`).
+
+:func:`write_build_context` writes such a context from what differs between images (the
+Dockerfile's opening comment, its start command, whether the model is copied in); it is shared
+with the SageMaker serving image (:mod:`runlab.deployments.sagemaker_image`), which carries a
+model's requirements but not the model. :func:`model_requirements` and
+:func:`model_python_version` are how both read a model's needs.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +45,11 @@ __all__ = [
     "build_runlab_wheel",
     "docker_build",
     "generate_build_context",
+    "model_python_version",
+    "model_requirements",
     "require_docker",
     "serve_command",
+    "write_build_context",
 ]
 
 CONTAINER_MODEL_DIR = "/opt/ml/model"
@@ -120,10 +130,10 @@ def _make_world_readable(folder: Path) -> None:
         path.chmod(0o755 if path.is_dir() else 0o644)
 
 
-def _python_version(model_dir: Path) -> str:
+def model_python_version(model_dir: Path | None) -> str:
     """major.minor of the Python the model was saved with, else of this interpreter."""
-    env_file = model_dir / "python_env.yaml"
-    if env_file.is_file():
+    env_file = model_dir / "python_env.yaml" if model_dir is not None else None
+    if env_file is not None and env_file.is_file():
         import yaml
 
         try:
@@ -137,13 +147,92 @@ def _python_version(model_dir: Path) -> str:
     return f"{major}.{minor}"
 
 
-def _requirements(model_dir: Path) -> list[str]:
+def model_requirements(model_dir: Path) -> list[str]:
+    """The lines of the model's requirements.txt (none without one), minus runlab itself.
+
+    runlab is installed from its wheel or spec instead, with its ``models`` extra.
+    """
     source = model_dir / _REQUIREMENTS
     if not source.is_file():
         return []
     from runlab.models.environment import read_requirements
 
     return [line for line in read_requirements(source) if not _RUNLAB_LINE.match(line)]
+
+
+def write_build_context(
+    directory: str | os.PathLike[str],
+    *,
+    header: str,
+    command: Sequence[str],
+    entrypoint: Sequence[str] | None = None,
+    model_dir: str | os.PathLike[str] | None = None,
+    copy_model: bool = False,
+    requirements_comment: str,
+    runlab_spec: str | None = None,
+    base_image: str | None = None,
+) -> str:
+    """Write a Docker build context that serves models with runlab; how it installs runlab.
+
+    ``directory`` must be empty or not exist. The Dockerfile opens with ``header`` (one
+    ``#`` comment line per line), installs runlab with its ``models`` extra (a wheel of the
+    running runlab built into the context, else pip's ``runlab_spec``), then the requirements of
+    the model folder ``model_dir`` (none without one) under ``requirements_comment``. With
+    ``copy_model`` the model itself is copied in last, to :data:`CONTAINER_MODEL_DIR`. The image
+    runs as an unprivileged user, exposes :data:`CONTAINER_PORT`, and starts with ``command``
+    (``CMD``), after ``entrypoint`` (``ENTRYPOINT``) when given. ``base_image`` defaults to the
+    slim official Python image of the model's Python version, else of this interpreter's.
+
+    Returns what the image's ``pip install`` is given for runlab: the wheel's path in the image
+    (with ``[models]``), or the spec.
+    """
+    source = Path(model_dir) if model_dir is not None else None
+    if source is not None and not (source / "MLmodel").is_file():
+        raise InvalidParameter(f"{os.fspath(source)!r} is not a model folder (no MLmodel file).")
+    if copy_model and source is None:
+        raise ValueError("copy_model needs a model_dir.")
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise InvalidParameter(
+            f"{os.fspath(target)!r} already exists and is not an empty folder; give a new one."
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    copy_model_lines = ""
+    if copy_model and source is not None:
+        shutil.copytree(source, target / _MODEL, symlinks=False)
+        _make_world_readable(target / _MODEL)
+        copy_model_lines = (
+            "# The model last: a new model version rebuilds only this layer.\n"
+            f"COPY {_MODEL}/ {CONTAINER_MODEL_DIR}/\n\n"
+        )
+    requirements = model_requirements(source) if source is not None else []
+    (target / _REQUIREMENTS).write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
+    if runlab_spec is None:
+        wheel = build_runlab_wheel(target / _WHEELS)
+        install = f"/tmp/{_WHEELS}/{wheel.name}[models]"
+        copy_wheels = f"COPY {_WHEELS}/ /tmp/{_WHEELS}/\n"
+    else:
+        install = runlab_spec.strip()
+        copy_wheels = ""
+    start = f"ENTRYPOINT {json.dumps(list(entrypoint))}\n" if entrypoint is not None else ""
+    (target / "Dockerfile").write_text(
+        _DOCKERFILE.format(
+            header=_comment(header),
+            image=base_image or f"python:{model_python_version(source)}-slim",
+            copy_wheels=copy_wheels,
+            install=json.dumps(install),
+            requirements_comment=_comment(requirements_comment),
+            copy_model=copy_model_lines,
+            port=CONTAINER_PORT,
+            start=f"{start}CMD {json.dumps(list(command))}\n",
+        ),
+        encoding="utf-8",
+    )
+    return install
+
+
+def _comment(text: str) -> str:
+    return "".join(f"# {line}\n" for line in text.splitlines())
 
 
 def generate_build_context(
@@ -160,63 +249,35 @@ def generate_build_context(
     Python image of the version the model was saved with. ``trust_model`` starts the server
     with ``--trust-model``.
     """
-    source = Path(model_dir)
-    if not (source / "MLmodel").is_file():
-        raise InvalidParameter(f"{os.fspath(source)!r} is not a model folder (no MLmodel file).")
     target = Path(directory)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise InvalidParameter(
-            f"{os.fspath(target)!r} already exists and is not an empty folder; give a new one."
-        )
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, target / _MODEL, symlinks=False)
-    _make_world_readable(target / _MODEL)
-    requirements = _requirements(source)
-    (target / _REQUIREMENTS).write_text("".join(f"{r}\n" for r in requirements), encoding="utf-8")
-    if runlab_spec is None:
-        wheel = build_runlab_wheel(target / _WHEELS)
-        install = f"/tmp/{_WHEELS}/{wheel.name}[models]"
-        copy_wheels = f"COPY {_WHEELS}/ /tmp/{_WHEELS}/\n"
-    else:
-        install = runlab_spec.strip()
-        copy_wheels = ""
-    image = base_image or f"python:{_python_version(source)}-slim"
-    dockerfile = target / "Dockerfile"
-    dockerfile.write_text(
-        _DOCKERFILE.format(
-            image=image,
-            copy_wheels=copy_wheels,
-            install=json.dumps(install),
-            model_dir=CONTAINER_MODEL_DIR,
-            port=CONTAINER_PORT,
-            cmd=json.dumps(serve_command(trust_model=trust_model)),
-        ),
-        encoding="utf-8",
+    install = write_build_context(
+        target,
+        header="Generated by `runlab models generate-dockerfile`: serves one model with runlab.",
+        command=serve_command(trust_model=trust_model),
+        model_dir=model_dir,
+        copy_model=True,
+        requirements_comment="The model's own requirements (its requirements.txt, without runlab).",
+        runlab_spec=runlab_spec,
+        base_image=base_image,
     )
-    return BuildContext(target, dockerfile, target / _MODEL, install)
+    return BuildContext(target, target / "Dockerfile", target / _MODEL, install)
 
 
 _DOCKERFILE = """\
-# Generated by `runlab models generate-dockerfile`: serves one model with runlab.
-FROM {image}
+{header}FROM {image}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # runlab itself, with the packages every model flavor needs to load.
 {copy_wheels}RUN pip install {install} && rm -rf /tmp/wheels
 
-# The model's own requirements (its requirements.txt, without runlab).
-COPY requirements.txt /tmp/model-requirements.txt
+{requirements_comment}COPY requirements.txt /tmp/model-requirements.txt
 RUN pip install -r /tmp/model-requirements.txt && rm /tmp/model-requirements.txt
 
-# The model last: a new model version rebuilds only this layer.
-COPY model/ {model_dir}/
-
-RUN useradd --system --no-create-home --uid 10001 runlab
+{copy_model}RUN useradd --system --no-create-home --uid 10001 runlab
 USER runlab
 EXPOSE {port}
-CMD {cmd}
-"""
+{start}"""
 
 
 def require_docker() -> str:

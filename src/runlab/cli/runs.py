@@ -1,4 +1,4 @@
-"""``runlab runs``: list, describe, delete, restore and recover runs."""
+"""``runlab runs``: list, describe, compare, delete, restore and recover runs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from runlab.cli.options import make_client, tracking_uri_option, view_option, vi
 
 if TYPE_CHECKING:
     from runlab.entities import Run
+    from runlab.projects.run_diff import Change, RunDiff
 
 #: How many latest metric values the list shows per run before "…".
 _METRICS_SHOWN = 3
@@ -148,6 +149,66 @@ def describe_run(run_id: str, as_json: bool, tracking_uri: str | None) -> None:
     output.print_mapping("Params", run.data.params)
     output.print_mapping("Metrics (latest)", run.data.metrics)
     output.print_mapping("Tags", run.data.tags)
+
+
+@runs.command("diff")
+@click.argument("run_a", metavar="RUN_A")
+@click.argument("run_b", metavar="RUN_B")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@tracking_uri_option
+def diff_runs(run_a: str, run_b: str, as_json: bool, tracking_uri: str | None) -> None:
+    """Show what differs between two runs.
+
+    Compares their params, code version (source, git repository, commit and branch, project
+    entry point and environment manager), environment lock package by package (added, removed
+    and changed versions; project runs record one) and latest metric values. Only differences
+    are shown.
+    """
+    from runlab.projects.run_diff import diff_runs as compare
+
+    diff = compare(make_client(tracking_uri), run_a, run_b)
+    if as_json:
+        output.print_json(diff.to_dict())
+        return
+    _print_diff(diff)
+
+
+def _print_diff(diff: RunDiff) -> None:
+    """The human form of ``runs diff``: one table per kind of difference."""
+    click.echo(f"A: {diff.run_a}\nB: {diff.run_b}")
+    if diff.same:
+        click.echo("No differences.")
+        return
+    missing = "-"
+
+    def rows(changes: tuple[Change, ...]) -> list[list[str]]:
+        return [
+            [c.key, missing if c.a is None else str(c.a), missing if c.b is None else str(c.b)]
+            for c in changes
+        ]
+
+    if diff.params:
+        output.print_table("Params", ["param", "A", "B"], rows(diff.params))
+    if diff.code:
+        output.print_table("Code", ["tag", "A", "B"], rows(diff.code))
+    env = diff.environment
+    if not env.same:
+        for side, recorded in (("A", env.a_recorded), ("B", env.b_recorded)):
+            if not recorded:
+                click.echo(f"Run {side} recorded no environment lock.")
+        if env.a_recorded and env.b_recorded:
+            table = [[*r, "changed"] for r in rows(env.changed)]
+            table += [[*r, "only in A"] for r in rows(env.removed)]
+            table += [[*r, "only in B"] for r in rows(env.added)]
+            output.print_table("Environment lock", ["package", "A", "B", ""], table)
+    if diff.metrics:
+        table = []
+        for c in diff.metrics:
+            a = missing if c.a is None else output.format_value(c.a)
+            b = missing if c.b is None else output.format_value(c.b)
+            delta = output.format_value(c.b - c.a) if None not in (c.a, c.b) else ""
+            table.append([c.key, a, b, delta])
+        output.print_table("Metrics (latest)", ["metric", "A", "B", "B - A"], table)
 
 
 @runs.command("delete")

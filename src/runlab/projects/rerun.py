@@ -5,9 +5,9 @@ A project run records, next to its tags, three artifacts under ``project/``: the
 ``environment.lock`` (the fully resolved package list of its environment). From those and the
 run's source tags this module works out how to run the same thing again:
 
-- the same code: the recorded git commit, fetched from the same repository (a local checkout
-  is addressed as a ``file://`` repository so the commit is checked out into a temporary
-  directory, whatever the working tree holds now); a project that was not in git can only be
+- the same code: the recorded git commit of the same repository or local directory (the
+  runner checks the commit out into a temporary directory, whatever a local working tree
+  holds now); a project that was not in git can only be
   re-run from its directory as it is now, and only while its MLproject is still the recorded one;
 - the same entry point and parameter values (defaults included, so a changed default in the
   code does not change the re-run);
@@ -217,12 +217,10 @@ def _code_location(
     if _REMOTE.match(base):
         return source, commit
     directory = Path(base)
-    if directory.is_dir():
-        root = _git_toplevel(directory)
-        if root is not None:
-            inside = directory.resolve().relative_to(root)
-            sub = "/".join(p for p in (inside.as_posix(), subdirectory) if p and p != ".")
-            return root.as_uri() + (f"#{sub}" if sub else ""), commit
+    if directory.is_dir() and _git_toplevel(directory) is not None:
+        # The runner clones the directory's repository at the commit into a temporary
+        # directory, so what the working tree holds now does not matter.
+        return source, commit
     if repo_url is not None and _REMOTE.match(repo_url):
         notes.append(
             f"{base} is no longer a git checkout here; commit {commit} is fetched from {repo_url}."

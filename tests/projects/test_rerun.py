@@ -1,0 +1,196 @@
+"""Exact re-runs: runlab.projects.rerun reading a recorded project run back into run arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runlab.errors import InvalidParameter, RunNotFound
+from runlab.projects.rerun import REPRODUCES_TAG, load_rerun, rerun_arguments
+from runlab.tracking import config
+from runlab.tracking.client import Client
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+LOCK = "numpy==1.26.4\nrunlab==0.1.0\n"
+MLPROJECT = "name: demo\nentry_points:\n  main:\n    command: python train.py\n"
+
+
+@pytest.fixture
+def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
+    """A client on a fresh SQLite file; artifacts land under tmp_path (the working directory)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("RUNLAB_TRACKING_URI", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    config.set_tracking_uri(None)
+    yield Client(f"sqlite:///{tmp_path / 'rerun.db'}")
+    config.set_tracking_uri(None)
+
+
+def recorded_run(
+    client: Client,
+    source: str,
+    *,
+    commit: str | None = COMMIT,
+    repo_url: str | None = None,
+    env: str = "uv",
+    parameters: Any = None,
+    parameters_text: str | None = None,
+    lock: str | None = LOCK,
+    mlproject: str | None = MLPROJECT,
+    project_tags: bool = True,
+) -> str:
+    """A run with the artifacts and tags a project run records."""
+    found = client.get_experiment_by_name("projects")
+    experiment_id = found.experiment_id if found else client.create_experiment("projects")
+    run_id = client.create_run(experiment_id).info.run_id
+    tags = {"mlflow.source.name": source, "mlflow.project.env": env}
+    if project_tags:
+        tags["mlflow.source.type"] = "PROJECT"
+    tags["mlflow.project.backend"] = "local"
+    if commit is not None:
+        tags["mlflow.source.git.commit"] = commit
+    if repo_url is not None:
+        tags["mlflow.source.git.repoURL"] = repo_url
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value, synchronous=True)
+    if parameters_text is None:
+        recorded = {"alpha": "0.5", "epochs": "3"} if parameters is None else parameters
+        parameters_text = json.dumps({"entry_point": "train", "parameters": recorded})
+    if parameters_text:
+        client.log_text(run_id, parameters_text, "project/parameters.json")
+    if lock is not None:
+        client.log_text(run_id, lock, "project/environment.lock")
+    if mlproject is not None:
+        client.log_text(run_id, mlproject, "project/MLproject")
+    client.set_terminated(run_id)
+    return run_id
+
+
+def git_repo(path: Path) -> Path:
+    """A git repository with one commit, at ``path``."""
+    path.mkdir(parents=True)
+    (path / "MLproject").write_text(MLPROJECT)
+    for args in (["init", "-q"], ["add", "MLproject"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+            cwd=path,
+            check=True,
+        )
+    return path
+
+
+def test_arguments_for_a_repository_run(client: Client) -> None:
+    source = "https://example.invalid/team/train.git#projects/demo"
+    run_id = recorded_run(client, source)
+    args = rerun_arguments(run_id, client)
+    run = client.get_run(run_id)
+    assert args == {
+        "uri": source,
+        "version": COMMIT,
+        "entry_point": "train",
+        "parameters": {"alpha": "0.5", "epochs": "3"},
+        "experiment_id": run.info.experiment_id,
+        "env_manager": "uv",
+        "backend": "local",
+        "lock_text": LOCK,
+        "tags": {REPRODUCES_TAG: run_id},
+    }
+    plan = load_rerun(run_id, client)
+    assert plan.mlproject_text == MLPROJECT
+    assert plan.notes == ()
+
+
+def test_a_local_git_directory_is_rerun_at_the_commit(client: Client, tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "repo")
+    # Later edits in the working tree do not matter: the runner checks the commit out.
+    (repo / "MLproject").write_text(MLPROJECT + "# edited\n")
+    args = rerun_arguments(recorded_run(client, str(repo)), client)
+    assert (args["uri"], args["version"]) == (str(repo), COMMIT)
+
+
+def test_a_moved_checkout_is_fetched_from_its_remote(client: Client, tmp_path: Path) -> None:
+    remote = "git@example.invalid:team/train.git"
+    run_id = recorded_run(client, str(tmp_path / "gone"), repo_url=remote)
+    plan = load_rerun(run_id, client)
+    assert (plan.uri, plan.version) == (remote, COMMIT)
+    assert "fetched from git@example.invalid:team/train.git" in plan.notes[0]
+    no_remote = recorded_run(client, str(tmp_path / "gone"))
+    with pytest.raises(InvalidParameter, match="no longer a git repository on this machine"):
+        rerun_arguments(no_remote, client)
+
+
+def test_a_directory_outside_git(client: Client, tmp_path: Path) -> None:
+    project = tmp_path / "plain"
+    project.mkdir()
+    (project / "MLproject").write_text(MLPROJECT)
+    run_id = recorded_run(client, str(project), commit=None)
+    plan = load_rerun(run_id, client)
+    assert (plan.uri, plan.version) == (str(project), None)
+    assert "is not in git" in plan.notes[0]
+    # Its MLproject changed since: that would not be the same code.
+    (project / "MLproject").write_text(MLPROJECT.replace("train.py", "other.py"))
+    with pytest.raises(InvalidParameter, match="its MLproject has changed since"):
+        rerun_arguments(run_id, client)
+    gone = recorded_run(client, str(tmp_path / "nowhere"), commit=None)
+    with pytest.raises(InvalidParameter, match="which no longer exists"):
+        rerun_arguments(gone, client)
+    remote = recorded_run(client, "https://example.invalid/r.git", commit=None)
+    with pytest.raises(InvalidParameter, match="records no git commit"):
+        rerun_arguments(remote, client)
+
+
+def test_values_environment_and_missing_lock(client: Client) -> None:
+    run_id = recorded_run(
+        client,
+        "https://example.invalid/r.git",
+        parameters={"lr": 0.01, "epochs": 3, "flag": True, "name": "a b"},
+        lock=None,
+        env="docker",
+    )
+    plan = load_rerun(run_id, client)
+    # JSON numbers and booleans come back as the text a command line carries.
+    assert plan.parameters == {"lr": "0.01", "epochs": "3", "flag": "true", "name": "a b"}
+    assert plan.env_manager is None  # a docker_env project: the environment is the image
+    assert plan.lock_text is None
+    assert "has no project/environment.lock" in plan.notes[0]
+    local = load_rerun(recorded_run(client, "https://example.invalid/r.git", env="local"), client)
+    assert local.env_manager == "local"
+    assert "ran in the local interpreter" in local.notes[0]
+
+
+def test_runs_that_cannot_be_rerun(client: Client) -> None:
+    with pytest.raises(RunNotFound):
+        rerun_arguments("f" * 32, client)
+    plain = client.create_run("0").info.run_id
+    with pytest.raises(InvalidParameter, match="was not started by `runlab run`"):
+        rerun_arguments(plain, client)
+    not_project = recorded_run(client, "https://example.invalid/r.git", project_tags=False)
+    with pytest.raises(InvalidParameter, match="was not started by `runlab run`"):
+        rerun_arguments(not_project, client)
+    no_params = recorded_run(client, "https://example.invalid/r.git", parameters_text="")
+    with pytest.raises(InvalidParameter, match=r"has no project/parameters\.json artifact"):
+        rerun_arguments(no_params, client)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must hold a JSON object, not list"),
+        ('{"parameters": {}}', 'has no "entry_point" name'),
+        ('{"entry_point": "main", "parameters": ["a"]}', '"parameters" must be an object'),
+        ('{"entry_point": "main", "parameters": {"a": {"b": 1}}}', 'parameter "a" has no single'),
+        ('{"entry_point": "main", "parameters": {"a": null}}', 'parameter "a" has no single'),
+    ],
+)
+def test_malformed_parameters_json_is_named(client: Client, text: str, message: str) -> None:
+    run_id = recorded_run(client, "https://example.invalid/r.git", parameters_text=text)
+    with pytest.raises(InvalidParameter, match=f"{run_id}'s project/parameters.json"):
+        rerun_arguments(run_id, client)
+    with pytest.raises(InvalidParameter, match=message.replace("[", r"\[")):
+        rerun_arguments(run_id, client)

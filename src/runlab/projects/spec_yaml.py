@@ -181,4 +181,4 @@ class NodeReader:
             return "nothing (null)"
         if node.tag == _STR:
             return f"the text {node.value!r}"
-        return f"{node.value!r} ({node.tag.rsplit(':', 1)[-1]})"
+        return f"{node.value} ({node.tag.rsplit(':', 1)[-1]})"

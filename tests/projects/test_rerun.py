@@ -113,6 +113,17 @@ def test_a_local_git_directory_is_rerun_at_the_commit(client: Client, tmp_path: 
     assert (args["uri"], args["version"]) == (str(repo), COMMIT)
 
 
+def test_a_run_of_uncommitted_changes_says_so(client: Client) -> None:
+    run_id = recorded_run(client, "https://example.invalid/r.git")
+    client.set_tag(run_id, "runlab.source.git.dirty", "true", synchronous=True)
+    plan = load_rerun(run_id, client)
+    assert plan.version == COMMIT
+    assert plan.notes == (
+        f"Run {run_id} ran uncommitted changes on top of commit {COMMIT}; the re-run runs the "
+        "commit as it was committed.",
+    )
+
+
 def test_a_moved_checkout_is_fetched_from_its_remote(client: Client, tmp_path: Path) -> None:
     remote = "git@example.invalid:team/train.git"
     run_id = recorded_run(client, str(tmp_path / "gone"), repo_url=remote)

@@ -204,6 +204,29 @@ def test_cli_diff_of_a_run_with_itself_and_without_locks(client: Client) -> None
     )
 
 
+def test_a_rerun_at_the_same_commit_differs_in_nothing(client: Client) -> None:
+    original = project_run(client, params={"a": "1"}, commit="c" * 40, lock=LOCK_A, metrics={})
+    rerun = project_run(client, params={"a": "1"}, commit="c" * 40, lock=LOCK_A, metrics={})
+    # The original ran branch main; the re-run checked out the commit itself.
+    client.set_tag(original, "mlflow.source.git.branch", "main", synchronous=True)
+    client.set_tag(rerun, "mlflow.source.git.branch", "c" * 40, synchronous=True)
+    client.set_tag(rerun, "runlab.project.reproducesRun", original, synchronous=True)
+    diff = diff_runs(client, original, rerun)
+    assert diff.same
+    assert (diff.a_reproduces, diff.b_reproduces) == (None, original)
+    code, out, _ = invoke(client, "runs", "diff", original, rerun)
+    assert code == 0
+    assert out.splitlines() == [
+        f"A: {original}",
+        f"B: {rerun} (a re-run of {original})",
+        "No differences.",
+    ]
+    # Another commit: the branch names count again.
+    client.set_tag(rerun, "mlflow.source.git.commit", "d" * 40, synchronous=True)
+    keys = [c.key for c in diff_runs(client, original, rerun).code]
+    assert keys == ["mlflow.source.git.commit", "mlflow.source.git.branch"]
+
+
 def test_cli_diff_of_unknown_run_is_a_one_line_error(client: Client) -> None:
     known = client.create_run("0").info.run_id
     code, out, err = invoke(client, "runs", "diff", known, "0" * 32)

@@ -175,7 +175,11 @@ def diff_runs(run_a: str, run_b: str, as_json: bool, tracking_uri: str | None) -
 
 def _print_diff(diff: RunDiff) -> None:
     """The human form of ``runs diff``: one table per kind of difference."""
-    click.echo(f"A: {diff.run_a}\nB: {diff.run_b}")
+    for side, run_id, original in (
+        ("A", diff.run_a, diff.a_reproduces),
+        ("B", diff.run_b, diff.b_reproduces),
+    ):
+        click.echo(f"{side}: {run_id}" + (f" (a re-run of {original})" if original else ""))
     if diff.same:
         click.echo("No differences.")
         return

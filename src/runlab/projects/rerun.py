@@ -57,6 +57,7 @@ _GIT_COMMIT = "mlflow.source.git.commit"
 _GIT_REPO = "mlflow.source.git.repoURL"
 _PROJECT_ENV = "mlflow.project.env"
 _PROJECT_BACKEND = "mlflow.project.backend"
+_GIT_DIRTY = "runlab.source.git.dirty"
 #: Env managers runner.run accepts; other recorded values (docker) come from the project itself.
 _ENV_MANAGERS = frozenset({"local", "uv", "virtualenv", "conda"})
 # scheme://…, or scp-like user@host:path (git@github.com:org/repo.git).
@@ -214,6 +215,11 @@ def _code_location(
     base, _, subdirectory = source.partition("#")
     if commit is None:
         return _unversioned_directory(run_id, base, subdirectory, mlproject_text, notes), None
+    if tags.get(_GIT_DIRTY) == "true":
+        notes.append(
+            f"Run {run_id} ran uncommitted changes on top of commit {commit}; the re-run runs "
+            "the commit as it was committed."
+        )
     if _REMOTE.match(base):
         return source, commit
     directory = Path(base)
@@ -247,10 +253,12 @@ def _unversioned_directory(
             f"Run {run_id} ran the directory {directory}, which no longer exists, and it was not "
             "in git, so its code cannot be found again."
         )
-    current = directory / "MLproject"
+    from runlab.projects.spec import find_mlproject
+
+    current = find_mlproject(directory)
     changed = (
         mlproject_text is not None
-        and current.is_file()
+        and current is not None
         and current.read_text(encoding="utf-8") != mlproject_text
     )
     if changed:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runlab.errors import ArtifactNotFound
-from runlab.projects.rerun import LOCK_ARTIFACT
+from runlab.projects.rerun import LOCK_ARTIFACT, REPRODUCES_TAG
 
 if TYPE_CHECKING:
     from runlab.entities import Run
@@ -38,9 +38,11 @@ CODE_TAGS = (
     "mlflow.source.git.repoURL",
     "mlflow.source.git.commit",
     "mlflow.source.git.branch",
+    "runlab.source.git.dirty",
     "mlflow.project.entryPoint",
     "mlflow.project.env",
 )
+_COMMIT, _BRANCH = "mlflow.source.git.commit", "mlflow.source.git.branch"
 # PEP 503: names compare lower-cased with runs of -, _ and . as one -.
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
 _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -102,6 +104,9 @@ class RunDiff:
     code: tuple[Change, ...] = ()
     environment: EnvironmentDiff = field(default_factory=lambda: EnvironmentDiff(False, False))
     metrics: tuple[Change, ...] = ()
+    #: The run each one re-runs (its ``runlab.project.reproducesRun`` tag), if any.
+    a_reproduces: str | None = None
+    b_reproduces: str | None = None
 
     @property
     def same(self) -> bool:
@@ -113,6 +118,8 @@ class RunDiff:
         return {
             "run_a": self.run_a,
             "run_b": self.run_b,
+            "a_reproduces": self.a_reproduces,
+            "b_reproduces": self.b_reproduces,
             "same": self.same,
             "params": [c.to_dict() for c in self.params],
             "code": [c.to_dict() for c in self.code],
@@ -128,9 +135,11 @@ def diff_runs(client: Client, run_a: str, run_b: str) -> RunDiff:
         run_a=a.info.run_id,
         run_b=b.info.run_id,
         params=_changes(a.data.params, b.data.params),
-        code=_changes(_code_tags(a), _code_tags(b), order=CODE_TAGS),
+        code=_code_changes(a, b),
         environment=diff_locks(_lock_text(client, a), _lock_text(client, b)),
         metrics=_changes(a.data.metrics, b.data.metrics, same=_same_number),
+        a_reproduces=a.data.tags.get(REPRODUCES_TAG),
+        b_reproduces=b.data.tags.get(REPRODUCES_TAG),
     )
 
 
@@ -190,6 +199,20 @@ def _normalize(name: str) -> str:
 
 def _code_tags(run: Run) -> dict[str, str]:
     return {k: run.data.tags[k] for k in CODE_TAGS if k in run.data.tags}
+
+
+def _code_changes(a: Run, b: Run) -> tuple[Change, ...]:
+    """The code tags that differ; the branch only when the commits differ too.
+
+    A branch is a name for a commit: a re-run checked out at the commit records the commit
+    as its "branch", which is no difference in the code that ran.
+    """
+    tags_a, tags_b = _code_tags(a), _code_tags(b)
+    commit_a, commit_b = tags_a.get(_COMMIT), tags_b.get(_COMMIT)
+    if commit_a is not None and commit_a == commit_b:
+        tags_a.pop(_BRANCH, None)
+        tags_b.pop(_BRANCH, None)
+    return _changes(tags_a, tags_b, order=CODE_TAGS)
 
 
 def _lock_text(client: Client, run: Run) -> str | None:

@@ -60,6 +60,8 @@ DOCUMENTED = {
     "log_inputs",
     # autologging
     "autolog",
+    # projects
+    "run",
     # model registry
     "register_model",
     "search_registered_models",
@@ -93,6 +95,7 @@ def test_submodules_are_reachable_like_mlflows() -> None:
     assert runlab.Client is runlab.MlflowClient
     assert runlab.data.from_pandas.__module__ == "runlab.data.pandas_dataset"
     assert runlab.artifacts.load_dict.__module__ == "runlab.tracking.artifact_reading"
+    assert runlab.projects.run is runlab.run  # mlflow.projects.run and mlflow.run are one
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:

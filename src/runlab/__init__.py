@@ -75,6 +75,8 @@ _EXPORTS: dict[str, str] = {
     "log_inputs": "runlab.tracking.fluent_inputs",
     # autologging (each framework is patched when the user's code imports it)
     "autolog": "runlab.autologging",
+    # projects
+    "run": "runlab.projects.runner",
     # model registry
     "register_model": "runlab.tracking.fluent_registry",
     "search_registered_models": "runlab.tracking.fluent_registry",
@@ -100,6 +102,7 @@ _SUBMODULES = frozenset(
         "model_uris",
         "models",
         "pyfunc",
+        "projects",
         "pytorch",
         "sklearn",
         "tracking",
@@ -151,6 +154,7 @@ __all__ = [
     "register_model",
     "rename_experiment",
     "restore_experiment",
+    "run",
     "search_experiments",
     "search_model_versions",
     "search_registered_models",
@@ -183,6 +187,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     from runlab.errors import MlflowException, RunlabError
+    from runlab.projects.runner import run
     from runlab.tracking.client import Client, MlflowClient
     from runlab.tracking.config import (
         get_registry_uri,

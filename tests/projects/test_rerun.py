@@ -205,3 +205,83 @@ def test_malformed_parameters_json_is_named(client: Client, text: str, message: 
         rerun_arguments(run_id, client)
     with pytest.raises(InvalidParameter, match=message.replace("[", r"\[")):
         rerun_arguments(run_id, client)
+
+
+# -- end to end: a real project run in a temporary git repository, re-run from its records ------
+DEMO_MLPROJECT = """\
+name: rerun_demo
+python_env: python_env.yaml
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.1}
+      label: {type: string, default: first}
+    command: "python main.py {alpha} {label}"
+"""
+DEMO_SCRIPT = 'import sys, six\nprint("demo", "{version}", *sys.argv[1:], six.__version__)\n'
+
+
+def commit_all(repo: Path, message: str) -> str:
+    """Commit everything in ``repo``; return the commit id."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], cwd=repo, check=True)
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def demo_repo(path: Path) -> tuple[Path, str]:
+    """A project repository whose first commit prints "v1" and uses whatever six resolves to."""
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    (path / "MLproject").write_text(DEMO_MLPROJECT)
+    (path / "python_env.yaml").write_text("dependencies:\n  - six\n")
+    (path / "main.py").write_text(DEMO_SCRIPT.format(version="v1"))
+    return path, commit_all(path, "v1")
+
+
+def test_a_rerun_runs_the_recorded_commit_params_and_lock(
+    client: Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from runlab.projects.run_diff import diff_runs
+    from runlab.projects.runner import run
+
+    monkeypatch.setenv("RUNLAB_PROJECTS_CACHE", str(tmp_path / "envs"))
+    repo, first_commit = demo_repo(tmp_path / "repo")
+    original = run(
+        str(repo),
+        parameters={"alpha": "0.5"},
+        env_manager="uv",
+        experiment_name="demo",
+        tracking_uri=client.tracking_uri,
+    ).run_id
+    assert "demo v1 0.5 first 1.17.0" in capfd.readouterr().out
+    recorded_lock = client.download_artifacts(original, "project/environment.lock", str(tmp_path))
+    lock = Path(recorded_lock).read_text()
+    assert "six==1.17.0" in lock
+    # Stand in for time passing: the lock says six 1.16.0, while the python_env.yaml of that
+    # commit would resolve to the newest six. The re-run must follow the lock.
+    client.log_text(
+        original, lock.replace("six==1.17.0", "six==1.16.0"), "project/environment.lock"
+    )
+    # The code moves on: new script, new default, another dependency.
+    (repo / "main.py").write_text(DEMO_SCRIPT.format(version="v2"))
+    (repo / "MLproject").write_text(DEMO_MLPROJECT.replace("default: first", "default: second"))
+    (repo / "python_env.yaml").write_text("dependencies:\n  - six==1.15.0\n")
+    assert commit_all(repo, "v2") != first_commit
+
+    rerun = run(**rerun_arguments(original, client), tracking_uri=client.tracking_uri).run_id
+    # The first commit's script, the recorded values (the old default too), the locked six.
+    assert "demo v1 0.5 first 1.16.0" in capfd.readouterr().out
+    new = client.get_run(rerun)
+    assert new.info.status == "FINISHED"
+    assert new.info.experiment_id == client.get_run(original).info.experiment_id
+    assert new.data.tags[REPRODUCES_TAG] == original
+    assert new.data.tags["mlflow.source.git.commit"] == first_commit
+    assert new.data.params == {"alpha": "0.5", "label": "first"}
+    diff = diff_runs(client, original, rerun)
+    assert (diff.params, diff.code, diff.environment.same) == ((), (), True)

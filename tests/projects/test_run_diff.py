@@ -123,6 +123,13 @@ def test_parse_lock_reads_pip_uv_and_conda_lines() -> None:
     }
 
 
+def test_the_python_version_of_runlab_locks_is_compared() -> None:
+    a = "# runlab environment lock: uv, python 3.11.7\nsix==1.17.0\n"
+    b = "# runlab environment lock: virtualenv, python 3.12.1\nsix==1.17.0\n"
+    assert parse_lock(a) == {"python": "3.11.7", "six": "1.17.0"}
+    assert [(c.key, c.a, c.b) for c in diff_locks(a, b).changed] == [("python", "3.11.7", "3.12.1")]
+
+
 def test_diff_locks_package_by_package() -> None:
     env = diff_locks(LOCK_A, LOCK_B)
     assert [(c.key, c.a, c.b) for c in env.changed] == [("numpy", "1.26.4", "2.0.0")]

@@ -46,6 +46,8 @@ _COMMIT, _BRANCH = "mlflow.source.git.commit", "mlflow.source.git.branch"
 # PEP 503: names compare lower-cased with runs of -, _ and . as one -.
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
 _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
+# The header runlab writes on a lock: which manager built the environment, on which Python.
+_LOCK_HEADER = re.compile(r"^#\s*runlab environment lock:.*\bpython\s+(?P<version>[\w.+]+)")
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*(.*)$")
 
 
@@ -148,10 +150,15 @@ def parse_lock(text: str) -> dict[str, str]:
 
     Understands ``pip freeze`` / ``uv pip freeze`` lines (``name==version``, ``name @ url``,
     ``-e`` editable installs) and ``conda list --export`` lines (``name=version=build``);
-    comments, blank lines and option lines (``--index-url …``) are skipped.
+    comments, blank lines and option lines (``--index-url …``) are skipped, except runlab's
+    header line, whose Python version is compared as the package ``python``.
     """
     packages: dict[str, str] = {}
     for raw in text.splitlines():
+        header = _LOCK_HEADER.match(raw.strip())
+        if header:
+            packages.setdefault("python", header.group("version"))
+            continue
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import runlab
 from runlab.errors import InvalidParameter
 from runlab.projects.environments import (
     ProjectEnvironmentError,
@@ -22,7 +23,7 @@ from runlab.projects.environments import (
     prepare_environment,
     resolve_env_manager,
 )
-from runlab.projects.environments_python import current_python_version
+from runlab.projects.environments_python import current_python_version, runlab_source
 from runlab.projects.spec import Project, load_project
 
 MAJOR_MINOR = ".".join(current_python_version().split(".")[:2])
@@ -289,3 +290,17 @@ def test_bad_manager_choices(tmp_path: Path) -> None:
     (project.directory / "python_env.yaml").unlink()
     with pytest.raises(InvalidParameter, match=r"python_env\.yaml does not exist"):
         prepare_environment(project, project.directory, "uv")
+
+
+def test_runlab_dependency_is_the_running_runlab(cache: Path, tmp_path: Path) -> None:
+    # runlab is on no index here: `runlab` in a python_env installs the runlab that runs the
+    # project (this checkout, editable), so an entry point logs through it.
+    project = make_project(tmp_path / "p", "dependencies:\n  - runlab\n")
+    env = prepare_environment(project, project.directory, "uv")
+    (where,) = run_in(env, "python -c 'import runlab; print(runlab.__file__)'")
+    source = runlab_source()
+    if source is not None and source[1]:  # an editable install: the same source tree
+        assert Path(where).resolve() == Path(runlab.__file__).resolve()
+    else:  # a copy inside the environment
+        assert Path(where).resolve().is_relative_to(env.path)
+    assert any(line.startswith("sqlalchemy==") for line in env.lock_text().splitlines())

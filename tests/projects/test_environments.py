@@ -304,3 +304,19 @@ def test_runlab_dependency_is_the_running_runlab(cache: Path, tmp_path: Path) ->
     else:  # a copy inside the environment
         assert Path(where).resolve().is_relative_to(env.path)
     assert any(line.startswith("sqlalchemy==") for line in env.lock_text().splitlines())
+    # That environment has no pip: runlab run from it lists the local interpreter with uv, and
+    # without uv from the packages' metadata.
+    listing = "from runlab.projects.environments_local import LocalEnvironment as L; print(L().lock_text())"
+    with_uv = run_in(env, f'python -c "{listing}"')
+    hide_uv = f"import sys; sys.modules['uv'] = None; {listing}"
+    no_uv_path = {**os.environ, "PATH": f"{env.path}/bin{os.pathsep}/usr/bin{os.pathsep}/bin"}
+    without_uv = subprocess.run(
+        [str(env.python), "-c", hide_uv],
+        env=no_uv_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for lines in (with_uv, without_uv):
+        assert lines[0].startswith("# runlab environment lock: local, python")
+        assert any(line.startswith("sqlalchemy==") for line in lines)

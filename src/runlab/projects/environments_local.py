@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -42,20 +45,43 @@ class LocalEnvironment(Environment):
         return {"PATH": bin_dir_first(self.python.parent)}
 
     def lock_text(self) -> str:
-        """``python -m pip freeze --all`` of the current interpreter."""
+        """``python -m pip freeze --all`` of the current interpreter.
+
+        An interpreter without pip (a uv-made environment) is listed by ``uv pip freeze``, or,
+        without uv either, from the installed distributions' metadata.
+        """
         global _frozen
         state = _site_state()
         with _freeze_lock:
             if _frozen is not None and _frozen[0] == state:
                 return _frozen[1]
-            frozen = run_tool(
-                [sys.executable, "-m", "pip", "freeze", "--all"],
-                what="list the current interpreter's packages",
-                env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-            )
-            text = lock_header("local", current_python_version()) + frozen
+            text = lock_header("local", current_python_version()) + _freeze()
             _frozen = (state, text)
             return text
+
+
+def _freeze() -> str:
+    if importlib.util.find_spec("pip") is not None:
+        return run_tool(
+            [sys.executable, "-m", "pip", "freeze", "--all"],
+            what="list the current interpreter's packages",
+            env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+        )
+    from runlab.projects.environments_venv import find_uv
+
+    uv = find_uv()
+    if uv is not None:
+        return run_tool(
+            [uv, "pip", "freeze", "--python", sys.executable],
+            what="list the current interpreter's packages",
+        )
+    # Names normalized as PEP 503 has them (what `uv pip freeze` prints).
+    names = {
+        f"{re.sub(r'[-_.]+', '-', dist.metadata['Name']).lower()}=={dist.version}"
+        for dist in importlib.metadata.distributions()
+        if dist.metadata["Name"]
+    }
+    return "".join(f"{line}\n" for line in sorted(names))
 
 
 def _site_state() -> tuple[tuple[str, int], ...]:

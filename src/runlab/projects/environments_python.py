@@ -15,6 +15,7 @@ key, so editing it makes a new environment.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import os
@@ -200,6 +201,7 @@ def load_conda_as_python_env(path: Path) -> PythonEnvSpec:
     return _with_included(spec)
 
 
+@functools.lru_cache(maxsize=1)
 def runlab_source() -> tuple[str, bool] | None:
     """Where the running runlab was installed from, when that was a local folder or file:
     ``(file URL, editable)``; None for an install from an index."""

@@ -320,3 +320,11 @@ def test_runlab_dependency_is_the_running_runlab(cache: Path, tmp_path: Path) ->
     for lines in (with_uv, without_uv):
         assert lines[0].startswith("# runlab environment lock: local, python")
         assert any(line.startswith("sqlalchemy==") for line in lines)
+
+
+def test_project_without_environment_isolated_on_request(cache: Path, tmp_path: Path) -> None:
+    project = make_project(tmp_path / "p", None)
+    env = prepare_environment(project, project.directory, "uv")
+    assert env.kind == "uv"
+    assert env.lock_text() == f"# runlab environment lock: uv, python {current_python_version()}\n"
+    assert Path(run_in(env, PROBE)[0]) == env.path

@@ -11,6 +11,7 @@ from runlab.cli.db import db
 from runlab.cli.deployments import deployments
 from runlab.cli.experiments import experiments
 from runlab.cli.models import models
+from runlab.cli.project_run import run
 from runlab.cli.runs import runs
 from runlab.cli.sagemaker import sagemaker
 from runlab.cli.server import server, ui
@@ -41,6 +42,7 @@ def cli() -> None:
 
 cli.add_command(experiments)
 cli.add_command(runs)
+cli.add_command(run)
 cli.add_command(models)
 cli.add_command(db)
 cli.add_command(server)

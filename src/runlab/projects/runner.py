@@ -38,10 +38,12 @@ from typing import Any
 from runlab.errors import InvalidParameter, RunlabError
 from runlab.projects.submitted_run import (
     CANCEL_GRACE_SECONDS,
+    OUTPUT_FILE,
     LocalSubmittedRun,
     ProjectRunFailed,
     SubmittedRun,
     remove_tree,
+    upload_output,
 )
 
 __all__ = ["run"]
@@ -69,6 +71,7 @@ def run(
     tracking_uri: str | None = None,
     lock_text: str | None = None,
     tags: Mapping[str, str] | None = None,
+    capture_output: bool = False,
 ) -> SubmittedRun:
     """Run entry point ``entry_point`` of the project at ``uri`` as a tracked run.
 
@@ -83,7 +86,10 @@ def run(
     given as URIs are downloaded under ``storage_dir`` (default: a temporary directory).
 
     Beyond MLflow's arguments: ``tracking_uri`` (default: the current one), ``lock_text`` (an
-    environment lock to install exactly, for re-runs) and ``tags`` (added to the run).
+    environment lock to install exactly, for re-runs), ``tags`` (added to the run) and
+    ``capture_output``: the command's stdout and stderr go to a file (``output_path`` of the
+    returned run) instead of this process's, logged as the run's artifact
+    ``project/output.log`` when the command ends.
 
     With ``synchronous=True`` (the default) this waits for the command and raises
     :class:`~runlab.projects.submitted_run.ProjectRunFailed` if it fails; otherwise the command
@@ -117,11 +123,12 @@ def run(
     except BaseException:
         remove_tree(workdir)()
         raise
+    output = workdir / OUTPUT_FILE if capture_output else None
     if synchronous:
-        submitted = _start_foreground(client, launch, workdir)
+        submitted = _start_foreground(client, launch, workdir, output)
         _wait_in_foreground(submitted)
         return submitted
-    return _start_background(client, launch, workdir)
+    return _start_background(client, launch, workdir, output)
 
 
 class _Launch:
@@ -239,18 +246,41 @@ def _end_quietly(client: Any, run_id: str, status: str) -> None:
         client.set_terminated(run_id, status)
 
 
-def _start_foreground(client: Any, launch: _Launch, workdir: Path) -> LocalSubmittedRun:
+def _start_foreground(
+    client: Any, launch: _Launch, workdir: Path, output: Path | None
+) -> LocalSubmittedRun:
     try:
-        process = subprocess.Popen(
-            launch.argv, cwd=launch.cwd, env=launch.env, start_new_session=True
-        )
+        with _output_stream(output) as stream:
+            process = subprocess.Popen(
+                launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
+                stdout=stream,
+                stderr=subprocess.STDOUT if stream is not None else None,
+                start_new_session=True,
+            )
     except OSError as exc:
         _end_quietly(client, launch.run_id, "FAILED")
         remove_tree(workdir)()
         raise InvalidParameter(f"Could not start {launch.argv[0]!r}: {exc}") from None
+
+    def cleanup() -> None:
+        if output is not None:
+            upload_output(client, launch.run_id, output)
+        remove_tree(workdir)()
+
     return LocalSubmittedRun(
-        launch.run_id, process, client, records_end=True, cleanup=remove_tree(workdir)
+        launch.run_id, process, client, records_end=True, cleanup=cleanup, output_path=output
     )
+
+
+@contextlib.contextmanager
+def _output_stream(output: Path | None) -> Iterator[Any]:
+    if output is None:
+        yield None
+        return
+    with output.open("ab") as stream:  # the child keeps its own copy of the descriptor
+        yield stream
 
 
 def _wait_in_foreground(submitted: LocalSubmittedRun) -> None:
@@ -292,7 +322,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _start_background(client: Any, launch: _Launch, workdir: Path) -> LocalSubmittedRun:
+def _start_background(
+    client: Any, launch: _Launch, workdir: Path, output: Path | None
+) -> LocalSubmittedRun:
     spec_path = workdir / "supervisor.json"
     spec = {
         "argv": launch.argv,
@@ -302,19 +334,33 @@ def _start_background(client: Any, launch: _Launch, workdir: Path) -> LocalSubmi
         "tracking_uri": client.tracking_uri,
         "cleanup": str(workdir),
         "grace": CANCEL_GRACE_SECONDS,
+        "output": str(output) if output is not None else None,
     }
     # The spec holds the command's environment: readable by this user only (like the folder).
     fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(spec, handle)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runlab.projects.runner_background", str(spec_path)],
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with _output_stream(output) as stream:
+            # With captured output the supervisor keeps off this process's stdout too, so
+            # `$(runlab run --no-wait ...)` returns as soon as the run has started.
+            process = subprocess.Popen(
+                [sys.executable, "-m", "runlab.projects.runner_background", str(spec_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=stream,
+                stderr=subprocess.STDOUT if stream is not None else None,
+                start_new_session=True,
+            )
     except OSError as exc:
         _end_quietly(client, launch.run_id, "FAILED")
         remove_tree(workdir)()
         raise InvalidParameter(f"Could not start the background supervisor: {exc}") from None
-    return LocalSubmittedRun(launch.run_id, process, client, records_end=False)
+    # The supervisor removes the folder; this only matters if it was killed before it could.
+    return LocalSubmittedRun(
+        launch.run_id,
+        process,
+        client,
+        records_end=False,
+        cleanup=remove_tree(workdir),
+        output_path=output,
+    )

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_term)
     try:
         if not stop_requested.is_set():
+            # With captured output, the supervisor's own stdout is already that file.
             process = subprocess.Popen(
                 spec["argv"],
                 cwd=spec["cwd"],
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if stop_requested.is_set() and process is not None:
             _signal_group(process.pid, signal.SIGKILL)  # what outlived the command goes too
         status = "KILLED" if stop_requested.is_set() else "FINISHED" if code == 0 else "FAILED"
+        if spec.get("output"):
+            _upload_output(spec)  # before the end, so a run that shows as ended has it
         _record(spec, status)
         return code if code >= 0 else 128 - code
     finally:
@@ -90,6 +93,14 @@ def _record(spec: dict[str, Any], status: str) -> None:
         Client(spec["tracking_uri"]).set_terminated(spec["run_id"], status)
     except RunlabError as exc:
         print(f"runlab: could not mark run {spec['run_id']} {status}: {exc}", file=sys.stderr)
+
+
+def _upload_output(spec: dict[str, Any]) -> None:
+    from runlab.projects.submitted_run import upload_output
+    from runlab.tracking.client import Client
+
+    sys.stdout.flush()
+    upload_output(Client(spec["tracking_uri"]), spec["run_id"], Path(spec["output"]))
 
 
 if __name__ == "__main__":

@@ -33,16 +33,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCEL_GRACE_SECONDS",
+    "OUTPUT_FILE",
     "LocalSubmittedRun",
     "ProjectRunFailed",
     "SubmittedRun",
     "stop_process_group",
+    "upload_output",
 ]
 
 _logger = logging.getLogger("runlab.projects")
 
 #: Seconds a cancelled command gets between SIGTERM and SIGKILL.
 CANCEL_GRACE_SECONDS = 10.0
+#: The file a captured command's output goes to, and its artifact path in the run.
+OUTPUT_FILE = "output.log"
+OUTPUT_ARTIFACT_DIR = "project"
 
 _TERMINAL = ("FINISHED", "FAILED", "KILLED")
 
@@ -125,8 +130,12 @@ class LocalSubmittedRun(SubmittedRun):
         *,
         records_end: bool,
         cleanup: Callable[[], None] | None = None,
+        output_path: Path | None = None,
     ) -> None:
         self._run_id = run_id
+        #: Where the command's output goes when it was captured (else None); the file is removed
+        #: with the temporary folder once the run has ended and the file is logged to the run.
+        self.output_path = output_path
         self._process = process
         self._client = client
         self._records_end = records_end
@@ -197,6 +206,9 @@ class LocalSubmittedRun(SubmittedRun):
             if self._status is not None:
                 return self._status
             code = self._process.returncode
+            if self._cleanup is not None:
+                # First: it logs captured output, which is there when the run shows as ended.
+                self._cleanup()
             if self._records_end:
                 status = "KILLED" if self._cancelled else ("FINISHED" if code == 0 else "FAILED")
                 self._record(status)
@@ -206,8 +218,6 @@ class LocalSubmittedRun(SubmittedRun):
                     # The supervisor died before it could record the end (e.g. SIGKILL).
                     status = "KILLED" if self._cancelled or (code or 0) < 0 else "FAILED"
                     self._record(status)
-            if self._cleanup is not None:
-                self._cleanup()
             self._status = status
             return status
 
@@ -224,6 +234,17 @@ class LocalSubmittedRun(SubmittedRun):
         except RunlabError as exc:
             _logger.error("Could not read the status of run %s: %s", self._run_id, exc)
             return "RUNNING"
+
+
+def upload_output(client: Client, run_id: str, output: Path) -> None:
+    """Log a captured output file as the run's ``project/output.log`` artifact (best effort:
+    the run has ended either way)."""
+    if not output.is_file():
+        return
+    try:
+        client.log_artifact(run_id, str(output), OUTPUT_ARTIFACT_DIR)
+    except (RunlabError, OSError) as exc:
+        _logger.error("Could not log the output of run %s: %s", run_id, exc)
 
 
 def remove_tree(path: Path) -> Callable[[], None]:

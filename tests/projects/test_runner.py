@@ -396,3 +396,23 @@ def test_run_is_the_top_level_and_projects_function() -> None:
 
     assert runlab.run is run
     assert runlab.projects.run is run
+
+
+@pytest.mark.usefixtures("no_logging")
+def test_captured_output_becomes_an_artifact(
+    tmp_path: Path, uri: str, client: Client, capfd: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "proj")
+    (project / "recorder.py").write_text(RECORDER.replace("sys.exit(code)", "print('said')"))
+    submitted = run(
+        project,  # a Path works as well as a string
+        parameters={"name": "n"},
+        env_manager="local",
+        tracking_uri=uri,
+        capture_output=True,
+    )
+    assert "said" not in capfd.readouterr().out
+    assert artifact_text(client, submitted.run_id, "project/output.log", tmp_path) == "said\n"
+    output_path = submitted.output_path  # type: ignore[attr-defined]
+    assert output_path.name == "output.log"
+    assert not output_path.exists()  # removed with the temporary folder

@@ -52,7 +52,7 @@ _logger = logging.getLogger("runlab.projects")
 
 
 def run(
-    uri: str,
+    uri: str | os.PathLike[str],
     entry_point: str = "main",
     version: str | None = None,
     parameters: Mapping[str, Any] | None = None,
@@ -105,7 +105,7 @@ def run(
         launch = _prepare(
             client,
             workdir,
-            uri=uri,
+            uri=os.fspath(uri),
             entry_point=entry_point,
             version=version,
             parameters=parameters or {},
@@ -232,8 +232,8 @@ def _prepare(client: Any, workdir: Path, **options: Any) -> _Launch:
             argv = environment.command_argv(command, env=env)
         else:
             argv = environment.command_argv(command)
-    except BaseException:
-        _end_quietly(client, run_id, "FAILED")
+    except BaseException as exc:
+        _end_quietly(client, run_id, "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     _logger.info(
         "=== Running command %r in run %s (experiment %s) ===", command, run_id, experiment_id

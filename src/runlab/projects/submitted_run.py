@@ -169,6 +169,11 @@ class LocalSubmittedRun(SubmittedRun):
             self._process.wait()
         except KeyboardInterrupt:
             self.cancel()
+            _logger.error(
+                "=== Run %s interrupted: its command was stopped and the run marked %s ===",
+                self._run_id,
+                self.get_status(),
+            )
             raise
         return self._finish() == "FINISHED"
 

@@ -8,6 +8,7 @@
     python bench/run.py -w ui            # the web UI in Chromium (issue 6)
     python bench/run.py -w durable       # what RUNLAB_DURABLE costs (runlab only)
     python bench/run.py -w autolog       # what autolog() costs a training (issue 14)
+    python bench/run.py -w projects      # runlab run vs mlflow run of a project (issue 16)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
@@ -47,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import autolog_run
 import durable_run
 import harness
+import projects_run
 import report
 import server_harness
 import server_report
@@ -62,6 +64,7 @@ SERVING_WORKLOADS = list(serving_run.SERVING_WORKLOADS)
 UI_WORKLOADS = list(ui_run.UI_WORKLOADS)
 DURABLE_WORKLOADS = list(durable_run.DURABLE_WORKLOADS)
 AUTOLOG_WORKLOADS = list(autolog_run.AUTOLOG_WORKLOADS)
+PROJECTS_WORKLOADS = list(projects_run.PROJECTS_WORKLOADS)
 ALL_WORKLOADS = (
     CLIENT_WORKLOADS
     + SERVER_WORKLOADS
@@ -69,6 +72,7 @@ ALL_WORKLOADS = (
     + UI_WORKLOADS
     + DURABLE_WORKLOADS
     + AUTOLOG_WORKLOADS
+    + PROJECTS_WORKLOADS
 )
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {
@@ -135,6 +139,8 @@ FULL = {
     "autolog_epochs": 10,
     "autolog_steps": 200,
     "autolog_lightning_repeats": 5,
+    # Projects: warm runs per tool and environment manager (after one cold run).
+    "projects_repeats": 5,
 }
 QUICK = {
     "import_repeats": 3,
@@ -185,6 +191,7 @@ QUICK = {
     "autolog_epochs": 2,
     "autolog_steps": 50,
     "autolog_lightning_repeats": 1,
+    "projects_repeats": 2,
 }
 
 
@@ -302,8 +309,10 @@ def main(argv: list[str]) -> int:
         # runlab-only workloads: do not set up (or build) MLflow's virtualenv for nothing.
         tool_names = [t for t in tool_names if t == "runlab"]
     autolog = [w for w in workloads if w in AUTOLOG_WORKLOADS]
-    others = [w for w in workloads if w not in AUTOLOG_WORKLOADS]
-    # The autologging measures bring their own MLflow (over this interpreter's frameworks).
+    own_tools = AUTOLOG_WORKLOADS + PROJECTS_WORKLOADS
+    others = [w for w in workloads if w not in own_tools]
+    # The autologging and projects measures bring their own MLflow (over this interpreter's
+    # frameworks).
     tools, broken = build_tools(tool_names, args.mlflow_venv) if others else ([], {})
     command = ("python bench/run.py " + " ".join(shlex.quote(a) for a in argv)).strip()
 
@@ -354,6 +363,15 @@ def main(argv: list[str]) -> int:
         )
         raw["autolog"] = results
         sections["autolog"] = autolog_run.render(results, command, started, load)
+
+    if "projects" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        projects_tools, projects_broken = projects_run.tools_for(tool_names)
+        result = projects_run.run_projects(
+            projects_tools, projects_broken, projects_run.params_for(sizes), args.timeout
+        )
+        raw["projects"] = result
+        sections["projects"] = projects_run.render(result, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)

@@ -285,3 +285,54 @@ def test_a_rerun_runs_the_recorded_commit_params_and_lock(
     assert new.data.params == {"alpha": "0.5", "label": "first"}
     diff = diff_runs(client, original, rerun)
     assert (diff.params, diff.code, diff.environment.same) == ((), (), True)
+
+
+# -- through the CLI: `runlab run --from-run` (the option lives in cli/project_run.py) -----------
+def invoke(client: Client, *args: str) -> tuple[int, str, str]:
+    from click.testing import CliRunner
+
+    from runlab.cli.main import cli
+
+    result = CliRunner().invoke(
+        cli, [*args, "--tracking-uri", client.tracking_uri], catch_exceptions=False
+    )
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_cli_from_run_says_where_a_rerun_cannot_be_exact(
+    client: Client, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "plain"  # not in git: re-run from the directory as it is now
+    project.mkdir()
+    (project / "MLproject").write_text(MLPROJECT)
+    (project / "train.py").write_text("import sys\nprint('args', *sys.argv[1:])\n")
+    original = recorded_run(
+        client,
+        str(project),
+        commit=None,
+        env="local",
+        parameters_text=json.dumps({"entry_point": "main", "parameters": {"x": "1"}}),
+    )
+    code, _, err = invoke(client, "run", "--from-run", original)
+    assert code == 0, err
+    assert f"Note: {project} is not in git" in err
+    assert f"Note: Run {original} ran in the local interpreter" in err
+    assert "args --x 1" in capfd.readouterr().out  # the undeclared value, passed as --x 1
+    (rerun,) = client.search_runs(
+        [client.get_run(original).info.experiment_id],
+        filter_string=f"tags.`{REPRODUCES_TAG}` = '{original}'",
+    )
+    assert rerun.info.status == "FINISHED"
+
+
+def test_cli_from_run_of_a_run_that_is_no_project_run(client: Client) -> None:
+    plain = client.create_run("0").info.run_id
+    code, out, err = invoke(client, "run", "--from-run", plain)
+    assert code == 1
+    assert out == ""
+    assert err.strip() == (
+        f"Error: Run {plain} was not started by `runlab run` (it has no "
+        "mlflow.source.type=PROJECT and mlflow.source.name tags), so there is no project to "
+        "re-run."
+    )
+    assert [r.info.run_id for r in client.search_runs(["0"])] == [plain]  # nothing new

@@ -58,13 +58,40 @@ def leaf_commands(group: click.Group, path: str) -> list[tuple[str, click.Comman
 SERVER_COMMANDS = {"runlab server", "runlab ui"}
 #: Lists local spool files; it talks to no tracking store (``spool deliver`` takes the option).
 LOCAL_ONLY_COMMANDS = {"runlab spool list"}
+#: Talk to a deployment target about what is deployed there (by deployment or endpoint name),
+#: never to a tracking store: the commands that take a model URI (create, update, run-local,
+#: sagemaker deploy/push-model/…, azureml deploy) take --tracking-uri to resolve it.
+TARGET_ONLY_COMMANDS = {
+    *(
+        f"runlab deployments {name}"
+        for name in (
+            "delete",
+            "list",
+            "get",
+            "predict",
+            "explain",
+            "help",
+            "create-endpoint",
+            "update-endpoint",
+            "delete-endpoint",
+            "list-endpoints",
+            "get-endpoint",
+        )
+    ),
+    "runlab sagemaker delete",
+    "runlab sagemaker list",
+    "runlab sagemaker terminate-transform-job",
+    "runlab azureml delete",
+    "runlab azureml list",
+    "runlab azureml get",
+}
 
 
 def test_every_command_accepts_tracking_uri() -> None:
     commands = leaf_commands(cli, "runlab")
     assert len(commands) >= 10
     for path, command in commands:
-        if path in SERVER_COMMANDS | LOCAL_ONLY_COMMANDS:
+        if path in SERVER_COMMANDS | LOCAL_ONLY_COMMANDS | TARGET_ONLY_COMMANDS:
             continue
         options = {opt for param in command.params for opt in param.opts}
         assert "--tracking-uri" in options, path

@@ -236,6 +236,10 @@ def push_model(
     default=None,
     help="Region of the ECR repository. Default: AWS's configured region, else us-west-2.",
 )
+@click.option(
+    "--registry-uri", default=None, metavar="URI", help="Model registry for models:/ URIs."
+)
+@click.option("--tracking-uri", default=None, metavar="URI", help="Tracking URI for runs:/ URIs.")
 def build_and_push_container(
     build: bool,
     push: bool,
@@ -247,6 +251,8 @@ def build_and_push_container(
     runlab_spec: str | None,
     base_image: str | None,
     region_name: str | None,
+    registry_uri: str | None,
+    tracking_uri: str | None,
 ) -> None:
     """Build the SageMaker serving image and push it to ECR as runlab-pyfunc:<version>.
 
@@ -257,7 +263,7 @@ def build_and_push_container(
     """
     from runlab.deployments.sagemaker_image import build_and_push
 
-    use_tracking(None, None)
+    use_tracking(tracking_uri, registry_uri)
     build_and_push(
         build=build,
         push=push,

@@ -15,9 +15,10 @@ any import, then trains a small model and logs it with ``import runlab as mlflow
   server`` over a fresh SQLite file, started once per tool). The entry point logs with runlab's
   client in both cases: under ``mlflow run`` it speaks MLflow's REST protocol to MLflow's server,
   so both runs record the same things.
-- The project lists ``runlab`` as a dependency. It is not installed from an index here: a wheel
-  of this checkout is built once and offered to uv and pip (``UV_FIND_LINKS`` /
-  ``PIP_FIND_LINKS``), for both tools' environments.
+- The project lists ``runlab`` as a dependency, which no index here serves. runlab's own
+  environments install the runlab that runs them (this checkout); for MLflow's uv and
+  virtualenv environments a wheel of this checkout is built once and offered to uv and pip
+  (``UV_FIND_LINKS`` / ``PIP_FIND_LINKS``).
 - Environments are cached in the benchmark's temporary folder (``RUNLAB_PROJECTS_CACHE``,
   ``MLFLOW_ENV_ROOT``), so the first run of each row builds one from scratch (shown as "cold")
   and nothing of the user's caches is reused or touched.
@@ -243,8 +244,9 @@ def render(result: dict[str, Any], command_line: str, started: dt.datetime, load
         "gradient descent and logs params, 20 loss points and a JSON artifact with `import runlab "
         "as mlflow`). Both tools run that same directory, each against its own tracking server "
         "(SQLite) on this machine; under `mlflow run` the entry point's runlab client speaks "
-        "MLflow's REST protocol to MLflow's server. The project's `runlab` dependency comes from "
-        "a wheel of this checkout offered through `UV_FIND_LINKS` / `PIP_FIND_LINKS`.",
+        "MLflow's REST protocol to MLflow's server. The project's `runlab` dependency is this "
+        "checkout: runlab's environments install the runlab that runs them; MLflow's uv and "
+        "virtualenv environments get a wheel of it through `UV_FIND_LINKS` / `PIP_FIND_LINKS`.",
         "- Timed: from starting the command to the entry point's first line (and to the "
         "command's exit), on the runs after the first, with the environment already built and "
         "cached (environment caches live in the benchmark's temporary folder). Each tool first "

@@ -110,6 +110,7 @@ def test_parse_lock_reads_pip_uv_and_conda_lines() -> None:
             "mypkg @ file:///build/mypkg-1.0-py3-none-any.whl",
             "-e git+https://example.invalid/repo.git@abc123#egg=Local_Pkg",
             "requests[socks]==2.31.0",
+            "-e file:///src/checkout",
             "python=3.11.8=h955ad1f_0",
         ]
     )
@@ -119,6 +120,7 @@ def test_parse_lock_reads_pip_uv_and_conda_lines() -> None:
         "mypkg": "@ file:///build/mypkg-1.0-py3-none-any.whl",
         "local-pkg": "-e git+https://example.invalid/repo.git@abc123#egg=Local_Pkg",
         "requests": "2.31.0",
+        "-e file:///src/checkout": "editable",
         "python": "3.11.8=h955ad1f_0",
     }
 

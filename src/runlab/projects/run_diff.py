@@ -163,10 +163,14 @@ def parse_lock(text: str) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if line.startswith(("-e ", "--editable ")):
+            # An editable install is known by its #egg= name, else only by where it lives
+            # (`uv pip freeze` writes `-e file:///path`), so the location is its key.
             target = line.split(None, 1)[1].strip()
             egg = _EGG.search(target)
-            name = egg.group(1) if egg else target.rstrip("/").rsplit("/", 1)[-1]
-            packages[_normalize(name)] = f"-e {target}"
+            if egg:
+                packages[_normalize(egg.group(1))] = f"-e {target}"
+            else:
+                packages[f"-e {target}"] = "editable"
             continue
         if line.startswith("-"):
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,20 @@ from runlab.tracking import config
 
 @pytest.fixture(autouse=True)
 def no_tracking_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test starts with no tracking URI in the environment or set in code."""
+    """Each test starts with no tracking URI in the environment or set in code.
+
+    Commands run in-process may set tracking variables for their child processes (``runlab
+    deployments --tracking-uri``); whatever a test leaves set is removed after it.
+    """
     for name in ("RUNLAB_TRACKING_URI", "MLFLOW_TRACKING_URI"):
         monkeypatch.delenv(name, raising=False)
+    before = {k for k in os.environ if k.startswith(("RUNLAB_", "MLFLOW_"))}
     config.set_tracking_uri(None)
     yield
     config.set_tracking_uri(None)
+    for name in [k for k in os.environ if k.startswith(("RUNLAB_", "MLFLOW_"))]:
+        if name not in before:
+            del os.environ[name]
 
 
 @pytest.fixture

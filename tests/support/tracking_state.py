@@ -46,6 +46,11 @@ def clean_tracking_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Itera
     reset_tracking_state()
     yield
     reset_tracking_state()
+    # Code under test may set tracking variables itself (a CLI command run in-process hands its
+    # --tracking-uri to child processes that way); none may leak into the next test.
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture(autouse=True)

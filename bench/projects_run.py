@@ -12,7 +12,8 @@ any import, then trains a small model and logs it with ``import runlab as mlflow
   environment managers that can work here: ``local``, ``uv`` and ``virtualenv``; the fastest one
   that works is the comparison the issue asks for.
 - Each tool logs to its own tracking server on this machine (``runlab server`` / ``mlflow
-  server`` over a fresh SQLite file, started once per tool). The entry point logs with runlab's
+  server`` over a fresh SQLite file; both run for the whole measure, and the runs of all rows
+  take turns, so the machine's load drifts over both tools alike). The entry point logs with runlab's
   client in both cases: under ``mlflow run`` it speaks MLflow's REST protocol to MLflow's server,
   so both runs record the same things.
 - The project lists ``runlab`` as a dependency, which no index here serves. runlab's own
@@ -33,6 +34,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -141,77 +144,98 @@ def timed_run(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -
     return {"first_line_s": first_line, "total_s": total}
 
 
-def measure_tool(
-    tool: harness.Tool, env: dict[str, str], workdir: Path, repeats: int, timeout: float
-) -> dict[str, dict[str, Any]]:
-    """Every manager of one tool: a cold run each (it builds the environment), then
-    ``repeats`` rounds of one warm run per manager, interleaved so that drift in the machine's
-    load hits every manager alike. A manager whose run fails drops out with its error."""
-    managers = list(MANAGERS[tool.name])
-    results: dict[str, dict[str, Any]] = {}
-    warm: dict[str, list[dict[str, Any]]] = {m: [] for m in managers}
+@dataclass
+class Row:
+    """One tool with one environment manager: what runs it, and its samples so far."""
+
+    tool: harness.Tool
+    manager: str
+    env: dict[str, str]
+    workdir: Path
+    result: dict[str, Any] = field(default_factory=dict)
+    warm: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.tool.name} {self.manager}"
+
+
+def measure_rows(rows: list[Row], repeats: int, timeout: float) -> None:
+    """A cold run of every row (it builds the environment), then ``repeats`` rounds of one warm
+    run per row, so that drift in the machine's load hits every tool and manager alike. A row
+    whose run fails drops out with its error."""
     for round_no in range(repeats + 1):
-        for manager in managers:
-            if "error" in results.get(manager, {}):
+        for row in rows:
+            if "error" in row.result:
                 continue
             t0 = time.perf_counter()
             try:
-                sample = timed_run(command(tool, manager), env, workdir, timeout)
+                sample = timed_run(command(row.tool, row.manager), row.env, row.workdir, timeout)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
-                results[manager] = {"error": str(err)[:600]}
+                row.result = {"error": str(err)[:600]}
             else:
                 if round_no == 0:
-                    results[manager] = {"cold": sample}
+                    row.result = {"cold": sample}
                 else:
-                    warm[manager].append(sample)
-            status = results[manager].get("error", "ok")
+                    row.warm.append(sample)
             print(
-                f"[projects {tool.name} {manager} {'cold' if round_no == 0 else round_no}]: "
-                f"{status} ({time.perf_counter() - t0:.1f} s)",
+                f"[projects {row.key} {'cold' if round_no == 0 else round_no}]: "
+                f"{row.result.get('error', 'ok')} ({time.perf_counter() - t0:.1f} s)",
                 file=sys.stderr,
                 flush=True,
             )
-    for manager, samples in warm.items():
-        if "error" in results[manager]:
+    for row in rows:
+        if "error" in row.result:
             continue
-        results[manager].update(
-            repeats=len(samples),
-            first_line_s=statistics.median(r["first_line_s"] for r in samples),
-            total_s=statistics.median(r["total_s"] for r in samples),
-            first_line_samples_s=[r["first_line_s"] for r in samples],
+        row.result.update(
+            repeats=len(row.warm),
+            first_line_s=statistics.median(r["first_line_s"] for r in row.warm),
+            total_s=statistics.median(r["total_s"] for r in row.warm),
+            first_line_samples_s=[r["first_line_s"] for r in row.warm],
         )
-    return results
 
 
 def run_projects(
     tools: list[harness.Tool], broken: dict[str, str], params: dict[str, Any], timeout: float
 ) -> dict[str, Any]:
     """Every row: {"rows": {"<tool> <manager>": result}, "ratio": …}."""
-    rows: dict[str, dict[str, Any]] = {
+    results: dict[str, dict[str, Any]] = {
         f"{name} {manager}": {"error": why}
         for name, why in broken.items()
         for manager in MANAGERS.get(name, ())
     }
-    with tempfile.TemporaryDirectory(prefix="bench-projects-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-projects-") as tmp, ExitStack() as servers:
         root = Path(tmp)
         try:
             wheels = build_runlab_wheel(root / "wheels")
         except subprocess.CalledProcessError as err:
             message = (err.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
-            return {"rows": rows, "error": f"could not build a runlab wheel: {message}"}
+            return {"rows": results, "error": f"could not build a runlab wheel: {message}"}
+        rows: list[Row] = []
+        # Both servers run for the whole measure, so the rows can take turns.
         for tool in tools:
             workdir = root / tool.name
             workdir.mkdir()
             try:
-                with server_harness.running_server(tool, "sqlite", 1, workdir) as server:
-                    env = tool_env(tool, server.url, wheels, workdir)
-                    measured = measure_tool(tool, env, workdir, params["repeats"], timeout)
-                    for manager, result in measured.items():
-                        rows[f"{tool.name} {manager}"] = result
+                server = servers.enter_context(
+                    server_harness.running_server(tool, "sqlite", 1, workdir)
+                )
             except Exception as err:  # the server did not start: every row of the tool says so
                 for manager in MANAGERS[tool.name]:
-                    rows[f"{tool.name} {manager}"] = {"error": f"{type(err).__name__}: {err}"}
-    return {"rows": rows, **comparison(rows)}
+                    results[f"{tool.name} {manager}"] = {"error": f"{type(err).__name__}: {err}"}
+                continue
+            env = tool_env(tool, server.url, wheels, workdir)
+            rows += [Row(tool, manager, env, workdir) for manager in MANAGERS[tool.name]]
+        measure_rows(rows, params["repeats"], timeout)
+        for row in rows:
+            results[row.key] = row.result
+    ordered = {
+        f"{name} {m}": results[f"{name} {m}"]
+        for name in MANAGERS
+        for m in MANAGERS[name]
+        if f"{name} {m}" in results
+    }
+    return {"rows": ordered, **comparison(ordered)}
 
 
 def comparison(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -249,10 +273,10 @@ def render(result: dict[str, Any], command_line: str, started: dt.datetime, load
         "virtualenv environments get a wheel of it through `UV_FIND_LINKS` / `PIP_FIND_LINKS`.",
         "- Timed: from starting the command to the entry point's first line (and to the "
         "command's exit), on the runs after the first, with the environment already built and "
-        "cached (environment caches live in the benchmark's temporary folder). Each tool first "
-        "runs once per manager (the cold column: that run built the environment), then the "
-        "warm runs go round the managers in turn, so drift in the machine's load hits them "
-        "alike. Figures are medians of the warm runs.",
+        "cached (environment caches live in the benchmark's temporary folder). Both servers run "
+        "throughout; every row runs once first (the cold column: that run built the "
+        "environment), then the warm runs go round all rows, both tools' in turn, so drift in "
+        "the machine's load hits them alike. Figures are medians of the warm runs.",
         "",
     ]
     if "error" in result:

@@ -26,8 +26,10 @@ def no_tracking_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     before = {k for k in os.environ if k.startswith(("RUNLAB_", "MLFLOW_"))}
     config.set_tracking_uri(None)
+    config.set_registry_uri(None)
     yield
     config.set_tracking_uri(None)
+    config.set_registry_uri(None)
     for name in [k for k in os.environ if k.startswith(("RUNLAB_", "MLFLOW_"))]:
         if name not in before:
             del os.environ[name]

@@ -40,7 +40,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("v2-registry")
     uri = f"sqlite:///{folder / 'registry.db'}"
     model = save_iris_model(folder / "iris")
-    client = Client(uri)
+    # Both stores named: this module-scoped fixture runs before any per-test clean-up.
+    client = Client(uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("Default")
     assert experiment is not None
     run_id = client.create_run(experiment.experiment_id).info.run_id

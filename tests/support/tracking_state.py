@@ -33,6 +33,7 @@ def reset_tracking_state() -> None:
     batch_writer.close_all()
     clear_store_cache()
     runlab.set_tracking_uri(None)
+    runlab.set_registry_uri(None)
     fluent_experiments._active_experiment = None
     fluent_experiments._client = None
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from runlab.entities import (
     DatasetInput,
     Experiment,
@@ -294,6 +292,10 @@ class RestTrackingStore(RestLoggedModelMethods):
             token = data.get("next_page_token")
             if max_results is not None or not token:
                 break
+        # Here, not at module level: a client that never reads a history (a training script,
+        # `runlab run`) should not pay numpy's import (~80 ms) to talk to a server.
+        import numpy as np
+
         return MetricHistory(
             metric_key,
             np.array(steps, dtype=np.int64),

@@ -246,10 +246,16 @@ def test_a_forked_child_does_not_keep_its_dead_parents_file_alive(
 
     run = runlab.start_run()
     runlab.log_metric("m", 1.0)
+    ready = os.path.abspath("grandchild-ready-%d" % os.getpid())
     pid = os.fork()
     if pid == 0:  # the grandchild (say, a data-loader worker) lives on until killed
+        # fork() has returned here, so runlab's after-fork handler has run: say so.
+        open(ready, "w").close()
         signal.pause()
         os._exit(0)
+    import time
+    while not os.path.exists(ready):  # killed before the grandchild ran, the test proves nothing
+        time.sleep(0.01)
     print(run.info.run_id, pid, flush=True)
     sys.stdin.readline()
     """

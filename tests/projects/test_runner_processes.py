@@ -38,6 +38,18 @@ entry_points:
     command: "sleep {seconds}; echo slept; exit {code}"
   tree:
     command: "bash tree.sh"
+  single:
+    command: "python wait.py"
+"""
+
+# One command (bash execs it): the entry point's own process is the command's first process.
+WAIT = """\
+import os, pathlib, time
+import runlab
+runlab.start_run()  # the project's run, opened by its entry point
+runlab.log_param("started", "yes")
+pathlib.Path("single.pid").write_text(str(os.getpid()))
+time.sleep(300)
 """
 
 
@@ -46,6 +58,7 @@ def project(tmp_path: Path) -> Path:
     folder.mkdir()
     (folder / "MLproject").write_text(MLPROJECT)
     (folder / "tree.sh").write_text(TREE)
+    (folder / "wait.py").write_text(WAIT)
     return folder
 
 
@@ -187,6 +200,39 @@ def test_ctrl_c_or_sigterm_of_runlab_run_kills_the_tree(
     client = Client(uri)
     (recorded,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert recorded.info.status == "KILLED"
+
+
+def test_a_sigkilled_runlab_run_takes_its_entry_point_along(tmp_path: Path, uri: str) -> None:
+    # SIGKILL leaves `runlab run` no chance to stop anything: the kernel's parent-death signal
+    # has to.
+    folder = project(tmp_path)
+    proc = _cli(tmp_path, uri, str(folder), "-e", "single", "--env-manager", "local")
+    try:
+        wait_for(folder / "single.pid")
+        time.sleep(0.2)  # the pid file is written before sleep() starts; either way it must go
+        pid = int((folder / "single.pid").read_text())
+        assert alive(pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+        wait_until_gone([pid])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    # Nobody ended the run; `runlab runs recover` does, from the entry point's spool note.
+    client = Client(uri)
+    (recorded,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert recorded.info.status == "RUNNING"
+    recover = subprocess.run(
+        [sys.executable, "-m", "runlab.cli", "runs", "recover", "--tracking-uri", uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert recover.returncode == 0, recover.stderr
+    ended = client.get_run(recorded.info.run_id)
+    assert ended.info.status == "KILLED"
+    assert ended.data.params["started"] == "yes"
 
 
 def test_no_wait_returns_the_run_id_and_the_run_goes_on(tmp_path: Path, uri: str) -> None:

@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 from runlab.errors import InvalidParameter, RunlabError
+from runlab.projects.parent_death import stop_with_parent
 from runlab.projects.submitted_run import (
     CANCEL_GRACE_SECONDS,
     OUTPUT_FILE,
@@ -180,7 +181,9 @@ def _prepare(client: Any, workdir: Path, **options: Any) -> _Launch:
     resolve_env_manager(project, options["env_manager"])
     storage_dir: Path = options["storage_dir"]
     storage_dir.mkdir(parents=True, exist_ok=True)
-    command, values = entry.compute_command(options["parameters"], storage_dir)
+    command, resolved = entry.compute_command(options["parameters"], storage_dir)
+    # Recorded as given where a path was downloaded: the temporary copy cannot be re-run.
+    values = entry.recorded_parameters(options["parameters"], resolved)
     params = records.check_params(values)
     if options["run_id"] is not None and (
         options["experiment_name"] is None and options["experiment_id"] is None
@@ -223,7 +226,7 @@ def _prepare(client: Any, workdir: Path, **options: Any) -> _Launch:
             params=[Param(k, v) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()] if resumed is not None else [],
         )
-        records.record_artifacts(client, run_id, project, entry.name, values, lock)
+        records.record_artifacts(client, run_id, project, entry.name, values, lock, resolved)
         env = records.child_environment(
             client.tracking_uri, experiment_id, run_id, environment.env_vars()
         )
@@ -258,6 +261,7 @@ def _start_foreground(
                 stdout=stream,
                 stderr=subprocess.STDOUT if stream is not None else None,
                 start_new_session=True,
+                preexec_fn=stop_with_parent(),  # a SIGKILLed `runlab run` takes it along
             )
     except OSError as exc:
         _end_quietly(client, launch.run_id, "FAILED")

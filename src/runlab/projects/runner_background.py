@@ -27,6 +27,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from runlab.projects.parent_death import stop_with_parent
+
 __all__ = ["main"]
 
 
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 env=spec["env"],
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=stop_with_parent(),  # a SIGKILLed supervisor takes it along
             )
         if process is not None and stop_requested.is_set():
             _stop(process.pid, grace)  # the SIGTERM came while the command was starting

@@ -416,3 +416,32 @@ def test_captured_output_becomes_an_artifact(
     output_path = submitted.output_path  # type: ignore[attr-defined]
     assert output_path.name == "output.log"
     assert not output_path.exists()  # removed with the temporary folder
+
+
+def test_a_downloaded_path_is_recorded_as_its_uri_and_reruns(
+    tmp_path: Path, uri: str, client: Client, no_logging: None
+) -> None:
+    from runlab.projects.rerun import rerun_arguments
+
+    source = client.create_run(client.create_experiment("inputs")).info.run_id
+    client.log_text(source, "a,b\n1,2\n", "inputs/table.csv")
+    given = f"runs:/{source}/inputs/table.csv"
+    project = write_project(tmp_path / "proj")
+    first = run(
+        str(project), parameters={"name": "n", "data": given}, env_manager="local", tracking_uri=uri
+    ).run_id
+    downloaded = received(project)["argv"][-1]  # type: ignore[index]
+    assert downloaded != given and Path(downloaded).name == "table.csv"
+    # The param and parameters.json keep the URI; the temporary copy is noted as what ran.
+    assert client.get_run(first).data.params["data"] == given
+    record = json.loads(artifact_text(client, first, "project/parameters.json", tmp_path))
+    assert record["parameters"]["data"] == given
+    assert record["resolved"]["data"] == downloaded
+    assert not Path(downloaded).exists()  # removed with the run's temporary folder
+
+    (project / "received.json").unlink()
+    rerun = run(**rerun_arguments(first, client), tracking_uri=uri).run_id
+    again = received(project)["argv"][-1]  # type: ignore[index]
+    assert Path(again).name == "table.csv" and again != downloaded  # downloaded afresh
+    assert client.get_run(rerun).info.status == "FINISHED"
+    assert client.get_run(rerun).data.params["data"] == given

@@ -38,6 +38,7 @@ __all__ = [
     "check_value",
     "extra_arguments",
     "quote",
+    "recorded_values",
     "resolve_values",
     "value_text",
 ]
@@ -141,6 +142,7 @@ class _Resolver:
     project_dir: Path
     storage_dir: Path
     made: list[Path]
+    tracking_uri: str | None = None
 
     def base(self, given: bool) -> Path:
         return self.cwd if given else self.project_dir
@@ -166,13 +168,20 @@ class _Resolver:
 
     def _download(self, param: Parameter, value: str, position: int) -> str:
         from runlab.tracking.artifact_reading import download_artifacts
+        from runlab.tracking.config import get_registry_uri
 
         self.storage_dir.mkdir(parents=True, exist_ok=True)
         # A fresh folder per parameter: two parameters naming files of the same name never meet.
         target = Path(tempfile.mkdtemp(prefix=f"param_{position}_", dir=self.storage_dir))
         self.made.append(target)
         try:
-            return os.path.abspath(download_artifacts(artifact_uri=value, dst_path=target))
+            local = download_artifacts(
+                artifact_uri=value,
+                dst_path=target,
+                tracking_uri=self.tracking_uri,
+                registry_uri=get_registry_uri(self.tracking_uri) if self.tracking_uri else None,
+            )
+            return os.path.abspath(local)
         except RunlabError as error:
             raise InvalidParameter(
                 f"Parameter {param.name!r} (path): could not download {value!r}: {error.message}"
@@ -199,6 +208,7 @@ def resolve_values(
     *,
     project_dir: Path,
     storage_dir: Path,
+    tracking_uri: str | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """Check and resolve an entry point's parameter values.
 
@@ -206,7 +216,9 @@ def resolve_values(
     order (defaults filled in), and the undeclared ones the user passed, in the user's order.
     Every value is checked (missing required ones, types) before any path is looked at or
     downloaded; if a later download fails, the folders made for earlier ones are removed.
-    Raises :class:`~runlab.errors.InvalidParameter` naming the parameter.
+    ``runs:/`` and ``models:/`` path values are looked up through ``tracking_uri`` (default:
+    the current tracking URI). Raises :class:`~runlab.errors.InvalidParameter` naming the
+    parameter.
     """
     given = {str(key): value_text(str(key), value) for key, value in user_params.items()}
     for key in given:
@@ -230,7 +242,7 @@ def resolve_values(
         raise InvalidParameter(
             f"Invalid parameter value(s) for entry point {entry_point!r}: " + "; ".join(problems)
         )
-    resolver = _Resolver(Path.cwd(), project_dir, storage_dir, [])
+    resolver = _Resolver(Path.cwd(), project_dir, storage_dir, [], tracking_uri)
     declared: dict[str, str] = {}
     try:
         for position, (name, param) in enumerate(params.items()):
@@ -247,3 +259,24 @@ def resolve_values(
         raise
     extras = {key: value for key, value in given.items() if key not in params}
     return declared, extras
+
+
+def recorded_values(
+    params: Mapping[str, Parameter],
+    user_params: Mapping[str, object],
+    resolved: Mapping[str, str],
+) -> dict[str, str]:
+    """The values a run records: the resolved ones, except that a ``path`` parameter downloaded
+    from a URI keeps the URI (its downloaded copy is a temporary folder that a re-run, or a
+    reader of the run, cannot use)."""
+    recorded = dict(resolved)
+    for name, param in params.items():
+        if param.type != "path" or name not in recorded:
+            continue
+        source = user_params.get(name, param.default)
+        if source is None:
+            continue
+        text = value_text(name, source)
+        if _local_path(text) is None:
+            recorded[name] = text
+    return recorded

@@ -181,7 +181,9 @@ def _prepare(client: Any, workdir: Path, **options: Any) -> _Launch:
     resolve_env_manager(project, options["env_manager"])
     storage_dir: Path = options["storage_dir"]
     storage_dir.mkdir(parents=True, exist_ok=True)
-    command, resolved = entry.compute_command(options["parameters"], storage_dir)
+    command, resolved = entry.compute_command(
+        options["parameters"], storage_dir, client.tracking_uri
+    )
     # Recorded as given where a path was downloaded: the temporary copy cannot be re-run.
     values = entry.recorded_parameters(options["parameters"], resolved)
     params = records.check_params(values)

@@ -194,11 +194,19 @@ def record_artifacts(
     entry_point: str,
     values: Mapping[str, str],
     lock_text: str,
+    resolved: Mapping[str, str] | None = None,
 ) -> None:
     """Write ``project/MLproject``, ``parameters.json``, ``environment.lock`` (and the
-    environment file the MLproject names) as artifacts of the run, in one upload."""
+    environment file the MLproject names) as artifacts of the run, in one upload.
+
+    ``values`` are the recorded parameter values (what a re-run passes again); ``resolved``,
+    when some differ, what the command got instead (a downloaded path's local copy), kept in
+    ``parameters.json`` under ``resolved`` for whoever reads the run."""
     description = project.describe(entry_point)
-    parameters = json.dumps({"entry_point": entry_point, "parameters": dict(values)}, indent=2)
+    record: dict[str, object] = {"entry_point": entry_point, "parameters": dict(values)}
+    if resolved is not None and dict(resolved) != dict(values):
+        record["resolved"] = dict(resolved)
+    parameters = json.dumps(record, indent=2)
     with tempfile.TemporaryDirectory(prefix="runlab-project-record-") as tmp:
         folder = Path(tmp) / ARTIFACT_DIR
         folder.mkdir()

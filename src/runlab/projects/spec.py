@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runlab.errors import InvalidParameter
-from runlab.projects.parameters import Parameter, extra_arguments, quote, resolve_values
+from runlab.projects.parameters import (
+    Parameter,
+    extra_arguments,
+    quote,
+    recorded_values,
+    resolve_values,
+)
 from runlab.projects.spec_yaml import MLprojectError
 
 __all__ = [
@@ -145,7 +151,10 @@ class EntryPoint:
             )
 
     def compute_parameters(
-        self, user_params: Mapping[str, object], storage_dir: Path
+        self,
+        user_params: Mapping[str, object],
+        storage_dir: Path,
+        tracking_uri: str | None = None,
     ) -> tuple[dict[str, str], dict[str, str]]:
         """Check and resolve the values: ``(declared parameters, undeclared ones)``.
 
@@ -158,10 +167,14 @@ class EntryPoint:
             user_params,
             project_dir=self.project_dir,
             storage_dir=storage_dir,
+            tracking_uri=tracking_uri,
         )
 
     def compute_command(
-        self, user_params: Mapping[str, object], storage_dir: Path
+        self,
+        user_params: Mapping[str, object],
+        storage_dir: Path,
+        tracking_uri: str | None = None,
     ) -> tuple[str, dict[str, str]]:
         """The shell command to run and the resolved value of every parameter.
 
@@ -169,9 +182,10 @@ class EntryPoint:
         parameters fill their placeholders, with defaults for those not given; undeclared ones
         are appended as ``--key value``. The returned values are the declared parameters in
         declaration order, then the undeclared ones. Raises
-        :class:`~runlab.errors.InvalidParameter` for a missing or ill-typed value.
+        :class:`~runlab.errors.InvalidParameter` for a missing or ill-typed value. ``runs:/``
+        and ``models:/`` path values are downloaded through ``tracking_uri``.
         """
-        declared, extras = self.compute_parameters(user_params, storage_dir)
+        declared, extras = self.compute_parameters(user_params, storage_dir, tracking_uri)
         command = "".join(
             literal + ("" if name is None else quote(declared[name]))
             for literal, name in self._pieces
@@ -184,6 +198,14 @@ class EntryPoint:
                 body = body[:-1].rstrip()
             command = f"{body} {extra_arguments(extras)}".lstrip()
         return command, {**declared, **extras}
+
+    def recorded_parameters(
+        self, user_params: Mapping[str, object], resolved: Mapping[str, str]
+    ) -> dict[str, str]:
+        """The values to record for a run given ``user_params`` (see
+        :func:`runlab.projects.parameters.recorded_values`): ``resolved`` with downloaded
+        ``path`` values replaced by the URI they came from."""
+        return recorded_values(self.parameters, user_params, resolved)
 
 
 @dataclass

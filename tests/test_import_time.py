@@ -53,3 +53,59 @@ def test_mlflow_style_imports_stay_light() -> None:
     # The client and fluent API are loaded now, but the database driver waits for a store.
     assert "runlab.tracking.fluent" in modules
     assert not (_top_level(modules) & HEAVY), sorted(_top_level(modules) & HEAVY)
+
+
+def test_the_tracking_client_loads_httpx_without_its_command_line_tool() -> None:
+    # httpx's console command (httpx._main) pulls in click, rich and pygments.
+    modules = _modules_after(
+        "from runlab.store.rest.http import HttpSession, RestConfig\n"
+        "HttpSession(RestConfig('http://127.0.0.1:1')).close()"
+    )
+    assert "httpx" in modules
+    assert "httpx._main" not in modules
+    assert not ({"rich", "pygments"} & _top_level(modules))
+    # Nothing is broken for code that wants the tool after all.
+    after = _modules_after(
+        "import runlab.httpx_lean, httpx._main\nassert callable(httpx._main.main)"
+    )
+    assert "httpx._main" in after
+
+
+def test_the_cli_loads_only_the_command_it_runs() -> None:
+    modules = _modules_after(
+        "from click.testing import CliRunner\n"
+        "from runlab.cli.main import cli\n"
+        "assert CliRunner().invoke(cli, ['run', '--help']).exit_code == 0"
+    )
+    assert "runlab.cli.project_run" in modules
+    others = {"runlab.cli.azureml", "runlab.cli.sagemaker", "runlab.cli.models", "runlab.cli.server"}
+    assert not (others & modules), sorted(others & modules)
+    # Listing the commands loads them all, for their help lines.
+    listed = _modules_after(
+        "from click.testing import CliRunner\n"
+        "from runlab.cli.main import cli\n"
+        "out = CliRunner().invoke(cli, ['--help']).output\n"
+        "assert 'sagemaker' in out and 'Deploy models to Amazon SageMaker' in out"
+    )
+    assert others <= listed
+
+
+def test_runlab_run_loads_httpcore_without_trio() -> None:
+    # httpcore imports trio (when installed) to support trio event loops, which a
+    # `runlab run` never runs; trio stays importable for code that wants it.
+    modules = _modules_after(
+        "from runlab.cli.project_run import _load_http_client_without_trio\n"
+        "_load_http_client_without_trio()\n"
+        "import httpcore"
+    )
+    assert "httpcore" in modules
+    assert "trio" not in modules
+    script = (
+        "import importlib.util, sys\n"
+        "from runlab.cli.project_run import _load_http_client_without_trio\n"
+        "_load_http_client_without_trio()\n"
+        "if importlib.util.find_spec('trio') is not None:\n"
+        "    import trio\n"
+        "    assert trio.run is not None\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)

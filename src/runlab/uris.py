@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import posixpath
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlparse
 
 from runlab.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    import ssl
 
 #: File name of the embedded SQLite database used when no tracking URI is set.
 DEFAULT_DB_FILENAME = "runlab.db"
@@ -36,6 +40,22 @@ def is_sql_uri(uri: str) -> bool:
 def is_http_uri(uri: str) -> bool:
     """True for ``http://`` and ``https://`` URIs (a tracking server)."""
     return scheme_of(uri) in ("http", "https")
+
+
+def tls_verify_for(url: str, verify: bool | str) -> ssl.SSLContext | bool | str:
+    """The ``verify`` value to give an HTTP client that talks to ``url``.
+
+    For a plain ``http://`` URL with default verification, a TLS context without trusted
+    certificates: loading the default CA bundle costs tens of milliseconds at every start, for
+    a connection that never uses TLS. Such a context still requires a valid certificate and
+    host name, so if the client were ever sent to an https address it would fail rather than
+    connect unverified. Anything else is returned unchanged.
+    """
+    if verify is True and scheme_of(url) == "http":
+        import ssl
+
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname: on
+    return verify
 
 
 def is_local_path_uri(uri: str) -> bool:

@@ -45,7 +45,10 @@ def test_default_is_runlab_db_in_the_working_directory(
 
 def leaf_commands(group: click.Group, path: str) -> list[tuple[str, click.Command]]:
     found = []
-    for name, command in group.commands.items():
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None
         if isinstance(command, click.Group):
             found += leaf_commands(command, f"{path} {name}")
         else:

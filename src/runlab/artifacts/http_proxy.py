@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote, unquote, urlsplit
 
-import httpx
-
 from runlab.artifacts._local_files import plan_upload
 from runlab.artifacts.multipart import MultipartUpload, PartCredential, plan_parts, send_parts
 from runlab.artifacts.path_safety import join_artifact_path, safe_join, validate_artifact_path
@@ -39,6 +37,8 @@ from runlab.errors import (
     RunlabError,
     Unavailable,
 )
+from runlab.httpx_lean import httpx
+from runlab.uris import tls_verify_for
 
 __all__ = [
     "ARTIFACTS_SERVICE",
@@ -242,7 +242,7 @@ class HttpArtifactRepository:
         self.options = HttpOptions.from_env(os.environ if env is None else env)
         self._owns_http = http is None
         self._http = http or httpx.Client(
-            verify=self.options.verify,
+            verify=tls_verify_for(self.server_url, self.options.verify),
             cert=self.options.client_cert,
             timeout=httpx.Timeout(self.options.timeout, connect=min(30.0, self.options.timeout)),
         )

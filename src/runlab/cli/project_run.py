@@ -40,6 +40,25 @@ def _pairs(values: Sequence[str], option: str, *, flags: bool = False) -> dict[s
     return result
 
 
+def _load_http_client_without_trio() -> None:
+    """Import httpcore (under the tracking client's httpx) with trio hidden from it.
+
+    httpcore imports trio whenever it is installed, to support trio event loops; that costs
+    about 45 ms (and an ``ldconfig`` run) before the entry point can start, for async code
+    this command never runs. trio stays importable afterwards; only this process's httpcore
+    goes without trio support.
+    """
+    if "httpcore" in sys.modules or "trio" in sys.modules:
+        return
+    sys.modules["trio"] = None  # type: ignore[assignment]  # makes `import trio` fail
+    try:
+        import httpcore  # noqa: F401
+    except ImportError:
+        pass  # reported where the tracking client needs it
+    finally:
+        del sys.modules["trio"]
+
+
 @contextlib.contextmanager
 def _progress_on_stderr() -> Iterator[None]:
     """Show the runner's progress messages on stderr while the command runs."""
@@ -183,6 +202,7 @@ def run(
         "storage_dir": storage_dir,
         "tracking_uri": tracking_uri,
     }
+    _load_http_client_without_trio()
     if from_run is not None:
         given = {
             "URI": uri is not None,

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 
 from runlab.errors import (
@@ -26,6 +25,8 @@ from runlab.errors import (
     Unavailable,
     error_from_code,
 )
+from runlab.httpx_lean import httpx
+from runlab.uris import tls_verify_for
 
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _STATUS_CODES = {
@@ -73,7 +74,7 @@ class HttpSession:
             base_url=config.base_url.rstrip("/"),
             headers=headers,
             auth=auth,
-            verify=config.verify,
+            verify=tls_verify_for(config.base_url, config.verify),
             cert=config.client_cert,
             timeout=config.timeout,
         )

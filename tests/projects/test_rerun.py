@@ -99,6 +99,7 @@ def test_arguments_for_a_repository_run(client: Client) -> None:
         "backend": "local",
         "lock_text": LOCK,
         "tags": {REPRODUCES_TAG: run_id},
+        "code_patch": None,
     }
     plan = load_rerun(run_id, client)
     assert plan.mlproject_text == MLPROJECT
@@ -113,15 +114,34 @@ def test_a_local_git_directory_is_rerun_at_the_commit(client: Client, tmp_path: 
     assert (args["uri"], args["version"]) == (str(repo), COMMIT)
 
 
-def test_a_run_of_uncommitted_changes_says_so(client: Client) -> None:
-    run_id = recorded_run(client, "https://example.invalid/r.git")
-    client.set_tag(run_id, "runlab.source.git.dirty", "true", synchronous=True)
-    plan = load_rerun(run_id, client)
-    assert plan.version == COMMIT
-    assert plan.notes == (
-        f"Run {run_id} ran uncommitted changes on top of commit {COMMIT}; the re-run runs the "
-        "commit as it was committed.",
-    )
+def test_uncommitted_changes_are_applied_again_or_the_note_says_why_not(client: Client) -> None:
+    patch = b"diff --git a/x b/x\n--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+\xff\x00b\n"
+    with_patch = recorded_run(client, "https://example.invalid/r.git")
+    client.set_tag(with_patch, "runlab.source.git.dirty", "true", synchronous=True)
+    client.set_tag(with_patch, "runlab.source.git.uncommitted", "recorded", synchronous=True)
+    Path("uncommitted.patch").write_bytes(patch)  # the working directory is tmp_path
+    client.log_artifact(with_patch, "uncommitted.patch", "project")
+    plan = load_rerun(with_patch, client)
+    assert (plan.version, plan.code_patch, plan.notes) == (COMMIT, patch, ())
+    assert plan.run_arguments()["code_patch"] == patch  # byte for byte
+
+    reasons = {
+        "too large": "they made too large a patch to record",
+        None: "the run has no patch of them (it was made by a version of runlab that did not "
+        "record one)",
+        "recorded": "its project/uncommitted.patch artifact is missing",
+    }
+    for tag, why in reasons.items():
+        run_id = recorded_run(client, "https://example.invalid/r.git")
+        client.set_tag(run_id, "runlab.source.git.dirty", "true", synchronous=True)
+        if tag is not None:
+            client.set_tag(run_id, "runlab.source.git.uncommitted", tag, synchronous=True)
+        plan = load_rerun(run_id, client)
+        assert (plan.version, plan.code_patch) == (COMMIT, None)
+        assert plan.notes == (
+            f"Run {run_id} ran uncommitted changes on top of commit {COMMIT}, and {why}; the "
+            "re-run runs the commit as it was committed.",
+        )
 
 
 def test_a_moved_checkout_is_fetched_from_its_remote(client: Client, tmp_path: Path) -> None:
@@ -336,3 +356,169 @@ def test_cli_from_run_of_a_run_that_is_no_project_run(client: Client) -> None:
         "re-run."
     )
     assert [r.info.run_id for r in client.search_runs(["0"])] == [plain]  # nothing new
+
+
+# -- end to end: a run of uncommitted changes and untracked files, re-run exactly ----------------
+DIRTY_MLPROJECT = """\
+name: dirty_demo
+entry_points:
+  main:
+    parameters:
+      out: string
+    command: "python main.py {out}"
+"""
+# Writes what it saw to the file named by its argument (the re-runs run in temporary checkouts).
+DIRTY_SCRIPT = """\
+import pathlib, sys
+
+here = pathlib.Path(".")
+extra = here / "data" / "extra.csv"
+seen = [
+    "LABEL",
+    (here / "settings.txt").read_text().strip(),
+    extra.read_text().strip() if extra.exists() else "no extra",
+    "old.txt there" if (here / "old.txt").exists() else "old.txt gone",
+]
+pathlib.Path(sys.argv[1]).write_text(" | ".join(seen))
+"""
+
+
+def dirty_repo(path: Path) -> str:
+    """A committed project whose output depends on its script, a setting and two data files."""
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    (path / "MLproject").write_text(DIRTY_MLPROJECT)
+    (path / "main.py").write_text(DIRTY_SCRIPT.replace("LABEL", "committed"))
+    (path / "settings.txt").write_text("lr=1\n")
+    (path / "old.txt").write_text("old\n")
+    (path / ".gitignore").write_text("*.log\n")
+    return commit_all(path, "first")
+
+
+def git_status(repo: Path) -> str:
+    return subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
+def test_a_run_of_uncommitted_changes_is_rerun_exactly(client: Client, tmp_path: Path) -> None:
+    from runlab.projects.run_diff import diff_runs
+    from runlab.projects.runner import run
+
+    repo = tmp_path / "repo"
+    commit = dirty_repo(repo)
+    out = tmp_path / "out.txt"
+    # Uncommitted: the script, a setting, a deleted file, an untracked data file (and an
+    # ignored file, which is not the code's).
+    (repo / "main.py").write_text(DIRTY_SCRIPT.replace("LABEL", "edited"))
+    (repo / "settings.txt").write_text("lr=2\n")
+    (repo / "old.txt").unlink()
+    (repo / "data").mkdir()
+    (repo / "data" / "extra.csv").write_text("x,y\n1,2\n")
+    (repo / "debug.log").write_text("ignored\n")
+    expected = "edited | lr=2 | x,y\n1,2 | old.txt gone"
+    original = run(
+        str(repo),
+        parameters={"out": str(out)},
+        env_manager="local",
+        experiment_name="dirty",
+        tracking_uri=client.tracking_uri,
+    ).run_id
+    assert out.read_text() == expected
+    tags = client.get_run(original).data.tags
+    assert tags["mlflow.source.git.commit"] == commit
+    assert tags["runlab.source.git.dirty"] == "true"
+    assert tags["runlab.source.git.uncommitted"] == "recorded"
+    downloads = tmp_path / "downloads"
+    patch = Path(
+        client.download_artifacts(original, "project/uncommitted.patch", str(downloads / "a"))
+    ).read_bytes()
+
+    # The working tree moves on: a new commit without the data file and with another script,
+    # then another uncommitted setting.
+    (repo / "data" / "extra.csv").unlink()
+    subprocess.run(["git", "checkout", "-q", "--", "old.txt"], cwd=repo, check=True)
+    (repo / "main.py").write_text(DIRTY_SCRIPT.replace("LABEL", "later"))
+    (repo / "settings.txt").write_text("lr=3\n")
+    assert commit_all(repo, "later") != commit
+    (repo / "settings.txt").write_text("lr=4\n")
+    status = git_status(repo)
+
+    out.unlink()
+    plan = load_rerun(original, client)
+    assert (plan.version, plan.code_patch, plan.notes[1:]) == (commit, patch, ())
+    assert "ran in the local interpreter" in plan.notes[0]  # the only note
+    rerun = run(**rerun_arguments(original, client), tracking_uri=client.tracking_uri).run_id
+    assert out.read_text() == expected  # the recorded commit with the recorded changes
+    assert git_status(repo) == status  # the working tree was not touched
+    new = client.get_run(rerun)
+    assert new.info.status == "FINISHED"
+    assert new.data.tags[REPRODUCES_TAG] == original
+    assert new.data.tags["mlflow.source.git.commit"] == commit
+    assert new.data.tags["runlab.source.git.dirty"] == "true"
+    assert new.data.tags["runlab.source.git.uncommitted"] == "recorded"
+    again_patch = client.download_artifacts(rerun, "project/uncommitted.patch", str(downloads))
+    assert Path(again_patch).read_bytes() == patch
+    diff = diff_runs(client, original, rerun)
+    assert (diff.params, diff.code) == ((), ())
+
+    # The re-run of the re-run, through the CLI, is exact too.
+    out.unlink()
+    code, _, err = invoke(client, "run", "--from-run", rerun)
+    assert code == 0, err
+    assert "ran uncommitted changes" not in err  # no note about changes left out
+    assert out.read_text() == expected
+    (third,) = client.search_runs(
+        [new.info.experiment_id], filter_string=f"tags.`{REPRODUCES_TAG}` = '{rerun}'"
+    )
+    assert diff_runs(client, original, third.info.run_id).code == ()
+
+    # A recorded patch that no longer applies: a clear error, and no run is left behind.
+    broken = tmp_path / "broken" / "uncommitted.patch"
+    broken.parent.mkdir()
+    broken.write_bytes(patch.replace(b"-lr=1", b"-lr=9"))
+    client.log_artifact(original, str(broken), "project")
+    runs_before = len(client.search_runs([new.info.experiment_id]))
+    with pytest.raises(InvalidParameter, match=f"do not apply to commit {commit} of {repo}"):
+        run(**rerun_arguments(original, client), tracking_uri=client.tracking_uri)
+    assert len(client.search_runs([new.info.experiment_id])) == runs_before
+
+
+def test_uncommitted_changes_over_the_size_cap_are_not_recorded(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runlab.projects import uncommitted
+    from runlab.projects.run_diff import diff_runs
+    from runlab.projects.runner import run
+
+    monkeypatch.setattr(uncommitted, "MAX_PATCH_BYTES", 100)
+    repo = tmp_path / "repo"
+    commit = dirty_repo(repo)
+    (repo / "settings.txt").write_text("lr=2\n" + "# a long comment line\n" * 10)
+    out = tmp_path / "out.txt"
+    original = run(
+        str(repo), parameters={"out": str(out)}, env_manager="local",
+        tracking_uri=client.tracking_uri,
+    ).run_id  # fmt: skip
+    assert out.read_text().startswith("committed | lr=2")
+    tags = client.get_run(original).data.tags
+    assert tags["runlab.source.git.dirty"] == "true"
+    assert tags["runlab.source.git.uncommitted"] == "too large"
+    assert [a.path for a in client.list_artifacts(original, "project")] == [
+        "project/MLproject", "project/environment.lock", "project/parameters.json",
+    ]  # fmt: skip
+    plan = load_rerun(original, client)
+    assert plan.code_patch is None
+    assert plan.notes[0] == (
+        f"Run {original} ran uncommitted changes on top of commit {commit}, and they made too "
+        "large a patch to record; the re-run runs the commit as it was committed."
+    )
+    rerun = run(**plan.run_arguments(), tracking_uri=client.tracking_uri).run_id
+    assert out.read_text() == "committed | lr=1 | no extra | old.txt there"
+    assert [c.to_dict() for c in diff_runs(client, original, rerun).code] == [
+        {"key": "runlab.source.git.dirty", "a": "true", "b": None},
+        {"key": "project/uncommitted.patch", "a": "not recorded (too large)", "b": None},
+    ]

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from runlab.cli.main import cli
-from runlab.projects.run_diff import diff_locks, diff_runs, parse_lock
+from runlab.projects.run_diff import Change, diff_locks, diff_runs, parse_lock
 from runlab.tracking import config
 from runlab.tracking.client import Client
 
@@ -234,6 +234,59 @@ def test_a_rerun_at_the_same_commit_differs_in_nothing(client: Client) -> None:
     client.set_tag(rerun, "mlflow.source.git.commit", "d" * 40, synchronous=True)
     keys = [c.key for c in diff_runs(client, original, rerun).code]
     assert keys == ["mlflow.source.git.commit", "mlflow.source.git.branch"]
+
+
+def dirty(client: Client, run_id: str, patch: bytes | None, uncommitted: str | None) -> None:
+    """Mark a run as one of uncommitted changes, with ``patch`` recorded as a project run would."""
+    client.set_tag(run_id, "runlab.source.git.dirty", "true", synchronous=True)
+    if uncommitted is not None:
+        client.set_tag(run_id, "runlab.source.git.uncommitted", uncommitted, synchronous=True)
+    if patch is not None:
+        folder = Path(f"patch-{run_id}")  # the working directory is tmp_path
+        folder.mkdir()
+        (folder / "uncommitted.patch").write_bytes(patch)
+        client.log_artifact(run_id, str(folder / "uncommitted.patch"), "project")
+
+
+def test_uncommitted_changes_of_runs_of_the_same_commit_are_compared(client: Client) -> None:
+    from runlab.projects.uncommitted import describe_patch
+
+    def run_of(commit: str = "c" * 40) -> str:
+        return project_run(client, params={}, commit=commit, lock=None, metrics={})
+
+    patch_1, patch_2 = b"diff --git a/x b/x\n+1\n", b"diff --git a/x b/x\n+2\n\x00"
+    a, same, other, clean = run_of(), run_of(), run_of(), run_of()
+    dirty(client, a, patch_1, "recorded")
+    dirty(client, same, patch_1, "recorded")
+    dirty(client, other, patch_2, "recorded")
+    assert diff_runs(client, a, same).same  # the same changes on the same commit
+    key = "project/uncommitted.patch"
+    assert diff_runs(client, a, other).code == (
+        Change(key, describe_patch(patch_1), describe_patch(patch_2)),
+    )
+    # A clean run of the commit: the dirty tag and the patch both differ.
+    assert [c.to_dict() for c in diff_runs(client, clean, a).code] == [
+        {"key": "runlab.source.git.dirty", "a": None, "b": "true"},
+        {"key": key, "a": None, "b": describe_patch(patch_1)},
+    ]
+    # Changes that were not recorded cannot be shown the same, even on both sides.
+    old, too_large = run_of(), run_of()
+    dirty(client, old, None, None)
+    dirty(client, too_large, None, "too large")
+    assert diff_runs(client, old, too_large).code == (
+        Change(key, "not recorded (no patch)", "not recorded (too large)"),
+    )
+    assert diff_runs(client, too_large, too_large).code == (
+        Change(key, "not recorded (too large)", "not recorded (too large)"),
+    )
+    code, out, _ = invoke(client, "runs", "diff", a, other)
+    assert code == 0
+    assert key in out and describe_patch(patch_2) in out
+    # Runs of different commits: the commit is the difference, patches are not compared.
+    elsewhere = run_of("d" * 40)
+    dirty(client, elsewhere, patch_2, "recorded")
+    keys = [c.key for c in diff_runs(client, a, elsewhere).code]
+    assert keys == ["mlflow.source.git.commit"]
 
 
 def test_cli_diff_of_unknown_run_is_a_one_line_error(client: Client) -> None:

@@ -212,12 +212,51 @@ def test_local_git_working_tree_tags(tmp_path: Path, uri: str, client: Client) -
     git(project, "remote", "add", "origin", "https://example.com/org/proj.git")
     commit = git(project, "rev-parse", "HEAD")
     (project / "MLproject").write_text(MLPROJECT + "\n")  # uncommitted change
+    before = git(project, "status", "--porcelain")
     submitted = run(str(project), parameters={"name": "n"}, env_manager="local", tracking_uri=uri)
     tags = client.get_run(submitted.run_id).data.tags
     assert tags["mlflow.source.git.commit"] == commit
     assert tags["mlflow.source.git.branch"] == "trunk"
     assert tags["mlflow.source.git.repoURL"] == "https://example.com/org/proj.git"
     assert tags["runlab.source.git.dirty"] == "true"
+    assert tags["runlab.source.git.uncommitted"] == "recorded"
+    # The changed MLproject and the untracked data.csv, as one patch from the top level.
+    patch = artifact_text(client, submitted.run_id, "project/uncommitted.patch", tmp_path)
+    assert "diff --git a/MLproject b/MLproject" in patch
+    assert "diff --git a/data.csv b/data.csv\nnew file mode" in patch
+    assert "received.json" not in patch  # written by the run, after the snapshot
+    # The working tree is as it was, apart from the file the entry point wrote.
+    assert git(project, "status", "--porcelain") == before + "\n?? received.json"
+
+
+@pytest.mark.usefixtures("no_logging")
+def test_a_code_patch_that_does_not_apply_leaves_nothing(
+    tmp_path: Path, uri: str, client: Client, scratch: Path
+) -> None:
+    project = write_project(tmp_path / "proj")
+    git(project, "init", "--quiet", "--initial-branch=main")
+    git(project, "add", ".")
+    git(project, "commit", "--quiet", "-m", "one")
+    commit = git(project, "rev-parse", "HEAD")
+    stale = (
+        "diff --git a/MLproject b/MLproject\n--- a/MLproject\n+++ b/MLproject\n"
+        "@@ -1,2 +1,2 @@\n-name: something else\n+name: patched\n entry_points:\n"
+    )
+    for patch in (stale.encode(), b"not a patch at all\n"):
+        with pytest.raises(InvalidParameter, match=f"do not apply to commit {commit} of"):
+            run(
+                str(project),
+                version=commit,
+                parameters={"name": "n"},
+                env_manager="local",
+                tracking_uri=uri,
+                experiment_name="should not exist",
+                code_patch=patch,
+            )
+    assert all_runs(client) == []
+    assert client.get_experiment_by_name("should not exist") is None
+    assert list(scratch.iterdir()) == []
+    assert not (project / "received.json").exists()
 
 
 @pytest.mark.usefixtures("no_logging")
@@ -332,6 +371,7 @@ def test_run_id_with_a_changed_param_is_refused(
         ({"version": "v9"}, InvalidParameter, "needs a git repository"),
         ({"parameters": {"name": "x" * 7000}}, InvalidParameter, "name"),  # too long a param
         ({"tags": {"": "empty key"}}, InvalidParameter, "key"),
+        ({"code_patch": b"diff"}, InvalidParameter, "runs a local directory in place"),
     ],
 )
 def test_refusals_create_nothing(

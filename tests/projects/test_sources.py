@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import re
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -111,10 +112,53 @@ def test_local_git_working_tree(repo: tuple[Path, dict[str, str]], tmp_path: Pat
     assert fetched.git.branch == "main"
     assert fetched.git.repo_url == "https://example.com/org/repo.git"  # no credentials
     assert fetched.git.dirty is False
+    (path / ".gitignore").write_text("*.log\n")
+    git(path, "add", ".gitignore")
+    git(path, "commit", "--quiet", "-m", "ignore logs")
+    (path / "output.log").write_text("an ignored file does not count")
+    still_clean = checkout_project(str(path), None, tmp_path / "work")
+    assert still_clean.git is not None and still_clean.git.dirty is False
+    assert still_clean.uncommitted is None
+    (path / "untracked.txt").write_text("a new file the code may read counts")
+    untracked = checkout_project(str(path), None, tmp_path / "work")
+    assert untracked.git is not None and untracked.git.dirty is True
+    assert untracked.uncommitted is not None and untracked.uncommitted.patch is not None
+    (path / "untracked.txt").unlink()
     (path / "marker.txt").write_text("edited")
-    (path / "untracked.txt").write_text("new files do not count")
     dirty = checkout_project(str(path), None, tmp_path / "work")
     assert dirty.git is not None and dirty.git.dirty is True
+    assert dirty.uncommitted is not None and dirty.uncommitted.patch is not None
+    assert b"+edited" in dirty.uncommitted.patch
+
+
+def test_a_patch_is_applied_to_the_checkout_before_the_subdirectory_is_looked_up(
+    repo: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    path, commits = repo
+    # A project folder that was never committed, and an edit to a committed file.
+    (path / "newproject").mkdir()
+    (path / "newproject" / "MLproject").write_text("name: new\n")
+    (path / "marker.txt").write_text("patched")
+    local = checkout_project(str(path / "newproject"), None, tmp_path / "local")
+    assert local.uncommitted is not None and local.uncommitted.patch is not None
+    patch = local.uncommitted.patch
+    for uri in (str(path / "newproject"), f"{path.as_uri()}#newproject"):
+        work = tmp_path / "work"
+        fetched = checkout_project(uri, commits["second"], work, code_patch=patch)
+        assert fetched.directory.is_relative_to(work)
+        assert (fetched.directory / "MLproject").read_text() == "name: new\n"
+        assert (fetched.directory.parent / "marker.txt").read_text() == "patched"
+        assert fetched.git is not None and fetched.git.dirty is True
+        assert fetched.git.commit == commits["second"]
+        assert fetched.uncommitted is not None and fetched.uncommitted.patch == patch
+        shutil.rmtree(work)
+    # The first commit has another marker.txt: the patch does not apply there.
+    with pytest.raises(InvalidParameter, match=f"do not apply to commit {commits['first']} of"):
+        checkout_project(str(path / "newproject"), "v1", tmp_path / "other", code_patch=patch)
+    # A directory run in place has no checkout to apply a patch to.
+    with pytest.raises(InvalidParameter, match="runs a local directory in place"):
+        checkout_project(str(path), None, tmp_path / "inplace", code_patch=patch)
+    assert not (tmp_path / "inplace").exists()
 
 
 def test_file_uri_clones_default_branch_and_cleans_up(

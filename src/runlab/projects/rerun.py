@@ -7,7 +7,8 @@ run's source tags this module works out how to run the same thing again:
 
 - the same code: the recorded git commit of the same repository or local directory (the
   runner checks the commit out into a temporary directory, whatever a local working tree
-  holds now); a project that was not in git can only be
+  holds now), with the run's uncommitted changes (``project/uncommitted.patch``) applied on top
+  when it ran a dirty working tree; a project that was not in git can only be
   re-run from its directory as it is now, and only while its MLproject is still the recorded one;
 - the same entry point and parameter values (defaults included, so a changed default in the
   code does not change the re-run);
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runlab.errors import ArtifactNotFound, InvalidParameter
+from runlab.projects.uncommitted import PATCH_ARTIFACT, TOO_LARGE, UNCOMMITTED_TAG
 
 if TYPE_CHECKING:
     from runlab.entities import Run
@@ -39,6 +41,7 @@ __all__ = [
     "LOCK_ARTIFACT",
     "MLPROJECT_ARTIFACT",
     "PARAMETERS_ARTIFACT",
+    "PATCH_ARTIFACT",
     "REPRODUCES_TAG",
     "RerunPlan",
     "load_rerun",
@@ -70,7 +73,9 @@ class RerunPlan:
 
     ``uri`` and ``version`` address the same code, ``entry_point`` and ``parameters`` are the
     recorded ones, ``lock_text`` is the recorded environment lock (None when the run has none),
-    ``notes`` say where the re-run cannot be exact.
+    ``code_patch`` the uncommitted changes the run ran on top of its commit (None when it ran
+    the commit as committed, or when they were not recorded), ``notes`` say where the re-run
+    cannot be exact.
     """
 
     run_id: str
@@ -84,6 +89,7 @@ class RerunPlan:
     lock_text: str | None
     mlproject_text: str | None
     notes: tuple[str, ...] = field(default=())
+    code_patch: bytes | None = None
 
     @property
     def tags(self) -> dict[str, str]:
@@ -94,7 +100,8 @@ class RerunPlan:
         """Keyword arguments for :func:`runlab.projects.runner.run`.
 
         Beyond MLflow's signature the runner takes ``lock_text`` (installed exactly, see
-        ``prepare_environment``) and ``tags`` (set on the new run).
+        ``prepare_environment``), ``tags`` (set on the new run) and ``code_patch`` (applied to
+        the checkout of ``version``).
         """
         return {
             "uri": self.uri,
@@ -106,6 +113,7 @@ class RerunPlan:
             "backend": self.backend,
             "lock_text": self.lock_text,
             "tags": self.tags,
+            "code_patch": self.code_patch,
         }
 
 
@@ -129,10 +137,13 @@ def load_rerun(run_id: str, client: Client) -> RerunPlan:
             f"{_SOURCE_TYPE}=PROJECT and {_SOURCE_NAME} tags), so there is no project to re-run."
         )
     notes: list[str] = []
+    code_patch = None
     with tempfile.TemporaryDirectory(prefix="runlab-rerun-") as tmp:
         params_text = _artifact_text(client, run_id, PARAMETERS_ARTIFACT, Path(tmp))
         lock_text = _artifact_text(client, run_id, LOCK_ARTIFACT, Path(tmp))
         mlproject_text = _artifact_text(client, run_id, MLPROJECT_ARTIFACT, Path(tmp))
+        if tags.get(_GIT_DIRTY) == "true" and tags.get(_GIT_COMMIT):
+            code_patch = _artifact_bytes(client, run_id, PATCH_ARTIFACT, Path(tmp))
     if params_text is None:
         raise InvalidParameter(
             f"Run {run_id} has no {PARAMETERS_ARTIFACT} artifact, so its parameter values are "
@@ -144,7 +155,7 @@ def load_rerun(run_id: str, client: Client) -> RerunPlan:
             f"Run {run_id} has no {LOCK_ARTIFACT}: the environment is resolved afresh, so "
             "package versions may differ."
         )
-    uri, version = _code_location(run, mlproject_text, notes)
+    uri, version = _code_location(run, mlproject_text, code_patch is not None, notes)
     recorded_env = tags.get(_PROJECT_ENV)
     env_manager = recorded_env if recorded_env in _ENV_MANAGERS else None
     if env_manager == "local" and lock_text is not None:
@@ -164,6 +175,7 @@ def load_rerun(run_id: str, client: Client) -> RerunPlan:
         lock_text=lock_text,
         mlproject_text=mlproject_text,
         notes=tuple(notes),
+        code_patch=code_patch,
     )
 
 
@@ -176,6 +188,18 @@ def _artifact_text(client: Client, run_id: str, path: str, tmp: Path) -> str | N
     try:
         return Path(local).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidParameter(f"Run {run_id}'s {path} artifact cannot be read: {exc}") from None
+
+
+def _artifact_bytes(client: Client, run_id: str, path: str, tmp: Path) -> bytes | None:
+    """One artifact of the run as bytes, or None when the run has no such artifact."""
+    try:
+        local = client.download_artifacts(run_id, path, str(tmp))
+    except ArtifactNotFound:
+        return None
+    try:
+        return Path(local).read_bytes()
+    except OSError as exc:
         raise InvalidParameter(f"Run {run_id}'s {path} artifact cannot be read: {exc}") from None
 
 
@@ -204,9 +228,10 @@ def _parse_parameters(run_id: str, text: str) -> tuple[str, dict[str, str]]:
 
 
 def _code_location(
-    run: Run, mlproject_text: str | None, notes: list[str]
+    run: Run, mlproject_text: str | None, has_patch: bool, notes: list[str]
 ) -> tuple[str, str | None]:
-    """The project URI and git version that give back the run's code."""
+    """The project URI and git version that give back the run's code (with its recorded
+    uncommitted changes, ``has_patch``, applied on top)."""
     tags = run.data.tags
     run_id = run.info.run_id
     source = tags[_SOURCE_NAME]
@@ -215,11 +240,8 @@ def _code_location(
     base, _, subdirectory = source.partition("#")
     if commit is None:
         return _unversioned_directory(run_id, base, subdirectory, mlproject_text, notes), None
-    if tags.get(_GIT_DIRTY) == "true":
-        notes.append(
-            f"Run {run_id} ran uncommitted changes on top of commit {commit}; the re-run runs "
-            "the commit as it was committed."
-        )
+    if tags.get(_GIT_DIRTY) == "true" and not has_patch:
+        notes.append(_unrecorded_changes_note(run_id, commit, tags.get(UNCOMMITTED_TAG)))
     if _REMOTE.match(base):
         return source, commit
     directory = Path(base)
@@ -235,6 +257,23 @@ def _code_location(
     raise InvalidParameter(
         f"Run {run_id} ran commit {commit} of {base}, which is no longer a git repository on "
         "this machine, and the run records no remote repository URL to fetch it from."
+    )
+
+
+def _unrecorded_changes_note(run_id: str, commit: str, uncommitted: str | None) -> str:
+    """Why a dirty run's uncommitted changes cannot be applied again."""
+    if uncommitted == TOO_LARGE:
+        why = "they made too large a patch to record"
+    elif uncommitted is None:
+        why = (
+            "the run has no patch of them (it was made by a version of runlab that did not "
+            "record one)"
+        )
+    else:
+        why = f"its {PATCH_ARTIFACT} artifact is missing"
+    return (
+        f"Run {run_id} ran uncommitted changes on top of commit {commit}, and {why}; the re-run "
+        "runs the commit as it was committed."
     )
 
 

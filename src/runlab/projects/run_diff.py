@@ -3,7 +3,8 @@
 ``runlab runs diff RUN_A RUN_B`` prints this; it works for any two runs, and compares the
 environment package by package when the runs are project runs that recorded a lock
 (``project/environment.lock``, one ``name==version`` requirement a line as ``pip freeze``
-writes it).
+writes it). Two runs of the same commit are also compared by the uncommitted changes they ran
+on top of it (``project/uncommitted.patch``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from runlab.errors import ArtifactNotFound
 from runlab.projects.rerun import LOCK_ARTIFACT, REPRODUCES_TAG
+from runlab.projects.uncommitted import PATCH_ARTIFACT, TOO_LARGE, UNCOMMITTED_TAG, describe_patch
 
 if TYPE_CHECKING:
     from runlab.entities import Run
@@ -43,6 +45,7 @@ CODE_TAGS = (
     "mlflow.project.env",
 )
 _COMMIT, _BRANCH = "mlflow.source.git.commit", "mlflow.source.git.branch"
+_DIRTY = "runlab.source.git.dirty"
 # PEP 503: names compare lower-cased with runs of -, _ and . as one -.
 _NAME_SEPARATORS = re.compile(r"[-_.]+")
 _EGG = re.compile(r"[#&]egg=([A-Za-z0-9][A-Za-z0-9._-]*)")
@@ -137,7 +140,7 @@ def diff_runs(client: Client, run_a: str, run_b: str) -> RunDiff:
         run_a=a.info.run_id,
         run_b=b.info.run_id,
         params=_changes(a.data.params, b.data.params),
-        code=_code_changes(a, b),
+        code=_code_changes(a, b) + _patch_changes(client, a, b),
         environment=diff_locks(_lock_text(client, a), _lock_text(client, b)),
         metrics=_changes(a.data.metrics, b.data.metrics, same=_same_number),
         a_reproduces=a.data.tags.get(REPRODUCES_TAG),
@@ -224,6 +227,45 @@ def _code_changes(a: Run, b: Run) -> tuple[Change, ...]:
         tags_a.pop(_BRANCH, None)
         tags_b.pop(_BRANCH, None)
     return _changes(tags_a, tags_b, order=CODE_TAGS)
+
+
+def _patch_changes(client: Client, a: Run, b: Run) -> tuple[Change, ...]:
+    """The uncommitted changes two runs of the same commit ran, when they differ or cannot be
+    told apart (a run whose changes were not recorded), as one change keyed PATCH_ARTIFACT.
+
+    Runs of different commits are not compared this way: their patches apply to different
+    code, and the commit already differs.
+    """
+    commit = a.data.tags.get(_COMMIT)
+    if not commit or commit != b.data.tags.get(_COMMIT):
+        return ()
+    dirty = [run.data.tags.get(_DIRTY) == "true" for run in (a, b)]
+    if not any(dirty):
+        return ()
+    described: list[str | None] = []
+    unknown = False  # a dirty run without a patch: its changes cannot be compared
+    for run, is_dirty in zip((a, b), dirty, strict=True):
+        patch = _artifact_bytes(client, run, PATCH_ARTIFACT) if is_dirty else None
+        if patch is not None:
+            described.append(describe_patch(patch))
+        elif is_dirty:
+            unknown = True
+            why = "too large" if run.data.tags.get(UNCOMMITTED_TAG) == TOO_LARGE else "no patch"
+            described.append(f"not recorded ({why})")
+        else:
+            described.append(None)  # ran the commit as committed
+    if described[0] == described[1] and not unknown:
+        return ()
+    return (Change(PATCH_ARTIFACT, described[0], described[1]),)
+
+
+def _artifact_bytes(client: Client, run: Run, path: str) -> bytes | None:
+    with tempfile.TemporaryDirectory(prefix="runlab-diff-") as tmp:
+        try:
+            local = client.download_artifacts(run.info.run_id, path, tmp)
+        except ArtifactNotFound:
+            return None
+        return Path(local).read_bytes()
 
 
 def _lock_text(client: Client, run: Run) -> str | None:

@@ -73,6 +73,7 @@ def run(
     lock_text: str | None = None,
     tags: Mapping[str, str] | None = None,
     capture_output: bool = False,
+    code_patch: bytes | None = None,
 ) -> SubmittedRun:
     """Run entry point ``entry_point`` of the project at ``uri`` as a tracked run.
 
@@ -91,6 +92,20 @@ def run(
     ``capture_output``: the command's stdout and stderr go to a file (``output_path`` of the
     returned run) instead of this process's, logged as the run's artifact
     ``project/output.log`` when the command ends.
+
+    ``code_patch`` is a git patch of uncommitted changes (what an earlier run recorded as
+    ``project/uncommitted.patch``), applied with ``git apply`` at the top level of the fresh
+    checkout before the project is read. It needs a checkout: a ``version`` (the commit the patch
+    was taken on) or a repository URI; with a local directory and no version it is refused. A
+    patch that does not apply is refused before any run exists. The run records the patch
+    again, with ``runlab.source.git.dirty=true``, so a re-run of it is exact too.
+
+    Run from a local git working tree (no ``version``) that differs from its commit (modified,
+    deleted or untracked files that ``.gitignore`` does not exclude), the run is tagged
+    ``runlab.source.git.dirty=true`` and records those differences as the patch
+    ``project/uncommitted.patch``, unless it exceeds
+    :data:`runlab.projects.uncommitted.MAX_PATCH_BYTES` (then it is tagged
+    ``runlab.source.git.uncommitted=too large`` and only its commit is recorded).
 
     With ``synchronous=True`` (the default) this waits for the command and raises
     :class:`~runlab.projects.submitted_run.ProjectRunFailed` if it fails; otherwise the command
@@ -120,6 +135,7 @@ def run(
             build_image=build_image,
             lock_text=lock_text,
             tags=tags,
+            code_patch=code_patch,
         )
     except BaseException:
         remove_tree(workdir)()
@@ -174,7 +190,9 @@ def _prepare(client: Any, workdir: Path, **options: Any) -> _Launch:
     from runlab.projects.sources import checkout_project
     from runlab.projects.spec import load_project
 
-    fetched = checkout_project(options["uri"], options["version"], workdir)
+    fetched = checkout_project(
+        options["uri"], options["version"], workdir, code_patch=options["code_patch"]
+    )
     project = load_project(fetched.directory)
     entry = project.get_entry_point(options["entry_point"])
     # Cheap checks first: a bad manager is refused before parameters are downloaded.
@@ -228,7 +246,10 @@ def _prepare(client: Any, workdir: Path, **options: Any) -> _Launch:
             params=[Param(k, v) for k, v in params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()] if resumed is not None else [],
         )
-        records.record_artifacts(client, run_id, project, entry.name, values, lock, resolved)
+        patch = fetched.uncommitted.patch if fetched.uncommitted is not None else None
+        records.record_artifacts(
+            client, run_id, project, entry.name, values, lock, resolved, code_patch=patch
+        )
         env = records.child_environment(
             client.tracking_uri, experiment_id, run_id, environment.env_vars()
         )

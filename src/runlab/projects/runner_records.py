@@ -4,7 +4,7 @@ Every project run gets MLflow's project tags (``mlflow.source.type=PROJECT``, th
 git commit, repository and branch, the entry point, the environment and the backend), its
 resolved parameter values as params, and three artifacts under ``project/`` that make it
 re-runnable exactly (``runlab run --from-run``): the MLproject it ran, ``parameters.json`` and
-``environment.lock``.
+``environment.lock``; a run of uncommitted changes adds ``uncommitted.patch``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from runlab import uris
 from runlab.errors import AlreadyExists, InvalidParameter, InvalidState
+from runlab.projects.uncommitted import PATCH_ARTIFACT, UNCOMMITTED_TAG
 from runlab.validation import validate_param, validate_tag
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ __all__ = [
     "LOCK_ARTIFACT",
     "MLPROJECT_ARTIFACT",
     "PARAMETERS_ARTIFACT",
+    "PATCH_ARTIFACT",
     "ExperimentChoice",
     "check_resumable",
     "child_environment",
@@ -53,9 +55,11 @@ GIT_BRANCH = "mlflow.source.git.branch"
 ENTRY_POINT = "mlflow.project.entryPoint"
 PROJECT_ENV = "mlflow.project.env"
 PROJECT_BACKEND = "mlflow.project.backend"
-#: Set ("true") when a local working tree had uncommitted changes: the commit alone does not
-#: give back the code that ran.
+#: Set ("true") when the code that ran differs from the commit (a local working tree with
+#: uncommitted changes or untracked files, or a checkout a patch was applied to).
 GIT_DIRTY = "runlab.source.git.dirty"
+#: What became of those changes: "recorded" (as PATCH_ARTIFACT) or "too large".
+GIT_UNCOMMITTED = UNCOMMITTED_TAG
 
 # What the child must not inherit from this process: it would pick another run or experiment.
 _OVERRIDDEN = (
@@ -178,6 +182,8 @@ def project_tags(
             tags[GIT_BRANCH] = git.branch
         if git.dirty:
             tags[GIT_DIRTY] = "true"
+    if fetched.uncommitted is not None:
+        tags[GIT_UNCOMMITTED] = fetched.uncommitted.tag_value
     tags.update(extra or {})
     return {key: validate_tag(key, value) for key, value in tags.items()}
 
@@ -195,9 +201,12 @@ def record_artifacts(
     values: Mapping[str, str],
     lock_text: str,
     resolved: Mapping[str, str] | None = None,
+    *,
+    code_patch: bytes | None = None,
 ) -> None:
-    """Write ``project/MLproject``, ``parameters.json``, ``environment.lock`` (and the
-    environment file the MLproject names) as artifacts of the run, in one upload.
+    """Write ``project/MLproject``, ``parameters.json``, ``environment.lock``, the environment
+    file the MLproject names and ``uncommitted.patch`` (``code_patch``, when the code that ran
+    differs from its commit) as artifacts of the run, in one upload.
 
     ``values`` are the recorded parameter values (what a re-run passes again); ``resolved``,
     when some differ, what the command got instead (a downloaded path's local copy), kept in
@@ -213,8 +222,10 @@ def record_artifacts(
         (folder / "MLproject").write_text(description, encoding="utf-8")
         (folder / "parameters.json").write_text(parameters + "\n", encoding="utf-8")
         (folder / "environment.lock").write_text(lock_text, encoding="utf-8")
+        if code_patch is not None:
+            (folder / "uncommitted.patch").write_bytes(code_patch)
         env_file = project.env.path
-        reserved = {"mlproject", "parameters.json", "environment.lock"}
+        reserved = {"mlproject", "parameters.json", "environment.lock", "uncommitted.patch"}
         if env_file is not None and env_file.is_file() and env_file.name.lower() not in reserved:
             (folder / env_file.name).write_bytes(env_file.read_bytes())
         client.log_artifacts(run_id, str(folder), ARTIFACT_DIR)

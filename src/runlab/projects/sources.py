@@ -10,6 +10,11 @@ A project URI is one of:
 
 Either may end in ``#subdirectory`` to run a project that lives below the repository's root.
 
+A local working tree run in place whose files differ from its commit (modified, deleted or
+untracked files that ``.gitignore`` does not exclude) is dirty: its differences are taken as a
+patch (:mod:`runlab.projects.uncommitted`) so that a re-run can check the commit out and apply
+them. A patch given for a checkout (``code_patch``) is applied right after the checkout.
+
 Git runs as the ``git`` executable with an argument list (never through a shell), with ``--``
 before every URL, with the ``ext::`` transport (which runs arbitrary commands) refused, and
 without terminal prompts, so a URI cannot inject options or commands and a missing credential
@@ -27,9 +32,13 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from runlab.errors import InvalidParameter
+
+if TYPE_CHECKING:
+    from runlab.projects.uncommitted import UncommittedChanges
 
 __all__ = ["FetchedProject", "GitInfo", "checkout_project", "fetch_project", "is_git_uri"]
 
@@ -38,6 +47,17 @@ _GIT_SCHEMES = ("file", "http", "https", "ssh")
 _SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)")
 # A version is handed to git as a revision: no option look-alikes, no whitespace or controls.
 _BAD_VERSION = re.compile(r"^-|[\s\x00-\x1f\x7f]|^$")
+#: What running a project writes into its own folder and is never code: the default tracking
+#: stores (runlab's ``runlab.db`` and ``runlab-artifacts/``, MLflow's ``mlruns/``) and Python's
+#: bytecode caches. They count neither as uncommitted changes nor into the patch, even where
+#: .gitignore does not list them; otherwise a run's own records would make the next run dirty.
+RUN_OUTPUTS = ("runlab.db", "runlab.db-*", "runlab-artifacts", "mlruns", "__pycache__")
+#: The git pathspec of a working tree's code: all of it (from the top, wherever git runs) but
+#: RUN_OUTPUTS at any depth.
+CODE_PATHSPEC = (
+    ":/",
+    *(f":(top,exclude,glob)**/{name}{suffix}" for name in RUN_OUTPUTS for suffix in ("", "/**")),
+)
 
 
 @dataclass(frozen=True)
@@ -47,8 +67,8 @@ class GitInfo:
     ``commit`` is the full commit id; ``repo_url`` the repository it came from (credentials
     removed; for a local working tree its ``origin`` remote, None without one); ``branch`` the
     version asked for, else the checked-out branch (None on a detached HEAD); ``dirty`` is True
-    when a local working tree had uncommitted changes to tracked files, so the commit alone
-    does not give back the code that ran.
+    when the code that ran differs from the commit: a local working tree with modified, deleted
+    or untracked (not ignored) files, or a checkout a patch was applied to.
     """
 
     commit: str
@@ -61,11 +81,13 @@ class GitInfo:
 class FetchedProject:
     """A project ready to run: its ``directory``, its ``git`` state, and the ``source_name``
     recorded as ``mlflow.source.name`` (the URI as given for a repository, the absolute
-    directory for a local project)."""
+    directory for a local project). ``uncommitted`` holds a dirty run's differences from its
+    commit (None for a clean one)."""
 
     directory: Path
     git: GitInfo | None
     source_name: str
+    uncommitted: UncommittedChanges | None = None
 
 
 def is_git_uri(uri: str) -> bool:
@@ -93,31 +115,55 @@ def fetch_project(uri: str, version: str | None = None) -> Iterator[tuple[Path, 
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def checkout_project(uri: str, version: str | None, workdir: Path) -> FetchedProject:
+def checkout_project(
+    uri: str, version: str | None, workdir: Path, *, code_patch: bytes | None = None
+) -> FetchedProject:
     """Resolve ``uri`` at ``version``, cloning into ``workdir`` when needed.
 
-    The caller owns ``workdir`` and removes it (the runner keeps it until a background run
+    ``code_patch`` (uncommitted changes recorded by an earlier run) is applied to the checkout
+    before anything in it is looked at; it needs a checkout, so a ``version`` or a repository
+    URI. The caller owns ``workdir`` and removes it (the runner keeps it until a background run
     ends). Nothing is written outside ``workdir``.
     """
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidParameter("The project URI is empty; pass a directory or a git repository.")
     if version is not None:
         _check_version(version)
+    if code_patch is not None and version is None and not is_git_uri(uri):
+        raise InvalidParameter(
+            f"code_patch applies uncommitted changes to a git checkout, and {uri!r} without a "
+            "version runs a local directory in place; pass the commit the patch was taken on "
+            "as the version."
+        )
     if not is_git_uri(uri):
-        return _local_project(uri, version, workdir)
+        return _local_project(uri, version, workdir, code_patch)
     base, subdirectory = _split_fragment(uri)
     if urlsplit(base).scheme.lower() == "file":
         _check_local_repository(base)
     checkout = workdir / "checkout"
-    _clone(base, checkout, shown=_without_credentials(base))
-    commit, branch = _checkout_version(checkout, version, _without_credentials(base))
+    shown = _without_credentials(base)
+    _clone(base, checkout, shown=shown)
+    commit, branch = _checkout_version(checkout, version, shown)
+    changes = _apply(checkout, code_patch, f"commit {commit} of {shown}")
     directory = _subdirectory(checkout, subdirectory, uri)
-    git = GitInfo(commit=commit, repo_url=_without_credentials(base), branch=branch)
-    return FetchedProject(directory, git, _without_credentials_in_uri(uri))
+    git = GitInfo(commit=commit, repo_url=shown, branch=branch, dirty=changes is not None)
+    return FetchedProject(directory, git, _without_credentials_in_uri(uri), changes)
+
+
+def _apply(checkout: Path, code_patch: bytes | None, shown: str) -> UncommittedChanges | None:
+    """Apply ``code_patch`` to a fresh checkout; the changes the run then records."""
+    if code_patch is None:
+        return None
+    from runlab.projects.uncommitted import UncommittedChanges, apply_patch
+
+    apply_patch(checkout, code_patch, shown)
+    return UncommittedChanges(bytes(code_patch))
 
 
 # -- local directories ---------------------------------------------------------------------------
-def _local_project(uri: str, version: str | None, workdir: Path) -> FetchedProject:
+def _local_project(
+    uri: str, version: str | None, workdir: Path, code_patch: bytes | None
+) -> FetchedProject:
     path, subdirectory = Path(uri).expanduser(), ""
     if not path.is_dir():
         # Only a URI that is not itself a directory is split at '#' (a folder may contain one).
@@ -132,7 +178,13 @@ def _local_project(uri: str, version: str | None, workdir: Path) -> FetchedProje
     directory = _subdirectory(root, subdirectory, uri)
     source_name = str(directory)
     if version is None:
-        return FetchedProject(directory, _working_tree_info(directory), source_name)
+        git = _working_tree_info(directory)
+        changes = None
+        if git is not None and git.dirty:
+            from runlab.projects.uncommitted import take_snapshot
+
+            changes = take_snapshot(directory)
+        return FetchedProject(directory, git, source_name, changes)
     # A version of a local project: clone its repository, so the user's working tree (and
     # whatever is uncommitted in it) stays as it is.
     toplevel = _git_toplevel(directory)
@@ -145,17 +197,27 @@ def _local_project(uri: str, version: str | None, workdir: Path) -> FetchedProje
     checkout = workdir / "checkout"
     _clone(str(toplevel), checkout, shown=str(toplevel))
     commit, branch = _checkout_version(checkout, version, str(toplevel))
+    changes = _apply(checkout, code_patch, f"commit {commit} of {toplevel}")
+    # After the patch: a project folder the patch adds (one never committed) is there now.
     cloned_directory = _subdirectory(checkout, inside.as_posix(), uri)
-    git = GitInfo(commit=commit, repo_url=_origin_url(toplevel), branch=branch)
-    return FetchedProject(cloned_directory, git, source_name)
+    git = GitInfo(
+        commit=commit, repo_url=_origin_url(toplevel), branch=branch, dirty=changes is not None
+    )
+    return FetchedProject(cloned_directory, git, source_name, changes)
 
 
 def _working_tree_info(directory: Path) -> GitInfo | None:
-    """The commit, branch and dirtiness of the working tree holding ``directory``, if any."""
+    """The commit, branch and dirtiness of the working tree holding ``directory``, if any.
+
+    Dirty: a tracked file differs from the commit, or an untracked file is not ignored (the
+    code that ran may read it, and the commit does not have it); RUN_OUTPUTS do not count.
+    """
     if shutil.which("git") is None:
         return None  # without git a local directory still runs, just without git tags
     proc = _git(
-        ["status", "--porcelain=v2", "--branch", "--untracked-files=no"], cwd=directory, check=False
+        ["status", "--porcelain=v2", "--branch", "--untracked-files=normal", "--", *CODE_PATHSPEC],
+        cwd=directory,
+        check=False,
     )
     if proc.returncode != 0:
         return None  # not in a git working tree (or git is missing): no git tags
@@ -299,6 +361,9 @@ def _git_env() -> dict[str, str]:
     env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
     # The ext:: transport runs a command named in the URL: never allowed for a project URI.
     env["GIT_ALLOW_PROTOCOL"] = "file:git:http:https:ssh"
+    # `git status` must not refresh (write) the user's index, nor take its lock while the user
+    # runs git in that working tree.
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     return env
 
 

@@ -3,7 +3,8 @@
 What is timed is what a user waits for: from the command (``python -m runlab.cli run …`` /
 ``python -m mlflow run …``) to the first line the entry point prints, and to the command's exit,
 on runs after the first, when the project's environment is already built (a warm cache). The
-project is ``examples/train_project``: its ``train.py`` prints ``train_project: started`` before
+project is ``examples/train_project``, copied into a git repository of its own (one commit):
+its ``train.py`` prints ``train_project: started`` before
 any import, then trains a small model and logs it with ``import runlab as mlflow``.
 
 - runlab runs from this checkout with its default environment manager (uv) and, for reference,
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -85,10 +87,25 @@ def build_runlab_wheel(dest: Path) -> Path:
     return dest
 
 
-def command(tool: harness.Tool, manager: str) -> list[str]:
+def project_repository(dest: Path) -> Path:
+    """A copy of the example project as a git repository of its own with one commit, as a
+    user's project usually is: both tools record its commit, and uncommitted edits elsewhere in
+    this checkout (which runlab would record as the run's patch) do not enter the measure."""
+    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns("__pycache__", "*.db", "mlruns"))
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "example project"]):
+        subprocess.run(
+            ["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", *args],
+            cwd=dest,
+            check=True,
+            capture_output=True,
+        )
+    return dest
+
+
+def command(tool: harness.Tool, manager: str, project: Path) -> list[str]:
     """The command a user types, run by the tool's interpreter."""
     module = "runlab.cli" if tool.name == "runlab" else "mlflow"
-    return [tool.python, "-m", module, "run", str(EXAMPLE), "--env-manager", manager]
+    return [tool.python, "-m", module, "run", str(project), "--env-manager", manager]
 
 
 def tool_env(tool: harness.Tool, tracking_uri: str, wheels: Path, workdir: Path) -> dict[str, str]:
@@ -152,6 +169,7 @@ class Row:
     manager: str
     env: dict[str, str]
     workdir: Path
+    project: Path
     result: dict[str, Any] = field(default_factory=dict)
     warm: list[dict[str, Any]] = field(default_factory=list)
 
@@ -170,7 +188,8 @@ def measure_rows(rows: list[Row], repeats: int, timeout: float) -> None:
                 continue
             t0 = time.perf_counter()
             try:
-                sample = timed_run(command(row.tool, row.manager), row.env, row.workdir, timeout)
+                argv = command(row.tool, row.manager, row.project)
+                sample = timed_run(argv, row.env, row.workdir, timeout)
             except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
                 row.result = {"error": str(err)[:600]}
             else:
@@ -211,6 +230,7 @@ def run_projects(
         except subprocess.CalledProcessError as err:
             message = (err.stderr or b"").decode(errors="replace").strip().splitlines()[-1:]
             return {"rows": results, "error": f"could not build a runlab wheel: {message}"}
+        project = project_repository(root / "train_project")
         rows: list[Row] = []
         # Both servers run for the whole measure, so the rows can take turns.
         for tool in tools:
@@ -225,7 +245,7 @@ def run_projects(
                     results[f"{tool.name} {manager}"] = {"error": f"{type(err).__name__}: {err}"}
                 continue
             env = tool_env(tool, server.url, wheels, workdir)
-            rows += [Row(tool, manager, env, workdir) for manager in MANAGERS[tool.name]]
+            rows += [Row(tool, manager, env, workdir, project) for manager in MANAGERS[tool.name]]
         measure_rows(rows, params["repeats"], timeout)
         for row in rows:
             results[row.key] = row.result
@@ -266,7 +286,8 @@ def render(result: dict[str, Any], command_line: str, started: dt.datetime, load
         "- The project: `examples/train_project` (an MLproject with a python_env.yaml that lists "
         "`runlab`; `train.py` prints its first line before any import, then fits a line by "
         "gradient descent and logs params, 20 loss points and a JSON artifact with `import runlab "
-        "as mlflow`). Both tools run that same directory, each against its own tracking server "
+        "as mlflow`), copied into the benchmark's temporary folder as a git repository of its own "
+        "with one commit. Both tools run that same copy, each against its own tracking server "
         "(SQLite) on this machine; under `mlflow run` the entry point's runlab client speaks "
         "MLflow's REST protocol to MLflow's server. The project's `runlab` dependency is this "
         "checkout: runlab's environments install the runlab that runs them; MLflow's uv and "

@@ -470,6 +470,7 @@ def test_a_run_of_uncommitted_changes_is_rerun_exactly(client: Client, tmp_path:
     code, _, err = invoke(client, "run", "--from-run", rerun)
     assert code == 0, err
     assert "ran uncommitted changes" not in err  # no note about changes left out
+    assert "with its recorded uncommitted changes" in err
     assert out.read_text() == expected
     (third,) = client.search_runs(
         [new.info.experiment_id], filter_string=f"tags.`{REPRODUCES_TAG}` = '{rerun}'"

@@ -266,6 +266,7 @@ def _rerun_arguments(run_id: str, cli_arguments: dict[str, Any]) -> dict[str, An
     click.echo(
         f"Re-running run {run_id}: {arguments['uri']}"
         + (f" at {arguments['version']}" if arguments.get("version") else "")
+        + (" with its recorded uncommitted changes" if arguments.get("code_patch") else "")
         + f", entry point {arguments['entry_point']}.",
         err=True,
     )

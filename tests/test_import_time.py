@@ -109,3 +109,12 @@ def test_runlab_run_loads_httpcore_without_trio() -> None:
         "    assert trio.run is not None\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_path_safety_alone_does_not_load_the_repositories() -> None:
+    # Model URIs and the tracking client check artifact paths at import; the local and S3
+    # repositories (urllib.request among their imports) load when one is used.
+    modules = _modules_after("import runlab.model_uris\nimport runlab.artifacts.path_safety")
+    assert not ({"runlab.artifacts.local", "runlab.artifacts.s3", "urllib.request"} & modules)
+    loaded = _modules_after("import runlab.artifacts as a\na.LocalArtifactRepository")
+    assert "runlab.artifacts.local" in loaded

@@ -18,18 +18,28 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from runlab.artifacts.base import ArtifactRepository
-from runlab.artifacts.local import LocalArtifactRepository
-from runlab.artifacts.path_safety import join_artifact_path, safe_join, validate_artifact_path
-from runlab.artifacts.repository_factory import SUPPORTED_SCHEMES, get_artifact_repository
-from runlab.artifacts.rich_content import log_dict, log_figure, log_image, log_text
-from runlab.artifacts.s3 import S3ArtifactRepository
-
 #: The module that defines MLflow's artifact-reading functions (see the module docstring).
 _READING_MODULE = "runlab.tracking.artifact_reading"
 _READING_NAMES = frozenset(
     {"download_artifacts", "list_artifacts", "load_dict", "load_image", "load_text"}
 )
+#: This package's own names and the modules that define them, imported on first access: code
+#: that needs only path_safety (model URIs, the tracking client) does not load the local and S3
+#: repositories (urllib.request among them) at startup.
+_LAZY_NAMES = {
+    "ArtifactRepository": "runlab.artifacts.base",
+    "LocalArtifactRepository": "runlab.artifacts.local",
+    "S3ArtifactRepository": "runlab.artifacts.s3",
+    "SUPPORTED_SCHEMES": "runlab.artifacts.repository_factory",
+    "get_artifact_repository": "runlab.artifacts.repository_factory",
+    "join_artifact_path": "runlab.artifacts.path_safety",
+    "safe_join": "runlab.artifacts.path_safety",
+    "validate_artifact_path": "runlab.artifacts.path_safety",
+    "log_dict": "runlab.artifacts.rich_content",
+    "log_figure": "runlab.artifacts.rich_content",
+    "log_image": "runlab.artifacts.rich_content",
+    "log_text": "runlab.artifacts.rich_content",
+}
 
 __all__ = [
     "SUPPORTED_SCHEMES",
@@ -53,8 +63,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _READING_NAMES:
-        value = getattr(importlib.import_module(_READING_MODULE), name)
+    module = _READING_MODULE if name in _READING_NAMES else _LAZY_NAMES.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -64,7 +75,13 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-if TYPE_CHECKING:  # let type checkers and IDEs see the real functions
+if TYPE_CHECKING:  # let type checkers and IDEs see the real names
+    from runlab.artifacts.base import ArtifactRepository
+    from runlab.artifacts.local import LocalArtifactRepository
+    from runlab.artifacts.path_safety import join_artifact_path, safe_join, validate_artifact_path
+    from runlab.artifacts.repository_factory import SUPPORTED_SCHEMES, get_artifact_repository
+    from runlab.artifacts.rich_content import log_dict, log_figure, log_image, log_text
+    from runlab.artifacts.s3 import S3ArtifactRepository
     from runlab.tracking.artifact_reading import (
         download_artifacts,
         list_artifacts,

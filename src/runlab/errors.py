@@ -9,10 +9,12 @@ The tree::
     │   ├── ExperimentNotFound
     │   ├── RunNotFound
     │   ├── ModelNotFound
-    │   └── ArtifactNotFound
+    │   ├── ArtifactNotFound
+    │   └── UserNotFound                (a user of an authenticating server)
     ├── AlreadyExists                   RESOURCE_ALREADY_EXISTS   (HTTP 400)
     ├── PermissionDenied                PERMISSION_DENIED         (HTTP 403)
     │   └── UntrustedModelError         (runlab.models.trust: loading would run the model's code)
+    ├── Unauthenticated                 UNAUTHENTICATED           (HTTP 401)
     └── Unavailable                     TEMPORARILY_UNAVAILABLE   (HTTP 503)
 
 ``MlflowException`` is an alias of :class:`RunlabError` so that code written as
@@ -36,7 +38,9 @@ __all__ = [
     "PermissionDenied",
     "RunNotFound",
     "RunlabError",
+    "Unauthenticated",
     "Unavailable",
+    "UserNotFound",
     "error_from_code",
 ]
 
@@ -98,6 +102,10 @@ class ArtifactNotFound(NotFound):
     """No artifact at that path."""
 
 
+class UserNotFound(NotFound):
+    """No user with that name (on a server that authenticates its callers)."""
+
+
 class AlreadyExists(RunlabError):
     """An object with that name already exists."""
 
@@ -108,6 +116,16 @@ class PermissionDenied(RunlabError):
     """The caller may not do this."""
 
     default_error_code = "PERMISSION_DENIED"
+
+
+class Unauthenticated(RunlabError):
+    """The request carries no valid credentials: sign in, or send a password or an access token.
+
+    Unlike :class:`PermissionDenied` (403: the caller is known but may not do this), this is
+    answered with 401, which tells a client that trying again with credentials may succeed.
+    """
+
+    default_error_code = "UNAUTHENTICATED"
 
 
 class Unavailable(RunlabError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -11,8 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runlab.errors import RunlabError
+from runlab.errors import InvalidParameter, RunlabError
 from runlab.server import errors
+from runlab.server.auth.decision import AuthContext, PermissionSource, guard_routes
+from runlab.server.auth.rules import AUTHENTICATED, guarded, require_rules
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
@@ -60,18 +63,44 @@ def build_app(
     registry_store: RegistryStore | None = None,
     artifact_repo: Any = None,
     settings: ServerSettings | None = None,
+    *,
+    auth_store: PermissionSource | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
 ) -> Starlette:
     """The tracking server as an ASGI app. No globals, no environment reads.
 
     ``registry_store`` (a :class:`runlab.store.base.RegistryStore`) adds the model-registry
     endpoints and runlab's registry history; without it they are not served (404).
+
+    Every route declares who may call it (:mod:`runlab.server.auth.rules`), ``extra_routes``
+    included; a route without a rule is refused here with
+    :class:`~runlab.server.auth.rules.RouteWithoutRule`. With ``settings.auth_enabled``, the
+    rules are applied (:mod:`runlab.server.auth.decision`) with the permissions in
+    ``auth_store``; the caller is whoever an authentication middleware put in the ASGI scope.
     """
     settings = settings or ServerSettings()
+    auth: AuthContext | None = None
+    if settings.auth_enabled:
+        if auth_store is None:
+            raise InvalidParameter(
+                "Permission checks are on (auth_enabled), but no auth store was given to read "
+                "permissions from; pass auth_store=, or turn auth_enabled off."
+            )
+        auth = AuthContext(
+            tracking_store,
+            auth_store,
+            default_permission=settings.auth_default_permission,
+            artifacts_destination=settings.artifacts_destination
+            if settings.serve_artifacts
+            else None,
+            working_directory=settings.working_directory,
+        )
     ctx = ServerContext(
         tracking_store=tracking_store,
         settings=settings,
         registry_store=registry_store,
         artifact_repo=artifact_repo,
+        auth=auth,
     )
     routes: list[BaseRoute] = []
     declared: dict[str, Endpoint] = {}
@@ -95,15 +124,21 @@ def build_app(
     routes.extend(artifact_download.routes(ctx))
     routes.extend(artifact_upload.routes(ctx))
     routes.extend(logged_models.routes(ctx))
+    routes.extend(extra_routes)
 
     async def openapi_document(_request: Request) -> Response:
         """The OpenAPI document of every endpoint this server serves."""
         return json_response(build_openapi(routes, declared, settings.version))
 
-    routes.append(Route("/openapi.json", openapi_document, methods=["GET"]))
+    routes.append(guarded(Route("/openapi.json", openapi_document, methods=["GET"]), AUTHENTICATED))
     # The web UI last, and outside the OpenAPI document (it is pages, not API); its pages read
     # through the same store methods as the handlers above.
     ui_routes, pages = ui_pages.build(ctx)
+    # Closed by construction: a route that says nothing about who may call it is a bug, found
+    # when the app is built rather than by whoever reaches it first.
+    require_rules([*routes, *ui_routes])
+    if auth is not None:
+        guard_routes([*routes, *ui_routes], auth)
 
     middleware = [
         Middleware(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runlab.server.settings import ServerSettings
 from runlab.store.base import TrackingStore
+
+if TYPE_CHECKING:
+    from runlab.server.auth.decision import AuthContext
 
 
 @dataclass(frozen=True)
@@ -18,3 +21,6 @@ class ServerContext:
     registry_store: Any = None
     #: The repository behind the artifact proxy (``--artifacts-destination``), if served.
     artifact_repo: Any = None
+    #: The permission checks, when the server makes them (``settings.auth_enabled``); None
+    #: otherwise, and then no route consults them.
+    auth: AuthContext | None = None

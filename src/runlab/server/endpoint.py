@@ -1,9 +1,11 @@
 """Declaring REST endpoints and turning them into routes.
 
-An :class:`Endpoint` is data: method, path, a handler ``(ctx, fields) -> dict``. The app factory
-turns each into a Starlette route under every prefix it is served at; the wrapper decodes the
-request (JSON body, or query string for GET), runs the handler in a worker thread (stores are
-synchronous), and encodes the result. No route is registered at import time.
+An :class:`Endpoint` is data: method, path, a handler ``(ctx, fields) -> dict``, and the
+permission rule it needs (:mod:`runlab.server.auth.rules`). The app factory turns each into a
+Starlette route under every prefix it is served at; the wrapper decodes the request (JSON body,
+or query string for GET), applies the rule when the server checks permissions, runs the handler
+in a worker thread (stores are synchronous), and encodes the result. No route is registered at
+import time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from runlab.errors import InvalidParameter
+from runlab.server.auth import principal_of
+from runlab.server.auth.decision import apply_effects, authorize, check_signed_in, needs_lookups
+from runlab.server.auth.rules import Rule, guarded
 from runlab.server.context import ServerContext
 from runlab.server.json_body import decode_json_object
 from runlab.server.json_response import json_response
@@ -28,7 +33,10 @@ Handler = Callable[[ServerContext, RequestFields], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One REST endpoint: ``path`` is relative to its API prefix (e.g. ``runs/get``)."""
+    """One REST endpoint: ``path`` is relative to its API prefix (e.g. ``runs/get``).
+
+    ``rule`` (keyword-only, required) says who may call it: see :mod:`runlab.server.auth.rules`.
+    """
 
     method: str
     path: str
@@ -37,6 +45,7 @@ class Endpoint:
     #: Field names and their JSON types, for the OpenAPI document.
     request_fields: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
+    rule: Rule = field(kw_only=True)
 
 
 async def read_fields(request: Request, ctx: ServerContext) -> RequestFields:
@@ -122,9 +131,16 @@ def authenticated_user(request: Request) -> str | None:
 
 
 def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
-    """A Starlette route that serves ``endpoint`` at ``prefix/endpoint.path``."""
+    """A Starlette route that serves ``endpoint`` at ``prefix/endpoint.path``.
+
+    With permissions checked (``ctx.auth``), the endpoint's rule is applied here, on the very
+    fields the handler gets: an anonymous caller is refused before the body is read, anyone
+    else once it is decoded. Without, the request takes exactly the path it always did.
+    """
     handler = endpoint.handler
     inline = endpoint.path in BOUNDED_CALLS
+    auth = ctx.auth
+    rule = endpoint.rule
 
     async def serve(request: Request) -> Response:
         fields = await read_fields(request, ctx)
@@ -138,9 +154,33 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
             result = await run_in_threadpool(handler, ctx, fields)
         return json_response(result)
 
-    return Route(
+    async def serve_checked(request: Request) -> Response:
+        assert auth is not None
+        principal = principal_of(request)
+        check_signed_in(principal, rule)
+        fields = await read_fields(request, ctx)
+        fields.authenticated_user = authenticated_user(request)
+        if request.path_params:
+            fields = fields.with_values(request.path_params)
+        fields.principal = principal
+        if inline or not needs_lookups(principal, rule):
+            authorize(auth, principal, rule, fields)
+            result = (
+                handler(ctx, fields) if inline else await run_in_threadpool(handler, ctx, fields)
+            )
+        else:
+            await run_in_threadpool(authorize, auth, principal, rule, fields)
+            result = await run_in_threadpool(handler, ctx, fields)
+        if rule.effects and principal is not None:
+            await run_in_threadpool(apply_effects, auth, principal, rule, fields, result)
+        return json_response(result)
+
+    route = Route(
         f"{prefix}/{endpoint.path}",
-        serve,
+        # Chosen once, here: without permission checks a request pays nothing for them.
+        serve if auth is None else serve_checked,
         methods=[endpoint.method],
         name=f"{prefix}/{endpoint.path}:{endpoint.method}",
     )
+    # The rule is applied in serve_checked() above, not by a wrapper around the route.
+    return guarded(route, rule, fields_of=None)

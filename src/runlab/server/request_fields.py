@@ -14,11 +14,14 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runlab.errors import InvalidParameter
 from runlab.protocol import decode_double
 from runlab.server import json_body
+
+if TYPE_CHECKING:
+    from runlab.server.auth import Principal
 
 _INT64_MAX = 2**63 - 1
 #: Longest preview of a refused value in a message: a request value can be megabytes long.
@@ -92,6 +95,9 @@ class RequestFields:
         #: or None when the server has no authentication. Handlers that record who made a
         #: change prefer it to anything the request says about itself.
         self.authenticated_user: str | None = None
+        #: Who made the request, on a server that checks permissions (None when it does not, or
+        #: for an anonymous request to a public route). Search handlers filter by it.
+        self.principal: Principal | None = None
 
     def raw(self) -> Mapping[str, Any]:
         """The decoded object as sent (for fast paths that check types themselves)."""
@@ -101,6 +107,7 @@ class RequestFields:
         """These fields plus ``values`` (which win), e.g. a route's path parameters."""
         out = RequestFields({**self._data, **values}, from_query=self._from_query, path=self._path)
         out.authenticated_user = self.authenticated_user
+        out.principal = self.principal
         return out
 
     def _raw(self, name: str) -> tuple[bool, Any]:
@@ -264,6 +271,24 @@ class RequestFields:
             if value.isdigit() and int(value) in names.values():
                 return int(value)
         raise invalid_value(f"{self._path}{name}", value, f"it must be one of {', '.join(names)}.")
+
+
+def run_id_of(f: RequestFields) -> str:
+    """``run_id``, or its deprecated twin ``run_uuid``; both may be sent if they agree.
+
+    Handlers and the permission check read a request's run through this one function, so both
+    always mean the same run.
+    """
+    run_id = f.string("run_id")
+    run_uuid = f.string("run_uuid")
+    if run_id and run_uuid and run_id != run_uuid:
+        raise InvalidParameter(
+            f"Fields 'run_id' ({run_id!r}) and 'run_uuid' ({run_uuid!r}) disagree; send one."
+        )
+    value = run_id or run_uuid
+    if not value:
+        raise missing_value("run_id")
+    return value
 
 
 def parse_double(value: Any, name: str) -> float:

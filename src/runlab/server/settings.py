@@ -23,6 +23,11 @@ class ServerSettings:
     gets 403. ``"*"`` allows every host. ``cors_allowed_origins`` is empty (CORS off) unless
     configured. ``max_request_bytes`` bounds JSON request bodies; artifact uploads stream and are
     bounded by ``max_artifact_bytes`` (None: unbounded).
+
+    ``auth_enabled`` makes every route check the caller's permissions (off by default: then no
+    check runs at all). ``auth_default_permission`` (READ, EDIT, MANAGE or NO_PERMISSIONS) is
+    what a signed-in user may do with an experiment or registered model they have no permission
+    of their own on.
     """
 
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
@@ -39,4 +44,6 @@ class ServerSettings:
     #: directory); None refuses relative locations.
     working_directory: str | None = None
     version: str = "0.0.0"
+    auth_enabled: bool = False
+    auth_default_permission: str = "READ"
     extra: dict[str, str] = field(default_factory=dict)

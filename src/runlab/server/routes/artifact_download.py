@@ -34,9 +34,10 @@ from runlab.artifacts.base import ArtifactRepository
 from runlab.artifacts.path_safety import join_artifact_path, validate_artifact_path
 from runlab.errors import ArtifactNotFound, InvalidParameter
 from runlab.server.artifact_preview import TEXT_KINDS, kind_from_name, preview
+from runlab.server.auth.rules import RUN_ID, experiment, guarded
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, read_fields
-from runlab.server.request_fields import RequestFields
+from runlab.server.request_fields import RequestFields, run_id_of
 
 # The artifact proxy's streaming download (Range, ETag, local and S3) is reused as it is; only
 # the headers that make a download safe to open in the browser differ.
@@ -50,7 +51,7 @@ from runlab.server.routes.artifact_proxy import (
     stat_s3_file,
 )
 from runlab.server.routes.run_artifacts import artifact_root, close_repository
-from runlab.server.routes.runs import RUN_ID_FIELDS, named, run_id_of
+from runlab.server.routes.runs import RUN_ID_FIELDS, named
 
 __all__ = ["RUNLAB_ENDPOINTS", "routes"]
 
@@ -167,6 +168,7 @@ RUNLAB_ENDPOINTS = [
         "Preview one artifact file of a run: its kind, and the first part of text or a table",
         {**RUN_ID_FIELDS, "path": "string"},
         ("run_id", "path"),
+        rule=experiment("read", RUN_ID),
     ),
 ]
 
@@ -222,4 +224,6 @@ def routes(ctx: ServerContext) -> list[Route]:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    return [Route("/get-artifact", get_artifact, methods=["GET"])]
+    return [
+        guarded(Route("/get-artifact", get_artifact, methods=["GET"]), experiment("read", RUN_ID))
+    ]

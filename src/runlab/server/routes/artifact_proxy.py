@@ -46,6 +46,7 @@ from runlab.errors import (
     RunlabError,
     Unavailable,
 )
+from runlab.server.auth.rules import PROXIED_ARTIFACT_PATH, Need, experiment, guarded
 from runlab.server.context import ServerContext
 from runlab.server.errors import error_response
 from runlab.server.json_response import json_response
@@ -523,8 +524,34 @@ def _upload_target(folder: str, fields: RequestFields) -> str:
     return join_artifact_path(folder, name)
 
 
+def _listed_folder(request: Request) -> str:
+    """The folder a listing names (query ``path``, once at most), validated."""
+    values = request.query_params.getlist("path")
+    if len(values) > 1:
+        raise InvalidParameter(f"Field 'path' must be given once, got {len(values)} values.")
+    return validate_artifact_path(values[0] if values else "")
+
+
+def _path_fields(path: str) -> RequestFields:
+    """The fields the proxy's permission rule reads: only the path, parsed as the handler
+    parses it (from the raw request target), so both always mean the same place."""
+    return RequestFields({"artifact_path": path})
+
+
+def _rule(need: Need, route: Route, path_of: Callable[[Request], str]) -> Route:
+    """``route`` with the rule "``need`` on the experiments owning the path it names"."""
+    rule = experiment(need, PROXIED_ARTIFACT_PATH)
+    return guarded(route, rule, lambda request: _path_fields(path_of(request)))
+
+
 def routes(ctx: ServerContext) -> list[Route]:
-    """The artifact proxy's routes under both prefixes (``PREFIXES``)."""
+    """The artifact proxy's routes under both prefixes (``PREFIXES``).
+
+    Each declares its rule: reading (list, download, presigned URL) needs READ on the
+    experiment(s) whose artifact folder holds the path, writing (upload, multipart) EDIT,
+    deleting MANAGE. A path that lies in no experiment's folder (the destination's root) is
+    for administrators only.
+    """
     from runlab.server.endpoint import read_fields
 
     def handlers(prefix: str) -> list[Route]:
@@ -533,12 +560,7 @@ def routes(ctx: ServerContext) -> list[Route]:
         async def list_artifacts(request: Request) -> Response:
             """List the direct children of a folder (query ``path``; file names only)."""
             repo = _repository(ctx)
-            values = request.query_params.getlist("path")
-            if len(values) > 1:
-                raise InvalidParameter(
-                    f"Field 'path' must be given once, got {len(values)} values."
-                )
-            folder = validate_artifact_path(values[0] if values else "")
+            folder = _listed_folder(request)
             infos = await run_in_threadpool(repo.list_artifacts, folder)
             entries: list[dict[str, Any]] = []
             for info in infos:
@@ -635,12 +657,34 @@ def routes(ctx: ServerContext) -> list[Route]:
             info = await run_in_threadpool(s3.stat_file, path)
             return json_response({"url": url, "headers": {}, "file_size": info.size})
 
+        def under(route_prefix: str) -> Callable[[Request], str]:
+            return lambda request: _requested_path(request, route_prefix)[1]
+
+        in_files = under(files)
         out = [
-            Route(files, list_artifacts, methods=["GET"]),
-            _AnyPathRoute(f"{files}/{{artifact_path:path}}", download, methods=["GET"]),
-            _AnyPathRoute(f"{files}/{{artifact_path:path}}", upload, methods=["PUT"]),
-            _AnyPathRoute(f"{files}/{{artifact_path:path}}", delete, methods=["DELETE"]),
-            _AnyPathRoute(f"{prefix}/presigned/{{artifact_path:path}}", presigned, methods=["GET"]),
+            _rule("read", Route(files, list_artifacts, methods=["GET"]), _listed_folder),
+            _rule(
+                "read",
+                _AnyPathRoute(f"{files}/{{artifact_path:path}}", download, methods=["GET"]),
+                in_files,
+            ),
+            _rule(
+                "update",
+                _AnyPathRoute(f"{files}/{{artifact_path:path}}", upload, methods=["PUT"]),
+                in_files,
+            ),
+            _rule(
+                "delete",
+                _AnyPathRoute(f"{files}/{{artifact_path:path}}", delete, methods=["DELETE"]),
+                in_files,
+            ),
+            _rule(
+                "read",
+                _AnyPathRoute(
+                    f"{prefix}/presigned/{{artifact_path:path}}", presigned, methods=["GET"]
+                ),
+                under(f"{prefix}/presigned"),
+            ),
         ]
         for kind, handler in (
             ("create", mpu_create),
@@ -648,10 +692,18 @@ def routes(ctx: ServerContext) -> list[Route]:
             ("abort", mpu_abort),
         ):
             # With and without a folder: the client posts to ".../mpu/create/" for the root.
-            out.append(Route(f"{prefix}/mpu/{kind}", handler, methods=["POST"]))
+            # The file uploaded is named inside that folder, so the folder's owners decide.
+            in_folder = under(f"{prefix}/mpu/{kind}")
             out.append(
-                _AnyPathRoute(
-                    f"{prefix}/mpu/{kind}/{{artifact_path:path}}", handler, methods=["POST"]
+                _rule("update", Route(f"{prefix}/mpu/{kind}", handler, methods=["POST"]), in_folder)
+            )
+            out.append(
+                _rule(
+                    "update",
+                    _AnyPathRoute(
+                        f"{prefix}/mpu/{kind}/{{artifact_path:path}}", handler, methods=["POST"]
+                    ),
+                    in_folder,
                 )
             )
         return out

@@ -20,12 +20,13 @@ from starlette.routing import Route
 
 from runlab.artifacts.path_safety import join_artifact_path, validate_artifact_path
 from runlab.errors import InvalidParameter
+from runlab.server.auth.rules import RUN_ID, experiment, guarded
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import BodyTooLarge, read_limited_body
 from runlab.server.json_response import json_response
-from runlab.server.request_fields import RequestFields
+from runlab.server.request_fields import RequestFields, run_id_of
 from runlab.server.routes.run_artifacts import artifact_root, close_repository
-from runlab.server.routes.runs import named, run_id_of
+from runlab.server.routes.runs import named
 
 __all__ = ["UPLOAD_MAX_BYTES", "routes"]
 
@@ -75,4 +76,6 @@ def routes(ctx: ServerContext) -> list[Route]:
                 close_repository(repo)
         return json_response({})
 
-    return [Route("/ajax-api/2.0/mlflow/upload-artifact", upload_artifact, methods=["POST"])]
+    route = Route("/ajax-api/2.0/mlflow/upload-artifact", upload_artifact, methods=["POST"])
+    # The run comes from the query (as the handler reads it); the body is the file, unread.
+    return [guarded(route, experiment("update", RUN_ID))]

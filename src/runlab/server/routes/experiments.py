@@ -8,6 +8,13 @@ from runlab.entities import ViewType
 from runlab.errors import ExperimentNotFound
 from runlab.server import wire
 from runlab.server.artifact_locations import experiment_location
+from runlab.server.auth.rules import (
+    AUTHENTICATED,
+    EXPERIMENT_NAME,
+    Effect,
+    experiment,
+    filtered_search,
+)
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.request_fields import RequestFields
@@ -107,6 +114,7 @@ ENDPOINTS = [
         "Create an experiment",
         {"name": "string", "artifact_location": "string", "tags": "array"},
         ("name",),
+        rule=AUTHENTICATED.with_effects(Effect.GRANT_EXPERIMENT_TO_CREATOR),
     ),
     Endpoint(
         "GET",
@@ -115,6 +123,7 @@ ENDPOINTS = [
         "Get an experiment by id",
         {"experiment_id": "string"},
         ("experiment_id",),
+        rule=experiment("read"),
     ),
     Endpoint(
         "GET",
@@ -123,6 +132,7 @@ ENDPOINTS = [
         "Get an experiment by name",
         {"experiment_name": "string"},
         ("experiment_name",),
+        rule=experiment("read", EXPERIMENT_NAME),
     ),
     Endpoint(
         "POST",
@@ -136,6 +146,7 @@ ENDPOINTS = [
             "order_by": "array",
             "view_type": "string",
         },
+        rule=filtered_search("experiments"),
     ),
     Endpoint(
         "GET",
@@ -149,6 +160,7 @@ ENDPOINTS = [
             "order_by": "array",
             "view_type": "string",
         },
+        rule=filtered_search("experiments"),
     ),
     Endpoint(
         "POST",
@@ -157,6 +169,7 @@ ENDPOINTS = [
         "Delete an experiment and its runs",
         {"experiment_id": "string"},
         ("experiment_id",),
+        rule=experiment("delete"),
     ),
     Endpoint(
         "POST",
@@ -165,6 +178,7 @@ ENDPOINTS = [
         "Restore an experiment and its runs",
         {"experiment_id": "string"},
         ("experiment_id",),
+        rule=experiment("delete"),
     ),
     Endpoint(
         "POST",
@@ -173,6 +187,7 @@ ENDPOINTS = [
         "Rename an experiment",
         {"experiment_id": "string", "new_name": "string"},
         ("experiment_id", "new_name"),
+        rule=experiment("update"),
     ),
     Endpoint(
         "POST",
@@ -181,6 +196,7 @@ ENDPOINTS = [
         "Set an experiment tag",
         {"experiment_id": "string", "key": "string", "value": "string"},
         ("experiment_id", "key"),
+        rule=experiment("update"),
     ),
     Endpoint(
         "POST",
@@ -189,5 +205,6 @@ ENDPOINTS = [
         "Delete an experiment tag",
         {"experiment_id": "string", "key": "string"},
         ("experiment_id", "key"),
+        rule=experiment("update"),
     ),
 ]

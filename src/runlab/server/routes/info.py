@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from runlab.server.auth.rules import AUTHENTICATED, PUBLIC, guarded
 from runlab.server.context import ServerContext
 from runlab.server.json_response import json_response
 
@@ -32,7 +33,13 @@ def routes(ctx: ServerContext) -> list[Route]:
             }
         )
 
-    out = [Route("/health", health, methods=["GET"]), Route("/version", version, methods=["GET"])]
+    # A load balancer's health check and a client's version check come without credentials.
+    out = [
+        guarded(Route("/health", health, methods=["GET"]), PUBLIC),
+        guarded(Route("/version", version, methods=["GET"]), PUBLIC),
+    ]
     for prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
-        out.append(Route(f"{prefix}/server-info", server_info, methods=["GET"]))
+        out.append(
+            guarded(Route(f"{prefix}/server-info", server_info, methods=["GET"]), AUTHENTICATED)
+        )
     return out

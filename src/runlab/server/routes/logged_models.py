@@ -22,6 +22,14 @@ from runlab.artifacts import join_artifact_path, validate_artifact_path
 from runlab.entities import LoggedModelStatus
 from runlab.errors import ArtifactNotFound, InvalidParameter, RunlabError
 from runlab.server import wire
+from runlab.server.auth.rules import (
+    LOGGED_MODEL_ID,
+    all_of,
+    experiment,
+    filtered_search,
+    guarded,
+    optional_run,
+)
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, read_fields
 from runlab.server.request_fields import RequestFields, missing_value
@@ -201,7 +209,12 @@ def routes(ctx: ServerContext) -> list[Route]:
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
-    return [Route(ARTIFACT_FILES_PATH, download, methods=["GET"])]
+    return [
+        guarded(
+            Route(ARTIFACT_FILES_PATH, download, methods=["GET"]),
+            experiment("read", LOGGED_MODEL_ID),
+        )
+    ]
 
 
 _ID = {"model_id": "string"}
@@ -221,6 +234,7 @@ ENDPOINTS = [
             "tags": "array",
         },
         ("experiment_id",),
+        rule=all_of(experiment("update"), experiment("read", optional_run("source_run_id"))),
     ),
     Endpoint(
         "POST",
@@ -236,6 +250,7 @@ ENDPOINTS = [
             "page_token": "string",
         },
         ("experiment_ids",),
+        rule=filtered_search("logged_models"),
     ),
     Endpoint(
         "GET",
@@ -244,6 +259,7 @@ ENDPOINTS = [
         "Get a logged model",
         {**_ID, "allow_deleted": "boolean"},
         ("model_id",),
+        rule=experiment("read", LOGGED_MODEL_ID),
     ),
     Endpoint(
         "PATCH",
@@ -252,9 +268,16 @@ ENDPOINTS = [
         "Finalize a logged model's status",
         {**_ID, "status": "string"},
         ("model_id", "status"),
+        rule=experiment("update", LOGGED_MODEL_ID),
     ),
     Endpoint(
-        "DELETE", "logged-models/{model_id}", delete, "Delete a logged model", _ID, ("model_id",)
+        "DELETE",
+        "logged-models/{model_id}",
+        delete,
+        "Delete a logged model",
+        _ID,
+        ("model_id",),
+        rule=experiment("delete", LOGGED_MODEL_ID),
     ),
     Endpoint(
         "PATCH",
@@ -263,6 +286,7 @@ ENDPOINTS = [
         "Set logged model tags",
         {**_ID, "tags": "array"},
         ("model_id",),
+        rule=experiment("update", LOGGED_MODEL_ID),
     ),
     Endpoint(
         "DELETE",
@@ -271,6 +295,7 @@ ENDPOINTS = [
         "Delete a logged model tag",
         {**_ID, "tag_key": "string"},
         ("model_id", "tag_key"),
+        rule=experiment("update", LOGGED_MODEL_ID),
     ),
     Endpoint(
         "POST",
@@ -279,6 +304,7 @@ ENDPOINTS = [
         "Log logged model params",
         {**_ID, "params": "array"},
         ("model_id",),
+        rule=experiment("update", LOGGED_MODEL_ID),
     ),
     Endpoint(
         "GET",
@@ -287,5 +313,6 @@ ENDPOINTS = [
         "List a logged model's artifacts",
         {**_ID, "artifact_directory_path": "string", "page_token": "string"},
         ("model_id",),
+        rule=experiment("read", LOGGED_MODEL_ID),
     ),
 ]

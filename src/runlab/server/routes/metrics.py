@@ -12,10 +12,10 @@ from typing import Any
 from runlab.entities import MetricHistory
 from runlab.errors import InvalidParameter
 from runlab.server import wire
+from runlab.server.auth.rules import RUN_ID, experiment, run_ids
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
-from runlab.server.request_fields import RequestFields, missing_value
-from runlab.server.routes.runs import run_id_of
+from runlab.server.request_fields import RequestFields, missing_value, run_id_of
 
 #: Limits of the bulk endpoints (protocol reference §3).
 MAX_RUNS_PER_BULK_REQUEST = 100
@@ -141,6 +141,7 @@ ENDPOINTS = [
             "page_token": "string",
         },
         ("run_id", "metric_key"),
+        rule=experiment("read", RUN_ID),
     ),
     Endpoint(
         "GET",
@@ -155,6 +156,7 @@ ENDPOINTS = [
             "max_results": "integer",
         },
         ("run_ids", "metric_key"),
+        rule=experiment("read", run_ids("run_ids")),
     ),
 ]
 
@@ -167,5 +169,6 @@ AJAX_ENDPOINTS = [
         "Histories of one metric over several runs (UI only)",
         {"run_id": "array", "metric_key": "string", "max_results": "integer"},
         ("run_id", "metric_key"),
+        rule=experiment("read", run_ids("run_id")),
     ),
 ]

@@ -22,6 +22,17 @@ from typing import Any, cast
 from runlab.entities.registry import STAGES, ModelVersion, canonical_stage, validate_alias
 from runlab.errors import InvalidParameter
 from runlab.server import registry_wire
+from runlab.server.auth.rules import (
+    AUTHENTICATED,
+    OPTIONAL_LOGGED_MODEL_ID,
+    OPTIONAL_RUN_ID,
+    SOURCE_MODEL,
+    Effect,
+    all_of,
+    experiment,
+    filtered_search,
+    model,
+)
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.request_fields import RequestFields
@@ -289,6 +300,15 @@ _SEARCH = {
     "page_token": "string",
 }
 _STAGE_NAMES = "/".join(STAGES)
+#: A new version needs EDIT on its model, and read access to the run, logged model or other
+#: registered version it is made from (else anyone could publish, through the registry, what
+#: they cannot read).
+_CREATE_VERSION = all_of(
+    model("update"),
+    experiment("read", OPTIONAL_RUN_ID),
+    experiment("read", OPTIONAL_LOGGED_MODEL_ID),
+    model("read", SOURCE_MODEL),
+)
 
 #: Served under both MLflow prefixes.
 ENDPOINTS = [
@@ -299,6 +319,7 @@ ENDPOINTS = [
         "Create a registered model",
         {**_NAME, "tags": "array", "description": "string", "deployment_job_id": "string"},
         ("name",),
+        rule=AUTHENTICATED.with_effects(Effect.GRANT_MODEL_TO_CREATOR),
     ),
     Endpoint(
         "GET",
@@ -307,6 +328,7 @@ ENDPOINTS = [
         "Get a registered model with its newest version per stage",
         _NAME,
         ("name",),
+        rule=model("read"),
     ),
     Endpoint(
         "POST",
@@ -315,6 +337,7 @@ ENDPOINTS = [
         "Rename a registered model (its versions follow)",
         {**_NAME, "new_name": "string"},
         ("name", "new_name"),
+        rule=model("update").with_effects(Effect.MOVE_MODEL_PERMISSIONS),
     ),
     Endpoint(
         "PATCH",
@@ -323,6 +346,7 @@ ENDPOINTS = [
         "Set a registered model's description",
         {**_NAME, "description": "string", "deployment_job_id": "string"},
         ("name",),
+        rule=model("update"),
     ),
     Endpoint(
         "DELETE",
@@ -331,6 +355,7 @@ ENDPOINTS = [
         "Delete a registered model with its versions, tags and aliases",
         _NAME,
         ("name",),
+        rule=model("delete").with_effects(Effect.DROP_MODEL_PERMISSIONS),
     ),
     Endpoint(
         "GET",
@@ -338,6 +363,7 @@ ENDPOINTS = [
         search_registered_models,
         "Search registered models (filter on name and tags.<key>)",
         _SEARCH,
+        rule=filtered_search("registered_models"),
     ),
     Endpoint(
         "POST",
@@ -346,6 +372,7 @@ ENDPOINTS = [
         f"The newest version in each stage ({_STAGE_NAMES})",
         {**_NAME, "stages": "array"},
         ("name",),
+        rule=model("read"),
     ),
     Endpoint(
         "GET",
@@ -354,6 +381,7 @@ ENDPOINTS = [
         "The newest version in each stage (GET form)",
         {**_NAME, "stages": "array"},
         ("name",),
+        rule=model("read"),
     ),
     Endpoint(
         "POST",
@@ -362,6 +390,7 @@ ENDPOINTS = [
         "Set a registered-model tag",
         {**_NAME, "key": "string", "value": "string"},
         ("name", "key"),
+        rule=model("update"),
     ),
     Endpoint(
         "DELETE",
@@ -370,6 +399,7 @@ ENDPOINTS = [
         "Delete a registered-model tag",
         {**_NAME, "key": "string"},
         ("name", "key"),
+        rule=model("update"),
     ),
     Endpoint(
         "POST",
@@ -378,6 +408,7 @@ ENDPOINTS = [
         "Point an alias at a version (recorded in the history)",
         {**_VERSION, "alias": "string", "user_id": "string"},
         ("name", "alias", "version"),
+        rule=model("update"),
     ),
     Endpoint(
         "DELETE",
@@ -386,6 +417,7 @@ ENDPOINTS = [
         "Remove an alias (recorded in the history)",
         {**_NAME, "alias": "string", "user_id": "string"},
         ("name", "alias"),
+        rule=model("update"),
     ),
     Endpoint(
         "GET",
@@ -394,6 +426,7 @@ ENDPOINTS = [
         "The version an alias points at",
         {**_NAME, "alias": "string"},
         ("name", "alias"),
+        rule=model("read"),
     ),
     Endpoint(
         "POST",
@@ -411,6 +444,7 @@ ENDPOINTS = [
             "user_id": "string",
         },
         ("name", "source"),
+        rule=_CREATE_VERSION,
     ),
     Endpoint(
         "GET",
@@ -419,6 +453,7 @@ ENDPOINTS = [
         "Get a model version",
         _VERSION,
         ("name", "version"),
+        rule=model("read"),
     ),
     Endpoint(
         "PATCH",
@@ -427,6 +462,7 @@ ENDPOINTS = [
         "Set a model version's description",
         {**_VERSION, "description": "string"},
         ("name", "version"),
+        rule=model("update"),
     ),
     Endpoint(
         "DELETE",
@@ -435,6 +471,7 @@ ENDPOINTS = [
         "Delete a model version (its number is never reused)",
         _VERSION,
         ("name", "version"),
+        rule=model("delete"),
     ),
     Endpoint(
         "POST",
@@ -448,6 +485,7 @@ ENDPOINTS = [
             "user_id": "string",
         },
         ("name", "version", "stage"),
+        rule=model("update"),
     ),
     Endpoint(
         "GET",
@@ -455,6 +493,7 @@ ENDPOINTS = [
         search_model_versions,
         "Search model versions (filter on name, run_id, source_path, version_number, tags.<key>)",
         _SEARCH,
+        rule=filtered_search("model_versions"),
     ),
     Endpoint(
         "GET",
@@ -463,6 +502,7 @@ ENDPOINTS = [
         "Where a model version's files are",
         _VERSION,
         ("name", "version"),
+        rule=model("read"),
     ),
     Endpoint(
         "POST",
@@ -471,6 +511,7 @@ ENDPOINTS = [
         "Set a model-version tag",
         {**_VERSION, "key": "string", "value": "string"},
         ("name", "version", "key", "value"),
+        rule=model("update"),
     ),
     Endpoint(
         "DELETE",
@@ -479,6 +520,7 @@ ENDPOINTS = [
         "Delete a model-version tag",
         {**_VERSION, "key": "string"},
         ("name", "version", "key"),
+        rule=model("update"),
     ),
 ]
 
@@ -491,5 +533,6 @@ RUNLAB_ENDPOINTS = [
         "Every stage transition and alias move of a registered model, oldest first",
         {**_NAME, "since": "integer", "until": "integer"},
         ("name",),
+        rule=model("read"),
     ),
 ]

@@ -13,10 +13,11 @@ from runlab.entities import FileInfo, ViewType
 from runlab.errors import InvalidParameter, Unavailable
 from runlab.server import wire
 from runlab.server.artifact_locations import readable_http_root
+from runlab.server.auth.rules import EXPERIMENT_IDS, RUN_ID, experiment
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
-from runlab.server.request_fields import RequestFields
-from runlab.server.routes.runs import RUN_ID_FIELDS, named, run_id_of
+from runlab.server.request_fields import RequestFields, run_id_of
+from runlab.server.routes.runs import RUN_ID_FIELDS, named
 
 
 def artifact_root(ctx: ServerContext, root_uri: str) -> tuple[ArtifactRepository, str]:
@@ -130,6 +131,7 @@ ENDPOINTS = [
         "List a run's artifacts",
         {**RUN_ID_FIELDS, "path": "string", "page_token": "string"},
         ("run_id",),
+        rule=experiment("read", RUN_ID),
     )
 ]
 
@@ -142,5 +144,6 @@ AJAX_ENDPOINTS = [
         "Datasets used by the runs of some experiments (UI only)",
         {"experiment_ids": "array"},
         ("experiment_ids",),
+        rule=experiment("read", EXPERIMENT_IDS),
     ),
 ]

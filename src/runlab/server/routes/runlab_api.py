@@ -15,10 +15,10 @@ from typing import Any
 
 from runlab.errors import InvalidParameter, RunlabError
 from runlab.server import wire
+from runlab.server.auth.rules import RUN_ID, experiment
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
-from runlab.server.request_fields import RequestFields
-from runlab.server.routes.runs import run_id_of
+from runlab.server.request_fields import RequestFields, run_id_of
 from runlab.store.sql.metric_downsample import DEFAULT_BUCKETS, MAX_BUCKETS
 
 #: Where these endpoints are served.
@@ -65,5 +65,6 @@ ENDPOINTS = [
             "end_step": "integer",
         },
         ("run_id", "metric_key"),
+        rule=experiment("read", RUN_ID),
     ),
 ]

@@ -32,10 +32,20 @@ from runlab.entities import (
 )
 from runlab.errors import InvalidParameter, InvalidState, RunlabError
 from runlab.server import wire
+from runlab.server.auth.rules import (
+    EXPERIMENT_ID_OR_DEFAULT,
+    METRIC_LOGGED_MODELS,
+    OPTIONAL_LOGGED_MODEL_ID,
+    RUN_ID,
+    all_of,
+    experiment,
+    filtered_search,
+    logged_models_in,
+)
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.json_body import MAX_JSON_DEPTH, decode_json, nesting_exceeds
-from runlab.server.request_fields import RequestFields, missing_value
+from runlab.server.request_fields import RequestFields, missing_value, run_id_of
 from runlab.server.routes.experiments import VIEW_TYPES
 
 T = TypeVar("T")
@@ -78,20 +88,6 @@ def named(field: str, check: Callable[[], T]) -> T:
             exc.message = f"{exc.message} (request field '{field}')"
         exc.args = (exc.message,)
         raise exc from None
-
-
-def run_id_of(f: RequestFields) -> str:
-    """``run_id``, or its deprecated twin ``run_uuid``; both may be sent if they agree."""
-    run_id = f.string("run_id")
-    run_uuid = f.string("run_uuid")
-    if run_id and run_uuid and run_id != run_uuid:
-        raise InvalidParameter(
-            f"Fields 'run_id' ({run_id!r}) and 'run_uuid' ({run_uuid!r}) disagree; send one."
-        )
-    value = run_id or run_uuid
-    if not value:
-        raise missing_value("run_id")
-    return value
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -424,6 +420,13 @@ def _store_method(ctx: ServerContext, name: str) -> Callable[..., Any]:
 
 
 RUN_ID_FIELDS = {"run_id": "string", "run_uuid": "string"}
+#: Writing to a run (logging, tagging, ending it) needs EDIT on its experiment.
+_UPDATE = experiment("update", RUN_ID)
+#: Metrics that name a logged model are stored on it as well: EDIT on its experiment too.
+_LOG_METRIC = all_of(_UPDATE, experiment("update", OPTIONAL_LOGGED_MODEL_ID))
+_LOG_BATCH = all_of(_UPDATE, experiment("update", METRIC_LOGGED_MODELS))
+#: Recording the models a run used or produced: the run's EDIT, and READ on each model.
+_LINK_MODELS = all_of(_UPDATE, experiment("read", logged_models_in("models")))
 
 ENDPOINTS = [
     Endpoint(
@@ -438,6 +441,7 @@ ENDPOINTS = [
             "start_time": "integer",
             "tags": "array",
         },
+        rule=experiment("update", EXPERIMENT_ID_OR_DEFAULT),
     ),
     Endpoint(
         "POST",
@@ -446,10 +450,35 @@ ENDPOINTS = [
         "Update a run's status, end time or name",
         {**RUN_ID_FIELDS, "status": "string", "end_time": "integer", "run_name": "string"},
         ("run_id",),
+        rule=_UPDATE,
     ),
-    Endpoint("POST", "runs/delete", delete, "Delete a run", RUN_ID_FIELDS, ("run_id",)),
-    Endpoint("POST", "runs/restore", restore, "Restore a run", RUN_ID_FIELDS, ("run_id",)),
-    Endpoint("GET", "runs/get", get, "Get a run", RUN_ID_FIELDS, ("run_id",)),
+    Endpoint(
+        "POST",
+        "runs/delete",
+        delete,
+        "Delete a run",
+        RUN_ID_FIELDS,
+        ("run_id",),
+        rule=experiment("delete", RUN_ID),
+    ),
+    Endpoint(
+        "POST",
+        "runs/restore",
+        restore,
+        "Restore a run",
+        RUN_ID_FIELDS,
+        ("run_id",),
+        rule=experiment("delete", RUN_ID),
+    ),
+    Endpoint(
+        "GET",
+        "runs/get",
+        get,
+        "Get a run",
+        RUN_ID_FIELDS,
+        ("run_id",),
+        rule=experiment("read", RUN_ID),
+    ),
     Endpoint(
         "POST",
         "runs/search",
@@ -463,6 +492,7 @@ ENDPOINTS = [
             "order_by": "array",
             "page_token": "string",
         },
+        rule=filtered_search("runs"),
     ),
     Endpoint(
         "POST",
@@ -480,6 +510,7 @@ ENDPOINTS = [
             "dataset_digest": "string",
         },
         ("run_id", "key", "value", "timestamp"),
+        rule=_LOG_METRIC,
     ),
     Endpoint(
         "POST",
@@ -488,6 +519,7 @@ ENDPOINTS = [
         "Log one param",
         {**RUN_ID_FIELDS, "key": "string", "value": "string"},
         ("run_id", "key"),
+        rule=_UPDATE,
     ),
     Endpoint(
         "POST",
@@ -496,6 +528,7 @@ ENDPOINTS = [
         "Set a run tag",
         {**RUN_ID_FIELDS, "key": "string", "value": "string"},
         ("run_id", "key"),
+        rule=_UPDATE,
     ),
     Endpoint(
         "POST",
@@ -504,6 +537,7 @@ ENDPOINTS = [
         "Delete a run tag",
         {**RUN_ID_FIELDS, "key": "string"},
         ("run_id", "key"),
+        rule=_UPDATE,
     ),
     Endpoint(
         "POST",
@@ -512,6 +546,7 @@ ENDPOINTS = [
         "Log metrics, params and tags atomically",
         {**RUN_ID_FIELDS, "metrics": "array", "params": "array", "tags": "array"},
         ("run_id",),
+        rule=_LOG_BATCH,
     ),
     Endpoint(
         "POST",
@@ -520,6 +555,7 @@ ENDPOINTS = [
         "Record datasets and models a run used",
         {**RUN_ID_FIELDS, "datasets": "array", "models": "array"},
         ("run_id",),
+        rule=_LINK_MODELS,
     ),
     Endpoint(
         "POST",
@@ -528,6 +564,7 @@ ENDPOINTS = [
         "Record an MLmodel in the run's log-model history (legacy)",
         {**RUN_ID_FIELDS, "model_json": "string"},
         ("run_id", "model_json"),
+        rule=_UPDATE,
     ),
     Endpoint(
         "POST",
@@ -536,5 +573,6 @@ ENDPOINTS = [
         "Record models a run produced",
         {**RUN_ID_FIELDS, "models": "array"},
         ("run_id", "models"),
+        rule=_LINK_MODELS,
     ),
 ]

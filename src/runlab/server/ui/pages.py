@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from runlab.entities import ViewType
 from runlab.errors import NotFound, RunlabError
+from runlab.server.auth.rules import PUBLIC, filtered_search, guarded
 from runlab.server.context import ServerContext
 from runlab.server.errors import endpoint_not_found, is_api_path
 from runlab.server.ui import views
@@ -226,17 +227,33 @@ def _static_files() -> dict[str, Path]:
 def build(ctx: ServerContext) -> tuple[list[Route], Pages]:
     """The UI's routes for ``ctx`` and the :class:`Pages` whose ``not_found`` handles 404s."""
     pages = Pages(ctx, load_assets())
+    experiments = filtered_search("experiments")
     routes = [
-        Route("/", pages.experiments, methods=["GET"], name="ui:home"),
-        Route("/experiments", pages.experiments, methods=["GET"], name="ui:experiments"),
-        Route("/models", pages.models, methods=["GET"], name="ui:models"),
-        *views.all_routes(pages),
-        Route(
-            f"{STATIC_PREFIX}/vendor/plotly-{{version}}.min.js",
-            pages.plotly,
-            methods=["GET"],
-            name="ui:plotly",
+        guarded(Route("/", pages.experiments, methods=["GET"], name="ui:home"), experiments),
+        guarded(
+            Route("/experiments", pages.experiments, methods=["GET"], name="ui:experiments"),
+            experiments,
         ),
-        Route(f"{STATIC_PREFIX}/{{name:path}}", pages.static, methods=["GET"], name="ui:static"),
+        guarded(
+            Route("/models", pages.models, methods=["GET"], name="ui:models"),
+            filtered_search("registered_models"),
+        ),
+        *views.all_routes(pages),
+        # The page's own code and styles hold no data: they load before anyone signs in.
+        guarded(
+            Route(
+                f"{STATIC_PREFIX}/vendor/plotly-{{version}}.min.js",
+                pages.plotly,
+                methods=["GET"],
+                name="ui:plotly",
+            ),
+            PUBLIC,
+        ),
+        guarded(
+            Route(
+                f"{STATIC_PREFIX}/{{name:path}}", pages.static, methods=["GET"], name="ui:static"
+            ),
+            PUBLIC,
+        ),
     ]
     return routes, pages

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from starlette.routing import Route
 
 from runlab.entities import Run
 from runlab.errors import InvalidParameter
+from runlab.server.auth.rules import experiment, guarded, runs_named_by
 from runlab.server.ui.formatting import format_number
 from runlab.store.base import TrackingStore
 
@@ -94,14 +96,14 @@ class Row:
     differs: bool
 
 
+def requested_run_ids(values: Iterable[str]) -> list[str]:
+    """The distinct run ids among ``runs`` parameters, in the order given (blanks skipped)."""
+    return list(dict.fromkeys(v.strip() for v in values if v.strip()))
+
+
 def parse_run_ids(request: Request) -> list[str]:
     """The distinct ``runs`` parameters in the order given; InvalidParameter if too few/many."""
-    wanted: dict[str, None] = {}
-    for value in request.query_params.getlist("runs"):
-        value = value.strip()
-        if value:
-            wanted[value] = None
-    ids = list(wanted)
+    ids = requested_run_ids(request.query_params.getlist("runs"))
     if len(ids) < MIN_RUNS:
         raise InvalidParameter(
             f"Choose at least {MIN_RUNS} different runs to compare (got {len(ids)}): "
@@ -237,4 +239,11 @@ def routes(pages: Pages) -> list[Route]:
             )
         return response
 
-    return [Route("/compare", compare, methods=["GET"], name="ui:compare")]
+    # READ on the experiment of every run compared (read as the page reads them).
+    compared = runs_named_by("runs", lambda f: requested_run_ids(f.string_list("runs")))
+    return [
+        guarded(
+            Route("/compare", compare, methods=["GET"], name="ui:compare"),
+            experiment("read", compared),
+        )
+    ]

@@ -22,6 +22,7 @@ from runlab.entities.registry import (
     RegistryEvent,
 )
 from runlab.errors import RunlabError
+from runlab.server.auth.rules import guarded, model
 from runlab.server.ui.pages import Pages
 from runlab.store.base import RegistryStore, TrackingStore
 
@@ -130,4 +131,5 @@ def routes(pages: Pages) -> list[Route]:
             lambda: {"page": load_model_page(pages.ctx.tracking_store, pages.registry(), name)},
         )
 
-    return [Route("/models/{name:path}", model_page, methods=["GET"], name="ui:model")]
+    route = Route("/models/{name:path}", model_page, methods=["GET"], name="ui:model")
+    return [guarded(route, model("read"))]

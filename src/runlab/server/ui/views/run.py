@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from runlab.entities import LoggedModel, Run, ViewType
 from runlab.errors import RunlabError
+from runlab.server.auth.rules import RUN_ID, experiment, guarded
 from runlab.server.ui.dataset_summaries import dataset_summaries
 from runlab.server.ui.formatting import format_number, run_duration
 from runlab.store.base import LoggedModelStore, TrackingStore
@@ -220,4 +221,5 @@ def routes(pages: Pages) -> list[Route]:
             "run.html", context, lambda: load_run_page(pages.ctx.tracking_store, run_id)
         )
 
-    return [Route("/runs/{run_id}", run_page, methods=["GET"], name="ui:run")]
+    route = Route("/runs/{run_id}", run_page, methods=["GET"], name="ui:run")
+    return [guarded(route, experiment("read", RUN_ID))]

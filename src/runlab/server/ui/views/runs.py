@@ -27,6 +27,7 @@ from runlab.entities import Experiment, Run, ViewType
 from runlab.errors import InvalidParameter, RunlabError
 from runlab.search.ast import KeyType
 from runlab.search.order_by import parse_run_order_by
+from runlab.server.auth.rules import experiment, guarded
 from runlab.server.ui.formatting import run_duration
 from runlab.server.ui.pages import VIEW_TYPES
 from runlab.server.ui.views.compare import MAX_RUNS as COMPARE_MAX_RUNS
@@ -474,4 +475,5 @@ def _keys_of(runs: Sequence[Run]) -> ExperimentKeys:
 def routes(pages: Pages) -> list[Route]:
     """The runs table's route."""
     view = RunsView(pages)
-    return [Route("/experiments/{experiment_id}", view.page, methods=["GET"], name="ui:runs")]
+    route = Route("/experiments/{experiment_id}", view.page, methods=["GET"], name="ui:runs")
+    return [guarded(route, experiment("read"))]

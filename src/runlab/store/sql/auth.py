@@ -15,6 +15,7 @@ Messages never contain a password or a token secret.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Any
 
@@ -194,6 +195,23 @@ class SqlAuthStore:
         if row is None:
             raise _user_not_found(name)
         return _user(row)
+
+    def session_stamp(self, username: str) -> tuple[User, str] | None:
+        """The user called ``username`` and a stamp of their current password, or None if
+        there is no such user.
+
+        A web session is signed together with this stamp, so it is valid only while the stamp
+        stays the same: setting a new password (or the user's deletion) ends every session
+        signed in before. The stamp is a one-way hash of the stored password hash, never the
+        hash itself.
+        """
+        name = _lookup_name(username)
+        with self._db.read() as conn:
+            row = self._user_row(conn, name)
+        if row is None:
+            return None
+        digest = hashlib.sha256(b"runlab session stamp\0" + row.password_hash.encode("utf-8"))
+        return _user(row), digest.hexdigest()
 
     def list_users(self) -> list[User]:
         """Every user, by name."""

@@ -32,6 +32,32 @@ SEARCH_MAX_RESULTS_DEFAULT = 1000
 SEARCH_MAX_RESULTS_THRESHOLD = 50000
 
 
+@dataclass(frozen=True, slots=True)
+class ReadableSet:
+    """Which experiments (by id) or registered models (by name) a search may return.
+
+    A server that checks permissions restricts its searches to what the caller may read: with
+    ``by_default`` (the server's default permission can read), everything except ``refused``
+    (the ids or names the caller has an explicit permission on that cannot read); otherwise
+    only ``granted`` (those they have an explicit permission on that can read). Experiment ids
+    are the store's spelling (``"3"``, never ``"03"``). ``item in readable`` says it for one.
+    """
+
+    by_default: bool
+    granted: frozenset[str] = frozenset()
+    refused: frozenset[str] = frozenset()
+
+    def __contains__(self, item: object) -> bool:
+        if self.by_default:
+            return item not in self.refused
+        return item in self.granted
+
+    @property
+    def everything(self) -> bool:
+        """True when nothing is left out (an administrator, or nothing refused by default)."""
+        return self.by_default and not self.refused
+
+
 @runtime_checkable
 class TrackingStore(Protocol):
     """Experiments, runs and everything logged to them."""
@@ -172,6 +198,32 @@ class TrackingStore(Protocol):
         ...
 
 
+@runtime_checkable
+class ReadableExperimentSearch(Protocol):
+    """An experiments search that can leave out what a caller may not read.
+
+    Separate from :class:`TrackingStore` because only a server that checks permissions asks
+    for it: the SQL store implements it (in the same SELECT, so pages stay whole and page tokens
+    stay right), the REST store does not need to. ``filters_readable`` marks a store that does.
+    """
+
+    filters_readable: bool
+
+    def search_experiments(
+        self,
+        view_type: int = 1,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        readable: ReadableSet | None = None,
+    ) -> PagedList[Experiment]:
+        """One page of the experiments matching the filter that are in ``readable`` (all when
+        None)."""
+        ...
+
+
 @dataclass(frozen=True)
 class ExperimentActivity:
     """How busy one experiment is: its active runs and when any of them last started or ended.
@@ -302,6 +354,42 @@ SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT = 100
 SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD = 1000
 SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT = 200_000
 SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD = 200_000
+
+
+@runtime_checkable
+class ReadableRegistrySearch(Protocol):
+    """Registry searches that can leave out the models a caller may not read (by model name).
+
+    Like :class:`ReadableExperimentSearch`: the SQL registry implements it, marked by
+    ``filters_readable``; a model version is readable when its registered model is.
+    """
+
+    filters_readable: bool
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        readable: ReadableSet | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """One page of the models matching the filter whose names are in ``readable``."""
+        ...
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        readable: ReadableSet | None = None,
+    ) -> PagedList[ModelVersion]:
+        """One page of the versions matching the filter whose models' names are in
+        ``readable``."""
+        ...
 
 
 @runtime_checkable

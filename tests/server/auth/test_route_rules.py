@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from anyio.from_thread import start_blocking_portal
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runlab.artifacts import LocalArtifactRepository
 from runlab.entities.auth import MANAGE
 from runlab.errors import InvalidParameter
 from runlab.server.app import build_app
-from runlab.server.auth import AuthenticatedUser, Principal
 from runlab.server.auth.rules import (
     PUBLIC,
     Access,
@@ -29,9 +24,8 @@ from runlab.server.auth.rules import (
 )
 from runlab.server.endpoint import Endpoint
 from runlab.server.settings import ServerSettings
-from runlab.store.sql.auth import SqlAuthStore
 from runlab.store.sql.tracking import SqlTrackingStore
-from support.asgi_api import Api
+from support.auth_app import Client, SignedInAs, full_app, serve
 from support.auth_world import MODEL, World
 
 #: The only routes anyone may call without signing in (and the login page, once there is one).
@@ -41,18 +35,6 @@ PUBLIC_PATHS = {
     "/static/{name:path}",
     "/static/vendor/plotly-{version}.min.js",
 }
-
-
-def full_app(world: World, **settings: Any) -> Any:
-    """The app with every optional part: registry, artifact proxy."""
-    destination = world.folder / "destination"
-    return build_app(
-        world.tracking,
-        world.registry,
-        LocalArtifactRepository(str(destination)),
-        ServerSettings(artifacts_destination=destination.as_uri(), **settings),
-        auth_store=world.auth,
-    )
 
 
 # -- declarations ------------------------------------------------------------------------------------
@@ -129,56 +111,10 @@ def test_permission_checks_need_a_permission_store(shared_world: World) -> None:
 # -- through a real app --------------------------------------------------------------------------------
 
 
-class SignedInAs:
-    """Stands in for the authentication middleware: the ``X-Test-User`` header names the user
-    (looked up in the auth store for whether they are an administrator); none is anonymous."""
-
-    def __init__(self, app: ASGIApp, auth: SqlAuthStore) -> None:
-        self.app = app
-        self.auth = auth
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope["headers"])
-            name = headers.get(b"x-test-user")
-            if name is not None:
-                user = self.auth.get_user(name.decode())
-                scope["user"] = AuthenticatedUser(Principal(user.username, user.is_admin))
-        await self.app(scope, receive, send)
-
-
-class Client:
-    def __init__(self, api: Api) -> None:
-        self.api = api
-
-    def call(self, user: str | None, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {**kwargs.pop("headers", {}), **({"X-Test-User": user} if user else {})}
-        return self.api.request(method, path, headers=headers, **kwargs)
-
-    def mlflow(
-        self, user: str | None, method: str, path: str, body: dict[str, Any] | None = None
-    ) -> httpx.Response:
-        url = f"/api/2.0/mlflow/{path}"
-        if method == "GET":
-            return self.call(user, "GET", url, params=body or {})
-        return self.call(user, method, url, json=body or {})
-
-
-def _serve(app: Any) -> Iterator[Client]:
-    with start_blocking_portal() as portal:
-        client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://localhost"
-        )
-        try:
-            yield Client(Api(portal, client))
-        finally:
-            portal.call(client.aclose)
-
-
 @pytest.fixture
 def server(world: World) -> Iterator[Client]:
     """The app with permission checks on, behind the stand-in authentication."""
-    yield from _serve(SignedInAs(full_app(world, auth_enabled=True), world.auth))
+    yield from serve(SignedInAs(full_app(world, auth_enabled=True), world.auth))
 
 
 def _status(response: httpx.Response) -> int:
@@ -334,7 +270,7 @@ def test_web_pages_follow_the_same_rules(server: Client, world: World) -> None:
 
 def test_without_permission_checks_nothing_changes(world: World) -> None:
     """auth_enabled off (the default): anonymous requests are served as before."""
-    for client in _serve(full_app(world)):
+    for client in serve(full_app(world)):
         assert _status(client.mlflow(None, "GET", "runs/get", {"run_id": world.run_id})) == 200
         missing = {"run_id": "f" * 32}
         assert _status(client.mlflow(None, "GET", "runs/get", missing)) == 404

@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
@@ -59,6 +58,7 @@ from runlab.server.auth.rules import (
     rule_of,
 )
 from runlab.server.request_fields import RequestFields
+from runlab.store.base import ReadableSet
 
 __all__ = [
     "UNAUTHENTICATED_MESSAGE",
@@ -362,40 +362,23 @@ def authorize(
 # -- search filtering ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Readable:
-    """Which experiments (by id) or registered models (by name) a caller may read.
-
-    With a readable default permission, that is everything except ``refused``; otherwise only
-    ``granted``. ``resource_id in readable`` says it for one.
-    """
-
-    by_default: bool
-    granted: frozenset[str] = frozenset()
-    refused: frozenset[str] = frozenset()
-
-    def __contains__(self, resource_id: object) -> bool:
-        if self.by_default:
-            return resource_id not in self.refused
-        return resource_id in self.granted
-
-    @property
-    def everything(self) -> bool:
-        """True when nothing is hidden (an administrator, or nothing refused by default)."""
-        return self.by_default and not self.refused
+#: Which experiments or registered models a caller may read: the store's restriction type, so a
+#: handler passes what :func:`readable` returns straight to a search (``readable=``).
+Readable = ReadableSet
 
 
 def readable(auth: AuthContext, principal: Principal, resource: Resource) -> Readable:
     """What ``principal`` may read of ``resource`` ("experiment" or "registered_model").
 
-    For the handlers of search rules (``Rule.filtered``): a run, a logged model or a model
-    version is readable when its experiment or registered model is.
+    For the handlers of search rules (``Rule.filtered``, see
+    :mod:`runlab.server.auth.filtering`): a run, a logged model or a model version is readable
+    when its experiment or registered model is.
     """
     if principal.is_admin:
-        return Readable(by_default=True)
+        return ReadableSet(by_default=True)
     names = _Permissions(auth, principal.username).names(resource)
     granted = frozenset(k for k, v in names.items() if get_permission(v).can_read)
-    return Readable(
+    return ReadableSet(
         by_default=auth.default_permission.can_read,
         granted=granted,
         refused=frozenset(names) - granted,

@@ -8,6 +8,7 @@ from runlab.entities import ViewType
 from runlab.errors import ExperimentNotFound
 from runlab.server import wire
 from runlab.server.artifact_locations import experiment_location
+from runlab.server.auth import filtering
 from runlab.server.auth.rules import (
     AUTHENTICATED,
     EXPERIMENT_NAME,
@@ -59,7 +60,10 @@ def get_by_name(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     max_results = f.int64("max_results", default=1000)
     assert max_results is not None
-    page = ctx.tracking_store.search_experiments(
+    page = filtering.search_experiments(
+        ctx.tracking_store,
+        # Only the experiments the caller may read, in the SELECT itself (paging stays right).
+        filtering.search_restriction(ctx.auth, f.principal, "experiment"),
         view_type=f.enum("view_type", VIEW_TYPES, default=ViewType.ACTIVE_ONLY)
         or ViewType.ACTIVE_ONLY,
         max_results=max_results,

@@ -22,6 +22,7 @@ from runlab.artifacts import join_artifact_path, validate_artifact_path
 from runlab.entities import LoggedModelStatus
 from runlab.errors import ArtifactNotFound, InvalidParameter, RunlabError
 from runlab.server import wire
+from runlab.server.auth import filtering
 from runlab.server.auth.rules import (
     LOGGED_MODEL_ID,
     all_of,
@@ -125,6 +126,11 @@ def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
         )
     max_results = f.int64("max_results", default=SEARCH_MAX_RESULTS_DEFAULT)
     assert max_results is not None
+    # Experiments the caller may not read are not searched (the store still checks the rest
+    # of the request when none is left, and answers an empty page).
+    experiment_ids = filtering.readable_experiment_ids(
+        experiment_ids, filtering.search_restriction(ctx.auth, f.principal, "experiment")
+    )
     page = _store(ctx).search_logged_models(
         experiment_ids,
         filter_string=f.string("filter") or None,

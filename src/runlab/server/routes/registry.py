@@ -22,6 +22,7 @@ from typing import Any, cast
 from runlab.entities.registry import STAGES, ModelVersion, canonical_stage, validate_alias
 from runlab.errors import InvalidParameter
 from runlab.server import registry_wire
+from runlab.server.auth import filtering
 from runlab.server.auth.rules import (
     AUTHENTICATED,
     OPTIONAL_LOGGED_MODEL_ID,
@@ -165,7 +166,11 @@ def _search_args(f: RequestFields, default_max: int, limit: int) -> dict[str, An
 
 
 def search_registered_models(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    page = _store(ctx).search_registered_models(**_search_args(f, *_RM_SEARCH_LIMITS))
+    page = filtering.search_registered_models(
+        _store(ctx),
+        filtering.search_restriction(ctx.auth, f.principal, "registered_model"),
+        **_search_args(f, *_RM_SEARCH_LIMITS),
+    )
     return _page([registry_wire.registered_model(m) for m in page], "registered_models", page.token)
 
 
@@ -255,7 +260,12 @@ def transition_stage(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 
 
 def search_model_versions(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    page = _store(ctx).search_model_versions(**_search_args(f, *_MV_SEARCH_LIMITS))
+    # A version is readable when its registered model is.
+    page = filtering.search_model_versions(
+        _store(ctx),
+        filtering.search_restriction(ctx.auth, f.principal, "registered_model"),
+        **_search_args(f, *_MV_SEARCH_LIMITS),
+    )
     return _page([registry_wire.model_version(v) for v in page], "model_versions", page.token)
 
 

@@ -32,6 +32,7 @@ from runlab.entities import (
 )
 from runlab.errors import InvalidParameter, InvalidState, RunlabError
 from runlab.server import wire
+from runlab.server.auth import filtering
 from runlab.server.auth.rules import (
     EXPERIMENT_ID_OR_DEFAULT,
     METRIC_LOGGED_MODELS,
@@ -275,6 +276,11 @@ def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     if not experiment_ids:
         return {}  # MLflow answers an empty object when no experiment is named
     assert view_type is not None and max_results is not None
+    # Experiments the caller may not read are not searched (none left: an empty page, as for
+    # experiments that do not exist).
+    experiment_ids = filtering.readable_experiment_ids(
+        experiment_ids, filtering.search_restriction(ctx.auth, f.principal, "experiment")
+    )
     page = ctx.tracking_store.search_runs(
         experiment_ids, filter_string, view_type, max_results, order_by, page_token
     )

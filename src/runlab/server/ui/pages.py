@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from runlab.entities import ViewType
 from runlab.errors import NotFound, RunlabError
+from runlab.server.auth import Principal, filtering, principal_of
 from runlab.server.auth.rules import PUBLIC, filtered_search, guarded
 from runlab.server.context import ServerContext
 from runlab.server.errors import endpoint_not_found, is_api_path
@@ -145,13 +146,21 @@ class Pages:
             "error": None,
         }
         # A malformed filter (or a stale page token) is the user's to fix: the page says so.
+        principal = principal_of(request)
         return await self.render_or_error(
-            "experiments.html", context, lambda: self._experiments_page(query, view, token)
+            "experiments.html",
+            context,
+            lambda: self._experiments_page(query, view, token, principal),
         )
 
-    def _experiments_page(self, query: str, view: str, token: str | None) -> dict[str, Any]:
+    def _experiments_page(
+        self, query: str, view: str, token: str | None, principal: Principal | None
+    ) -> dict[str, Any]:
         store = self.ctx.tracking_store
-        page = store.search_experiments(
+        page = filtering.search_experiments(
+            store,
+            # The list holds only what the caller may read, as the API's search does.
+            filtering.search_restriction(self.ctx.auth, principal, "experiment"),
             view_type=VIEW_TYPES[view],
             max_results=EXPERIMENTS_PAGE_SIZE,
             filter_string=query or None,
@@ -177,13 +186,21 @@ class Pages:
             "next_page_token": None,
             "error": None,
         }
+        principal = principal_of(request)
         return await self.render_or_error(
-            "models.html", context, lambda: self._models_page(query, token)
+            "models.html", context, lambda: self._models_page(query, token, principal)
         )
 
-    def _models_page(self, query: str, token: str | None) -> dict[str, Any]:
-        page = self.registry().search_registered_models(
-            query or None, MODELS_PAGE_SIZE, ["last_updated_timestamp DESC"], token
+    def _models_page(
+        self, query: str, token: str | None, principal: Principal | None
+    ) -> dict[str, Any]:
+        page = filtering.search_registered_models(
+            self.registry(),
+            filtering.search_restriction(self.ctx.auth, principal, "registered_model"),
+            filter_string=query or None,
+            max_results=MODELS_PAGE_SIZE,
+            order_by=["last_updated_timestamp DESC"],
+            page_token=token,
         )
         return {"models": page, "next_page_token": page.token}
 

@@ -33,6 +33,7 @@ from runlab.errors import AlreadyExists, InvalidParameter
 from runlab.store.base import (
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
     SEARCH_REGISTERED_MODELS_MAX_RESULTS_THRESHOLD,
+    ReadableSet,
 )
 from runlab.store.sql import registry_validation as check
 from runlab.store.sql import schema as t
@@ -175,8 +176,11 @@ class SqlRegistryStore(ModelVersionMethods):
         max_results: int = SEARCH_REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        readable: ReadableSet | None = None,
     ) -> PagedList[RegisteredModel]:
-        """One page of models matching the filter (``name``, ``tags.<key>``), in order."""
+        """One page of models matching the filter (``name``, ``tags.<key>``), in order;
+        with ``readable``, only models of those names."""
         return self._search_page(
             "registered_models",
             filter_string,
@@ -186,6 +190,7 @@ class SqlRegistryStore(ModelVersionMethods):
             page_token,
             select_registered_model_names,
             lambda conn, rows: load_models(conn, [row.name for row in rows]),
+            readable,
         )
 
     def get_latest_versions(

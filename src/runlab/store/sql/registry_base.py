@@ -19,6 +19,7 @@ from runlab.entities import PagedList
 from runlab.entities.registry import ALIAS_EVENT
 from runlab.errors import AlreadyExists, ModelNotFound
 from runlab.search.page_token import decode_page_token, encode_page_token, query_fingerprint
+from runlab.store.base import ReadableSet
 from runlab.store.sql import migrations, store_validation
 from runlab.store.sql import registry_validation as check
 from runlab.store.sql import schema as t
@@ -46,6 +47,9 @@ def _version_not_found(name: str, version: int) -> ModelNotFound:
 
 class RegistryBase:
     """The database, its dialect quirks and the row helpers of the registry store."""
+
+    #: Its searches take ``readable=`` (see ReadableRegistrySearch).
+    filters_readable = True
 
     def __init__(self, db_uri: str) -> None:
         self.db_uri = db_uri
@@ -160,20 +164,25 @@ class RegistryBase:
         max_results: int,
         limit: int,
         page_token: str | None,
-        select: Callable[[str | None, Sequence[str] | None, int, int, str], sa.Select[Any]],
+        select: Callable[
+            [str | None, Sequence[str] | None, int, int, str, ReadableSet | None], sa.Select[Any]
+        ],
         load: Callable[[Connection, Sequence[Any]], list[E]],
+        readable: ReadableSet | None = None,
     ) -> PagedList[E]:
         """One page of a search: ``select`` builds the statement, ``load`` makes the entities.
 
         One row more than the page is read, to tell whether a next page exists; the page token
-        is an offset bound to the query (filter, order and ``scope``).
+        is an offset bound to the query (filter, order and ``scope``). ``readable`` restricts
+        the statement itself (never the page after it), so the offset counts only rows the
+        caller was shown.
         """
         store_validation.max_results(max_results, limit)
         if isinstance(order_by, str):
             order_by = [order_by]
         fingerprint = query_fingerprint(filter_string, order_by, (scope,))
         offset = decode_page_token(page_token, fingerprint)
-        query = select(filter_string, order_by, max_results + 1, offset, self._db.backend)
+        query = select(filter_string, order_by, max_results + 1, offset, self._db.backend, readable)
         with self._db.read() as conn:
             rows = conn.execute(query).all()
             found = load(conn, rows[:max_results])

@@ -28,6 +28,8 @@ from runlab.search.registry_grammar import (
     parse_registered_model_filter,
     parse_registered_model_order_by,
 )
+from runlab.store.base import ReadableSet
+from runlab.store.sql.readable_filter import names_condition
 from runlab.store.sql.schema import (
     model_version_tags,
     model_versions,
@@ -131,12 +133,14 @@ def select_registered_model_names(
     limit: int,
     offset: int,
     dialect_name: str,
+    readable: ReadableSet | None = None,
 ) -> sa.Select[Any]:
     """One SELECT of ``registered_models.name`` for a page of a registered-model search.
 
     ``order_by`` items are ``name``, ``timestamp`` or ``last_updated_timestamp`` with an
-    optional ASC/DESC; ``name ASC`` always breaks ties. Raises InvalidParameter for a malformed
-    filter or order_by, or a negative limit/offset.
+    optional ASC/DESC; ``name ASC`` always breaks ties. With ``readable``, only those models
+    (a permission-checking server's caller). Raises InvalidParameter for a malformed filter or
+    order_by, or a negative limit/offset.
     """
     _check_paging(limit, offset)
     dialect = _Dialect(dialect_name)
@@ -147,6 +151,9 @@ def select_registered_model_names(
     query = sa.select(registered_models.c.name)
     if expr is not None:
         query = query.where(_RegisteredModelFilter(dialect).compile(expr))
+    allowed = names_condition(registered_models.c.name, readable) if readable else None
+    if allowed is not None:
+        query = query.where(allowed)
     keys = [
         _sort(dialect, _MODEL_COLUMNS[item.key.name], item.key.name == "name", item.ascending)
         for item in order
@@ -160,13 +167,15 @@ def select_model_versions(
     limit: int,
     offset: int,
     dialect_name: str,
+    readable: ReadableSet | None = None,
 ) -> sa.Select[Any]:
     """One SELECT of whole ``model_versions`` rows for a page of a model-version search.
 
     Deleted versions are left out. ``order_by`` items are ``name``, ``version_number``,
     ``creation_timestamp`` or ``last_updated_timestamp`` with an optional ASC/DESC; the default
-    is ``name ASC, version_number DESC``, which also breaks ties. Raises InvalidParameter for a
-    malformed filter or order_by, or a negative limit/offset.
+    is ``name ASC, version_number DESC``, which also breaks ties. With ``readable``, only the
+    versions of those models. Raises InvalidParameter for a malformed filter or order_by, or a
+    negative limit/offset.
     """
     _check_paging(limit, offset)
     dialect = _Dialect(dialect_name)
@@ -180,6 +189,9 @@ def select_model_versions(
     query = sa.select(model_versions).where(model_versions.c.deleted == sa.false())
     if expr is not None:
         query = query.where(_ModelVersionFilter(dialect).compile(expr))
+    allowed = names_condition(model_versions.c.name, readable) if readable else None
+    if allowed is not None:
+        query = query.where(allowed)
     keys = [
         _sort(
             dialect,

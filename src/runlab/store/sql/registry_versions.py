@@ -19,6 +19,7 @@ from runlab.errors import InvalidParameter
 from runlab.store.base import (
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
     SEARCH_MODEL_VERSIONS_MAX_RESULTS_THRESHOLD,
+    ReadableSet,
 )
 from runlab.store.sql import registry_validation as check
 from runlab.store.sql import schema as t
@@ -246,10 +247,12 @@ class ModelVersionMethods(RegistryBase):
         max_results: int = SEARCH_MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        readable: ReadableSet | None = None,
     ) -> PagedList[ModelVersion]:
         """One page of live versions matching the filter (``name``, ``run_id``,
         ``source_path``, ``version_number``, ``tags.<key>``); default order name ASC,
-        version DESC."""
+        version DESC; with ``readable``, only versions of models of those names."""
         return self._search_page(
             "model_versions",
             filter_string,
@@ -259,6 +262,7 @@ class ModelVersionMethods(RegistryBase):
             page_token,
             select_model_versions,
             load_versions,
+            readable,
         )
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:

@@ -48,6 +48,8 @@ from runlab.search import (
     parse_run_filter,
     parse_run_order_by,
 )
+from runlab.store.base import ReadableSet
+from runlab.store.sql.readable_filter import experiment_ids_condition
 from runlab.store.sql.schema import (
     datasets,
     experiment_tags,
@@ -546,10 +548,12 @@ def select_experiment_ids(
     limit: int,
     offset: int,
     dialect_name: str,
+    readable: ReadableSet | None = None,
 ) -> sa.Select[Any]:
     """One SELECT of ``experiments.experiment_id`` for a page of an experiments search.
 
-    Default order ``creation_time DESC``; ``experiment_id ASC`` always breaks ties. Raises
+    Default order ``creation_time DESC``; ``experiment_id ASC`` always breaks ties. With
+    ``readable``, only those experiments (a permission-checking server's caller). Raises
     InvalidParameter for a malformed filter or order_by, or a negative limit/offset.
     """
     _check_paging(limit, offset)
@@ -564,6 +568,10 @@ def select_experiment_ids(
     ]
     if expr is not None:
         conditions.append(_ExperimentFilterCompiler(dialect).compile(expr))
+    if readable is not None:
+        allowed = experiment_ids_condition(experiments.c.experiment_id, readable)
+        if allowed is not None:
+            conditions.append(allowed)
 
     sort_keys: list[Any] = []
     for item in order:

@@ -49,6 +49,7 @@ from runlab.store.base import (
     SEARCH_MAX_RESULTS_THRESHOLD,
     ExperimentActivity,
     ExperimentKeys,
+    ReadableSet,
 )
 from runlab.store.sql import metric_downsample, metric_series, migrations, store_validation
 from runlab.store.sql import schema as t
@@ -109,6 +110,9 @@ class SqlTrackingStore(LoggedModelMethods):
     ``default_artifact_root`` is the URI under which new experiments get their artifact folder
     (``<root>/<experiment_id>``) when created without an explicit location.
     """
+
+    #: Its experiments search takes ``readable=`` (see ReadableExperimentSearch).
+    filters_readable = True
 
     def __init__(self, db_uri: str, default_artifact_root: str) -> None:
         self.db_uri = db_uri
@@ -266,14 +270,21 @@ class SqlTrackingStore(LoggedModelMethods):
         filter_string: str | None = None,
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
+        *,
+        readable: ReadableSet | None = None,
     ) -> PagedList[Experiment]:
-        """One page of experiments matching the filter."""
+        """One page of experiments matching the filter.
+
+        ``readable`` (a permission-checking server's caller) keeps the search to those
+        experiments, in the same SELECT, so every page is full and the page token counts only
+        what the caller was shown.
+        """
         vt = ViewType.normalize(view_type)
         store_validation.max_results(max_results, SEARCH_MAX_RESULTS_THRESHOLD)
         fingerprint = query_fingerprint(filter_string, order_by, ("experiments", vt))
         offset = decode_page_token(page_token, fingerprint)
         query = select_experiment_ids(
-            filter_string, vt, order_by, max_results + 1, offset, self._db.backend
+            filter_string, vt, order_by, max_results + 1, offset, self._db.backend, readable
         )
         with self._db.read() as conn:
             ids = [row[0] for row in conn.execute(query)]

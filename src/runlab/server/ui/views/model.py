@@ -22,9 +22,11 @@ from runlab.entities.registry import (
     RegistryEvent,
 )
 from runlab.errors import RunlabError
+from runlab.server.auth import principal_of
+from runlab.server.auth.filtering import search_restriction
 from runlab.server.auth.rules import guarded, model
 from runlab.server.ui.pages import Pages
-from runlab.store.base import RegistryStore, TrackingStore
+from runlab.store.base import ReadableSet, RegistryStore, TrackingStore
 
 #: Versions fetched per search call while collecting all of a model's versions.
 VERSIONS_PAGE_SIZE = 1000
@@ -88,23 +90,40 @@ def all_versions(registry: RegistryStore, name: str) -> list[ModelVersion]:
             return found
 
 
-def run_names(tracking: TrackingStore, run_ids: set[str]) -> dict[str, str]:
-    """Run id → run name for the ids the tracking store knows (a source run may be gone)."""
+def run_names(
+    tracking: TrackingStore, run_ids: set[str], readable: ReadableSet | None = None
+) -> dict[str, str]:
+    """Run id → run name for the ids the tracking store knows (a source run may be gone).
+
+    With ``readable`` (the experiments the viewer may read, on a server that checks
+    permissions), a run in any other experiment is left out like a missing one: the page
+    shows its id, which the version itself holds, and neither its name nor a link.
+    """
     names: dict[str, str] = {}
     for run_id in run_ids:
         try:
             run = tracking.get_run(run_id)
         except RunlabError:
             continue
+        if readable is not None and run.info.experiment_id not in readable:
+            continue
         names[run_id] = run.info.run_name or run_id[:8]
     return names
 
 
-def load_model_page(tracking: TrackingStore, registry: RegistryStore, name: str) -> ModelPage:
-    """Read the model, its versions, their runs and its history (blocking: call in a thread)."""
+def load_model_page(
+    tracking: TrackingStore,
+    registry: RegistryStore,
+    name: str,
+    readable: ReadableSet | None = None,
+) -> ModelPage:
+    """Read the model, its versions, their runs and its history (blocking: call in a thread).
+
+    ``readable``: the experiments the viewer may read (None: all), for the versions' runs.
+    """
     model = registry.get_registered_model(name)
     versions = all_versions(registry, name)
-    names = run_names(tracking, {v.run_id for v in versions if v.run_id})
+    names = run_names(tracking, {v.run_id for v in versions if v.run_id}, readable)
     events = registry.get_registry_history(name)
     history = [describe_event(e) for e in reversed(events)]
     return ModelPage(model, versions, names, history)
@@ -124,12 +143,15 @@ def routes(pages: Pages) -> list[Route]:
             "stages": STAGES,
             "error": None,
         }
+        principal = principal_of(request)
+
+        def load() -> dict[str, Any]:
+            readable = search_restriction(pages.ctx.auth, principal, "experiment")
+            registry = pages.registry()
+            return {"page": load_model_page(pages.ctx.tracking_store, registry, name, readable)}
+
         # An unknown name is a 404 whose message says which model was asked for.
-        return await pages.render_or_error(
-            "model.html",
-            context,
-            lambda: {"page": load_model_page(pages.ctx.tracking_store, pages.registry(), name)},
-        )
+        return await pages.render_or_error("model.html", context, load)
 
     route = Route("/models/{name:path}", model_page, methods=["GET"], name="ui:model")
     return [guarded(route, model("read"))]

@@ -23,10 +23,12 @@ from starlette.routing import Route
 
 from runlab.entities import LoggedModel, Run, ViewType
 from runlab.errors import RunlabError
+from runlab.server.auth import principal_of
+from runlab.server.auth.filtering import search_restriction
 from runlab.server.auth.rules import RUN_ID, experiment, guarded
 from runlab.server.ui.dataset_summaries import dataset_summaries
 from runlab.server.ui.formatting import format_number, run_duration
-from runlab.store.base import LoggedModelStore, TrackingStore
+from runlab.store.base import LoggedModelStore, ReadableSet, TrackingStore
 
 if TYPE_CHECKING:
     from runlab.server.ui.pages import Pages
@@ -141,14 +143,26 @@ def logged_models(store: TrackingStore, run: Run) -> list[LoggedModel]:
     )
 
 
-def related_runs(store: TrackingStore, run: Run) -> tuple[Run | str | None, list[Run]]:
-    """The parent (a Run, or its bare id when it is gone) and the first children of ``run``."""
+def related_runs(
+    store: TrackingStore, run: Run, readable: ReadableSet | None = None
+) -> tuple[Run | str | None, list[Run]]:
+    """The parent (a Run, or its bare id when it is gone) and the first children of ``run``.
+
+    ``readable``: the experiments the viewer may read (None: all). A parent in any other
+    experiment (the parent tag is the run's own data, and may name any run) is shown as its
+    bare id, like a parent that is gone. Children are searched in the run's own experiment.
+    """
     parent: Run | str | None = None
     parent_id = run.data.tags.get(PARENT_TAG)
     if parent_id:
         try:
             parent = store.get_run(parent_id)
         except RunlabError:
+            parent = parent_id
+        readable_parent = readable is None or (
+            isinstance(parent, Run) and parent.info.experiment_id in readable
+        )
+        if not readable_parent:
             parent = parent_id
     children: list[Run] = []
     if _SAFE_ID.match(run.info.run_id):
@@ -171,11 +185,16 @@ def compare_url(run_ids: list[str]) -> str | None:
     return "/compare?" + urlencode([("runs", run_id) for run_id in run_ids])
 
 
-def load_run_page(store: TrackingStore, run_id: str) -> dict[str, Any]:
-    """Everything the run page shows (blocking: call it from a worker thread)."""
+def load_run_page(
+    store: TrackingStore, run_id: str, readable: ReadableSet | None = None
+) -> dict[str, Any]:
+    """Everything the run page shows (blocking: call it from a worker thread).
+
+    ``readable``: the experiments the viewer may read (None: all), for the parent run.
+    """
     run = store.get_run(run_id)
     experiment = store.get_experiment(run.info.experiment_id)
-    parent, children = related_runs(store, run)
+    parent, children = related_runs(store, run, readable)
     tags = run.data.tags
     history, history_error = legacy_models(tags)
     duration, running = run_duration(run, int(time.time() * 1000))
@@ -216,10 +235,14 @@ def routes(pages: Pages) -> list[Route]:
             "error": None,
             "format_number": format_number,
         }
+        principal = principal_of(request)
+
+        def load() -> dict[str, Any]:
+            readable = search_restriction(pages.ctx.auth, principal, "experiment")
+            return load_run_page(pages.ctx.tracking_store, run_id, readable)
+
         # An unknown id (404) or a store failure: the page says which, never a blank screen.
-        return await pages.render_or_error(
-            "run.html", context, lambda: load_run_page(pages.ctx.tracking_store, run_id)
-        )
+        return await pages.render_or_error("run.html", context, load)
 
     route = Route("/runs/{run_id}", run_page, methods=["GET"], name="ui:run")
     return [guarded(route, experiment("read", RUN_ID))]

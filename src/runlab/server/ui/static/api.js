@@ -2,12 +2,24 @@
 
 const PREFIX = "/ajax-api/2.0/";
 
+// On a server with sign-in, the page carries its session's CSRF token; every change is sent
+// with it, or the server refuses the change (403).
+const csrfMeta = document.querySelector('meta[name="runlab-csrf"]');
+const CSRF_TOKEN = csrfMeta ? csrfMeta.content : "";
+
 async function send(url, init) {
+  const headers = new Headers(init.headers || {});
+  if (CSRF_TOKEN && init.method && init.method !== "GET") headers.set("X-CSRF-Token", CSRF_TOKEN);
   let response;
   try {
-    response = await fetch(url, init);
+    response = await fetch(url, { ...init, headers });
   } catch (err) {
     throw new Error(`The server could not be reached (${err.message}).`);
+  }
+  if (response.status === 401 && CSRF_TOKEN) {
+    // The session ended (expired, or signed out in another tab): sign in again, then back here.
+    const here = window.location.pathname + window.location.search;
+    window.location.assign(`/login?next=${encodeURIComponent(here)}`);
   }
   const text = await response.text();
   let data = {};
@@ -34,6 +46,18 @@ export function post(path, body) {
 /** PATCH or DELETE a JSON body to an MLflow endpoint (the registry uses both). */
 export function call(method, path, body) {
   return send(PREFIX + "mlflow/" + path, {
+    method,
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+/**
+ * Send ``method`` with a JSON body to a path of this server (``"/logout"``,
+ * ``"/ajax-api/2.0/runlab/tokens/revoke"``): for calls outside the MLflow family.
+ */
+export function callApi(method, url, body) {
+  return send(url, {
     method,
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body),

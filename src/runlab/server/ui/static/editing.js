@@ -49,6 +49,8 @@ export function onRowButtons(table, handlers) {
 export function mountDescriptionEditor({ save, reload = false }) {
   const text = document.getElementById("description-text");
   const form = document.getElementById("description-form");
+  // No form: the signed-in user may not change this page's description.
+  if (!form) return;
   const input = document.getElementById("description-input");
   const edit = document.getElementById("edit-description");
   const submit = form.querySelector("button[type=submit]");
@@ -106,6 +108,8 @@ export function mountDescriptionEditor({ save, reload = false }) {
  * change, which shows the tag where the server sorts it and proves it was stored.
  */
 export function mountTagEditor({ table, form, setTag, deleteTag }) {
+  // No form: the signed-in user may not change these tags (the table has no buttons either).
+  if (!form) return;
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const key = form.elements.key.value.trim();

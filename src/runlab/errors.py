@@ -166,6 +166,7 @@ _CODE_TO_CLASS: dict[str, type[RunlabError]] = {
     "RESOURCE_ALREADY_EXISTS": AlreadyExists,
     "ALREADY_EXISTS": AlreadyExists,
     "PERMISSION_DENIED": PermissionDenied,
+    "UNAUTHENTICATED": Unauthenticated,
     "TEMPORARILY_UNAVAILABLE": Unavailable,
 }
 

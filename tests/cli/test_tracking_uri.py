@@ -90,11 +90,20 @@ TARGET_ONLY_COMMANDS = {
 }
 
 
+#: Work on the server's own database, named like the server names it (--backend-store-uri,
+#: --auth-database-uri): a tracking URI points at a server, and users are not managed through one.
+AUTH_COMMANDS_PREFIX = "runlab auth "
+
+
 def test_every_command_accepts_tracking_uri() -> None:
     commands = leaf_commands(cli, "runlab")
     assert len(commands) >= 10
     for path, command in commands:
         if path in SERVER_COMMANDS | LOCAL_ONLY_COMMANDS | TARGET_ONLY_COMMANDS:
+            continue
+        if path.startswith(AUTH_COMMANDS_PREFIX):
+            options = {opt for param in command.params for opt in param.opts}
+            assert {"--backend-store-uri", "--auth-database-uri"} <= options, path
             continue
         options = {opt for param in command.params for opt in param.opts}
         assert "--tracking-uri" in options, path

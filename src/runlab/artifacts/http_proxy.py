@@ -35,6 +35,7 @@ from runlab.errors import (
     InvalidParameter,
     PermissionDenied,
     RunlabError,
+    Unauthenticated,
     Unavailable,
 )
 from runlab.httpx_lean import httpx
@@ -58,6 +59,11 @@ _CHUNK = 1024 * 1024
 _PARTIAL_PREFIX = ".runlab-partial-"  # same prefix local repositories hide from listings
 #: Transfers at least this large show a progress bar (when stderr is a terminal).
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024
+#: What to do about a 401 (the REST store says the same).
+_CREDENTIALS_HINT = (
+    "Set RUNLAB_TRACKING_USERNAME and RUNLAB_TRACKING_PASSWORD, or RUNLAB_TRACKING_TOKEN "
+    "(the MLFLOW_ names work too)."
+)
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -204,7 +210,9 @@ def _error_for(response: httpx.Response, what: str) -> RunlabError:
     text = f"{what}: {message} (HTTP {status})"
     if status == 404:
         return ArtifactNotFound(text)
-    if status in (401, 403):
+    if status == 401:
+        return Unauthenticated(text if "TRACKING_" in text else f"{text} {_CREDENTIALS_HINT}")
+    if status == 403:
         return PermissionDenied(text)
     if status in (400, 413, 416):
         return InvalidParameter(text, code)

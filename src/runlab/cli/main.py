@@ -13,6 +13,7 @@ from runlab.errors import RunlabError
 #: `runlab run` does not import the SageMaker, Azure ML or model-serving commands first (that
 #: cost about 25 ms before the entry point could start).
 _COMMANDS: dict[str, str] = {
+    "auth": "runlab.cli.auth:auth",
     "azureml": "runlab.cli.azureml:azureml",
     "db": "runlab.cli.db:db",
     "deployments": "runlab.cli.deployments:deployments",

@@ -1,9 +1,11 @@
 """``runlab server`` and ``runlab ui``: the MLflow-compatible tracking server under uvicorn.
 
-This module is where the server's configuration is read (flags only; no environment variables):
-it resolves the store URIs, validates every option up front with a one-line error, opens the
-store once (creating and migrating the schema before any worker starts), prints where it serves,
-and hands uvicorn either the app itself (one worker) or the import string of
+This module is where the server's configuration is read (flags only; the one exception is
+``RUNLAB_ADMIN_USERNAME`` / ``RUNLAB_ADMIN_PASSWORD``, which create the first administrator of a
+server with ``--auth``, so that a password need not appear on a command line): it resolves the
+store URIs, validates every option up front with a one-line error, opens the store once (creating
+and migrating the schema before any worker starts), prints where it serves, and hands uvicorn
+either the app itself (one worker) or the import string of
 :func:`runlab.server.factory.create_app` (several workers).
 """
 
@@ -23,6 +25,7 @@ import click
 if TYPE_CHECKING:  # imported lazily at run time, so that `runlab --help` stays fast
     from runlab.server.factory import ServerConfig
     from runlab.store.base import TrackingStore
+    from runlab.store.sql.auth import SqlAuthStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,6 +33,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 _ALL_INTERFACES = ("0.0.0.0", "::")
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+#: MLflow's name for its authenticating app (``mlflow server --app-name basic-auth``), the one
+#: ``--app-name`` value runlab accepts: it is the same as ``--auth``.
+BASIC_AUTH_APP = "basic-auth"
+#: The environment variables that create the first administrator when ``--auth`` starts with
+#: none.
+ADMIN_USERNAME_ENV = "RUNLAB_ADMIN_USERNAME"
+ADMIN_PASSWORD_ENV = "RUNLAB_ADMIN_PASSWORD"
 
 
 class OneLineErrors(click.Command):
@@ -73,6 +84,12 @@ class ServeOptions:
     max_request_bytes: int | None = None
     max_artifact_bytes: int | None = None
     log_level: str = "info"
+    auth: bool = False
+    app_name: str | None = None
+    auth_database_uri: str | None = None
+    auth_default_permission: str | None = None
+    auth_trusted_header: str | None = None
+    auth_trusted_proxies: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +143,33 @@ def resolve_backend_store_uri(uri: str | None, cwd: str) -> str:
     if uris.scheme_of(uri) == "sqlite":
         return _absolute_sqlite_uri(uri, cwd)
     return uri
+
+
+def resolve_auth_database_uri(
+    auth_database_uri: str | None, backend_store_uri: str | None, cwd: str
+) -> str:
+    """The database of users and permissions: ``auth_database_uri``, else the backend store's.
+
+    A relative ``sqlite:///`` path is made absolute, so every worker (and ``runlab auth``) opens
+    the same file.
+    """
+    from runlab import uris
+
+    if not auth_database_uri:
+        return resolve_backend_store_uri(backend_store_uri, cwd)
+    if not uris.is_sql_uri(auth_database_uri):
+        raise click.ClickException(
+            f"--auth-database-uri {auth_database_uri!r} is not a database URI; use "
+            "sqlite:///auth.db, postgresql://user@host/db or mysql://user@host/db."
+        )
+    if uris.scheme_of(auth_database_uri) == "sqlite":
+        if uris.sqlite_path(auth_database_uri) is None:
+            raise click.ClickException(
+                f"--auth-database-uri {auth_database_uri!r} is an in-memory database, which "
+                "would lose every user at exit; give a file (sqlite:///auth.db)."
+            )
+        return _absolute_sqlite_uri(auth_database_uri, cwd)
+    return auth_database_uri
 
 
 def _absolute_sqlite_uri(uri: str, cwd: str) -> str:
@@ -301,6 +345,7 @@ def plan_server(options: ServeOptions, cwd: str) -> ServePlan:
     )
     if options.workers < 1:
         raise click.ClickException("--workers must be at least 1.")
+    auth = resolve_auth_options(options, cwd)
     settings = ServerSettings(
         allowed_hosts=resolve_allowed_hosts(options.allowed_hosts, options.host),
         cors_allowed_origins=resolve_cors_origins(options.cors_allowed_origins),
@@ -313,14 +358,100 @@ def plan_server(options: ServeOptions, cwd: str) -> ServePlan:
         ),
         working_directory=str(Path(cwd).resolve()),
         version=__version__,
+        auth_enabled=auth.enabled,
+        auth_default_permission=auth.default_permission,
+        auth_trusted_header=auth.trusted_header,
+        auth_trusted_proxies=auth.trusted_proxies,
     )
-    config = ServerConfig(backend_store_uri=backend, default_artifact_root=root, settings=settings)
+    config = ServerConfig(
+        backend_store_uri=backend,
+        default_artifact_root=root,
+        settings=settings,
+        auth_database_uri=auth.database_uri,
+    )
     return ServePlan(
         config=config,
         host=options.host,
         port=options.port,
         workers=options.workers,
         log_level=options.log_level,
+    )
+
+
+@dataclass(frozen=True)
+class AuthPlan:
+    """The authentication options, resolved (``database_uri`` None when auth is off)."""
+
+    enabled: bool = False
+    database_uri: str | None = None
+    default_permission: str = "READ"
+    trusted_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+
+
+def resolve_auth_options(options: ServeOptions, cwd: str) -> AuthPlan:
+    """Check the ``--auth*`` options together; raises :class:`click.ClickException`."""
+    from runlab.entities.auth import PERMISSIONS
+    from runlab.server.auth.authentication import parse_networks
+
+    if options.app_name is not None and options.app_name != BASIC_AUTH_APP:
+        raise click.ClickException(
+            f"Unknown --app-name {options.app_name!r}: runlab has one app, {BASIC_AUTH_APP!r} "
+            "(MLflow's name for the authenticating server, the same as --auth)."
+        )
+    enabled = options.auth or options.app_name == BASIC_AUTH_APP
+    given = [
+        flag
+        for flag, value in (
+            ("--auth-database-uri", options.auth_database_uri),
+            ("--auth-default-permission", options.auth_default_permission),
+            ("--auth-trusted-header", options.auth_trusted_header),
+            ("--auth-trusted-proxies", options.auth_trusted_proxies),
+        )
+        if value is not None
+    ]
+    if not enabled:
+        if given:
+            raise click.ClickException(
+                f"{', '.join(given)} only apply with --auth; add --auth to turn authentication "
+                "on, or drop them."
+            )
+        return AuthPlan()
+    permission = options.auth_default_permission or "READ"
+    if permission not in PERMISSIONS:
+        raise click.ClickException(
+            f"--auth-default-permission {permission!r} is not a permission; use one of "
+            f"{', '.join(PERMISSIONS)}."
+        )
+    header = (options.auth_trusted_header or "").strip() or None
+    proxies = _split_list(options.auth_trusted_proxies)
+    if header is not None and not proxies:
+        raise click.ClickException(
+            f"--auth-trusted-header {header} needs --auth-trusted-proxies (the addresses of the "
+            "proxies that set it); believed from anywhere, it would let anyone claim any name."
+        )
+    if proxies and header is None:
+        raise click.ClickException(
+            "--auth-trusted-proxies only applies with --auth-trusted-header (the header those "
+            "proxies put the user name in)."
+        )
+    if header is not None and (not header.isascii() or any(c in header for c in " :\t\r\n")):
+        raise click.ClickException(
+            f"--auth-trusted-header {header!r} is not a header name; give one such as "
+            "X-Forwarded-User."
+        )
+    try:
+        networks = parse_networks(proxies)
+    except ValueError as exc:
+        raise click.ClickException(f"--auth-trusted-proxies: {exc}") from None
+    return AuthPlan(
+        enabled=True,
+        database_uri=resolve_auth_database_uri(
+            options.auth_database_uri, options.backend_store_uri, cwd
+        ),
+        default_permission=permission,
+        trusted_header=header,
+        trusted_proxies=tuple(dict.fromkeys(str(n) for n in networks)),
     )
 
 
@@ -398,17 +529,103 @@ def open_store(plan: ServePlan) -> TrackingStore:
         ) from None
 
 
+def open_auth_store(plan: ServePlan) -> SqlAuthStore:
+    """Open (and on first use create) the database of users and permissions, or fail in one
+    line."""
+    from runlab import uris
+    from runlab.store.sql.auth import SqlAuthStore
+
+    uri = plan.config.auth_database_uri
+    assert uri is not None
+    if uris.scheme_of(uri) == "sqlite":
+        db_path = uris.sqlite_path(uri)
+        if db_path is not None:
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return SqlAuthStore(uri)
+    except ModuleNotFoundError as exc:
+        raise click.ClickException(
+            f"Cannot open the auth database {_shown_uri(uri)}: the {exc.name} driver is not "
+            "installed (pip install 'runlab[postgres]' or 'runlab[mysql]')."
+        ) from None
+    except Exception as exc:
+        raise click.ClickException(
+            f"Cannot open the auth database {_shown_uri(uri)}: {_one_line(exc)}"
+        ) from None
+
+
+def ensure_admin(store: SqlAuthStore, plan: ServePlan, env: dict[str, str]) -> str | None:
+    """Make sure the server has an administrator before it serves anything.
+
+    With none, ``RUNLAB_ADMIN_USERNAME`` and ``RUNLAB_ADMIN_PASSWORD`` create one (the password
+    is never printed); without them the server refuses to start and says how to make one.
+    Returns a line for the banner, or None. There is no default password, ever.
+    """
+    from runlab.errors import RunlabError, UserNotFound
+
+    username = env.get(ADMIN_USERNAME_ENV) or None
+    password = env.get(ADMIN_PASSWORD_ENV) or None
+    if store.has_admin():
+        if username is not None or password is not None:
+            return (
+                f"{ADMIN_USERNAME_ENV}/{ADMIN_PASSWORD_ENV} ignored: the server already has an "
+                "administrator (change passwords with `runlab auth users set-password`)."
+            )
+        return None
+    uri = _shown_uri(plan.config.auth_database_uri or "")
+    options = (
+        f" --auth-database-uri {uri}"
+        if plan.config.auth_database_uri != plan.config.backend_store_uri
+        else f" --backend-store-uri {_shown_uri(plan.config.backend_store_uri)}"
+    )
+    if username is None or password is None:
+        missing = ADMIN_PASSWORD_ENV if username is not None else ADMIN_USERNAME_ENV
+        partly = f" ({missing} is not set.)" if (username is None) != (password is None) else ""
+        raise click.ClickException(
+            f"Authentication is on (--auth) but {uri} has no administrator, so nobody could "
+            "manage this server; it did not start. Create one with\n"
+            f"  runlab auth create-admin <username>{options}\n"
+            f"or set {ADMIN_USERNAME_ENV} and {ADMIN_PASSWORD_ENV} for this first start." + partly
+        )
+    try:
+        store.get_user(username)
+    except UserNotFound:
+        pass
+    else:
+        raise click.ClickException(
+            f"{ADMIN_USERNAME_ENV} names {username!r}, an existing user who is not an "
+            f"administrator; make them one with `runlab auth users set-admin {username}"
+            f"{options}`, or choose another name."
+        )
+    try:
+        store.create_user(username, password, is_admin=True)
+    except RunlabError as exc:
+        raise click.ClickException(f"Cannot create the administrator: {exc.message}") from None
+    store.record_event(
+        "user.create", username, f"administrator, from {ADMIN_USERNAME_ENV} at server start"
+    )
+    return f"Created administrator {username!r} from {ADMIN_USERNAME_ENV}/{ADMIN_PASSWORD_ENV}."
+
+
 def print_banner(plan: ServePlan, command: str) -> None:
     """Say where the server listens and which store and artifact locations it uses."""
     from runlab import uris
 
     settings = plan.config.settings
-    if plan.host in _ALL_INTERFACES:
+    if plan.host in _ALL_INTERFACES and not settings.auth_enabled:
         click.echo(
             f"Warning: listening on every network interface ({plan.host}). Anyone who can reach "
-            "this machine can read and write its runs: the server has no authentication. "
-            "Clients must use a host name in --allowed-hosts "
+            "this machine can read and write its runs: the server has no authentication "
+            "(--auth turns it on). Clients must use a host name in --allowed-hosts "
             f"(now: {', '.join(settings.allowed_hosts)}).",
+            err=True,
+        )
+    elif plan.host in _ALL_INTERFACES:
+        click.echo(
+            f"Note: listening on every network interface ({plan.host}) without TLS: passwords "
+            "and tokens cross the network in the clear unless a proxy in front adds HTTPS. "
+            f"Clients must use a host name in --allowed-hosts (now: "
+            f"{', '.join(settings.allowed_hosts)}).",
             err=True,
         )
     click.echo(f"runlab {command} {settings.version} at {plan.url}")
@@ -429,6 +646,17 @@ def print_banner(plan: ServePlan, command: str) -> None:
             )
     else:
         click.echo("  artifact proxy:         off (--no-serve-artifacts)")
+    if settings.auth_enabled:
+        click.echo(
+            f"  authentication:         on; users in "
+            f"{_shown_uri(plan.config.auth_database_uri or '')}"
+        )
+        click.echo(f"  default permission:     {settings.auth_default_permission}")
+        if settings.auth_trusted_header:
+            click.echo(
+                f"  trusted user header:    {settings.auth_trusted_header} from "
+                f"{', '.join(settings.auth_trusted_proxies)}"
+            )
     click.echo(f"  workers:                {plan.workers}")
     click.echo(f"  allowed hosts:          {', '.join(settings.allowed_hosts)}")
     if settings.cors_allowed_origins:
@@ -457,11 +685,24 @@ def serve(options: ServeOptions, command: str) -> None:
     plan = plan_server(options, os.getcwd())
     check_port_free(plan.host, plan.port)
     store = open_store(plan)
+    auth_store = None
+    admin_note = None
+    if plan.config.settings.auth_enabled:
+        auth_store = open_auth_store(plan)
+        try:
+            admin_note = ensure_admin(auth_store, plan, dict(os.environ))
+        except BaseException:
+            auth_store.close()
+            raise
+        # Not handed down to the workers or anything they start.
+        os.environ.pop(ADMIN_PASSWORD_ENV, None)
     try:
-        app = build_server_app(plan.config, tracking_store=store)
+        app = build_server_app(plan.config, tracking_store=store, auth_store=auth_store)
     except Exception as exc:  # e.g. an artifacts destination that cannot be created
         raise click.ClickException(f"Cannot start the server: {_one_line(exc)}") from None
     print_banner(plan, command)
+    if admin_note is not None:
+        click.echo(admin_note)
     # uvicorn prints one access line per request at "info" and below, as MLflow's server does.
     common: dict[str, Any] = {
         "host": plan.host.strip("[]"),
@@ -479,6 +720,8 @@ def serve(options: ServeOptions, command: str) -> None:
     close = getattr(store, "close", None)
     if close is not None:
         close()
+    if auth_store is not None:
+        auth_store.close()  # each worker opens its own
     os.environ[SERVER_CONFIG_ENV] = plan.config.to_json()
     uvicorn.run("runlab.server.factory:create_app", factory=True, workers=plan.workers, **common)
 
@@ -532,8 +775,8 @@ def _shared_options(func: F) -> F:
             metavar="HOST",
             default="127.0.0.1",
             show_default=True,
-            help="Interface to listen on; 0.0.0.0 listens on every interface (no "
-            "authentication: put it behind a proxy that has some).",
+            help="Interface to listen on; 0.0.0.0 listens on every interface (without --auth, "
+            "anyone who reaches it can read and write: put it behind a proxy that checks users).",
         ),
         click.option(
             "--port",
@@ -585,8 +828,60 @@ def _shared_options(func: F) -> F:
     return func
 
 
+def _auth_options(func: F) -> F:
+    """The authentication options of ``runlab server``."""
+    decorators = [
+        click.option(
+            "--auth",
+            is_flag=True,
+            default=False,
+            help="Require a user name and password (HTTP Basic) or an access token (Bearer) on "
+            "every request, and check permissions per experiment and registered model.",
+        ),
+        click.option(
+            "--app-name",
+            metavar="NAME",
+            default=None,
+            help=f"MLflow's way to turn authentication on: {BASIC_AUTH_APP} is the same as "
+            "--auth (no other app exists).",
+        ),
+        click.option(
+            "--auth-database-uri",
+            metavar="URI",
+            default=None,
+            help="Database of users, tokens and permissions (sqlite:///auth.db, postgresql://…, "
+            "mysql://…). Default: the backend store.",
+        ),
+        click.option(
+            "--auth-default-permission",
+            metavar="PERMISSION",
+            default=None,
+            help="What a user may do with an experiment or model they have no permission of "
+            "their own on: READ (default), EDIT, MANAGE or NO_PERMISSIONS.",
+        ),
+        click.option(
+            "--auth-trusted-header",
+            metavar="HEADER",
+            default=None,
+            help="Behind a single-sign-on proxy: the header holding the signed-in user's name "
+            "(e.g. X-Forwarded-User), believed only from --auth-trusted-proxies.",
+        ),
+        click.option(
+            "--auth-trusted-proxies",
+            metavar="CIDR,...",
+            default=None,
+            help="Addresses of the proxies whose --auth-trusted-header is believed, as CIDR "
+            "blocks (10.0.0.0/8,192.168.1.5/32).",
+        ),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
 @click.command("server", cls=OneLineErrors)
 @_shared_options
+@_auth_options
 @click.option(
     "--workers",
     "-w",
@@ -603,6 +898,11 @@ def server(**options: Any) -> None:
     against it (MLFLOW_TRACKING_URI=http://host:port), and so does
     runlab's (RUNLAB_TRACKING_URI). With no options it serves runlab.db and runlab-artifacts/
     of the working directory on http://127.0.0.1:5000.
+
+    With --auth, every request needs a user name and password or an access token, and users
+    get permissions per experiment and registered model (see `runlab auth`). The first
+    administrator comes from `runlab auth create-admin`, or from RUNLAB_ADMIN_USERNAME and
+    RUNLAB_ADMIN_PASSWORD at the first start; without one the server does not start.
     """
     serve(ServeOptions(**options), "server")
 
@@ -612,6 +912,7 @@ def server(**options: Any) -> None:
 def ui(**options: Any) -> None:
     """Serve this folder's runs locally and print the URL.
 
-    The same as `runlab server` with one worker. Takes the same options as `runlab server` except --workers.
+    The same as `runlab server` with one worker and without authentication. Takes the same
+    options as `runlab server` except --workers and the --auth options.
     """
     serve(ServeOptions(**options, workers=1), "ui")

@@ -14,8 +14,10 @@ from starlette.routing import BaseRoute, Route
 
 from runlab.errors import InvalidParameter, RunlabError
 from runlab.server import errors
+from runlab.server.auth import api as auth_api
 from runlab.server.auth.decision import AuthContext, PermissionSource, guard_routes
 from runlab.server.auth.rules import AUTHENTICATED, guarded, require_rules
+from runlab.server.auth.setup import authentication_middleware, build_authentication
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
@@ -76,10 +78,14 @@ def build_app(
     included; a route without a rule is refused here with
     :class:`~runlab.server.auth.rules.RouteWithoutRule`. With ``settings.auth_enabled``, the
     rules are applied (:mod:`runlab.server.auth.decision`) with the permissions in
-    ``auth_store``; the caller is whoever an authentication middleware put in the ASGI scope.
+    ``auth_store``; the caller is whoever an authentication middleware put in the ASGI scope:
+    the app's own (:mod:`runlab.server.auth.authentication`, checking credentials against
+    ``auth_store``) unless a layer around the app already did. The auth REST API (users,
+    permissions, tokens, audit log) is served then too.
     """
     settings = settings or ServerSettings()
     auth: AuthContext | None = None
+    authentication = None
     if settings.auth_enabled:
         if auth_store is None:
             raise InvalidParameter(
@@ -95,12 +101,14 @@ def build_app(
             else None,
             working_directory=settings.working_directory,
         )
+        authentication = build_authentication(auth_store, settings)
     ctx = ServerContext(
         tracking_store=tracking_store,
         settings=settings,
         registry_store=registry_store,
         artifact_repo=artifact_repo,
         auth=auth,
+        authentication=authentication,
     )
     routes: list[BaseRoute] = []
     declared: dict[str, Endpoint] = {}
@@ -114,6 +122,10 @@ def build_app(
         # The model registry is served only when the app has a registry store to serve from.
         served += [(e, MLFLOW_PREFIXES) for e in registry.ENDPOINTS]
         served += [(e, runlab_api.RUNLAB_PREFIXES) for e in registry.RUNLAB_ENDPOINTS]
+    if authentication is not None:
+        # Users, permissions and tokens exist only on a server that checks them.
+        served += [(e, MLFLOW_PREFIXES) for e in auth_api.MLFLOW_ENDPOINTS]
+        served += [(e, runlab_api.RUNLAB_PREFIXES) for e in auth_api.RUNLAB_ENDPOINTS]
     for endpoint, prefixes in served:
         for prefix in prefixes:
             route = make_route(endpoint, prefix, ctx)
@@ -156,6 +168,9 @@ def build_app(
                 allow_headers=["*"],
             )
         )
+    if authentication is not None:
+        # Inside CORS, so a refusal (401, 429) still carries the CORS headers a page needs.
+        middleware.extend(authentication_middleware(authentication))
     app = Starlette(
         routes=[*routes, *ui_routes],
         middleware=middleware,

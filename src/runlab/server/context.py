@@ -24,3 +24,6 @@ class ServerContext:
     #: The permission checks, when the server makes them (``settings.auth_enabled``); None
     #: otherwise, and then no route consults them.
     auth: AuthContext | None = None
+    #: Who the callers are (:class:`runlab.server.auth.authentication.Authentication`: the auth
+    #: store, the credential cache), when the server authenticates them; None otherwise.
+    authentication: Any = None

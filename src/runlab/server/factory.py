@@ -18,7 +18,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
@@ -28,11 +28,15 @@ from runlab.server.heap import settle_heap
 from runlab.server.settings import ServerSettings
 from runlab.store.base import RegistryStore, TrackingStore
 
+if TYPE_CHECKING:
+    from runlab.store.sql.auth import SqlAuthStore
+
 __all__ = [
     "SERVER_CONFIG_ENV",
     "ServerConfig",
     "build_server_app",
     "create_app",
+    "open_auth_store",
     "open_registry_store",
     "open_tracking_store",
 ]
@@ -48,12 +52,14 @@ class ServerConfig:
 
     ``backend_store_uri`` is a database URI (``sqlite:///…``, ``postgresql://…``, ``mysql://…``)
     already resolved by the CLI; ``default_artifact_root`` is where new experiments put their
-    artifacts (``mlflow-artifacts:/`` when the server proxies them).
+    artifacts (``mlflow-artifacts:/`` when the server proxies them). ``auth_database_uri`` is
+    the database of users and permissions when ``settings.auth_enabled`` (None otherwise).
     """
 
     backend_store_uri: str
     default_artifact_root: str
     settings: ServerSettings
+    auth_database_uri: str | None = None
 
     def to_json(self) -> str:
         """This configuration as one JSON document (tuples become lists)."""
@@ -61,6 +67,7 @@ class ServerConfig:
             {
                 "backend_store_uri": self.backend_store_uri,
                 "default_artifact_root": self.default_artifact_root,
+                "auth_database_uri": self.auth_database_uri,
                 "settings": dataclasses.asdict(self.settings),
             },
             sort_keys=True,
@@ -76,10 +83,12 @@ class ServerConfig:
         try:
             data = json.loads(text)
             raw_settings = data["settings"]
+            auth_uri = data.get("auth_database_uri")
             config = cls(
                 backend_store_uri=str(data["backend_store_uri"]),
                 default_artifact_root=str(data["default_artifact_root"]),
                 settings=_settings_from_dict(raw_settings),
+                auth_database_uri=None if auth_uri is None else str(auth_uri),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"Not a runlab server configuration: {exc}") from exc
@@ -115,25 +124,46 @@ def open_registry_store(config: ServerConfig) -> RegistryStore:
     return SqlRegistryStore(config.backend_store_uri)
 
 
+def open_auth_store(config: ServerConfig) -> SqlAuthStore:
+    """Open (and, on first use, create and migrate) the database of users and permissions."""
+    from runlab.store.sql.auth import SqlAuthStore
+
+    if config.auth_database_uri is None:
+        raise ValueError(
+            "Authentication is on but the configuration names no auth database (auth_database_uri)."
+        )
+    return SqlAuthStore(config.auth_database_uri)
+
+
 def build_server_app(
     config: ServerConfig,
     tracking_store: TrackingStore | None = None,
     registry_store: RegistryStore | None = None,
+    auth_store: SqlAuthStore | None = None,
 ) -> Starlette:
     """The server's ASGI app for ``config``, through the one app factory (``build_app``).
 
-    ``tracking_store`` and ``registry_store`` reuse stores the caller already opened; whichever
-    is not given is opened here on ``config.backend_store_uri`` (the single-worker CLI path
-    passes its tracking store; each worker of ``--workers N`` opens both). The artifact proxy's
-    repository comes from ``settings.artifacts_destination`` when the server serves artifacts.
+    ``tracking_store``, ``registry_store`` and ``auth_store`` reuse stores the caller already
+    opened; whichever is not given is opened here (the single-worker CLI path passes its
+    tracking and auth stores; each worker of ``--workers N`` opens all of them). The auth store
+    is opened only when ``settings.auth_enabled``. The artifact proxy's repository comes from
+    ``settings.artifacts_destination`` when the server serves artifacts.
     """
     store = tracking_store if tracking_store is not None else open_tracking_store(config)
     registry = registry_store if registry_store is not None else open_registry_store(config)
     settings = config.settings
+    if settings.auth_enabled and auth_store is None:
+        auth_store = open_auth_store(config)
     repo = proxy_artifact_repository(
         settings.artifacts_destination, serve_artifacts=settings.serve_artifacts
     )
-    return build_app(store, registry_store=registry, artifact_repo=repo, settings=settings)
+    return build_app(
+        store,
+        registry_store=registry,
+        artifact_repo=repo,
+        settings=settings,
+        auth_store=auth_store if settings.auth_enabled else None,
+    )
 
 
 def create_app() -> Starlette:

@@ -28,6 +28,15 @@ class ServerSettings:
     check runs at all). ``auth_default_permission`` (READ, EDIT, MANAGE or NO_PERMISSIONS) is
     what a signed-in user may do with an experiment or registered model they have no permission
     of their own on.
+
+    Authentication (with ``auth_enabled``; see :mod:`runlab.server.auth.authentication`):
+    ``auth_cache_seconds`` is how long verified credentials are remembered (0: never), so a
+    training loop does not pay a password hash per request; a change made elsewhere (another
+    worker, ``runlab auth``) takes effect within it. ``auth_trusted_header`` (e.g.
+    ``X-Forwarded-User``) takes the user name from a single-sign-on proxy's header, believed only
+    from the networks in ``auth_trusted_proxies`` (CIDR blocks). ``auth_max_failures`` failed
+    sign-ins per user name or client address within ``auth_failure_window_seconds`` get 429
+    until the window has passed.
     """
 
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
@@ -46,4 +55,9 @@ class ServerSettings:
     version: str = "0.0.0"
     auth_enabled: bool = False
     auth_default_permission: str = "READ"
+    auth_cache_seconds: float = 30.0
+    auth_trusted_header: str | None = None
+    auth_trusted_proxies: tuple[str, ...] = ()
+    auth_max_failures: int = 10
+    auth_failure_window_seconds: float = 300.0
     extra: dict[str, str] = field(default_factory=dict)

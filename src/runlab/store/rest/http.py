@@ -22,6 +22,7 @@ from runlab.errors import (
     NotFound,
     PermissionDenied,
     RunlabError,
+    Unauthenticated,
     Unavailable,
     error_from_code,
 )
@@ -213,13 +214,32 @@ def not_found_as(cls: type[NotFound]) -> Iterator[None]:
         raise error from None
 
 
+#: What a client can do about a 401, added to the server's message when it does not say.
+CREDENTIALS_HINT = (
+    "Set RUNLAB_TRACKING_USERNAME and RUNLAB_TRACKING_PASSWORD, or RUNLAB_TRACKING_TOKEN "
+    "(the MLFLOW_ names work too)."
+)
+
+
+def _with_credentials_hint(message: str) -> str:
+    if "TRACKING_" in message:
+        return message
+    return f"{message.rstrip()} {CREDENTIALS_HINT}"
+
+
 def _raise(code: str, message: str, status: int) -> dict[str, Any]:
     error = error_from_code(code, message or f"HTTP {status}")
+    if status == 401 and not isinstance(error, Unauthenticated):
+        # Whatever code a server sends with it (MLflow's says UNAUTHENTICATED or nothing), a 401
+        # means "who are you?": the fix is credentials, not a permission.
+        error = Unauthenticated(_with_credentials_hint(message or "HTTP 401"), code)
+    elif isinstance(error, Unauthenticated):
+        error = Unauthenticated(_with_credentials_hint(error.message), code)
     if type(error) is RunlabError:
         # Map codes the tree doesn't name by their HTTP status, so callers can still catch them.
         if status == 404:
             error = NotFound(message, code)
-        elif status in (401, 403):
+        elif status == 403:
             error = PermissionDenied(message, code)
         elif status == 400:
             error = InvalidParameter(message, code)

@@ -78,7 +78,12 @@ def test_the_cli_loads_only_the_command_it_runs() -> None:
         "assert CliRunner().invoke(cli, ['run', '--help']).exit_code == 0"
     )
     assert "runlab.cli.project_run" in modules
-    others = {"runlab.cli.azureml", "runlab.cli.sagemaker", "runlab.cli.models", "runlab.cli.server"}
+    others = {
+        "runlab.cli.azureml",
+        "runlab.cli.sagemaker",
+        "runlab.cli.models",
+        "runlab.cli.server",
+    }
     assert not (others & modules), sorted(others & modules)
     # Listing the commands loads them all, for their help lines.
     listed = _modules_after(

@@ -59,8 +59,14 @@ CAN = {
 
 
 def context(world: World, default: str = READ, destination: str | None = None) -> AuthContext:
+    # These tests change permissions in the store between calls, as `runlab auth` does from
+    # outside the server: with no remembering, each call sees the store as it is.
     return AuthContext(
-        world.tracking, world.auth, default_permission=default, artifacts_destination=destination
+        world.tracking,
+        world.auth,
+        default_permission=default,
+        artifacts_destination=destination,
+        permission_cache_seconds=0,
     )
 
 
@@ -548,3 +554,31 @@ def test_lookups_are_remembered_only_for_what_never_changes(world: World) -> Non
     world.tracking.rename_experiment(world.experiment_id, "renamed")
     assert auth.experiment_id_by_name("shared") is None
     assert auth.experiment_id_by_name("renamed") == world.experiment_id
+
+
+def test_permissions_are_remembered_briefly_and_forgotten_on_change(world: World) -> None:
+    # A training loop's log-batches must not read the permission table each time; a change
+    # through the server (forget_permissions) counts at once, one from outside within the TTL.
+    now = [1000.0]
+    auth = AuthContext(
+        world.tracking,
+        world.auth,
+        default_permission=NO_PERMISSIONS,
+        permission_cache_seconds=5.0,
+        clock=lambda: now[0],
+    )
+    rule = experiment("read", EXPERIMENT_ID)
+    reader = Principal("reader")
+    fields = _f(experiment_id=world.experiment_id)
+    world.auth.update_experiment_permission(world.experiment_id, "reader", READ)
+    authorize(auth, reader, rule, fields)
+    world.auth.update_experiment_permission(world.experiment_id, "reader", NO_PERMISSIONS)
+    authorize(auth, reader, rule, fields)  # remembered: an outside change waits for the TTL
+    now[0] += 5.1
+    with pytest.raises(PermissionDenied):
+        authorize(auth, reader, rule, fields)
+    world.auth.update_experiment_permission(world.experiment_id, "reader", READ)
+    with pytest.raises(PermissionDenied):
+        authorize(auth, reader, rule, fields)  # remembered again
+    auth.forget_permissions()  # what every change through the server does
+    authorize(auth, reader, rule, fields)

@@ -82,9 +82,18 @@ def _caller(f: RequestFields) -> Principal:
     return principal
 
 
+#: Changes after which the decision point must not use a permission it remembered.
+_FORGETS_PERMISSIONS = ("permission.", "user.delete")
+
+
 def _audit(
     ctx: ServerContext, f: RequestFields, action: str, target: str, detail: str = ""
 ) -> None:
+    """Record a change made through this API (each handler calls it right after its change);
+    a permission change or a deleted user also clears the permissions the decision point
+    remembers, so the change counts from the next request."""
+    if action.startswith(_FORGETS_PERMISSIONS) and ctx.auth is not None:
+        ctx.auth.forget_permissions()
     _store(ctx).record_event(
         action, target, detail, actor=_caller(f).username, address=current_client_address()
     )

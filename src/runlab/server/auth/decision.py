@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, TypeVar, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -82,6 +84,8 @@ UNAUTHENTICATED_MESSAGE = (
 )
 #: Remembered facts per kind before a cache starts over (they never change, so no expiry).
 _CACHED = 10_000
+#: How long a user's permissions are remembered (seconds) unless the app says otherwise.
+PERMISSION_CACHE_SECONDS = 5.0
 #: How deep in an artifact path owners are looked for; experiment and run folders sit near the
 #: top, and a path of many numeric parts must not cost a lookup per part.
 _OWNER_DEPTH = 16
@@ -154,10 +158,16 @@ class AuthContext:
         default_permission: str = "READ",
         artifacts_destination: str | None = None,
         working_directory: str | None = None,
+        permission_cache_seconds: float = PERMISSION_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tracking_store = tracking_store
         self.permissions = permissions
         self.default_permission: Permission = get_permission(default_permission)
+        self._grant_ttl = permission_cache_seconds
+        self._clock = clock
+        self._grants: dict[tuple[str, Resource], tuple[float, Mapping[str, str]]] = {}
+        self._grants_lock = threading.Lock()
         self._destination: str | None = None
         if artifacts_destination:
             try:
@@ -170,6 +180,43 @@ class AuthContext:
         # run id -> (experiment id, run artifact URI)
         self._runs: dict[str, tuple[str, str]] = {}
         self._logged_models: dict[str, str] = {}
+
+    # -- Permissions -----------------------------------------------------------------------------
+
+    def permissions_of(self, username: str, resource: Resource) -> Mapping[str, str]:
+        """``username``'s own permissions on experiments or registered models (id or name ->
+        permission name), remembered for ``permission_cache_seconds``.
+
+        A log-batch every few milliseconds would otherwise read the permission table on each
+        request. Changes made through this server call :meth:`forget_permissions`, so they take
+        effect at once here; those made by another worker or by ``runlab auth`` take effect
+        within the cache time.
+        """
+        if self._grant_ttl <= 0:
+            return self._load_permissions(username, resource)
+        key = (username, resource)
+        now = self._clock()
+        with self._grants_lock:
+            known = self._grants.get(key)
+        if known is not None and known[0] > now:
+            return known[1]
+        loaded = self._load_permissions(username, resource)
+        with self._grants_lock:
+            if len(self._grants) >= _CACHED:
+                self._grants.clear()
+            self._grants[key] = (now + self._grant_ttl, loaded)
+        return loaded
+
+    def _load_permissions(self, username: str, resource: Resource) -> Mapping[str, str]:
+        if resource == "experiment":
+            return dict(self.permissions.experiment_permissions_of(username))
+        return dict(self.permissions.registered_model_permissions_of(username))
+
+    def forget_permissions(self) -> None:
+        """Forget every remembered permission: called after any change to permissions or
+        users made through this server."""
+        with self._grants_lock:
+            self._grants.clear()
 
     # -- Lookups ---------------------------------------------------------------------------------
 
@@ -280,11 +327,7 @@ class _Permissions:
     def names(self, resource: Resource) -> Mapping[str, str]:
         loaded = self._loaded.get(resource)
         if loaded is None:
-            source = self._auth.permissions
-            if resource == "experiment":
-                loaded = source.experiment_permissions_of(self._username)
-            else:
-                loaded = source.registered_model_permissions_of(self._username)
+            loaded = self._auth.permissions_of(self._username, resource)
             self._loaded[resource] = loaded
         return loaded
 
@@ -418,6 +461,7 @@ def apply_effects(
     permission store refuses or fails: the change itself cannot be undone from here.
     """
     grants = auth.permissions
+    auth.forget_permissions()  # whatever happens below, nothing stale is kept
     if not isinstance(grants, PermissionGrants):
         raise PermissionsNotUpdated(
             "The server's permission store cannot record permissions, so "

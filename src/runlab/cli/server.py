@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -362,6 +363,9 @@ def plan_server(options: ServeOptions, cwd: str) -> ServePlan:
         auth_default_permission=auth.default_permission,
         auth_trusted_header=auth.trusted_header,
         auth_trusted_proxies=auth.trusted_proxies,
+        # One key for the web UI's session cookies, shared by every worker of this start (so
+        # sessions end when the server restarts).
+        auth_session_secret=secrets.token_urlsafe(32) if auth.enabled else None,
     )
     config = ServerConfig(
         backend_store_uri=backend,

@@ -18,6 +18,7 @@ from runlab.server.auth import api as auth_api
 from runlab.server.auth.decision import AuthContext, PermissionSource, guard_routes
 from runlab.server.auth.rules import AUTHENTICATED, guarded, require_rules
 from runlab.server.auth.setup import authentication_middleware, build_authentication
+from runlab.server.auth.web import web_sessions_middleware
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
@@ -170,6 +171,9 @@ def build_app(
         )
     if authentication is not None:
         # Inside CORS, so a refusal (401, 429) still carries the CORS headers a page needs.
+        # The web UI's session cookie first: a request it signs in passes the authentication
+        # middleware as already authenticated.
+        middleware.append(web_sessions_middleware(authentication, settings))
         middleware.extend(authentication_middleware(authentication))
     app = Starlette(
         routes=[*routes, *ui_routes],

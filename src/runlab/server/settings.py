@@ -36,7 +36,10 @@ class ServerSettings:
     ``X-Forwarded-User``) takes the user name from a single-sign-on proxy's header, believed only
     from the networks in ``auth_trusted_proxies`` (CIDR blocks). ``auth_max_failures`` failed
     sign-ins per user name or client address within ``auth_failure_window_seconds`` get 429
-    until the window has passed.
+    until the window has passed. ``auth_session_secret`` signs the web UI's session cookies
+    (:mod:`runlab.server.auth.sessions`); every process serving the same users needs the same
+    one. None makes a random one when the app is built, which suits a single process: its
+    sessions end when it stops.
     """
 
     allowed_hosts: tuple[str, ...] = DEFAULT_ALLOWED_HOSTS
@@ -60,4 +63,5 @@ class ServerSettings:
     auth_trusted_proxies: tuple[str, ...] = ()
     auth_max_failures: int = 10
     auth_failure_window_seconds: float = 300.0
+    auth_session_secret: str | None = None
     extra: dict[str, str] = field(default_factory=dict)

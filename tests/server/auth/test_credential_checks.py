@@ -214,8 +214,9 @@ def test_only_api_paths_get_the_basic_challenge(serve: Any) -> None:
     app = serve()
     api = app.call("GET", "/openapi.json")
     assert api.status_code == 401 and api.headers["www-authenticate"] == 'Basic realm="runlab"'
-    page = app.call("GET", "/")
-    assert page.status_code == 401 and "www-authenticate" not in page.headers
+    page = app.call("GET", "/")  # a page sends a person to the login page instead
+    assert page.status_code == 303 and "www-authenticate" not in page.headers
+    assert page.headers["location"] == "/login"
 
 
 def test_bad_authentication_settings_are_refused(

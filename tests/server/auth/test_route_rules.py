@@ -131,14 +131,17 @@ def test_anonymous_callers_get_401_except_on_public_routes(server: Client, world
         ("POST", "/api/2.0/mlflow/experiments/search"),
         ("GET", "/api/3.0/mlflow/server-info"),
         ("GET", "/openapi.json"),
-        ("GET", "/"),
-        ("GET", f"/runs/{world.run_id}"),
         ("GET", f"/api/2.0/mlflow-artifacts/artifacts/{world.experiment_id}/x.txt"),
         ("GET", f"/get-artifact?run_id={world.run_id}&path=x.txt"),
     ):
         response = server.call(None, method, path)
         assert _status(response) == 401, path
         assert response.json()["error_code"] == "UNAUTHENTICATED"
+    # A page of the UI refuses just the same, as a way to the login page (which comes back).
+    for path, login in (("/", "/login"), (f"/runs/{world.run_id}", "/login?next=%2Fruns%2F")):
+        response = server.call(None, "GET", path)
+        assert _status(response) == 303, path
+        assert response.headers["location"].startswith(login), path
 
 
 def test_an_anonymous_request_is_refused_before_its_body_is_read(server: Client) -> None:

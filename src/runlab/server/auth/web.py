@@ -16,8 +16,9 @@
   headers, a session cookie, or under ``/ajax-api/``): a challenge makes a browser prompt for
   a password and then attach it to every later request to the server, a credential the page
   does not control and other sites could ride on. Programs (MLflow's client, curl) still get it.
-- A page (not the API) that answers 401 to a GET is turned into a redirect to the login page,
-  with the page's own path as ``next``.
+- A page of the web UI that answers 401 to a GET is turned into a redirect to the login page,
+  with the page's own path as ``next``. The API, and anything else a program fetches
+  (``/get-artifact``), keeps its 401.
 
 Requests with an ``Authorization`` header or a trusted proxy's user header are left to the
 authentication middleware: those credentials win over a cookie.
@@ -29,6 +30,7 @@ import contextvars
 import ipaddress
 import logging
 import math
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -36,6 +38,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runlab.entities.auth import User
@@ -64,6 +67,7 @@ __all__ = [
     "request_is_https",
     "request_memo",
     "session_cookie",
+    "web_sessions_middleware",
     "web_sessions_of",
 ]
 
@@ -189,8 +193,19 @@ def _is_browser(headers: Mapping[bytes, bytes], path: str, has_cookie: bool) -> 
     return has_cookie or b"sec-fetch-mode" in headers or path.startswith("/ajax-api/")
 
 
-def _is_page(path: str) -> bool:
-    return not is_api_path(path) and not path.startswith("/static/") and path != LOGIN_PATH
+#: The package of the web UI's routes: a refused request for one of them is a person's.
+_UI_PACKAGE = "runlab.server.ui."
+
+
+def _is_page(scope: Scope) -> bool:
+    # Decided by the route the request was routed to (the router puts its endpoint in the
+    # scope before the route's rule is applied): a page is a route of the web UI. Paths would
+    # not do: /get-artifact is no page, though it is outside the API's prefixes.
+    path = scope.get("path", "")
+    if is_api_path(path) or path == LOGIN_PATH:
+        return False
+    module = getattr(scope.get("endpoint"), "__module__", None) or ""
+    return module.startswith(_UI_PACKAGE)
 
 
 def _login_url(scope: Scope) -> str:
@@ -214,11 +229,21 @@ class WebAuthentication(Protocol):
     (:class:`~runlab.server.auth.authentication.Authentication`): its store, its credential
     cache, its failed sign-in limit and its trusted proxies."""
 
-    store: Any
-    cache: PrincipalCache
-    limiter: FailureCounter
-    trusted_networks: tuple[Network, ...]
-    trusted_header: bytes | None
+    # Read-only properties, so the authentication's own (more specific) types satisfy them.
+    @property
+    def store(self) -> Any: ...
+
+    @property
+    def cache(self) -> PrincipalCache: ...
+
+    @property
+    def limiter(self) -> FailureCounter: ...
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]: ...
+
+    @property
+    def trusted_header(self) -> bytes | None: ...
 
     def client_address(self, scope: Scope) -> str | None: ...
 
@@ -454,11 +479,7 @@ class _ResponseRewriter:
         headers: list[tuple[bytes, bytes]] = list(message.get("headers") or ())
         status = int(message["status"])
         scope = self._scope
-        if (
-            status == 401
-            and scope.get("method") in _READ_METHODS
-            and _is_page(scope.get("path", ""))
-        ):
+        if status == 401 and scope.get("method") in _READ_METHODS and _is_page(scope):
             # A person opened a page without signing in: show them where to.
             self._swallow = True
             status = 303
@@ -472,6 +493,16 @@ class _ResponseRewriter:
         if self._stale:
             headers.append((b"set-cookie", self._middleware.clear_cookie(scope)))
         return {**message, "status": status, "headers": headers}
+
+
+def web_sessions_middleware(authentication: WebAuthentication, settings: Any) -> Middleware:
+    """The :class:`WebSessionMiddleware` of an app with ``settings`` (ServerSettings): its
+    cookies are signed with ``settings.auth_session_secret``, or, when that is None, a random
+    key made now (fine for one process; its sessions end when it stops)."""
+    secret = getattr(settings, "auth_session_secret", None) or secrets.token_urlsafe(32)
+    return Middleware(
+        WebSessionMiddleware, authentication=authentication, sessions=Sessions(secret)
+    )
 
 
 # -- for the pages -----------------------------------------------------------------------------

@@ -181,7 +181,8 @@ def build_app(
         exception_handlers={
             404: pages.not_found,
             405: errors.method_not_allowed_handler([*routes, *ui_routes]),
-            RunlabError: errors.handle_runlab_error,
+            # A refused page (403: no permission) is a page too; the API answers in JSON.
+            RunlabError: pages.runlab_error,
             Exception: errors.handle_unexpected,
         },
     )

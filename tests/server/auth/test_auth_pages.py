@@ -67,11 +67,21 @@ def test_the_experiment_page_offers_what_the_user_may_do(
     assert has_id(html, "compare")  # reading is for everyone who may see the page
 
 
-def test_a_user_without_read_permission_gets_no_page(web: Api, world: World) -> None:
+def test_a_user_without_read_permission_gets_a_page_that_says_so(web: Api, world: World) -> None:
     sign_in(web, "blocked")
     answer = web.get(f"/experiments/{world.experiment_id}")
     assert answer.status_code == 403
-    assert "shared" not in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "<h1>Not allowed</h1>" in answer.text
+    assert "Permission denied: user &#39;blocked&#39; may not read" in answer.text
+    assert "shared" not in answer.text  # not even the experiment's name
+    for path in (f"/runs/{world.run_id}", f"/models/{MODEL}"):
+        assert "<h1>Not allowed</h1>" in web.get(path).text
+    # The API's answer stays JSON; so does a page's refusal of a change.
+    api = web.get(f"/ajax-api/2.0/mlflow/experiments/get?experiment_id={world.experiment_id}")
+    assert api.status_code == 403 and api.json()["error_code"] == "PERMISSION_DENIED"
+    admin_page = web.get("/admin")
+    assert admin_page.status_code == 403 and "only administrators" in admin_page.text
 
 
 @pytest.mark.parametrize(
@@ -229,6 +239,7 @@ def test_only_administrators_see_the_admin_page(web: Api, username: str) -> None
     assert 'href="/admin"' not in html
     answer = web.get("/admin")
     assert answer.status_code == 403
+    assert "<h1>Not allowed</h1>" in answer.text
     assert "laptop" not in answer.text and "bystander" not in answer.text
 
 

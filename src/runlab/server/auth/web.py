@@ -64,6 +64,7 @@ __all__ = [
     "current_csrf_token",
     "current_principal",
     "current_session",
+    "is_page_request",
     "request_is_https",
     "request_memo",
     "session_cookie",
@@ -197,10 +198,11 @@ def _is_browser(headers: Mapping[bytes, bytes], path: str, has_cookie: bool) -> 
 _UI_PACKAGE = "runlab.server.ui."
 
 
-def _is_page(scope: Scope) -> bool:
-    # Decided by the route the request was routed to (the router puts its endpoint in the
-    # scope before the route's rule is applied): a page is a route of the web UI. Paths would
-    # not do: /get-artifact is no page, though it is outside the API's prefixes.
+def is_page_request(scope: Scope) -> bool:
+    """Whether a request is for a page of the web UI (the login page excepted), whose refusals
+    a person reads: decided by the route it was routed to (the router puts the route's endpoint
+    in the scope before the route's rule is applied). Paths would not do: ``/get-artifact`` is
+    no page, though it is outside the API's prefixes."""
     path = scope.get("path", "")
     if is_api_path(path) or path == LOGIN_PATH:
         return False
@@ -479,7 +481,7 @@ class _ResponseRewriter:
         headers: list[tuple[bytes, bytes]] = list(message.get("headers") or ())
         status = int(message["status"])
         scope = self._scope
-        if status == 401 and scope.get("method") in _READ_METHODS and _is_page(scope):
+        if status == 401 and scope.get("method") in _READ_METHODS and is_page_request(scope):
             # A person opened a page without signing in: show them where to.
             self._swallow = True
             status = 303

@@ -18,8 +18,10 @@ from starlette.routing import Route
 
 from runlab.entities import ViewType
 from runlab.errors import NotFound, RunlabError
+from runlab.server import errors
 from runlab.server.auth import Principal, filtering, principal_of
 from runlab.server.auth.rules import PUBLIC, filtered_search, guarded
+from runlab.server.auth.web import is_page_request
 from runlab.server.context import ServerContext
 from runlab.server.errors import endpoint_not_found, is_api_path
 from runlab.server.ui import views
@@ -225,6 +227,19 @@ class Pages:
             media_type=_MEDIA_TYPES[".js"],
             headers={"Cache-Control": IMMUTABLE_CACHE},
         )
+
+    async def runlab_error(self, request: Request, exc: Exception) -> Response:
+        """A :class:`RunlabError` raised before a page's handler ran (its permission check,
+        mostly): a page for a person, the API's JSON error for everything else."""
+        assert isinstance(exc, RunlabError)
+        status = exc.get_http_status_code()
+        if request.method not in ("GET", "HEAD") or status == 401:
+            # A 401 becomes the way to the login page (runlab.server.auth.web).
+            return await errors.handle_runlab_error(request, exc)
+        if not is_page_request(request.scope):
+            return await errors.handle_runlab_error(request, exc)
+        context = {"nav": None, "status": status, "message": exc.message}
+        return self.render("error.html", context, status=status)
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         """404: a page for a person, the plain answer Starlette gives for API paths."""

@@ -441,3 +441,22 @@ def test_every_worker_of_one_server_start_accepts_the_same_sessions(tmp_path: Pa
         finally:
             for api in clients:
                 portal.call(api._client.aclose)
+
+
+def test_another_site_cannot_sign_a_browser_in(web: Api) -> None:
+    # Login CSRF: a form on another site posting someone's own credentials to sign the victim's
+    # browser in as them. The browser names the form's origin, and cross-origin writes are
+    # refused before anything else looks at them.
+    answer = web.post(
+        "/login",
+        data={"username": "reader", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers
+    same_site = web.post(
+        "/login",
+        data={"username": "reader", "password": PASSWORD},
+        headers={"Origin": "http://localhost"},
+    )
+    assert same_site.status_code == 303

@@ -410,7 +410,7 @@ class WebSessionMiddleware:
         stamp = None
         if user is not None:
             found = await run_in_threadpool(self.users.session_stamp, user.username)
-            # None: deleted in between; a changed stamp: the password changed in between.
+            # None: the user was deleted in between (counted as a failure like any other).
             if found is not None:
                 user, stamp = found
         if user is None or stamp is None:

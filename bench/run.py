@@ -9,6 +9,7 @@
     python bench/run.py -w durable       # what RUNLAB_DURABLE costs (runlab only)
     python bench/run.py -w autolog       # what autolog() costs a training (issue 14)
     python bench/run.py -w projects      # runlab run vs mlflow run of a project (issue 16)
+    python bench/run.py -w auth          # log-batch ingest with and without --auth (issue 17)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
@@ -45,6 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import auth_run
 import autolog_run
 import durable_run
 import harness
@@ -65,6 +67,7 @@ UI_WORKLOADS = list(ui_run.UI_WORKLOADS)
 DURABLE_WORKLOADS = list(durable_run.DURABLE_WORKLOADS)
 AUTOLOG_WORKLOADS = list(autolog_run.AUTOLOG_WORKLOADS)
 PROJECTS_WORKLOADS = list(projects_run.PROJECTS_WORKLOADS)
+AUTH_WORKLOADS = list(auth_run.AUTH_WORKLOADS)
 ALL_WORKLOADS = (
     CLIENT_WORKLOADS
     + SERVER_WORKLOADS
@@ -73,6 +76,7 @@ ALL_WORKLOADS = (
     + DURABLE_WORKLOADS
     + AUTOLOG_WORKLOADS
     + PROJECTS_WORKLOADS
+    + AUTH_WORKLOADS
 )
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {
@@ -141,6 +145,10 @@ FULL = {
     "autolog_lightning_repeats": 5,
     # Projects: warm runs per tool and environment manager (after one cold run).
     "projects_repeats": 5,
+    # The auth benchmark (issue 17): batches of 1000 points per client, rounds.
+    "auth_batches": 100,
+    "mlflow_auth_batches": 10,
+    "auth_rounds": 5,
 }
 QUICK = {
     "import_repeats": 3,
@@ -192,6 +200,9 @@ QUICK = {
     "autolog_steps": 50,
     "autolog_lightning_repeats": 1,
     "projects_repeats": 2,
+    "auth_batches": 10,
+    "mlflow_auth_batches": 2,
+    "auth_rounds": 2,
 }
 
 
@@ -309,10 +320,10 @@ def main(argv: list[str]) -> int:
         # runlab-only workloads: do not set up (or build) MLflow's virtualenv for nothing.
         tool_names = [t for t in tool_names if t == "runlab"]
     autolog = [w for w in workloads if w in AUTOLOG_WORKLOADS]
-    own_tools = AUTOLOG_WORKLOADS + PROJECTS_WORKLOADS
+    own_tools = AUTOLOG_WORKLOADS + PROJECTS_WORKLOADS + AUTH_WORKLOADS
     others = [w for w in workloads if w not in own_tools]
-    # The autologging and projects measures bring their own MLflow (over this interpreter's
-    # frameworks).
+    # The autologging, projects and auth measures bring their own MLflow (over this
+    # interpreter's frameworks).
     tools, broken = build_tools(tool_names, args.mlflow_venv) if others else ([], {})
     command = ("python bench/run.py " + " ".join(shlex.quote(a) for a in argv)).strip()
 
@@ -372,6 +383,15 @@ def main(argv: list[str]) -> int:
         )
         raw["projects"] = result
         sections["projects"] = projects_run.render(result, command, started, load)
+
+    if "auth" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        auth_tools, auth_broken = auth_run.tools_for(tool_names)
+        result = auth_run.run_auth(
+            auth_tools, auth_broken, auth_run.params_for(sizes), args.timeout
+        )
+        raw["auth"] = result
+        sections["auth"] = auth_run.render(result, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)

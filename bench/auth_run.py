@@ -43,7 +43,7 @@ from typing import Any
 import harness
 import server_harness
 import urllib3
-from autolog_run import FRAMEWORKS_VENV, frameworks_tool
+from autolog_run import FRAMEWORKS_VENV
 from server_workloads import API, INGEST_KEYS, _batch_body
 
 AUTH_WORKLOADS = ["auth"]
@@ -63,21 +63,6 @@ def params_for(sizes: dict[str, int]) -> dict[str, Any]:
         "batches": {"runlab": sizes["auth_batches"], "mlflow": sizes["mlflow_auth_batches"]},
         "rounds": sizes["auth_rounds"],
     }
-
-
-def tools_for(names: list[str]) -> tuple[list[harness.Tool], dict[str, str]]:
-    """runlab from this checkout and MLflow in the frameworks virtualenv."""
-    tools: list[harness.Tool] = []
-    broken: dict[str, str] = {}
-    for name in names:
-        try:
-            if name == "runlab":
-                tools.append(harness.runlab_tool())
-            elif name == "mlflow":
-                tools.append(frameworks_tool())
-        except Exception as err:  # a tool that cannot be set up is reported, not fatal
-            broken[name] = f"{type(err).__name__}: {err}"
-    return tools, broken
 
 
 def basic(credentials: tuple[str, str]) -> str:

@@ -386,7 +386,7 @@ def main(argv: list[str]) -> int:
 
     if "auth" in workloads:
         started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
-        auth_tools, auth_broken = auth_run.tools_for(tool_names)
+        auth_tools, auth_broken = projects_run.tools_for(tool_names)  # same tools
         result = auth_run.run_auth(
             auth_tools, auth_broken, auth_run.params_for(sizes), args.timeout
         )

@@ -35,6 +35,8 @@ log with who made it and from where.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from runlab.entities.auth import (
@@ -47,7 +49,7 @@ from runlab.entities.auth import (
 from runlab.errors import InvalidParameter, NotFound, PermissionDenied, RunlabError
 from runlab.server.auth import Principal
 from runlab.server.auth.authentication import Authentication, current_client_address
-from runlab.server.auth.rules import ADMIN, AUTHENTICATED, experiment, model
+from runlab.server.auth.rules import ADMIN, AUTHENTICATED, Rule, experiment, model
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.request_fields import RequestFields
@@ -252,82 +254,94 @@ def delete_user(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 # -- permissions -------------------------------------------------------------------------------
 
 
-def create_experiment_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    created = _store(ctx).create_experiment_permission(
-        f.required_string("experiment_id"),
-        f.required_string("username"),
-        f.required_string("permission"),
-    )
-    _audit(
-        ctx,
-        f,
-        "permission.create",
-        f"experiment {created.experiment_id}",
-        f"{created.username}: {created.permission}",
-    )
-    return {"experiment_permission": _experiment_permission(created)}
+@dataclass(frozen=True)
+class _PermissionKind:
+    """The four permission calls of one kind of resource, as MLflow names and shapes them.
+
+    ``key`` is the request field naming the resource (``experiment_id`` or ``name``), ``wire``
+    the answer's key, ``described`` how the audit log names the resource, ``store_name`` the
+    middle of the SqlAuthStore methods (``create_<store_name>_permission`` …).
+    """
+
+    path: str
+    key: str
+    wire: str
+    described: str
+    store_name: str
+    shape: Callable[[Any], dict[str, Any]]
+    rule: Rule
+
+    def _call(self, ctx: ServerContext, verb: str, *args: str) -> Any:
+        return getattr(_store(ctx), f"{verb}_{self.store_name}_permission")(*args)
+
+    def create(self, ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+        resource, username = f.required_string(self.key), f.required_string("username")
+        created = self._call(ctx, "create", resource, username, f.required_string("permission"))
+        target = f"{self.described} {getattr(created, self.key)}"
+        _audit(ctx, f, "permission.create", target, f"{created.username}: {created.permission}")
+        return {self.wire: self.shape(created)}
+
+    def get(self, ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+        found = self._call(ctx, "get", f.required_string(self.key), f.required_string("username"))
+        return {self.wire: self.shape(found)}
+
+    def update(self, ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+        resource, username = f.required_string(self.key), f.required_string("username")
+        permission = f.required_string("permission")
+        self._call(ctx, "update", resource, username, permission)
+        target = f"{self.described} {resource}"
+        _audit(ctx, f, "permission.update", target, f"{username}: {permission}")
+        return {}
+
+    def delete(self, ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
+        resource, username = f.required_string(self.key), f.required_string("username")
+        self._call(ctx, "delete", resource, username)
+        _audit(ctx, f, "permission.delete", f"{self.described} {resource}", username)
+        return {}
+
+    def endpoints(self) -> list[Endpoint]:
+        """MLflow's ``<path>/permissions/create|get|update|delete``, each with the kind's rule."""
+        with_permission = {self.key: "string", "username": "string", "permission": "string"}
+        without = {self.key: "string", "username": "string"}
+        what = f"on {'an' if self.described[0] in 'aeiou' else 'a'} {self.described}"
+        calls = (
+            ("POST", "create", self.create, f"Give a user a permission {what}", with_permission),
+            ("GET", "get", self.get, f"A user's permission {what}", without),
+            ("PATCH", "update", self.update, f"Change a user's permission {what}", with_permission),
+            ("DELETE", "delete", self.delete, f"Remove a user's permission {what}", without),
+        )
+        return [
+            Endpoint(
+                method,
+                f"{self.path}/permissions/{verb}",
+                handler,
+                summary,
+                fields,
+                tuple(fields),
+                rule=self.rule,
+            )
+            for method, verb, handler, summary, fields in calls
+        ]
 
 
-def get_experiment_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    found = _store(ctx).get_experiment_permission(
-        f.required_string("experiment_id"), f.required_string("username")
-    )
-    return {"experiment_permission": _experiment_permission(found)}
-
-
-def update_experiment_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    experiment_id = f.required_string("experiment_id")
-    username = f.required_string("username")
-    permission = f.required_string("permission")
-    _store(ctx).update_experiment_permission(experiment_id, username, permission)
-    _audit(ctx, f, "permission.update", f"experiment {experiment_id}", f"{username}: {permission}")
-    return {}
-
-
-def delete_experiment_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    experiment_id = f.required_string("experiment_id")
-    username = f.required_string("username")
-    _store(ctx).delete_experiment_permission(experiment_id, username)
-    _audit(ctx, f, "permission.delete", f"experiment {experiment_id}", username)
-    return {}
-
-
-def create_model_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    created = _store(ctx).create_registered_model_permission(
-        f.required_string("name"), f.required_string("username"), f.required_string("permission")
-    )
-    _audit(
-        ctx,
-        f,
-        "permission.create",
-        f"registered model {created.name}",
-        f"{created.username}: {created.permission}",
-    )
-    return {"registered_model_permission": _model_permission(created)}
-
-
-def get_model_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    found = _store(ctx).get_registered_model_permission(
-        f.required_string("name"), f.required_string("username")
-    )
-    return {"registered_model_permission": _model_permission(found)}
-
-
-def update_model_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    name = f.required_string("name")
-    username = f.required_string("username")
-    permission = f.required_string("permission")
-    _store(ctx).update_registered_model_permission(name, username, permission)
-    _audit(ctx, f, "permission.update", f"registered model {name}", f"{username}: {permission}")
-    return {}
-
-
-def delete_model_permission(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
-    name = f.required_string("name")
-    username = f.required_string("username")
-    _store(ctx).delete_registered_model_permission(name, username)
-    _audit(ctx, f, "permission.delete", f"registered model {name}", username)
-    return {}
+_EXPERIMENTS = _PermissionKind(
+    path="experiments",
+    key="experiment_id",
+    wire="experiment_permission",
+    described="experiment",
+    store_name="experiment",
+    shape=_experiment_permission,
+    rule=experiment("manage"),
+)
+_MODELS = _PermissionKind(
+    path="registered-models",
+    key="name",
+    wire="registered_model_permission",
+    described="registered model",
+    store_name="registered_model",
+    shape=_model_permission,
+    rule=model("manage"),
+)
 
 
 # -- access tokens -----------------------------------------------------------------------------
@@ -421,8 +435,6 @@ def list_audit_events(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 # -- the endpoints -----------------------------------------------------------------------------
 
 _USER = {"username": "string"}
-_EXPERIMENT_PERMISSION = {"experiment_id": "string", "username": "string", "permission": "string"}
-_MODEL_PERMISSION = {"name": "string", "username": "string", "permission": "string"}
 
 #: Served under MLflow's prefixes (/api/2.0/mlflow and /ajax-api/2.0/mlflow).
 MLFLOW_ENDPOINTS = [
@@ -475,78 +487,8 @@ MLFLOW_ENDPOINTS = [
         ("username",),
         rule=ADMIN,
     ),
-    Endpoint(
-        "POST",
-        "experiments/permissions/create",
-        create_experiment_permission,
-        "Give a user a permission on an experiment",
-        _EXPERIMENT_PERMISSION,
-        ("experiment_id", "username", "permission"),
-        rule=experiment("manage"),
-    ),
-    Endpoint(
-        "GET",
-        "experiments/permissions/get",
-        get_experiment_permission,
-        "A user's permission on an experiment",
-        {"experiment_id": "string", "username": "string"},
-        ("experiment_id", "username"),
-        rule=experiment("manage"),
-    ),
-    Endpoint(
-        "PATCH",
-        "experiments/permissions/update",
-        update_experiment_permission,
-        "Change a user's permission on an experiment",
-        _EXPERIMENT_PERMISSION,
-        ("experiment_id", "username", "permission"),
-        rule=experiment("manage"),
-    ),
-    Endpoint(
-        "DELETE",
-        "experiments/permissions/delete",
-        delete_experiment_permission,
-        "Remove a user's permission on an experiment",
-        {"experiment_id": "string", "username": "string"},
-        ("experiment_id", "username"),
-        rule=experiment("manage"),
-    ),
-    Endpoint(
-        "POST",
-        "registered-models/permissions/create",
-        create_model_permission,
-        "Give a user a permission on a registered model",
-        _MODEL_PERMISSION,
-        ("name", "username", "permission"),
-        rule=model("manage"),
-    ),
-    Endpoint(
-        "GET",
-        "registered-models/permissions/get",
-        get_model_permission,
-        "A user's permission on a registered model",
-        {"name": "string", "username": "string"},
-        ("name", "username"),
-        rule=model("manage"),
-    ),
-    Endpoint(
-        "PATCH",
-        "registered-models/permissions/update",
-        update_model_permission,
-        "Change a user's permission on a registered model",
-        _MODEL_PERMISSION,
-        ("name", "username", "permission"),
-        rule=model("manage"),
-    ),
-    Endpoint(
-        "DELETE",
-        "registered-models/permissions/delete",
-        delete_model_permission,
-        "Remove a user's permission on a registered model",
-        {"name": "string", "username": "string"},
-        ("name", "username"),
-        rule=model("manage"),
-    ),
+    *_EXPERIMENTS.endpoints(),
+    *_MODELS.endpoints(),
 ]
 
 #: Served under runlab's prefixes (/api/2.0/runlab and /ajax-api/2.0/runlab).

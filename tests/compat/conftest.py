@@ -62,6 +62,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 #: Environment variables MLflow's fluent API sets itself (set_experiment, start_run).
 _FLUENT_STATE_VARIABLES = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+_TRACKING_PREFIXES = ("MLFLOW_", "RUNLAB_")
+
+
+@pytest.fixture(autouse=True)
+def restore_tracking_environment() -> Iterator[None]:
+    """Put the MLFLOW_/RUNLAB_ variables back as they were before each test, and forget the
+    experiment MLflow's fluent API chose.
+
+    MLflow writes its settings into the environment itself (set_experiment sets
+    MLFLOW_EXPERIMENT_ID; set_tracking_uri and set_registry_uri set their variables, and setting
+    them to None does not remove them), where monkeypatch cannot see them. Left behind, they
+    point a later test in this worker at a server that has stopped, or at an experiment its
+    fresh database does not have.
+    """
+    before = {k: v for k, v in os.environ.items() if k.startswith(_TRACKING_PREFIXES)}
+    yield
+    for name in [k for k in os.environ if k.startswith(_TRACKING_PREFIXES)]:
+        if name not in before:
+            del os.environ[name]
+    os.environ.update(before)
+    from mlflow.tracking import fluent
+
+    fluent._active_experiment_id = None
 
 
 @pytest.fixture(scope="module")

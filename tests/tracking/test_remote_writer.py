@@ -177,7 +177,9 @@ def test_a_hung_server_does_not_hang_end_run(
     assert caught.value.path is not None
     server.resume()
     # The request that hung completes now; the writer then sends the rest from the spool file.
-    deliver(caught.value.path)
+    # RUNLAB_FLUSH_TIMEOUT=1 was for end_run above; on a busy machine the resumed server may
+    # need longer than that to catch up, so the delivery gets a generous wait of its own.
+    deliver(caught.value.path, timeout=60)
     client = Client(server.url)
     assert np.array_equal(_steps(client, run_id, "m"), np.arange(3000))
     assert client.get_run(run_id).info.status == "FINISHED"

@@ -61,17 +61,19 @@ def test_server_killed_and_restarted_mid_run_every_point_arrives_once(
     run_id = runlab.start_run().info.run_id
     runlab.log_param("lr", 0.01)
     step = 0
-    slowest = 0.0
+    slow_calls: list[float] = []
 
     def log_for(seconds: float) -> None:
-        nonlocal step, slowest
+        nonlocal step
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             for _ in range(200):
                 started = time.perf_counter()
                 runlab.log_metric("loss", 1.0 / (step + 1), step=step)
                 runlab.log_metric("acc", step * 1e-6, step=step)
-                slowest = max(slowest, time.perf_counter() - started)
+                took = time.perf_counter() - started
+                if took > 0.5:
+                    slow_calls.append(took)
                 step += 1
             runlab.set_tag("progress", str(step))
             time.sleep(0.02)  # a training step's worth of work
@@ -87,9 +89,11 @@ def test_server_killed_and_restarted_mid_run_every_point_arrives_once(
     log_for(1.0)
     runlab.end_run()
 
-    # The loop never waited on the dead server: 3 s of logging took about 3 s, no call was slow.
+    # The loop never waited on the dead server: 3 s of logging took about 3 s, and calls were
+    # not slowed. Waiting on the server would slow call after call for as long as it is down; a
+    # busy machine may pause this process once or twice, which is not what this looks for.
     assert down_elapsed < 6.0
-    assert slowest < 1.0, f"a logging call took {slowest:.3f} s"
+    assert len(slow_calls) <= 2 and max(slow_calls, default=0.0) < 5.0, slow_calls
     assert step - killed_at > 2_000  # it really kept logging while the server was away
     assert spooled, "past the memory bound the records should have gone to a spool file"
     assert list(spool_dir.glob("*.spool")) == []  # delivered, then removed

@@ -58,6 +58,11 @@ DOCUMENTED = {
     # datasets and models a run used
     "log_input",
     "log_inputs",
+    # system metrics
+    "enable_system_metrics_logging",
+    "disable_system_metrics_logging",
+    "set_system_metrics_sampling_interval",
+    "set_system_metrics_samples_before_logging",
     # autologging
     "autolog",
     # projects

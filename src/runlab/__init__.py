@@ -73,6 +73,11 @@ _EXPORTS: dict[str, str] = {
     # datasets and models a run used
     "log_input": "runlab.tracking.fluent_inputs",
     "log_inputs": "runlab.tracking.fluent_inputs",
+    # system metrics
+    "enable_system_metrics_logging": "runlab.tracking.system_metrics",
+    "disable_system_metrics_logging": "runlab.tracking.system_metrics",
+    "set_system_metrics_sampling_interval": "runlab.tracking.system_metrics",
+    "set_system_metrics_samples_before_logging": "runlab.tracking.system_metrics",
     # autologging (each framework is patched when the user's code imports it)
     "autolog": "runlab.autologging",
     # projects
@@ -126,6 +131,8 @@ __all__ = [
     "delete_experiment",
     "delete_run",
     "delete_tag",
+    "disable_system_metrics_logging",
+    "enable_system_metrics_logging",
     "end_run",
     "flush",
     "get_artifact_uri",
@@ -163,6 +170,8 @@ __all__ = [
     "set_experiment_tag",
     "set_experiment_tags",
     "set_registry_uri",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "set_tracking_uri",
@@ -244,3 +253,9 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         search_registered_models,
     )
     from runlab.tracking.fluent_search import search_runs
+    from runlab.tracking.system_metrics import (
+        disable_system_metrics_logging,
+        enable_system_metrics_logging,
+        set_system_metrics_samples_before_logging,
+        set_system_metrics_sampling_interval,
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from runlab.entities import Metric, Param, Run, RunStatus, RunTag
 from runlab.errors import InvalidParameter, InvalidState
-from runlab.tracking import batch_writer, config, deferred
+from runlab.tracking import batch_writer, config, deferred, system_metrics
 from runlab.tracking.batch_writer import METRIC, PARAM, TAG, BatchWriter
 from runlab.tracking.client import Client
 from runlab.tracking.fluent_experiments import current_experiment_id, default_client
@@ -66,7 +66,7 @@ _time_ns = time.time_ns
 class _RunTarget:
     """What logging needs to know about a run: where to write and which params it has."""
 
-    __slots__ = ("client", "params", "run_id", "stack", "writer")
+    __slots__ = ("client", "monitor", "params", "run_id", "stack", "writer")
 
     def __init__(self, run_id: str, client: Client, stack: list[ActiveRun] | None) -> None:
         self.run_id = run_id
@@ -76,6 +76,13 @@ class _RunTarget:
         self.params: dict[str, str] = {}
         #: The thread stack the run sits on, or None for runs addressed only by run_id.
         self.stack = stack
+        #: The system metrics sampler this run asked for, if any.
+        self.monitor: system_metrics.SystemMetricsMonitor | None = None
+
+    def stop_monitor(self) -> None:
+        monitor, self.monitor = self.monitor, None
+        if monitor is not None:
+            monitor.stop()
 
 
 class ActiveRun(Run):
@@ -188,6 +195,10 @@ def start_run(
     Use it as a context manager, or call :func:`end_run`. A run started while another is active
     must pass ``nested=True``; it gets the tag ``mlflow.parentRunId``. Resuming sets the run
     RUNNING again and applies ``tags``/``description``/``run_name``.
+
+    ``log_system_metrics=True`` samples CPU, memory, disk, network and GPU use on a background
+    thread and logs them as ``system/*`` metrics until the run ends; None follows
+    :func:`runlab.enable_system_metrics_logging` / ``RUNLAB_ENABLE_SYSTEM_METRICS_LOGGING``.
     """
     stack = _stack()
     if stack and not nested and parent_run_id is None:
@@ -195,8 +206,12 @@ def start_run(
             f"Run {stack[-1].info.run_id} is already active. End it with end_run() first, or "
             "pass nested=True to start a child run inside it."
         )
+    # Read (and checked) before the run exists, so a bad setting starts nothing.
+    if log_system_metrics is None:
+        log_system_metrics = system_metrics.is_enabled()
     if log_system_metrics:
-        _logger.warning("runlab does not collect system metrics yet; log_system_metrics ignored.")
+        interval = system_metrics.sampling_interval()
+        samples = system_metrics.samples_before_logging()
     user_tags = {k: validate_tag(k, v) for k, v in (tags or {}).items()}
     if description is not None:
         if MLFLOW_RUN_NOTE in user_tags:
@@ -235,6 +250,11 @@ def start_run(
     # Noted in this process's spool file, so that `runlab runs recover` can end the run as
     # KILLED if the process dies without ending it.
     target.writer.run_started(target.run_id)
+    if log_system_metrics:
+        target.monitor = system_metrics.SystemMetricsMonitor(
+            target.run_id, target.writer, interval, samples
+        )
+        target.monitor.start()
     return active
 
 
@@ -304,6 +324,8 @@ def _end(run: ActiveRun, status: str) -> Exception | None:
     ``RUNLAB_FLUSH_TIMEOUT`` seconds, the report of what stays unsent (the end of the run too).
     """
     target = run._t
+    # Stopped first, so that no system metric lands after the end of the run.
+    target.stop_monitor()
     try:
         return target.writer.end_run(target.run_id, status, _time_ns() // 1_000_000)
     finally:
@@ -316,6 +338,7 @@ def detach_run(run: ActiveRun) -> None:
     For runs whose end is managed elsewhere (autologging's, see :func:`end_run_later`).
     """
     target = run._t
+    target.stop_monitor()
     if target.stack is not None and run in target.stack:
         target.stack.remove(run)
     with _live_lock:

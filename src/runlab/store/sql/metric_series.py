@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from runlab.entities import Metric, MetricColumns, MetricHistory
 from runlab.store.sql import metric_codec
-from runlab.store.sql.schema import latest_metrics, metric_chunks
+from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -209,6 +209,7 @@ def append_metrics(conn: Connection, run_id: str, by_key: dict[str, KeyPoints]) 
 
     if not by_key:
         return
+    _lock_run_series(conn, run_id)
     # A key's summary and its chunks are written together, so one row holds both (or neither).
     tails = _select_tails(conn, run_id, list(by_key))
     writes = _Writes()
@@ -247,6 +248,28 @@ def append_metrics(conn: Connection, run_id: str, by_key: dict[str, KeyPoints]) 
             writes.chunk_inserts.append(row)
         _summarise(writes, run_id, key, tail, points)
     writes.flush(conn)
+
+
+# Locks the run's row against other metric writers, but not against foreign-key checks (params,
+# tags and chunks inserted for the run only take a key-share lock on it).
+_LOCK_RUN = sa.select(runs.c.run_id).where(runs.c.run_id == sa.bindparam("run_id"))
+
+
+def _lock_run_series(conn: Connection, run_id: str) -> None:
+    """Serialise metric appends to one run across connections, processes and servers.
+
+    An append reads each key's tail chunk and rewrites it; two transactions doing that at once
+    on PostgreSQL or MySQL (read committed, no table lock) would each rewrite the tail they
+    read, and the points of one would be lost. SQLite needs no lock: its writers already take
+    turns on the whole file.
+    """
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        return
+    # PostgreSQL: FOR NO KEY UPDATE, which does not wait for (or deadlock with) the key-share
+    # locks that inserts referencing the run hold. MySQL: FOR UPDATE (deadlocks are retried).
+    statement = _LOCK_RUN.with_for_update(key_share=dialect == "postgresql")
+    conn.execute(statement, {"run_id": run_id})
 
 
 @dataclass

@@ -150,3 +150,10 @@ def test_command_check_rejects_an_option_the_server_lacks() -> None:
         check_server_command(["runlab", "server", "--workerz", "2"])
     with pytest.raises(click.ClickException, match="requires an argument"):
         check_server_command(["runlab", "server", "--port"])
+
+
+def test_server_docs_describe_the_deployment() -> None:
+    page = (DEPLOY.parent / "docs" / "server.md").read_text(encoding="utf-8")
+    section = page.split("## Several servers, one store", 1)[1].split("\n## ", 1)[0]
+    for mention in ("deploy/compose.yaml", "deploy/kubernetes.yaml", "REPLACE-ME", "/health"):
+        assert mention in section, f"the deployment section does not mention {mention}"

@@ -17,31 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from runlab.cli.deployments import tracking_options
+from runlab.cli.options import OneLineErrors
 
 if TYPE_CHECKING:
     from runlab.deployments.azureml import DeploymentClient
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class OneLineErrors(click.Command):
-    """A command whose bad or missing options end in one ``Error: …`` line and exit code 1,
-    as every ``runlab deployments`` command does."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        """Parse the options; a usage error becomes a one-line :class:`click.ClickException`."""
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise click.ClickException(
-                f"{exc.format_message()} (see `runlab azureml {self.name} --help`)"
-            ) from None
 
 
 @click.group()

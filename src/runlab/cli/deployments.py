@@ -17,34 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from runlab.cli.options import OneLineErrors
+
 if TYPE_CHECKING:
     from runlab.deployments.base import BaseDeploymentClient
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class OneLineErrors(click.Command):
-    """A command whose bad or missing options end in one ``Error: …`` line and exit code 1.
-
-    click reports them as usage errors (exit 2, the usage text first); these commands are
-    mostly run from scripts and CI jobs, where one line naming the option reads best, and every
-    failure of a deployment command then exits the same way.
-    """
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        """Parse the options; a usage error becomes a one-line :class:`click.ClickException`."""
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise click.ClickException(
-                f"{exc.format_message()} (see `runlab deployments {self.name} --help`)"
-            ) from None
 
 
 @click.group("deployments")

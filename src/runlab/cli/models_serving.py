@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runlab.cli.options import F, positive_int_option, tracking_uri_option
-from runlab.cli.server import LOG_LEVELS, OneLineErrors, check_port_free
+from runlab.cli.options import F, OneLineErrors, positive_int_option, tracking_uri_option
+from runlab.cli.server import LOG_LEVELS, check_port_free
 from runlab.errors import RunlabError
 
 if TYPE_CHECKING:

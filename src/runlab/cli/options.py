@@ -68,3 +68,30 @@ def view_type(view: str) -> int:
     from runlab.entities import ViewType
 
     return ViewType.from_string(view)
+
+
+class OneLineErrors(click.Command):
+    """A command whose bad or missing options end in one ``Error: …`` line and exit code 1.
+
+    click reports them as usage errors (exit 2, the usage text first). These commands (the
+    server, the scoring server, deployments) are mostly started by scripts, CI jobs and service
+    managers, where one line naming the option reads best in a log and one exit code for "did
+    not start" is easiest to check. The line points at the command's own help, by its full path.
+    """
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """Parse the options; a usage error becomes a one-line :class:`click.ClickException`."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            # The path below the root, under the name users type (the root's own name is
+            # whatever started the program: `runlab`, `python -m runlab.cli`, a test runner).
+            below = parent.command_path.split()[1:] if parent is not None else []
+            path = " ".join(["runlab", *below, self.name or ""])
+            raise click.ClickException(f"{exc.format_message()} (see `{path} --help`)") from None

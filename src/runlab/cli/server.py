@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from runlab.cli.options import OneLineErrors
+
 if TYPE_CHECKING:  # imported lazily at run time, so that `runlab --help` stays fast
     from runlab.server.factory import ServerConfig
     from runlab.store.base import TrackingStore
@@ -42,30 +44,6 @@ BASIC_AUTH_APP = "basic-auth"
 #: none.
 ADMIN_USERNAME_ENV = "RUNLAB_ADMIN_USERNAME"
 ADMIN_PASSWORD_ENV = "RUNLAB_ADMIN_PASSWORD"
-
-
-class OneLineErrors(click.Command):
-    """A command whose bad options end in ``Error: …`` and exit code 1, like every other failure.
-
-    click reports a malformed option as a usage error (exit 2, usage text first); for a server
-    that is usually started by a script or a service manager, one line that names the option is
-    easier to read in a log, and one exit code for "did not start" is easier to check.
-    """
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        """Parse the options; a usage error becomes a one-line :class:`click.ClickException`."""
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise click.ClickException(
-                f"{exc.format_message()} (see `runlab {self.name} --help`)"
-            ) from None
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,16 @@ if TYPE_CHECKING:
 
 
 def all_routes(pages: Pages) -> list[Route]:
-    """The routes of every page module in this package, in module-name order."""
+    """The routes of every page module in this package, in module-name order, except that
+    routes ending in a rest-of-the-path parameter come last.
+
+    Starlette serves the first route that matches: ``/models/{name:path}`` would otherwise
+    take ``/models/<name>/compare`` as a model named ``<name>/compare``.
+    """
     routes: list[Route] = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         module = importlib.import_module(f"{__name__}.{info.name}")
         routes.extend(module.routes(pages))
+    # sort() is stable: the order among the specific routes, and among the others, is kept.
+    routes.sort(key=lambda route: route.path.endswith(":path}"))
     return routes

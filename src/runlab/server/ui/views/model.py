@@ -26,6 +26,7 @@ from runlab.server.auth import principal_of
 from runlab.server.auth.filtering import search_restriction
 from runlab.server.auth.rules import guarded, model
 from runlab.server.ui.pages import Pages
+from runlab.server.ui.views.version_compare import MAX_VERSIONS, MIN_VERSIONS
 from runlab.store.base import ReadableSet, RegistryStore, TrackingStore
 
 #: Versions fetched per search call while collecting all of a model's versions.
@@ -142,6 +143,9 @@ def routes(pages: Pages) -> list[Route]:
             "page": None,
             "stages": STAGES,
             "error": None,
+            # How many versions the compare button may send (the compare page's own limits).
+            "compare_min": MIN_VERSIONS,
+            "compare_max": MAX_VERSIONS,
         }
         principal = principal_of(request)
 

@@ -182,6 +182,8 @@ class SceneLike(Protocol):
     @property
     def model(self) -> str: ...
     @property
+    def second_version(self) -> str: ...
+    @property
     def user(self) -> str: ...
     @property
     def grantee(self) -> str: ...
@@ -203,8 +205,8 @@ class Scene:
 
     The experiment holds a run (with metric ``loss``, tag ``t`` and file ``notes.txt``), a
     second run, a logged model (with tag ``k`` and file ``model.txt``) and a tag ``t``; the
-    registered model has version 1 from the run (with tag ``k`` and alias ``champion``) and a
-    tag ``t``.
+    registered model has version 1 from the run (with tag ``k`` and alias ``champion``), version 2
+    from the second run when a request asks for it, and a tag ``t``.
     """
 
     def __init__(self, stores: Stores) -> None:
@@ -300,6 +302,14 @@ class Scene:
         return name
 
     @cached_property
+    def second_version(self) -> str:
+        """Version 2 of the registered model, from the second run (made on first use)."""
+        version = self.stores.registry.create_model_version(
+            self.model, f"runs:/{self.second_run_id}/model", run_id=self.second_run_id
+        )
+        return str(version.version)
+
+    @cached_property
     def user(self) -> str:
         """A user nobody in the matrix is (to be changed or deleted)."""
         name = self.unique("someone")
@@ -335,6 +345,7 @@ class GhostScene:
     logged_model_file = "model.txt"
     artifact = f"987654321/{run_id}/artifacts/notes.txt"
     model = "no-such-model"
+    second_version = "2"
     user = "no-such-user"
     grantee = "no-such-grantee"
 
@@ -901,6 +912,14 @@ SPECS: dict[tuple[str, str], RouteSpec] = {
     ),
     ("/models/{name:path}", "GET"): _page(
         "READ", lambda s, u: Call("GET", f"/models/{quote(s.model, safe='')}")
+    ),
+    ("/models/{name}/compare", "GET"): _page(
+        "READ",
+        lambda s, u: Call(
+            "GET",
+            f"/models/{quote(s.model, safe='')}/compare",
+            params={"versions": ["1", s.second_version]},
+        ),
     ),
     ("/runs/{run_id}", "GET"): _page("READ", lambda s, u: Call("GET", f"/runs/{s.run_id}")),
     ("/experiments/{experiment_id}", "GET"): _page(

@@ -67,6 +67,8 @@ DOCUMENTED = {
     "autolog",
     # projects
     "run",
+    # model evaluation
+    "evaluate",
     # model registry
     "register_model",
     "search_registered_models",

@@ -82,6 +82,8 @@ _EXPORTS: dict[str, str] = {
     "autolog": "runlab.autologging",
     # projects
     "run": "runlab.projects.runner",
+    # model evaluation
+    "evaluate": "runlab.evaluation.api",
     # model registry
     "register_model": "runlab.tracking.fluent_registry",
     "search_registered_models": "runlab.tracking.fluent_registry",
@@ -101,6 +103,7 @@ _SUBMODULES = frozenset(
         "data",
         "entities",
         "errors",
+        "evaluation",
         "exceptions",
         "keras",
         "lightgbm",
@@ -134,6 +137,7 @@ __all__ = [
     "disable_system_metrics_logging",
     "enable_system_metrics_logging",
     "end_run",
+    "evaluate",
     "flush",
     "get_artifact_uri",
     "get_experiment",
@@ -196,6 +200,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     from runlab.errors import MlflowException, RunlabError
+    from runlab.evaluation.api import evaluate
     from runlab.projects.runner import run
     from runlab.tracking.client import Client, MlflowClient
     from runlab.tracking.config import (

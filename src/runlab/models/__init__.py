@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from runlab.models.model import Model
 from runlab.models.schema import (
     Array,
@@ -22,11 +25,46 @@ from runlab.models.schema_enforcement import (
 )
 from runlab.models.signature import ModelSignature, infer_signature
 
+if TYPE_CHECKING:
+    from runlab.evaluation import (
+        EvaluationArtifact,
+        EvaluationMetric,
+        EvaluationResult,
+        MetricThreshold,
+        MetricValue,
+        ModelValidationFailedException,
+        evaluate,
+        make_metric,
+        validate_evaluation_results,
+    )
+
+# MLflow keeps evaluation under mlflow.models; here it lives in runlab.evaluation and loads on
+# first use, so loading a model never imports the evaluation code.
+_EVALUATION_EXPORTS = frozenset(
+    {
+        "EvaluationArtifact",
+        "EvaluationMetric",
+        "EvaluationResult",
+        "MetricThreshold",
+        "MetricValue",
+        "ModelValidationFailedException",
+        "evaluate",
+        "make_metric",
+        "validate_evaluation_results",
+    }
+)
+
 __all__ = [
     "Array",
     "ColSpec",
+    "EvaluationArtifact",
+    "EvaluationMetric",
+    "EvaluationResult",
+    "MetricThreshold",
+    "MetricValue",
     "Model",
     "ModelSignature",
+    "ModelValidationFailedException",
     "OtherType",
     "ParamSchema",
     "ParamSpec",
@@ -35,5 +73,16 @@ __all__ = [
     "TensorSpec",
     "enforce_params",
     "enforce_schema",
+    "evaluate",
     "infer_signature",
+    "make_metric",
+    "validate_evaluation_results",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EVALUATION_EXPORTS:
+        value = getattr(importlib.import_module("runlab.evaluation"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

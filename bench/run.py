@@ -10,6 +10,7 @@
     python bench/run.py -w autolog       # what autolog() costs a training (issue 14)
     python bench/run.py -w projects      # runlab run vs mlflow run of a project (issue 16)
     python bench/run.py -w auth          # log-batch ingest with and without --auth (issue 17)
+    python bench/run.py -w sysmetrics    # what log_system_metrics=True costs a run (issue 18)
     python bench/run.py --write BENCHMARKS.md
 
 Two groups of workloads. The client-side ones (issue 2) run the Python API in-process against a
@@ -57,6 +58,7 @@ import server_report
 import server_run
 import serving_report
 import serving_run
+import sysmetrics_run
 import ui_report
 import ui_run
 
@@ -68,6 +70,7 @@ DURABLE_WORKLOADS = list(durable_run.DURABLE_WORKLOADS)
 AUTOLOG_WORKLOADS = list(autolog_run.AUTOLOG_WORKLOADS)
 PROJECTS_WORKLOADS = list(projects_run.PROJECTS_WORKLOADS)
 AUTH_WORKLOADS = list(auth_run.AUTH_WORKLOADS)
+SYSMETRICS_WORKLOADS = list(sysmetrics_run.SYSMETRICS_WORKLOADS)
 ALL_WORKLOADS = (
     CLIENT_WORKLOADS
     + SERVER_WORKLOADS
@@ -77,6 +80,7 @@ ALL_WORKLOADS = (
     + AUTOLOG_WORKLOADS
     + PROJECTS_WORKLOADS
     + AUTH_WORKLOADS
+    + SYSMETRICS_WORKLOADS
 )
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {
@@ -115,6 +119,10 @@ FULL = {
     "server_search_large_runs": 100_000,
     "mlflow_server_search_large_runs": 0,  # ~95 min of run creation at MLflow's 57 ms per run
     "server_search_repeats": 15,
+    # As a Python client sees it (issue 19): runs searched, ingest repeats, history points.
+    "server_py_search_runs": 1_000,
+    "server_py_ingest_repeats": 3,
+    "server_py_history_points": 50_000,
     "server_history_points": 100_000,
     "mlflow_server_history_points": 100_000,
     "server_history_repeats": 5,
@@ -149,6 +157,9 @@ FULL = {
     "auth_batches": 100,
     "mlflow_auth_batches": 10,
     "auth_rounds": 5,
+    # System metrics (issue 18): the window each process sleeps through, and rounds.
+    "sysmetrics_window_s": 60,
+    "sysmetrics_rounds": 3,
 }
 QUICK = {
     "import_repeats": 3,
@@ -175,6 +186,9 @@ QUICK = {
     "server_search_large_runs": 2_000,
     "mlflow_server_search_large_runs": 0,
     "server_search_repeats": 5,
+    "server_py_search_runs": 200,
+    "server_py_ingest_repeats": 1,
+    "server_py_history_points": 5_000,
     "server_history_points": 5_000,
     "mlflow_server_history_points": 5_000,
     "server_history_repeats": 2,
@@ -203,6 +217,8 @@ QUICK = {
     "auth_batches": 10,
     "mlflow_auth_batches": 2,
     "auth_rounds": 2,
+    "sysmetrics_window_s": 10,
+    "sysmetrics_rounds": 1,
 }
 
 
@@ -320,7 +336,7 @@ def main(argv: list[str]) -> int:
         # runlab-only workloads: do not set up (or build) MLflow's virtualenv for nothing.
         tool_names = [t for t in tool_names if t == "runlab"]
     autolog = [w for w in workloads if w in AUTOLOG_WORKLOADS]
-    own_tools = AUTOLOG_WORKLOADS + PROJECTS_WORKLOADS + AUTH_WORKLOADS
+    own_tools = AUTOLOG_WORKLOADS + PROJECTS_WORKLOADS + AUTH_WORKLOADS + SYSMETRICS_WORKLOADS
     others = [w for w in workloads if w not in own_tools]
     # The autologging, projects and auth measures bring their own MLflow (over this
     # interpreter's frameworks).
@@ -392,6 +408,15 @@ def main(argv: list[str]) -> int:
         )
         raw["auth"] = result
         sections["auth"] = auth_run.render(result, command, started, load)
+
+    if "sysmetrics" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        sys_tools, sys_broken = projects_run.tools_for(tool_names)  # same tools
+        result = sysmetrics_run.run_sysmetrics(
+            sys_tools, sys_broken, sysmetrics_run.params_for(sizes), args.timeout
+        )
+        raw["sysmetrics"] = result
+        sections["sysmetrics"] = sysmetrics_run.render(result, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)
@@ -552,8 +577,21 @@ def render_server(
         f"- For reference, issue 3 measured MLflow 3.17.2 (1 worker, SQLite) at: "
         f"{server_report.ISSUE_MLFLOW_FIGURES}.",
         "",
-        report.table(results, tool_names, server_report.SERVER_ROWS),
-        "",
+    ]
+    if any(row.workload in results for row in server_report.SERVER_ROWS):
+        lines += [report.table(results, tool_names, server_report.SERVER_ROWS), ""]
+    if any(w in results for w in server_report.PYCLIENT_WORKLOADS):
+        lines += [
+            "### As a Python client sees it (issue 19)",
+            "",
+            "The same servers driven the way MLflow's own client drives them: a `requests` "
+            "session, each payload built and JSON-encoded per call, each answer decoded; "
+            "payloads shaped like real runs (see `bench/server_pyclient.py`).",
+            "",
+            report.table(results, tool_names, server_report.PYCLIENT_ROWS),
+            "",
+        ]
+    lines += [
         "Notes:",
         "",
     ]

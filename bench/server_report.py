@@ -119,6 +119,43 @@ SERVER_ROWS: list[Row] = [
 ]
 
 
+#: The workloads of the Python-client table (issue 19).
+PYCLIENT_WORKLOADS = ("server-py-search", "server-py-ingest", "server-py-history")
+
+PYCLIENT_ROWS: list[Row] = [
+    Row(
+        "server-py-search",
+        "runs/search: 10 params, 5 metrics, 3 tags per run; metric+param+tag filter, order by a "
+        "metric, 100 results, answer decoded",
+        lambda r: r["search_s_median"],
+        lambda v, r: f"{v * 1000:,.1f} ms ({r['runs']:,} runs)",
+        lower_is_better=True,
+        target="≥ 10x MLflow",
+        meets_target=lambda v, ratio: ratio is not None and ratio >= 10,
+    ),
+    Row(
+        "server-py-ingest",
+        "log-batch ingest of whole runs: create, 20 params + 5 tags, 10 x 1000 points, update; "
+        "4 runs",
+        lambda r: r["points_per_s_median"],
+        _pts,
+        lower_is_better=False,
+        target="≥ 20x MLflow",
+        meets_target=lambda v, ratio: ratio is not None and ratio >= 20,
+    ),
+    Row(
+        "server-py-history",
+        "get-history, every page, decoded",
+        lambda r: r["history_s_median"],
+        lambda v, r: f"{v * 1000:,.1f} ms ({r['points']:,} pts)",
+        lower_is_better=True,
+        target="≥ 20x MLflow",
+        meets_target=lambda v, ratio: ratio is not None and ratio >= 20,
+        per_unit=lambda r: r["points"],
+    ),
+]
+
+
 def notes(results: Results) -> list[str]:
     """Sizes behind each figure, and what failed."""
     out: list[str] = []

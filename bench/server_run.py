@@ -15,6 +15,7 @@ from typing import Any
 
 import harness
 import server_harness
+import server_pyclient
 import server_workloads
 
 #: Workload name -> (measure in server_workloads, or "fluent"; worker processes per server).
@@ -26,7 +27,13 @@ SERVER_WORKLOADS: dict[str, tuple[str, int]] = {
     "server-search-large": ("search", 1),
     "server-history": ("history", 1),
     "server-fluent": ("fluent", 1),
+    # As a Python client sees it (issue 19): requests, JSON encoded per call.
+    "server-py-search": ("pyclient-search", 1),
+    "server-py-ingest": ("pyclient-ingest", 1),
+    "server-py-history": ("pyclient-history", 1),
 }
+#: Every HTTP measure by name.
+MEASURES = {**server_workloads.MEASURES, **server_pyclient.MEASURES}
 
 
 def params_for(workload: str, tool: str, sizes: dict[str, int]) -> dict[str, Any]:
@@ -60,6 +67,15 @@ def params_for(workload: str, tool: str, sizes: dict[str, int]) -> dict[str, Any
         }
     if workload == "server-history":
         return {"points": size("server_history_points"), "repeats": sizes["server_history_repeats"]}
+    if workload == "server-py-search":
+        return {"runs": size("server_py_search_runs"), "repeats": sizes["server_search_repeats"]}
+    if workload == "server-py-ingest":
+        return {"runs": 4, "batches": 10, "repeats": sizes["server_py_ingest_repeats"]}
+    if workload == "server-py-history":
+        return {
+            "points": size("server_py_history_points"),
+            "repeats": sizes["server_history_repeats"],
+        }
     if workload == "server-fluent":
         return {
             "steps": size("server_fluent_steps"),
@@ -94,7 +110,7 @@ def run_server_workload(
                             tool, "loop", {**params, "tracking_uri": server.url}, timeout
                         )
                     else:
-                        result = server_workloads.MEASURES[measure](server.url, params)
+                        result = MEASURES[measure](server.url, params)
                 except Exception as exc:
                     result = _failure(exc)
                 if "error" in result:

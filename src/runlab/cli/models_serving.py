@@ -294,15 +294,17 @@ def serving_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
     "--input-path",
     "-i",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Input file: .json (any /invocations body, or a list of records), .csv or .parquet.",
+    type=click.Path(path_type=Path),
+    help="Input file: .json (any /invocations body, or a list of records), .csv or .parquet. "
+    "With --spark also a folder (Parquet, or CSV/JSON lines with --content-type).",
 )
 @click.option(
     "--output-path",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="Where to write the predictions. Default: JSON on stdout.",
+    help="Where to write the predictions. Default: JSON on stdout. With --spark: a new "
+    "Parquet folder (required).",
 )
 @click.option(
     "--content-type",
@@ -328,6 +330,30 @@ def serving_allowed_hosts(value: str | None, host: str) -> tuple[str, ...]:
     "10,000 for models whose rows are scored independently (scikit-learn), else one call.",
 )
 @trust_model_option
+@click.option(
+    "--spark",
+    "use_spark",
+    is_flag=True,
+    default=False,
+    help="Read, score and write with Spark (runlab.pyfunc.spark_udf): the input may be a "
+    "Parquet folder, CSV with a header or JSON lines; the output is a Parquet folder with a "
+    "'prediction' column added. Needs pyspark (pip install 'runlab[spark]') and Java 17+.",
+)
+@click.option(
+    "--spark-master",
+    default="local[*]",
+    show_default=True,
+    metavar="URL",
+    help="With --spark: the Spark master to run on.",
+)
+@click.option(
+    "--result-type",
+    default="double",
+    show_default=True,
+    metavar="TYPE",
+    help="With --spark: the prediction column's Spark type (double, float, int, long, string, "
+    "boolean, array<double>, or a struct such as 'label string, score double').",
+)
 def predict(
     model_uri: str,
     tracking_uri: str | None,
@@ -339,15 +365,39 @@ def predict(
     env_manager: str,
     chunk_size: int | None,
     trust_model: bool,
+    use_spark: bool,
+    spark_master: str,
+    result_type: str,
 ) -> None:
     """Score a file with a model and write the predictions.
 
     JSON output is exactly what the scoring server answers ({"predictions": ...}); CSV and
     Parquet output hold one row per input row. The output file is written only when every row
-    was scored.
+    was scored. With --spark, Spark reads the input and writes a Parquet folder.
     """
     from runlab.serving import batch
 
+    if use_spark:
+        _predict_with_spark(
+            model_uri,
+            tracking_uri,
+            registry_uri,
+            input_path,
+            output_path,
+            input_format,
+            output_format,
+            chunk_size,
+            trust_model,
+            result_type,
+            spark_master,
+        )
+        return
+    for given in (input_path, output_path):
+        if given is not None and given.is_dir():
+            raise click.ClickException(
+                f"{given} is a folder; predict reads and writes files (a folder of Parquet "
+                "files needs --spark)."
+            )
     out_format = batch.format_of(output_path, output_format) if output_path else "json"
     data, params = batch.read_input(input_path, input_format)
     with local_model(model_uri, tracking_uri, registry_uri) as fetched:
@@ -361,6 +411,38 @@ def predict(
         return
     batch.write_predictions(predictions, output_path, out_format)
     click.echo(f"Wrote predictions to {output_path}.", err=True)
+
+
+def _predict_with_spark(
+    model_uri: str,
+    tracking_uri: str | None,
+    registry_uri: str | None,
+    input_path: Path,
+    output_path: Path | None,
+    input_format: str | None,
+    output_format: str | None,
+    chunk_size: int | None,
+    trust_model: bool,
+    result_type: str,
+    master: str,
+) -> None:
+    from runlab.cli.models_spark_predict import predict_with_spark
+    from runlab.tracking import config
+
+    if output_format not in (None, "parquet"):
+        raise click.ClickException("--spark writes Parquet; drop --output-format.")
+    if chunk_size is not None:
+        raise click.ClickException(
+            "--chunk-size does not apply to --spark (Spark scores in Arrow batches)."
+        )
+    if tracking_uri:
+        config.set_tracking_uri(tracking_uri)
+    if registry_uri:
+        config.set_registry_uri(registry_uri)
+    written = predict_with_spark(
+        model_uri, input_path, output_path, input_format, trust_model, result_type, master
+    )
+    click.echo(f"Wrote predictions to {written} (a Parquet folder).", err=True)
 
 
 def _predict_with_progress(model: Any, data: Any, params: Any, chunk_size: int | None) -> Any:

@@ -20,6 +20,7 @@ from runlab.models.pyfunc.python_model import (
     PythonModelContext,
     save_model,
 )
+from runlab.models.pyfunc.spark_scoring import SparkModelUDF, spark_udf
 from runlab.models.signature import ModelSignature
 from runlab.models.trust import ModelTrust
 
@@ -29,9 +30,11 @@ __all__ = [
     "PyFuncModel",
     "PythonModel",
     "PythonModelContext",
+    "SparkModelUDF",
     "load_model",
     "log_model",
     "save_model",
+    "spark_udf",
 ]
 
 

@@ -24,6 +24,7 @@ from runlab.evaluation.thresholds import (
     check_thresholds_are_usable,
     validate_evaluation_results,
 )
+from runlab.validation import validate_key, validate_metric_value
 
 __all__ = ["MODEL_TYPES", "evaluate"]
 
@@ -168,6 +169,8 @@ def evaluate(
         baseline_metrics = compute_evaluation(
             baseline, examples, kind, config, extra, predictions, with_artifacts=False
         ).metrics
+    for key, value in outcome.metrics.items():  # a custom metric's name or value, checked now
+        validate_metric_value(validate_key(key), value)
     if thresholds:
         check_thresholds_are_usable(thresholds, outcome.metrics, baseline_metrics)
 

@@ -221,6 +221,8 @@ def evaluation_data(
             )
         if targets is not None:
             _column(data, targets, "targets", "targets")
+        if predictions is not None:
+            _column(data, predictions, "predictions", "predictions")
         frame_dataset = from_pandas(
             data, source=dataset_path, targets=targets, predictions=predictions
         )

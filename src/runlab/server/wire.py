@@ -57,18 +57,22 @@ def run_info(info: RunInfo) -> dict[str, Any]:
 
 def metric(m: Metric, *, with_run_id: bool = False) -> dict[str, Any]:
     """A Metric message (optionally with run_id, as in the bulk history endpoints)."""
+    key, value, timestamp, step, dataset_name, dataset_digest, model_id, run_id = m
     out: dict[str, Any] = {
-        "key": m.key,
-        "value": double(m.value),
-        "timestamp": m.timestamp,
-        "step": m.step,
+        "key": key,
+        # value - value is 0.0 only for finite values: NaN and +-Inf go out as strings.
+        "value": value if value - value == 0.0 else double(value),
+        "timestamp": timestamp,
+        "step": step,
     }
-    if with_run_id and m.run_id is not None:
-        out["run_id"] = m.run_id
-    for name in ("dataset_name", "dataset_digest", "model_id"):
-        value = getattr(m, name)
-        if value is not None:
-            out[name] = value
+    if with_run_id and run_id is not None:
+        out["run_id"] = run_id
+    if dataset_name is not None:
+        out["dataset_name"] = dataset_name
+    if dataset_digest is not None:
+        out["dataset_digest"] = dataset_digest
+    if model_id is not None:
+        out["model_id"] = model_id
     return out
 
 
@@ -92,17 +96,20 @@ def dataset_input(item: DatasetInput) -> dict[str, Any]:
 
 def run(r: Run) -> dict[str, Any]:
     """A Run message. RunData carries the latest point of each metric."""
-    points = r.data.latest_points
-    data = _drop_empty(
-        {
-            "metrics": [
-                metric(points[key]) if key in points else {"key": key, "value": double(value)}
-                for key, value in r.data.metrics.items()
-            ],
-            "params": _tags(r.data.params),
-            "tags": _tags(r.data.tags),
-        }
-    )
+    # Built field by field rather than through _drop_empty: search answers hold hundreds of
+    # runs, and this is their hot path.
+    run_data = r.data
+    points = run_data.latest_points
+    data: dict[str, Any] = {}
+    if run_data.metrics:
+        data["metrics"] = [
+            metric(points[key]) if key in points else {"key": key, "value": double(value)}
+            for key, value in run_data.metrics.items()
+        ]
+    if run_data.params:
+        data["params"] = _tags(run_data.params)
+    if run_data.tags:
+        data["tags"] = _tags(run_data.tags)
     out: dict[str, Any] = {"info": run_info(r.info), "data": data}
     dataset_inputs = [dataset_input(d) for d in r.inputs.dataset_inputs]
     out["inputs"] = {"dataset_inputs": dataset_inputs} if dataset_inputs else {}

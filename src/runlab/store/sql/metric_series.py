@@ -40,6 +40,8 @@ CHUNK_MERGE_BELOW = 256
 CHUNK_OWN_ROW_MIN = 64
 
 _DBL_MAX = sys.float_info.max
+#: How +-inf are stored (see to_db_value).
+_DB_INFINITIES = frozenset({_DBL_MAX, -_DBL_MAX})
 
 
 def to_db_value(value: float) -> float | None:
@@ -463,10 +465,16 @@ def _already_ordered(
 
 
 def latest_points(rows: Iterable[Any]) -> dict[str, dict[str, Metric]]:
-    """Group latest_metrics rows into {run_id: {key: Metric}} (value, timestamp and step)."""
+    """Group latest_metrics rows into {run_id: {key: Metric}} (value, timestamp and step).
+
+    Each row is ``(run_id, key, value, is_nan, timestamp, step)``, in that order.
+    """
     out: dict[str, dict[str, Metric]] = {}
-    for row in rows:
-        out.setdefault(row.run_id, {})[row.key] = Metric(
-            row.key, from_db_value(row.value, row.is_nan), row.timestamp, row.step
-        )
+    for run_id, key, value, is_nan, timestamp, step in rows:
+        # Plain finite values (nearly all) skip from_db_value's checks.
+        if is_nan or value is None or value in _DB_INFINITIES:
+            value = from_db_value(value, is_nan)
+        else:
+            value = float(value)
+        out.setdefault(run_id, {})[key] = Metric(key, value, timestamp, step)
     return out

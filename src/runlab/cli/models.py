@@ -398,3 +398,8 @@ def history(
 from runlab.cli.models_serving import add_serving_commands  # noqa: E402
 
 add_serving_commands(models)
+
+# `runlab models evaluate` too.
+from runlab.cli.models_evaluate import add_evaluate_command  # noqa: E402
+
+add_evaluate_command(models)

@@ -21,6 +21,7 @@ from runlab.evaluation.recording import record_evaluation
 from runlab.evaluation.result import EvaluationResult
 from runlab.evaluation.thresholds import (
     MetricThreshold,
+    ModelValidationFailedException,
     check_thresholds_are_usable,
     validate_evaluation_results,
 )
@@ -202,5 +203,9 @@ def evaluate(
         tables={"eval_results_table": outcome.table} if outcome.table is not None else None,
     )
     if thresholds:
-        validate_evaluation_results(thresholds, result, baseline_metrics)
+        try:
+            validate_evaluation_results(thresholds, result, baseline_metrics)
+        except ModelValidationFailedException as failed:
+            failed.result = result  # what was logged, for callers that report it (the CLI)
+            raise
     return result

@@ -31,7 +31,8 @@ class ModelValidationFailedException(RunlabError):
     """A candidate model missed one or more of its metric thresholds.
 
     ``failures`` holds one :class:`ThresholdFailure` per broken condition; the message lists
-    them all. The error code is MLflow's for this exception (``BAD_REQUEST``).
+    them all. Raised by :func:`runlab.evaluate`, ``result`` is the evaluation that failed (its
+    metrics are logged). The error code is MLflow's for this exception (``BAD_REQUEST``).
     """
 
     default_error_code = "BAD_REQUEST"
@@ -44,6 +45,7 @@ class ModelValidationFailedException(RunlabError):
     ) -> None:
         super().__init__(message, error_code)
         self.failures = failures
+        self.result: Any = None
 
 
 def _is_number(value: Any) -> bool:

@@ -18,7 +18,13 @@ from typing import Any
 from runlab.errors import InvalidParameter
 from runlab.evaluation.sklearn_import import sklearn_metrics
 
-__all__ = ["ClassifierLabels", "classifier_labels", "classifier_metrics", "per_class_table"]
+__all__ = [
+    "ClassifierLabels",
+    "classifier_labels",
+    "classifier_metrics",
+    "per_class_table",
+    "sorted_labels",
+]
 
 _AVERAGES = ("micro", "macro", "weighted", "samples")
 
@@ -36,14 +42,9 @@ class ClassifierLabels:
         """True for at most two labels."""
         return len(self.labels) <= 2
 
-    @property
-    def neg_label(self) -> Any:
-        """The other label of a binary problem (None when there is only one label)."""
-        rest = [label for label in self.labels if label != self.pos_label]
-        return rest[0] if rest else None
 
-
-def _sortable(values: Sequence[Any]) -> list[Any]:
+def sorted_labels(values: Sequence[Any]) -> list[Any]:
+    """Labels in order: sorted, or by their repr when they cannot be compared (mixed types)."""
     try:
         return sorted(values)
     except TypeError:  # mixed types: keep a stable order that does not depend on hashing
@@ -70,7 +71,7 @@ def classifier_labels(
             )
     else:
         seen = set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist())
-        labels = tuple(_sortable(list(seen)))
+        labels = tuple(sorted_labels(list(seen)))
     average = evaluator_config.get("average", "weighted")
     if average not in _AVERAGES:
         raise InvalidParameter(
@@ -96,11 +97,11 @@ def _quietly(fn: Any, *args: Any, **kwargs: Any) -> float:
             return float("nan")
 
 
-def _binary_counts(y_true: Any, y_pred: Any, labels: ClassifierLabels) -> dict[str, int]:
+def _binary_counts(y_true: Any, y_pred: Any, pos_label: Any) -> dict[str, int]:
     import numpy as np
 
-    truth = np.asarray(y_true) == labels.pos_label
-    predicted = np.asarray(y_pred) == labels.pos_label
+    truth = np.asarray(y_true) == pos_label
+    predicted = np.asarray(y_pred) == pos_label
     return {
         "true_negatives": int(np.sum(~truth & ~predicted)),
         "false_positives": int(np.sum(~truth & predicted)),
@@ -140,7 +141,7 @@ def classifier_metrics(
     if labels.is_binary:
         pos_index = labels.labels.index(labels.pos_label)
         positive = None if probabilities is None else probabilities[:, pos_index]
-        metrics: dict[str, float] = dict(_binary_counts(y_true, y_pred, labels))
+        metrics: dict[str, float] = dict(_binary_counts(y_true, y_pred, labels.pos_label))
         metrics.update(_binary_metrics(y_true, y_pred, positive, labels.pos_label))
         if probabilities is not None:
             metrics["log_loss"] = _quietly(
@@ -195,9 +196,8 @@ def per_class_table(
     """One row per label of a multiclass problem: that label against the rest."""
     rows: list[dict[str, Any]] = []
     for index, label in enumerate(labels.labels):
-        one = ClassifierLabels((None, label), label, labels.average)
         row: dict[str, Any] = {"positive_class": label}
-        row.update(_binary_counts(y_true, y_pred, one))
+        row.update(_binary_counts(y_true, y_pred, label))
         scores = None if probabilities is None else probabilities[:, index]
         row.update(_binary_metrics(y_true, y_pred, scores, label))
         rows.append(row)

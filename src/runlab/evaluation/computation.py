@@ -136,7 +136,7 @@ def _classifier(
             | set(np.unique(predicted).tolist())
             | set(found[1])
         )
-        seen_config["label_list"] = classifier._sortable(list(everything))
+        seen_config["label_list"] = classifier.sorted_labels(list(everything))
     labels = classifier.classifier_labels(data.targets, predicted, seen_config)
     scores = _aligned_scores(found, labels.labels)
     metrics: dict[str, Any] = {}

@@ -11,7 +11,6 @@ per-row ``scores`` become a column of the per-row results table.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,16 +160,17 @@ def _arguments(
 
 
 def _number(metric_name: str, value: Any) -> float:
+    """``value`` as a float (NaN stays NaN, as MLflow logs it); text and None are errors."""
+    problem = MetricComputationError(
+        f"Metric {metric_name!r} returned {value!r}; an eval_fn must return a number or a "
+        "runlab.models.MetricValue."
+    )
+    if isinstance(value, (str, bytes)):  # float("1.5") would pass; text is still a mistake
+        raise problem
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
-        raise MetricComputationError(
-            f"Metric {metric_name!r} returned {value!r}; an eval_fn must return a number or a "
-            "runlab.models.MetricValue."
-        ) from None
-    if math.isnan(number):
-        return number  # logged as NaN, as MLflow does; the store accepts it
-    return number
+        raise problem from None
 
 
 def run_extra_metrics(

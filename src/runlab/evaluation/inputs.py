@@ -49,15 +49,15 @@ def _is_numpy_array(value: Any) -> bool:
     return type(value).__name__ == "ndarray" and type(value).__module__ == "numpy"
 
 
-def _column(frame: Any, name: Any, role: str, argument: str) -> Any:
-    if not isinstance(name, str) and name not in frame.columns:
+def _column(frame: Any, name: Any, role: str) -> Any:
+    """The column ``role`` (``targets`` or ``predictions``) names; InvalidParameter if absent."""
+    try:
+        present = name in frame.columns
+    except TypeError:  # an unhashable "name", such as a list
+        present = False
+    if not present:
         raise InvalidParameter(
-            f"{argument} must name a column of data, got {name!r}; the columns are "
-            f"{[str(c) for c in frame.columns]}."
-        )
-    if name not in frame.columns:
-        raise InvalidParameter(
-            f"The {role} column {name!r} ({argument}={name!r}) is not in data; its columns are "
+            f"The {role} column {name!r} ({role}={name!r}) is not in data; its columns are "
             f"{[str(c) for c in frame.columns]}."
         )
     return frame[name]
@@ -101,10 +101,10 @@ def _from_frame(
             "targets is required: name the column of data that holds the true labels or values "
             f"(data's columns are {[str(c) for c in frame.columns]})."
         )
-    target_values = _column(frame, targets, "targets", "targets")
+    target_values = _column(frame, targets, "targets")
     given = None
     if predictions is not None:
-        given = np.asarray(_column(frame, predictions, "predictions", "predictions"))
+        given = np.asarray(_column(frame, predictions, "predictions"))
     exclude = {targets} | ({predictions} if predictions is not None else set())
     columns = _feature_columns(frame, exclude, feature_names)
     features = frame[columns]
@@ -215,14 +215,11 @@ def evaluation_data(
     if _is_pandas_frame(data):
         if len(data) == 0:
             raise InvalidParameter("data has no rows; an evaluation needs at least one example.")
-        if targets is not None and not isinstance(targets, str) and targets not in data.columns:
-            raise InvalidParameter(
-                f"With a DataFrame, targets names the column of true values, got {targets!r}."
-            )
+        # Checked here too, before from_pandas, so the message is the same for every kind of data.
         if targets is not None:
-            _column(data, targets, "targets", "targets")
+            _column(data, targets, "targets")
         if predictions is not None:
-            _column(data, predictions, "predictions", "predictions")
+            _column(data, predictions, "predictions")
         frame_dataset = from_pandas(
             data, source=dataset_path, targets=targets, predictions=predictions
         )

@@ -157,6 +157,62 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
         ),
         r"compare against a baseline model, but no baseline was given",
     ),
+    "other evaluators": (
+        lambda: runlab.evaluate(
+            _predict, _frame(), targets="label", model_type="classifier", evaluators=["shap"]
+        ),
+        r"runlab has only the default evaluator",
+    ),
+    "custom artifacts": (
+        lambda: runlab.evaluate(
+            _predict,
+            _frame(),
+            targets="label",
+            model_type="classifier",
+            custom_artifacts=[lambda *args: {}],
+        ),
+        r"custom_artifacts is not supported",
+    ),
+    "unknown average": (
+        lambda: runlab.evaluate(
+            _predict,
+            _frame(),
+            targets="label",
+            model_type="classifier",
+            evaluator_config={"average": "median"},
+        ),
+        r"evaluator_config\['average'\] must be one of micro, macro, weighted",
+    ),
+    "positive label not among the labels": (
+        lambda: runlab.evaluate(
+            _predict,
+            _frame(),
+            targets="label",
+            model_type="classifier",
+            evaluator_config={"pos_label": 7},
+        ),
+        r"evaluator_config\['pos_label'\] is 7, which is not one of the labels \[0, 1\]",
+    ),
+    "targets outside the label list": (
+        lambda: runlab.evaluate(
+            _predict,
+            _frame(),
+            targets="label",
+            model_type="classifier",
+            evaluator_config={"label_list": [1]},
+        ),
+        r"The targets hold labels \['0'\] that evaluator_config\['label_list'\]",
+    ),
+    "feature names not in data": (
+        lambda: runlab.evaluate(
+            _predict,
+            _frame(),
+            targets="label",
+            model_type="classifier",
+            feature_names=["a", "z"],
+        ),
+        r"feature_names lists \['z'\], which data does not have",
+    ),
     "missing model URI": (
         lambda: runlab.evaluate(
             "models:/no-such-model/1", _frame(), targets="label", model_type="classifier"

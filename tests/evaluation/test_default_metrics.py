@@ -203,3 +203,23 @@ def test_metric_prefix(tracking_uri: str, regression_data: tuple[pd.DataFrame, A
     )
     assert set(result.metrics) == {f"val_{name}" for name in REGRESSOR_MODEL_METRICS}
     assert set(runlab.get_run(result.run_id).data.metrics) == set(result.metrics)
+
+
+def test_a_loaded_pyfunc_model_and_feature_names(
+    tracking_uri: str, binary_data: tuple[pd.DataFrame, Any]
+) -> None:
+    frame, model = binary_data
+    with runlab.start_run():
+        info = runlab.sklearn.log_model(model, name="model")
+    loaded = runlab.pyfunc.load_model(info.model_uri)
+    result = runlab.evaluate(
+        loaded,
+        frame.assign(note="not a feature"),
+        targets="label",
+        feature_names=FEATURES,
+        model_type="classifier",
+    )
+    # The estimator behind the pyfunc model gives scores and its own score(), as from the URI.
+    assert set(result.metrics) == set(BINARY_MODEL_METRICS)
+    assert "note" not in result.tables["eval_results_table"].columns
+    assert "runlab.evaluation.model" not in runlab.get_run(result.run_id).data.tags

@@ -103,3 +103,21 @@ def test_importing_evaluation_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_the_public_names() -> None:
+    import runlab.evaluation
+    import runlab.models
+
+    assert runlab.models.evaluate is runlab.evaluate is runlab.evaluation.evaluate
+    for name in (
+        "EvaluationResult",
+        "MetricThreshold",
+        "ModelValidationFailedException",
+        "validate_evaluation_results",
+        "make_metric",
+        "MetricValue",
+    ):
+        assert name in runlab.models.__all__
+        assert getattr(runlab.models, name) is getattr(runlab.evaluation, name)
+        assert getattr(runlab.models, name).__doc__

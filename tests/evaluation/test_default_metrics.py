@@ -12,6 +12,7 @@ import pytest
 from sklearn import metrics as skm
 
 import runlab
+from runlab.errors import InvalidParameter
 from support.mlflow_evaluate_reference import (
     BINARY_FUNCTION_METRICS,
     BINARY_MODEL_ARTIFACTS,
@@ -223,3 +224,33 @@ def test_a_loaded_pyfunc_model_and_feature_names(
     assert set(result.metrics) == set(BINARY_MODEL_METRICS)
     assert "note" not in result.tables["eval_results_table"].columns
     assert "runlab.evaluation.model" not in runlab.get_run(result.run_id).data.tags
+
+
+def test_a_function_returning_probabilities(
+    tracking_uri: str,
+    binary_data: tuple[pd.DataFrame, Any],
+    multiclass_data: tuple[pd.DataFrame, Any],
+) -> None:
+    for frame, model in (binary_data, multiclass_data):
+        from_object = runlab.evaluate(model, frame, targets="label", model_type="classifier")
+        from_scores = runlab.evaluate(
+            model.predict_proba, frame, targets="label", model_type="classifier"
+        )
+        # The same metrics as the estimator itself, except scikit-learn's own score().
+        expected = {k: v for k, v in from_object.metrics.items() if k != "score"}
+        assert from_scores.metrics == pytest.approx(expected)
+        assert set(from_scores.artifacts) == set(from_object.artifacts)
+
+
+def test_probability_columns_must_match_the_labels(
+    tracking_uri: str, binary_data: tuple[pd.DataFrame, Any]
+) -> None:
+    frame = binary_data[0]
+    with pytest.raises(InvalidParameter, match=r"returned 3 probability columns, but the targets"):
+        runlab.evaluate(
+            lambda df: np.full((len(df), 3), 1 / 3),
+            frame,
+            targets="label",
+            model_type="classifier",
+        )
+    assert list(runlab.search_runs(output_format="list")) == []

@@ -68,8 +68,55 @@ def _one_column(output: Any, predictions: str | None, description: str) -> Any:
     return array
 
 
-def model_predictions(model: EvaluationModel, data: EvaluationData, predictions: str | None) -> Any:
-    """Run ``model`` on the data; InvalidParameter unless it gives one prediction per row."""
+def _probability_matrix(output: Any, predictions: str | None) -> Any:
+    """The output as an (n, k) array when it is a table of class probabilities, else None.
+
+    A classifier function may return ``predict_proba``'s output instead of labels: two or more
+    columns of numbers between 0 and 1.
+    """
+    import numpy as np
+
+    if predictions is not None or isinstance(output, dict):
+        return None
+    try:
+        array = np.asarray(output)
+    except (TypeError, ValueError):
+        return None
+    if array.ndim != 2 or array.shape[1] < 2 or array.dtype.kind != "f":
+        return None
+    if np.isnan(array).any() or array.min() < 0 or array.max() > 1:
+        return None
+    return array
+
+
+def _labels_of_scores(
+    matrix: Any, data: EvaluationData, config: Mapping[str, Any], description: str
+) -> list[Any]:
+    """The label of each probability column: ``label_list``, else the targets' labels sorted."""
+    import numpy as np
+
+    from runlab.evaluation.classifier import sorted_labels
+
+    classes = list(config.get("label_list") or sorted_labels(np.unique(data.targets).tolist()))
+    if matrix.shape[1] != len(classes):
+        raise InvalidParameter(
+            f"{description} returned {matrix.shape[1]} probability columns, but the targets "
+            f"have {len(classes)} labels {classes}; give evaluator_config={{'label_list': "
+            "[...]}} with one label per column, in column order."
+        )
+    return classes
+
+
+def model_predictions(
+    model: EvaluationModel,
+    data: EvaluationData,
+    predictions: str | None,
+    model_type: str,
+    config: Mapping[str, Any],
+) -> tuple[Any, tuple[Any, list[Any]] | None]:
+    """Run ``model`` on the data: its predictions, and ``(scores, classes)`` when a
+    classifier's output is a table of probabilities (the predictions are then the most
+    probable classes). InvalidParameter unless there is one prediction per row."""
     try:
         output = model.predict(data.model_input)
     except InvalidParameter:
@@ -79,13 +126,22 @@ def model_predictions(model: EvaluationModel, data: EvaluationData, predictions:
             f"{model.description} failed to predict on the evaluation data: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    values = _one_column(output, predictions, model.description)
+    found = None
+    matrix = _probability_matrix(output, predictions) if model_type == "classifier" else None
+    if matrix is not None:
+        import numpy as np
+
+        classes = _labels_of_scores(matrix, data, config, model.description)
+        values = np.asarray(classes)[matrix.argmax(axis=1)]
+        found = (matrix, classes)
+    else:
+        values = _one_column(output, predictions, model.description)
     if len(values) != data.row_count:
         raise InvalidParameter(
             f"{model.description} returned {len(values)} predictions for {data.row_count} rows "
             "of data; it must return exactly one per row."
         )
-    return values
+    return values, found
 
 
 def _aligned_scores(found: tuple[Any, list[Any]] | None, labels: Sequence[Any]) -> Any:
@@ -121,12 +177,14 @@ def _classifier(
     model: EvaluationModel | None,
     data: EvaluationData,
     predicted: Any,
+    found: tuple[Any, list[Any]] | None,
     config: Mapping[str, Any],
     with_plots: bool,
 ) -> tuple[dict[str, Any], dict[str, bytes], Any, list[Any]]:
     from runlab.evaluation import classifier
 
-    found = None if model is None else model.probabilities(data.model_input)
+    if found is None and model is not None:
+        found = model.probabilities(data.model_input)
     seen_config = dict(config)
     if found is not None and "label_list" not in seen_config:
         import numpy as np
@@ -196,11 +254,17 @@ def compute_evaluation(
     """
     import pandas as pd
 
-    predicted = data.predictions if model is None else model_predictions(model, data, predictions)
+    found = None
+    if model is None:
+        predicted = data.predictions
+    else:
+        predicted, found = model_predictions(model, data, predictions, model_type, config)
     scores = None
     labels: list[Any] = []
     if model_type == "classifier":
-        metrics, files, scores, labels = _classifier(model, data, predicted, config, with_artifacts)
+        metrics, files, scores, labels = _classifier(
+            model, data, predicted, found, config, with_artifacts
+        )
     else:
         metrics, files, predicted = _regressor(model, data, predicted, with_artifacts)
     extra = run_extra_metrics(

@@ -189,9 +189,9 @@ def evaluate(
             candidate.uri if candidate is not None else None,
             logged_model,
         )
-    except BaseException:
-        if started_here:
-            end_run("FAILED")
+    except BaseException as exc:
+        if started_here:  # a run of ours is never left RUNNING
+            end_run("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         raise
     if started_here:
         end_run()

@@ -213,6 +213,12 @@ CASES: dict[str, tuple[Callable[[], Any], str]] = {
         ),
         r"feature_names lists \['z'\], which data does not have",
     ),
+    "missing logged model id": (
+        lambda: runlab.evaluate(
+            _predict, _frame(), targets="label", model_type="classifier", model_id="m-missing"
+        ),
+        r"m-missing",
+    ),
     "missing model URI": (
         lambda: runlab.evaluate(
             "models:/no-such-model/1", _frame(), targets="label", model_type="classifier"

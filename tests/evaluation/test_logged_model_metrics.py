@@ -70,3 +70,17 @@ def test_a_model_without_a_logged_model_records_on_the_run_only(
     assert set(run.data.metrics) == set(result.metrics)
     assert run.inputs.model_inputs == []
     assert list(client.search_logged_models([run.info.experiment_id])) == []
+
+
+def test_model_id_names_the_logged_model_of_a_function(
+    client: runlab.MlflowClient, binary_data: tuple[pd.DataFrame, Any]
+) -> None:
+    frame, estimator = binary_data
+    with runlab.start_run() as training:
+        model_id = log_as_logged_model(client, estimator, training.info.run_id)
+    result = runlab.evaluate(
+        estimator.predict, frame, targets="label", model_type="classifier", model_id=model_id
+    )
+    on_model = _model_metrics(client, model_id)
+    assert set(on_model) == set(result.metrics)
+    assert {m.dataset_name for m in on_model.values()} == {"dataset"}

@@ -175,12 +175,15 @@ def evaluate(
     if thresholds:
         check_thresholds_are_usable(thresholds, outcome.metrics, baseline_metrics)
 
+    if model_id is not None:
+        client.get_logged_model(model_id)  # named explicitly: a missing one is an error
+    logged_model = existing_logged_model(
+        candidate.model_id if candidate is not None else None, client
+    )
+
     started_here = active_run() is None
     target = _target(None)
     try:
-        logged_model = existing_logged_model(
-            candidate.model_id if candidate is not None else None, target.client
-        )
         artifacts = record_evaluation(
             target.client,
             target.run_id,

@@ -24,6 +24,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # Deployment targets resolve models through the tracking layer and talk to their platform;
     # the CLI drives them, never the other way round.
     "deployments": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
+    # Evaluation scores a model through pyfunc and logs like a user would, through tracking.
+    "evaluation": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # Datasets for log_input describe data; logging them is the tracking layer's job.
     "data": ("runlab.store", "runlab.server", "runlab.cli", "runlab.search"),
     # The scoring server loads models through pyfunc; it shares the tracking server's generic
@@ -70,6 +72,7 @@ NO_WEB = (
     "models",
     "data",
     "autologging",
+    "evaluation",
 )
 # A string constant naming a runlab module counts as importing it: importlib.import_module and
 # lazy loaders take module names as strings, and hiding an import in one must not pass the check.

@@ -10,6 +10,7 @@
     python bench/run.py -w autolog       # what autolog() costs a training (issue 14)
     python bench/run.py -w projects      # runlab run vs mlflow run of a project (issue 16)
     python bench/run.py -w auth          # log-batch ingest with and without --auth (issue 17)
+    python bench/run.py -w spark         # spark_udf batch scoring on local Spark (issue 18)
     python bench/run.py -w sysmetrics    # what log_system_metrics=True costs a run (issue 18)
     python bench/run.py --write BENCHMARKS.md
 
@@ -58,6 +59,7 @@ import server_report
 import server_run
 import serving_report
 import serving_run
+import spark_run
 import sysmetrics_run
 import ui_report
 import ui_run
@@ -71,6 +73,7 @@ AUTOLOG_WORKLOADS = list(autolog_run.AUTOLOG_WORKLOADS)
 PROJECTS_WORKLOADS = list(projects_run.PROJECTS_WORKLOADS)
 AUTH_WORKLOADS = list(auth_run.AUTH_WORKLOADS)
 SYSMETRICS_WORKLOADS = list(sysmetrics_run.SYSMETRICS_WORKLOADS)
+SPARK_WORKLOADS = list(spark_run.SPARK_WORKLOADS)
 ALL_WORKLOADS = (
     CLIENT_WORKLOADS
     + SERVER_WORKLOADS
@@ -81,6 +84,7 @@ ALL_WORKLOADS = (
     + PROJECTS_WORKLOADS
     + AUTH_WORKLOADS
     + SYSMETRICS_WORKLOADS
+    + SPARK_WORKLOADS
 )
 #: Names that stand for a group of workloads in ``-w``.
 WORKLOAD_GROUPS = {
@@ -160,6 +164,9 @@ FULL = {
     # System metrics (issue 18): the window each process sleeps through, and rounds.
     "sysmetrics_window_s": 60,
     "sysmetrics_rounds": 3,
+    # Spark batch scoring (issue 18): rows scored per pass, timed passes.
+    "spark_rows": 1_000_000,
+    "spark_repeats": 3,
 }
 QUICK = {
     "import_repeats": 3,
@@ -219,6 +226,8 @@ QUICK = {
     "auth_rounds": 2,
     "sysmetrics_window_s": 10,
     "sysmetrics_rounds": 1,
+    "spark_rows": 100_000,
+    "spark_repeats": 2,
 }
 
 
@@ -336,7 +345,13 @@ def main(argv: list[str]) -> int:
         # runlab-only workloads: do not set up (or build) MLflow's virtualenv for nothing.
         tool_names = [t for t in tool_names if t == "runlab"]
     autolog = [w for w in workloads if w in AUTOLOG_WORKLOADS]
-    own_tools = AUTOLOG_WORKLOADS + PROJECTS_WORKLOADS + AUTH_WORKLOADS + SYSMETRICS_WORKLOADS
+    own_tools = (
+        AUTOLOG_WORKLOADS
+        + PROJECTS_WORKLOADS
+        + AUTH_WORKLOADS
+        + SYSMETRICS_WORKLOADS
+        + SPARK_WORKLOADS
+    )
     others = [w for w in workloads if w not in own_tools]
     # The autologging, projects and auth measures bring their own MLflow (over this
     # interpreter's frameworks).
@@ -417,6 +432,15 @@ def main(argv: list[str]) -> int:
         )
         raw["sysmetrics"] = result
         sections["sysmetrics"] = sysmetrics_run.render(result, command, started, load)
+
+    if "spark" in workloads:
+        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
+        spark_tools, spark_broken = spark_run.tools_for(tool_names)
+        result = spark_run.run_spark(
+            spark_tools, spark_broken, spark_run.params_for(sizes), args.timeout
+        )
+        raw["spark"] = result
+        sections["spark"] = spark_run.render(result, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)

@@ -12,7 +12,8 @@ looking at pyspark's type classes again. What a prediction may become follows ML
   the model returns one sequence per row); ``array<array<…>>`` needs one nested sequence per row;
 - a struct takes its fields from the output's columns (or dict keys) of the same names.
 
-Nulls stay nulls (a missing string is not the text ``"None"``) and NaN stays NaN.
+A missing value stays missing: Spark gets a null (not the text ``"None"``; pyspark also sends a
+floating NaN as null).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from runlab.errors import InvalidParameter
 __all__ = [
     "SCALAR_TYPES",
     "ResultShape",
+    "column_labels",
     "describe_result_type",
     "model_input",
     "to_spark_result",
@@ -111,16 +113,12 @@ def model_input(batch: Any, names: Sequence[str] | None) -> pd.DataFrame:
     if isinstance(batch, pd.DataFrame):
         return batch
     args = (batch,) if isinstance(batch, pd.Series) else tuple(batch)
-    if names:
-        if len(args) > len(names):
-            raise InvalidParameter(
-                f"The UDF was called with {len(args)} columns, but the model's signature has "
-                f"{len(names)} inputs ({', '.join(names)}). Pass at most that many, in that "
-                "order, or one struct whose field names are the inputs."
-            )
-        labels = list(names[: len(args)])
-    else:
-        labels = [str(i) for i in range(len(args))]
+    labels = column_labels(len(args), names)
+    block = _numeric_block(args)
+    if block is not None:
+        # One 2-D block instead of one per column: the signature check and the model (e.g.
+        # scikit-learn's conversion to an array) then read it without copying each batch.
+        return pd.DataFrame(block.T, columns=labels, copy=False)
     columns = {
         label: pd.Series(arg.to_dict("records"), index=arg.index)
         if isinstance(arg, pd.DataFrame)
@@ -128,6 +126,34 @@ def model_input(batch: Any, names: Sequence[str] | None) -> pd.DataFrame:
         for label, arg in zip(labels, args, strict=True)
     }
     return pd.DataFrame(columns, copy=False)
+
+
+def column_labels(count: int, names: Sequence[str] | None) -> list[str]:
+    """The model's column names for ``count`` separate UDF arguments (see :func:`model_input`)."""
+    if not names:
+        return [str(i) for i in range(count)]
+    if count > len(names):
+        raise InvalidParameter(
+            f"The UDF was called with {count} columns, but the model's signature has "
+            f"{len(names)} inputs ({', '.join(names)}). Pass at most that many, in that "
+            "order, or one struct whose field names are the inputs."
+        )
+    return list(names[:count])
+
+
+def _numeric_block(args: tuple[Any, ...]) -> np.ndarray | None:
+    """The columns as one ``(columns, rows)`` array when they share a numeric numpy dtype."""
+    if len(args) < 2 or not all(isinstance(arg, pd.Series) for arg in args):
+        return None
+    dtype = args[0].dtype
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "iuf":
+        return None
+    if any(arg.dtype != dtype for arg in args):
+        return None
+    block = np.empty((len(args), len(args[0])), dtype=dtype)
+    for row, arg in zip(block, args, strict=True):
+        row[:] = arg.to_numpy(copy=False)
+    return block
 
 
 # -- output ---------------------------------------------------------------------------------------

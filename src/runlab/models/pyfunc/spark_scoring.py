@@ -58,8 +58,8 @@ class SparkModelUDF:
     model's input columns; ``udf()`` uses the signature's input names.
     """
 
-    def __init__(self, pandas_udf: Any, metadata: Model, events: Any, result_type: Any) -> None:
-        self._udf = pandas_udf
+    def __init__(self, function: Any, metadata: Model, events: Any, result_type: Any) -> None:
+        self._udf = function
         self._events = events
         self.metadata = metadata
         #: The Spark type of the column the UDF returns.
@@ -107,7 +107,7 @@ def spark_udf(
     *,
     trusted: bool = False,
 ) -> SparkModelUDF:
-    """A Spark pandas UDF that scores with the model ``model_uri`` names.
+    """A Spark UDF that scores with the model ``model_uri`` names.
 
     ``result_type`` is a pyspark ``DataType`` or a DDL string: ``"double"`` (the default),
     ``"float"``, ``"int"``, ``"long"``, ``"string"``, ``"boolean"``, ``"array<double>"`` (and
@@ -170,8 +170,11 @@ def spark_udf(
         else None
     )
     events = context.accumulator([], LoadEvents())
-    pandas_udf = _pandas_udf(shipped, shape, spark_type, names, checked_params, events)
-    return SparkModelUDF(pandas_udf, metadata, events, spark_type)
+    time_zone = str(spark.conf.get("spark.sql.session.timeZone"))
+    function = _spark_udf_function(
+        shipped, shape, spark_type, names, checked_params, events, time_zone
+    )
+    return SparkModelUDF(function, metadata, events, spark_type)
 
 
 def _ddl(text: str) -> str:
@@ -191,23 +194,52 @@ def _signature_result_type(metadata: Model) -> str:
     return "double"
 
 
-def _pandas_udf(
+def _spark_udf_function(
     shipped: ShippedModel,
     shape: ResultShape,
     spark_type: Any,
     names: list[str] | None,
     params: dict[str, Any] | None,
     events: Any,
+    time_zone: str,
 ) -> Any:
-    """The iterator-of-batches pandas UDF: one model lookup per task, then batch after batch."""
+    """The iterator-of-batches UDF: one model lookup per task, then batch after batch.
+
+    An Arrow UDF where pyspark has them (4.1 and later): the features then go from Spark's
+    Arrow buffers to the model without a pandas Series per column. A pandas UDF otherwise.
+    """
     from typing import Tuple, Union  # noqa: UP035 - pyspark reads these hints at run time
 
     import pandas as pd
-    from pyspark.sql.functions import pandas_udf
+    from pyspark.sql import functions
 
     from runlab.models.pyfunc.spark_conversion import model_input, to_spark_result
 
-    def predict_batches(batches: Any) -> Any:
+    arrow_udf = getattr(functions, "arrow_udf", None)
+    if arrow_udf is not None:
+        import pyarrow as pa
+
+        from runlab.models.pyfunc.spark_arrow import arrow_model_input, to_arrow
+
+        def predict_arrow(batches: Any) -> Any:
+            with _environment(shipped.extra_env):
+                model = cached_model(shipped, events)
+                for batch in batches:
+                    frame = arrow_model_input(batch, names, time_zone)
+                    if not len(frame):
+                        continue
+                    data, _ = model.check_input(frame)
+                    result = to_spark_result(model.predict_checked(data, params), shape, len(frame))
+                    yield to_arrow(result, shape)
+
+        # pyspark picks the UDF kind from these hints, so they must be objects, not strings.
+        predict_arrow.__annotations__ = {
+            "batches": Iterator[Tuple[pa.Array, ...]],  # noqa: UP006
+            "return": Iterator[pa.Array],
+        }
+        return arrow_udf(predict_arrow, returnType=spark_type)
+
+    def predict_pandas(batches: Any) -> Any:
         with _environment(shipped.extra_env):
             model = cached_model(shipped, events)
             for batch in batches:
@@ -217,13 +249,12 @@ def _pandas_udf(
                 data, _ = model.check_input(frame)
                 yield to_spark_result(model.predict_checked(data, params), shape, len(frame))
 
-    # pyspark picks the UDF kind from these hints, so they must be objects, not strings.
     returns = Iterator[pd.DataFrame] if shape.kind == "struct" else Iterator[pd.Series]
-    predict_batches.__annotations__ = {
+    predict_pandas.__annotations__ = {
         "batches": Iterator[Tuple[Union[pd.Series, pd.DataFrame], ...]],  # noqa: UP006, UP007
         "return": returns,
     }
-    return pandas_udf(predict_batches, returnType=spark_type)  # type: ignore[call-overload]
+    return functions.pandas_udf(predict_pandas, returnType=spark_type)  # type: ignore[call-overload]
 
 
 @contextmanager

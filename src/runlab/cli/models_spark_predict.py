@@ -70,6 +70,9 @@ def predict_with_spark(
 
     existing = SparkSession.getActiveSession()
     spark = start_session(master, app_name="runlab models predict")
+    if existing is None:
+        # The command reports what failed in one line; Spark's own stack traces are noise here.
+        spark.sparkContext.setLogLevel("FATAL")
     try:
         frame = _read(spark, input_path, fmt)
         if prediction_column in frame.columns:
@@ -89,6 +92,7 @@ def predict_with_spark(
 
 
 def _read(spark: Any, path: Path, fmt: str) -> Any:
+    from py4j.protocol import Py4JJavaError
     from pyspark.errors import PySparkException
 
     reader = spark.read
@@ -98,7 +102,7 @@ def _read(spark: Any, path: Path, fmt: str) -> Any:
         if fmt == "json":
             return reader.json(str(path))
         return reader.parquet(str(path))
-    except PySparkException as exc:
+    except (PySparkException, Py4JJavaError) as exc:
         raise click.ClickException(
             f"Spark cannot read {path} as {fmt}: {_first_line(exc)}"
         ) from None
@@ -146,7 +150,8 @@ def _first_line(exc: BaseException) -> str:
     """The part of a Spark error a user needs: the Python error's last line when there is one."""
     if isinstance(exc, RunlabError):
         return exc.message
-    text = str(exc).strip()
+    java = getattr(exc, "java_exception", None)  # a Py4JJavaError: Spark's own message
+    text = str(java.getMessage() if java is not None else exc).strip()
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for line in reversed(lines):
         if line.startswith(("runlab.", "ValueError", "TypeError", "KeyError")) or "Error:" in line:

@@ -113,6 +113,13 @@ class CallCounter(runlab.pyfunc.PythonModel):
         return pd.DataFrame({"pid": [os.getpid()] * rows, "calls": [self.calls] * rows})
 
 
+class EnvReader(runlab.pyfunc.PythonModel):
+    """Reports a variable of the worker's environment, read while predicting."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        return [os.environ.get("SPARK_UDF_TEST_SETTING", "unset")] * len(model_input)
+
+
 def _save_custom(folder: Path, model: Any, signature: ModelSignature | None = None) -> Path:
     runlab.pyfunc.save_model(folder, python_model=model, signature=signature)
     return folder
@@ -256,6 +263,34 @@ def test_unsupported_result_types_and_environment_managers_are_refused_on_the_dr
         runlab.pyfunc.spark_udf(spark, folder, result_type=T.DateType())
     with pytest.raises(InvalidParameter, match="only env_manager='local'"):
         runlab.pyfunc.spark_udf(spark, folder, env_manager="virtualenv")
+
+
+def test_without_a_result_type_the_signature_outputs_decide(spark: Any, tmp_path: Path) -> None:
+    outputs = Schema([ColSpec("string", "label"), ColSpec("double", "score")])
+    signature = ModelSignature(inputs=Schema([ColSpec("double", "x")]), outputs=outputs)
+    folder = _save_custom(tmp_path / "outputs", Outputs(), signature)
+    udf = runlab.pyfunc.spark_udf(spark, str(folder), result_type=None, trusted=True)
+    assert udf.result_type == T.StructType(
+        [T.StructField("label", T.StringType()), T.StructField("score", T.DoubleType())]
+    )
+    rows = _x_frame(spark, [3.0]).select(udf("x").alias("p")).collect()
+    assert tuple(rows[0].p) == ("high", 1.5)
+
+
+def test_extra_env_is_set_in_the_workers_while_predicting(spark: Any, tmp_path: Path) -> None:
+    folder = _save_custom(tmp_path / "env", EnvReader(), _x_signature())
+    udf = runlab.pyfunc.spark_udf(
+        spark,
+        str(folder),
+        result_type="string",
+        extra_env={"SPARK_UDF_TEST_SETTING": "from-driver"},
+        trusted=True,
+    )
+    plain = runlab.pyfunc.spark_udf(spark, str(folder), result_type="string", trusted=True)
+    frame = _x_frame(spark, [1.0, 2.0])
+    assert [r[0] for r in frame.select(udf("x")).collect()] == ["from-driver"] * 2
+    # Set only around that UDF's work: the same workers then score without it.
+    assert [r[0] for r in frame.select(plain("x")).collect()] == ["unset"] * 2
 
 
 # -- params, trust, model URIs --------------------------------------------------------------------

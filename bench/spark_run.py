@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ SPARK_WORKLOADS = ["spark"]
 WORKLOAD = harness.BENCH_DIR / "spark_workload.py"
 COUNTING = harness.BENCH_DIR / "spark_counting"
 MASTER = "local[2]"
+#: The two measures: the file as Spark splits it by default, and the same rows read as this
+#: many partitions (as a table stored in many files is), where a load per task adds up.
+MEASURES = ("whole", "split")
+SPLIT_PARTITIONS = 16
 FEATURES = 10
 #: The Spark configuration both tools get. Arrow batches of 10,000 rows are Spark's default,
 #: written out so that the table says what was measured.
@@ -118,7 +123,7 @@ def prepare(workdir: Path, rows: int) -> tuple[Path, Path]:
         signature=infer_signature(sample, model.predict(sample)),
     )
     data_path = workdir / "input.parquet"
-    features.to_parquet(data_path, row_group_size=100_000)
+    features.to_parquet(data_path, row_group_size=50_000)
     return model_dir, data_path
 
 
@@ -165,13 +170,15 @@ class _Worker:
 def run_spark(
     tools: list[harness.Tool], broken: dict[str, str], params: dict[str, Any], timeout: float
 ) -> dict[str, Any]:
-    """Both tools over the same input: {"setup": ..., "tools": {name: result}}.
+    """Both tools over the same input: {"setup": ..., "tools": {name: result}, "floors": ...}.
 
     Each tool's process is set up and warmed up in turn; then the timed passes alternate
     between the tools (the order flips every round), so a change in the machine's load during
     the measure touches both alike. A tool that fails is reported and the other carries on.
+    ``timeout`` bounds the set-up of each tool.
     """
     per_tool: dict[str, Any] = {name: {"error": why} for name, why in broken.items()}
+    floors: dict[str, dict[str, list[float]]] = {}
     workers: dict[str, _Worker] = {}
     with tempfile.TemporaryDirectory(prefix="bench-spark-") as scratch:
         workdir = Path(scratch)
@@ -182,10 +189,13 @@ def run_spark(
                 try:
                     worker = _Worker(tool, *_job(tool, model_dir, data_path, workdir))
                     workers[tool.name] = worker
-                    per_tool[tool.name] = {**worker.answer(), "times_s": [], "loads_per_run": []}
+                    ready = _with_timeout(worker, None, timeout)
+                    ready["measures"] = {m: {"times_s": [], "loads": []} for m in MEASURES}
+                    per_tool[tool.name] = ready
                 except Exception as err:
                     per_tool[tool.name] = {"error": f"{type(err).__name__}: {err}"}
-                    workers.pop(tool.name, None)
+                    if tool.name in workers:
+                        workers.pop(tool.name).close()
                 status = per_tool[tool.name].get("error", "ready")
                 print(
                     f"[spark {tool.name}]: {status} ({time.perf_counter() - t0:.1f} s)",
@@ -194,27 +204,55 @@ def run_spark(
                 )
             for round_no in range(params["repeats"]):
                 names = list(workers)
-                for name in names if round_no % 2 == 0 else names[::-1]:
-                    try:
-                        result = workers[name].answer("pass")
-                    except Exception as err:
-                        per_tool[name] = {"error": f"{type(err).__name__}: {err}"}
-                        workers.pop(name).close()
-                        continue
-                    per_tool[name]["times_s"].append(result["seconds"])
-                    per_tool[name]["loads_per_run"].append(result["loads"])
+                for measure in MEASURES:
+                    for name in names if round_no % 2 == 0 else names[::-1]:
+                        if name not in workers:
+                            continue
+                        try:
+                            result = workers[name].answer(f"pass {measure}")
+                        except Exception as err:
+                            per_tool[name] = {"error": f"{type(err).__name__}: {err}"}
+                            workers.pop(name).close()
+                            continue
+                        cell = per_tool[name]["measures"][measure]
+                        cell["times_s"].append(result["seconds"])
+                        cell["loads"].append(result["loads"])
+                if workers:  # Spark alone, in one of the processes (the same pyspark)
+                    answer = next(iter(workers.values())).answer("floor")
+                    for measure, values in answer.items():
+                        for key, value in values.items():
+                            floors.setdefault(measure, {}).setdefault(key, []).append(value)
             for name, worker in list(workers.items()):
                 per_tool[name]["checksum"] = worker.answer("finish")["checksum"]
-                median = statistics.median(per_tool[name]["times_s"])
-                per_tool[name]["median_s"] = median
-                per_tool[name]["rows_per_s"] = per_tool[name]["rows"] / median
+                for cell in per_tool[name]["measures"].values():
+                    cell["median_s"] = statistics.median(cell["times_s"])
+                    cell["rows_per_s"] = per_tool[name]["rows"] / cell["median_s"]
         finally:
             for worker in workers.values():
                 worker.close()
     return {
-        "setup": {"rows": params["rows"], "master": MASTER, "conf": SPARK_CONF},
+        "setup": {
+            "rows": params["rows"],
+            "master": MASTER,
+            "conf": SPARK_CONF,
+            "split_partitions": SPLIT_PARTITIONS,
+        },
         "tools": per_tool,
+        "floors": {
+            measure: {key: statistics.median(values) for key, values in kinds.items()}
+            for measure, kinds in floors.items()
+        },
     }
+
+
+def _with_timeout(worker: _Worker, command: str | None, timeout: float) -> dict[str, Any]:
+    """The worker's answer, or the worker killed after ``timeout`` seconds."""
+    timer = threading.Timer(timeout, worker.close)
+    timer.start()
+    try:
+        return worker.answer(command)
+    finally:
+        timer.cancel()
 
 
 def _job(
@@ -236,13 +274,14 @@ def _job(
         "spark_conf": SPARK_CONF,
         "loads_dir": str(loads_dir),
         "workdir": str(workdir),
+        "split_partitions": SPLIT_PARTITIONS,
     }
     return job, env
 
 
 def render(result: dict[str, Any], command: str, started: dt.datetime, load: str) -> str:
     """The section of BENCHMARKS.md."""
-    setup, tools = result["setup"], result["tools"]
+    setup, tools, floors = result["setup"], result["tools"], result.get("floors", {})
     conf = ", ".join(f"`{k}={v}`" for k, v in setup["conf"].items())
     lines = [
         "## Spark batch scoring: `spark_udf` (issue 18)",
@@ -259,32 +298,67 @@ def render(result: dict[str, Any], command: str, started: dt.datetime, load: str
         'cloudpickle) through each tool\'s `spark_udf(..., result_type="double")` on '
         f'`{setup["master"]}` with {conf}; timed: `df.withColumn("p", udf(*features))'
         '.write.format("noop")` (every row goes through the UDF), median of the timed passes '
-        "after one warm-up pass, each tool in a fresh process.",
+        "after a warm-up pass; each tool in a process (and a Spark) of its own, the two "
+        "taking turns pass by pass. *whole*: the file as Spark splits it by default; *split*: "
+        f"the same rows read as {setup['split_partitions']} partitions "
+        "(`spark.sql.files.maxPartitionBytes`), as a table kept in many files is.",
         "- Loads per pass: how many times a Spark worker loaded the model during one pass. "
         "runlab's UDF counts its loads in a Spark accumulator (`udf.model_loads`); MLflow's are "
         "counted by wrapping `mlflow.pyfunc.load_model` in MLflow's own processes "
         "(bench/spark_counting/sitecustomize.py).",
         "",
-        "| tool | rows/s | median pass | first pass (loads) | loads per timed pass | "
-        "partitions | `spark_udf()` call | prediction sum |",
-        "|---|---|---|---|---|---|---|---|",
+        "| tool | input (partitions) | rows/s | median pass | loads per timed pass |",
+        "|---|---|---|---|---|",
     ]
     for name, r in tools.items():
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error']} | | | | | | |")
+            lines.append(f"| {name} | error: {r['error']} | | | |")
             continue
-        lines.append(
-            f"| {name} | {r['rows_per_s']:,.0f} | {r['median_s']:.2f} s | "
-            f"{r['first_s']:.2f} s ({r['first_loads']}) | "
-            f"{', '.join(str(n) for n in r['loads_per_run'])} | {r['partitions']} | "
-            f"{r['make_udf_s']:.2f} s | {r['checksum']:,.0f} |"
-        )
+        for measure, cell in r["measures"].items():
+            if "median_s" not in cell:
+                continue
+            lines.append(
+                f"| {name} | {measure} ({r['partitions'][measure]}) | "
+                f"{cell['rows_per_s']:,.0f} | {cell['median_s']:.2f} s | "
+                f"{', '.join(str(n) for n in cell['loads'])} |"
+            )
+    lines.append("")
     ours, theirs = tools.get("runlab", {}), tools.get("mlflow", {})
-    if "rows_per_s" in ours and "rows_per_s" in theirs:
-        ratio = ours["rows_per_s"] / theirs["rows_per_s"]
-        verdict = "met" if ratio >= 1.5 else "not met"
+    for measure in MEASURES:
+        a = ours.get("measures", {}).get(measure, {})
+        b = theirs.get("measures", {}).get(measure, {})
+        if "rows_per_s" in a and "rows_per_s" in b:
+            ratio = a["rows_per_s"] / b["rows_per_s"]
+            verdict = "met" if ratio >= 1.5 else "not met"
+            lines.append(
+                f"- *{measure}*: runlab scores **{ratio:.2f}x** MLflow's rows/s (target ≥ 1.5x: "
+                f"{verdict})."
+            )
+    for name, r in tools.items():
+        if "make_udf_s" in r:
+            lines.append(
+                f"- {name}: `spark_udf()` took {r['make_udf_s']:.2f} s, the warm-up pass "
+                f"{r['first_s']:.2f} s with {r['first_loads']} load(s); sum of the predictions "
+                f"{r['checksum']:,.0f}."
+            )
+    if floors:
         lines += [
             "",
-            f"runlab scores **{ratio:.2f}x** MLflow's rows/s (target ≥ 1.5x: {verdict}).",
+            "Spark alone: the same passes with a UDF that returns zeros and loads no model (median "
+            "per pass, in the first tool's process, in the same rounds). What a tool's pass takes "
+            "above it is what its UDF adds.",
+            "",
+            "| input | pandas UDF, no model | Arrow UDF, no model | runlab | MLflow |",
+            "|---|---|---|---|---|",
         ]
-    return "\n".join(lines)
+        for measure in MEASURES:
+            kinds = floors.get(measure, {})
+            cells = [
+                f"{kinds[k]:.2f} s" if k in kinds else "n/a"
+                for k in ("pandas_floor_s", "arrow_floor_s")
+            ]
+            for r in (ours, theirs):
+                cell = r.get("measures", {}).get(measure, {})
+                cells.append(f"{cell['median_s']:.2f} s" if "median_s" in cell else "n/a")
+            lines.append(f"| {measure} | " + " | ".join(cells) + " |")
+    return "\n".join(lines).rstrip("\n")

@@ -263,6 +263,13 @@ def test_unsupported_result_types_and_environment_managers_are_refused_on_the_dr
         runlab.pyfunc.spark_udf(spark, folder, result_type=T.DateType())
     with pytest.raises(InvalidParameter, match="only env_manager='local'"):
         runlab.pyfunc.spark_udf(spark, folder, env_manager="virtualenv")
+    with pytest.raises(InvalidParameter, match="'doubel' is not a Spark type"):
+        runlab.pyfunc.spark_udf(spark, folder, result_type="doubel")
+    with pytest.raises(InvalidParameter, match="DataType or a DDL string, got int"):
+        runlab.pyfunc.spark_udf(spark, folder, result_type=7)
+    # The type is checked before the model is looked for.
+    with pytest.raises(InvalidParameter, match="cannot return date"):
+        runlab.pyfunc.spark_udf(spark, "/no/such/model", result_type="date")
 
 
 def test_without_a_result_type_the_signature_outputs_decide(spark: Any, tmp_path: Path) -> None:

@@ -127,13 +127,12 @@ def spark_udf(
             f"spark_udf supports only env_manager='local' (the workers' own Python environment), "
             f"got {env_manager!r}. Install the model's requirements on the cluster instead."
         )
-    from pyspark.sql.types import DataType
-
     from runlab.models.model_location import fetch_model
     from runlab.models.pyfunc import load_local_model
-    from runlab.models.pyfunc.spark_conversion import describe_result_type
     from runlab.models.schema_enforcement import enforce_params
 
+    # A result type that cannot work is refused before the model is fetched.
+    spark_type, shape = _result_type(result_type) if result_type is not None else (None, None)
     context = spark.sparkContext  # classic Spark only: Spark Connect has no accumulators
     with tempfile.TemporaryDirectory(prefix="runlab-spark-fetch-") as scratch:
         fetched = fetch_model(model_uri, scratch)
@@ -150,12 +149,8 @@ def spark_udf(
         checked_params = enforce_params(params, param_schema) or None
         del model
         archive, content_id = _ship(context, fetched.path)
-    if result_type is None:
-        result_type = _signature_result_type(metadata)
-    spark_type = (
-        DataType.fromDDL(_ddl(result_type)) if isinstance(result_type, str) else result_type
-    )
-    shape = describe_result_type(spark_type)
+    if spark_type is None or shape is None:
+        spark_type, shape = _result_type(_signature_result_type(metadata))
     shipped = ShippedModel(
         archive=archive,
         content_id=content_id,
@@ -177,9 +172,27 @@ def spark_udf(
     return SparkModelUDF(function, metadata, events, spark_type)
 
 
-def _ddl(text: str) -> str:
-    """MLflow's spelling ``bool`` is Spark's ``boolean``."""
-    return "boolean" if text.strip().lower() == "bool" else text
+def _result_type(result_type: Any) -> tuple[Any, ResultShape]:
+    """The Spark type ``result_type`` names (a DataType or DDL text) and its shape."""
+    from pyspark.sql.types import DataType
+
+    from runlab.models.pyfunc.spark_conversion import describe_result_type
+
+    if isinstance(result_type, str):
+        text = "boolean" if result_type.strip().lower() == "bool" else result_type  # MLflow's
+        try:
+            result_type = DataType.fromDDL(text)
+        except Exception as err:  # pyspark's parse error: keep its first line
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise InvalidParameter(
+                f"result_type {text!r} is not a Spark type ({reason}). Give a pyspark DataType "
+                "or a DDL string such as 'double', 'array<double>' or 'label string, score double'."
+            ) from None
+    elif not isinstance(result_type, DataType):
+        raise InvalidParameter(
+            f"result_type must be a pyspark DataType or a DDL string, got {type(result_type).__name__}."
+        )
+    return result_type, describe_result_type(result_type)
 
 
 def _signature_result_type(metadata: Model) -> str:

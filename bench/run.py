@@ -166,7 +166,7 @@ FULL = {
     "sysmetrics_rounds": 3,
     # Spark batch scoring (issue 18): rows scored per pass, timed passes.
     "spark_rows": 1_000_000,
-    "spark_repeats": 3,
+    "spark_repeats": 5,
 }
 QUICK = {
     "import_repeats": 3,

@@ -55,9 +55,20 @@ def test_more_arguments_than_signature_inputs_is_refused() -> None:
 
 def test_arrow_numeric_columns_become_one_block_like_the_pandas_path() -> None:
     arrays = (pa.array([1.0, 2.0]), pa.array([3.0, 4.0]))
-    frame = arrow_model_input(arrays, ["a", "b"], "UTC")
+    frame = arrow_model_input([arrays], ["a", "b"], "UTC")
     expected = model_input(tuple(a.to_pandas() for a in arrays), ["a", "b"])
     pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_several_arrow_batches_become_one_frame_in_order() -> None:
+    first = (pa.array([1.0, 2.0]), pa.array([3.0, 4.0]))
+    second = (pa.array([5.0]), pa.array([6.0]))
+    frame = arrow_model_input([first, second], ["a", "b"], "UTC")
+    assert frame.to_dict(orient="list") == {"a": [1.0, 2.0, 5.0], "b": [3.0, 4.0, 6.0]}
+    with_null = (pa.array(["x", None]), pa.array([1, None]))
+    mixed = arrow_model_input([with_null, (pa.array(["y"]), pa.array([2]))], None, "UTC")
+    assert mixed["0"].tolist()[::2] == ["x", "y"]
+    assert mixed["1"].isna().tolist() == [False, True, False]
 
 
 def test_arrow_columns_with_nulls_dates_timestamps_maps_and_structs() -> None:
@@ -69,7 +80,7 @@ def test_arrow_columns_with_nulls_dates_timestamps_maps_and_structs() -> None:
         pa.array([[("k", 1.0)], None], type=pa.map_(pa.string(), pa.float64())),
         pa.array([{"p": 1}, {"p": 2}]),
     )
-    frame = arrow_model_input(arrays, None, "Europe/Paris")
+    frame = arrow_model_input([arrays], None, "Europe/Paris")
     assert frame["0"].isna().tolist() == [False, True]
     assert frame["1"].tolist()[0] == dt.date(2026, 1, 2)
     # Naive times in the session's zone, as pyspark gives a pandas UDF.
@@ -82,9 +93,9 @@ def test_a_lone_arrow_struct_gives_its_fields_as_columns() -> None:
     struct = pa.StructArray.from_arrays(
         [pa.array([1.0, 2.0]), pa.array([3.0, 4.0])], names=["b", "a"]
     )
-    frame = arrow_model_input(struct, ["a", "b"], "UTC")
+    frame = arrow_model_input([struct, struct], ["a", "b"], "UTC")
     assert list(frame.columns) == ["b", "a"]
-    assert frame["a"].tolist() == [3.0, 4.0]
+    assert frame["a"].tolist() == [3.0, 4.0, 3.0, 4.0]
 
 
 # -- results --------------------------------------------------------------------------------------

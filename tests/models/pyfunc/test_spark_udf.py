@@ -155,6 +155,28 @@ def test_columns_struct_and_signature_names_score_like_the_model(
     assert udf.result_type == T.DoubleType()
 
 
+def test_small_batches_of_a_row_independent_model_are_scored_together_in_order(
+    spark: Any, sklearn_model: tuple[Path, Any]
+) -> None:
+    folder, estimator = sklearn_model
+    rng = np.random.default_rng(11)
+    features = pd.DataFrame(rng.standard_normal((3000, 3)), columns=["a", "b", "c"])
+    # The UDF groups up to the batch size set when it is made (1,000 rows) ...
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
+    try:
+        udf = runlab.pyfunc.spark_udf(spark, str(folder))
+        frame = spark.createDataFrame(features.assign(i=range(3000))).repartition(2, "i")
+        # ... out of the 50-row batches Spark sends now.
+        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
+        rows = frame.select("i", udf("a", "b", "c").alias("p")).collect()
+    finally:
+        spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")
+    got = dict((row.i, row.p) for row in rows)
+    expected = estimator.predict(features)
+    assert len(got) == 3000
+    assert [got[i] for i in range(3000)] == expected.astype("float64").tolist()
+
+
 def test_a_model_without_signature_takes_positional_columns_and_refuses_no_arguments(
     spark: Any, tmp_path: Path
 ) -> None:

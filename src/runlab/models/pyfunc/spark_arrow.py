@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from runlab.models.pyfunc.spark_conversion import ResultShape, column_labels
 
-__all__ = ["arrow_model_input", "to_arrow"]
+__all__ = ["arrow_model_input", "batch_rows", "to_arrow"]
 
 _ARROW_SCALARS = {
     "int": pa.int32(),
@@ -31,40 +31,63 @@ _ARROW_SCALARS = {
 }
 
 
-def arrow_model_input(batch: Any, names: Sequence[str] | None, time_zone: str) -> pd.DataFrame:
-    """The frame the model predicts on, from one batch of an Arrow UDF's arguments.
+def arrow_model_input(
+    batches: Sequence[Any], names: Sequence[str] | None, time_zone: str
+) -> pd.DataFrame:
+    """The frame the model predicts on, from one or more batches of an Arrow UDF's arguments.
 
     The same frame :func:`runlab.models.pyfunc.spark_conversion.model_input` builds from a
     pandas UDF's batch: a lone struct argument gives its fields as columns; separate columns
-    are named after the signature's inputs (or ``"0"``, ``"1"``, …).
+    are named after the signature's inputs (or ``"0"``, ``"1"``, …). Several batches (of the
+    same UDF call, so of the same types) become one frame, their rows in order.
     """
-    if isinstance(batch, pa.StructArray):
-        arrays = batch.flatten()
-        labels = [field.name for field in batch.type]
-    else:
-        arrays = [batch] if isinstance(batch, (pa.Array, pa.ChunkedArray)) else list(batch)
-        labels = column_labels(len(arrays), names)
-    block = _numeric_block(arrays)
+    parts = [_arguments(batch, names) for batch in batches]
+    labels = parts[0][0]
+    columns = [[arrays[i] for _, arrays in parts] for i in range(len(labels))]
+    block = _numeric_block(columns)
     if block is not None:
         return pd.DataFrame(block.T, columns=labels, copy=False)
     return pd.DataFrame(
-        {label: _as_series(array, time_zone) for label, array in zip(labels, arrays, strict=True)},
+        {
+            label: _as_series(
+                chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks), time_zone
+            )
+            for label, chunks in zip(labels, columns, strict=True)
+        },
         copy=False,
     )
 
 
-def _numeric_block(arrays: list[Any]) -> np.ndarray | None:
-    """The arrays as one ``(columns, rows)`` block when they share a numeric type, null-free."""
-    if len(arrays) < 2:
+def batch_rows(batch: Any) -> int:
+    """The number of rows in one batch of an Arrow UDF's arguments."""
+    return len(batch) if isinstance(batch, (pa.Array, pa.ChunkedArray)) else len(batch[0])
+
+
+def _arguments(batch: Any, names: Sequence[str] | None) -> tuple[list[str], list[Any]]:
+    """One batch's column labels and arrays."""
+    if isinstance(batch, pa.StructArray):
+        return [field.name for field in batch.type], batch.flatten()
+    arrays = [batch] if isinstance(batch, (pa.Array, pa.ChunkedArray)) else list(batch)
+    return column_labels(len(arrays), names), arrays
+
+
+def _numeric_block(columns: list[list[Any]]) -> np.ndarray | None:
+    """The columns (each a list of chunks) as one ``(columns, rows)`` block when they share a
+    numeric type and hold no null."""
+    if len(columns) < 2:
         return None
-    kind = arrays[0].type
+    kind = columns[0][0].type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
         return None
-    if any(a.type != kind or a.null_count for a in arrays):
+    if any(chunk.type != kind or chunk.null_count for chunks in columns for chunk in chunks):
         return None
-    block = np.empty((len(arrays), len(arrays[0])), dtype=kind.to_pandas_dtype())
-    for row, array in zip(block, arrays, strict=True):
-        row[:] = array.to_numpy(zero_copy_only=False)
+    rows = sum(len(chunk) for chunk in columns[0])
+    block = np.empty((len(columns), rows), dtype=kind.to_pandas_dtype())
+    for row, chunks in zip(block, columns, strict=True):
+        start = 0
+        for chunk in chunks:
+            row[start : start + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+            start += len(chunk)
     return block
 
 

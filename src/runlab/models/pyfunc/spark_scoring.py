@@ -166,8 +166,17 @@ def spark_udf(
     )
     events = context.accumulator([], LoadEvents())
     time_zone = str(spark.conf.get("spark.sql.session.timeZone"))
+    # Spark's own batch size setting is the most rows one predict call gets (<= 0: no limit).
+    group_rows = int(spark.conf.get("spark.sql.execution.arrow.maxRecordsPerBatch") or 0)
     function = _spark_udf_function(
-        shipped, shape, spark_type, names, checked_params, events, time_zone
+        shipped,
+        shape,
+        spark_type,
+        names,
+        checked_params,
+        events,
+        time_zone,
+        group_rows if group_rows > 0 else 1 << 62,
     )
     return SparkModelUDF(function, metadata, events, spark_type)
 
@@ -215,6 +224,7 @@ def _spark_udf_function(
     params: dict[str, Any] | None,
     events: Any,
     time_zone: str,
+    group_rows: int,
 ) -> Any:
     """The iterator-of-batches UDF: one model lookup per task, then batch after batch.
 
@@ -232,18 +242,32 @@ def _spark_udf_function(
     if arrow_udf is not None:
         import pyarrow as pa
 
-        from runlab.models.pyfunc.spark_arrow import arrow_model_input, to_arrow
+        from runlab.models.pyfunc.spark_arrow import arrow_model_input, batch_rows, to_arrow
 
         def predict_arrow(batches: Any) -> Any:
             with _environment(shipped.extra_env):
                 model = cached_model(shipped, events)
+                # Spark hands over its columnar batches (4,096 rows from Parquet); a model whose
+                # rows are independent is called once per group_rows rows instead, so its fixed
+                # cost per call is paid fewer times. Others get Spark's batches as they come.
+                target = group_rows if model.rows_are_independent else 1
+                pending: list[Any] = []
+                rows = 0
                 for batch in batches:
-                    frame = arrow_model_input(batch, names, time_zone)
-                    if not len(frame):
-                        continue
-                    data, _ = model.check_input(frame)
-                    result = to_spark_result(model.predict_checked(data, params), shape, len(frame))
-                    yield to_arrow(result, shape)
+                    pending.append(batch)
+                    rows += batch_rows(batch)
+                    if rows >= target:
+                        yield from score(model, pending)
+                        pending, rows = [], 0
+                if pending:
+                    yield from score(model, pending)
+
+        def score(model: Any, pending: list[Any]) -> Any:
+            frame = arrow_model_input(pending, names, time_zone)
+            if len(frame):
+                data, _ = model.check_input(frame)
+                result = to_spark_result(model.predict_checked(data, params), shape, len(frame))
+                yield to_arrow(result, shape)
 
         # pyspark picks the UDF kind from these hints, so they must be objects, not strings.
         predict_arrow.__annotations__ = {

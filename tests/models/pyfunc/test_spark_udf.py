@@ -276,9 +276,11 @@ def test_a_result_type_the_output_cannot_fill_fails_with_what_it_has(
 
 
 def test_unsupported_result_types_and_environment_managers_are_refused_on_the_driver(
-    spark: Any, sklearn_model: tuple[Path, Any]
+    spark: Any, sklearn_model: tuple[Path, Any], tmp_path: Path
 ) -> None:
     folder = str(sklearn_model[0])
+    with pytest.raises(InvalidParameter, match=r"is not a model: .* has no MLmodel file"):
+        runlab.pyfunc.spark_udf(spark, str(tmp_path))
     with pytest.raises(InvalidParameter, match="cannot return map<string,double>"):
         runlab.pyfunc.spark_udf(spark, folder, result_type="map<string, double>")
     with pytest.raises(InvalidParameter, match="cannot return date"):
@@ -289,6 +291,8 @@ def test_unsupported_result_types_and_environment_managers_are_refused_on_the_dr
         runlab.pyfunc.spark_udf(spark, folder, result_type="doubel")
     with pytest.raises(InvalidParameter, match="DataType or a DDL string, got int"):
         runlab.pyfunc.spark_udf(spark, folder, result_type=7)
+    with pytest.raises(InvalidParameter, match=r"needs a classic SparkSession .*got object"):
+        runlab.pyfunc.spark_udf(object(), folder)
     # The type is checked before the model is looked for.
     with pytest.raises(InvalidParameter, match="cannot return date"):
         runlab.pyfunc.spark_udf(spark, "/no/such/model", result_type="date")

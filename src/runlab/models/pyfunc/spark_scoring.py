@@ -131,9 +131,16 @@ def spark_udf(
     from runlab.models.pyfunc import load_local_model
     from runlab.models.schema_enforcement import enforce_params
 
+    try:
+        context = spark.sparkContext
+        context.accumulator  # noqa: B018 - classic Spark only: Spark Connect has none
+    except Exception:
+        raise InvalidParameter(
+            f"spark_udf needs a classic SparkSession (with a SparkContext), got "
+            f"{type(spark).__name__}; Spark Connect sessions are not supported."
+        ) from None
     # A result type that cannot work is refused before the model is fetched.
     spark_type, shape = _result_type(result_type) if result_type is not None else (None, None)
-    context = spark.sparkContext  # classic Spark only: Spark Connect has no accumulators
     with tempfile.TemporaryDirectory(prefix="runlab-spark-fetch-") as scratch:
         fetched = fetch_model(model_uri, scratch)
         if not (fetched.path / "MLmodel").is_file():

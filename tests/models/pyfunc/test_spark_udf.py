@@ -161,13 +161,11 @@ def test_small_batches_of_a_row_independent_model_are_scored_together_in_order(
     folder, estimator = sklearn_model
     rng = np.random.default_rng(11)
     features = pd.DataFrame(rng.standard_normal((3000, 3)), columns=["a", "b", "c"])
-    # The UDF groups up to the batch size set when it is made (1,000 rows) ...
-    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "1000")
+    udf = runlab.pyfunc.spark_udf(spark, str(folder))
+    frame = spark.createDataFrame(features.assign(i=range(3000))).repartition(2, "i")
+    # Spark sends 50-row batches; the UDF joins them into one block per predict call.
+    spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
     try:
-        udf = runlab.pyfunc.spark_udf(spark, str(folder))
-        frame = spark.createDataFrame(features.assign(i=range(3000))).repartition(2, "i")
-        # ... out of the 50-row batches Spark sends now.
-        spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
         rows = frame.select("i", udf("a", "b", "c").alias("p")).collect()
     finally:
         spark.conf.unset("spark.sql.execution.arrow.maxRecordsPerBatch")

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from runlab.models.pyfunc.spark_conversion import ResultShape, column_labels
 
-__all__ = ["arrow_model_input", "batch_rows", "to_arrow"]
+__all__ = ["arrow_model_input", "batch_bytes", "to_arrow"]
 
 _ARROW_SCALARS = {
     "int": pa.int32(),
@@ -58,9 +58,11 @@ def arrow_model_input(
     )
 
 
-def batch_rows(batch: Any) -> int:
-    """The number of rows in one batch of an Arrow UDF's arguments."""
-    return len(batch) if isinstance(batch, (pa.Array, pa.ChunkedArray)) else len(batch[0])
+def batch_bytes(batch: Any) -> int:
+    """The bytes Arrow holds for one batch of an Arrow UDF's arguments."""
+    if isinstance(batch, (pa.Array, pa.ChunkedArray)):
+        return int(batch.nbytes)
+    return sum(int(column.nbytes) for column in batch)
 
 
 def _arguments(batch: Any, names: Sequence[str] | None) -> tuple[list[str], list[Any]]:

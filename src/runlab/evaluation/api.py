@@ -23,6 +23,7 @@ from runlab.evaluation.thresholds import (
     MetricThreshold,
     ModelValidationFailedException,
     check_thresholds_are_usable,
+    checked_threshold_types,
     validate_evaluation_results,
 )
 from runlab.validation import validate_key, validate_metric_value
@@ -85,18 +86,7 @@ def _check_options(
 def _check_threshold_types(validation_thresholds: Any) -> dict[str, MetricThreshold] | None:
     if validation_thresholds is None:
         return None
-    if not isinstance(validation_thresholds, Mapping):
-        raise InvalidParameter(
-            "validation_thresholds must be a dict of metric name -> MetricThreshold, got "
-            f"{type(validation_thresholds).__name__}."
-        )
-    for name, threshold in validation_thresholds.items():
-        if not isinstance(threshold, MetricThreshold):
-            raise InvalidParameter(
-                f"validation_thresholds[{name!r}] must be a MetricThreshold, got "
-                f"{type(threshold).__name__}."
-            )
-    return dict(validation_thresholds)
+    return checked_threshold_types(validation_thresholds)
 
 
 def evaluate(

@@ -170,13 +170,9 @@ def _metric_value(metrics: Mapping[str, Any], name: str, role: str) -> float:
         ) from None
 
 
-def check_thresholds_are_usable(
-    validation_thresholds: Mapping[str, MetricThreshold],
-    candidate_metrics: Mapping[str, Any],
-    baseline_metrics: Mapping[str, Any] | None,
-) -> None:
-    """Raise InvalidParameter for thresholds that cannot be checked: wrong types, metrics
-    missing, or a change condition with no baseline."""
+def checked_threshold_types(validation_thresholds: Any) -> dict[str, MetricThreshold]:
+    """``validation_thresholds`` as a dict, or InvalidParameter when it is not a mapping of
+    metric names to MetricThreshold objects."""
     if not isinstance(validation_thresholds, Mapping):
         raise InvalidParameter(
             "validation_thresholds must be a dict of metric name -> MetricThreshold, got "
@@ -188,6 +184,17 @@ def check_thresholds_are_usable(
                 f"validation_thresholds[{name!r}] must be a MetricThreshold, got "
                 f"{type(threshold).__name__}."
             )
+    return dict(validation_thresholds)
+
+
+def check_thresholds_are_usable(
+    validation_thresholds: Mapping[str, MetricThreshold],
+    candidate_metrics: Mapping[str, Any],
+    baseline_metrics: Mapping[str, Any] | None,
+) -> None:
+    """Raise InvalidParameter for thresholds that cannot be checked: wrong types, metrics
+    missing, or a change condition with no baseline."""
+    for name, threshold in checked_threshold_types(validation_thresholds).items():
         _metric_value(candidate_metrics, name, "candidate")
         if threshold.needs_baseline:
             if baseline_metrics is None:

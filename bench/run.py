@@ -406,41 +406,23 @@ def main(argv: list[str]) -> int:
         raw["autolog"] = results
         sections["autolog"] = autolog_run.render(results, command, started, load)
 
-    if "projects" in workloads:
+    # Measures that bring their own tools: (workload, module, its tools, its run function).
+    # auth and sysmetrics use the projects measure's tools (runlab and MLflow over this
+    # interpreter's packages).
+    own_measures: tuple[tuple[str, Any, Any, Any], ...] = (
+        ("projects", projects_run, projects_run.tools_for, projects_run.run_projects),
+        ("auth", auth_run, projects_run.tools_for, auth_run.run_auth),
+        ("sysmetrics", sysmetrics_run, projects_run.tools_for, sysmetrics_run.run_sysmetrics),
+        ("spark", spark_run, spark_run.tools_for, spark_run.run_spark),
+    )
+    for name, module, tools_for, run in own_measures:
+        if name not in workloads:
+            continue
         started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
-        projects_tools, projects_broken = projects_run.tools_for(tool_names)
-        result = projects_run.run_projects(
-            projects_tools, projects_broken, projects_run.params_for(sizes), args.timeout
-        )
-        raw["projects"] = result
-        sections["projects"] = projects_run.render(result, command, started, load)
-
-    if "auth" in workloads:
-        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
-        auth_tools, auth_broken = projects_run.tools_for(tool_names)  # same tools
-        result = auth_run.run_auth(
-            auth_tools, auth_broken, auth_run.params_for(sizes), args.timeout
-        )
-        raw["auth"] = result
-        sections["auth"] = auth_run.render(result, command, started, load)
-
-    if "sysmetrics" in workloads:
-        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
-        sys_tools, sys_broken = projects_run.tools_for(tool_names)  # same tools
-        result = sysmetrics_run.run_sysmetrics(
-            sys_tools, sys_broken, sysmetrics_run.params_for(sizes), args.timeout
-        )
-        raw["sysmetrics"] = result
-        sections["sysmetrics"] = sysmetrics_run.render(result, command, started, load)
-
-    if "spark" in workloads:
-        started, load = dt.datetime.now(dt.timezone.utc), harness.load_average()
-        spark_tools, spark_broken = spark_run.tools_for(tool_names)
-        result = spark_run.run_spark(
-            spark_tools, spark_broken, spark_run.params_for(sizes), args.timeout
-        )
-        raw["spark"] = result
-        sections["spark"] = spark_run.render(result, command, started, load)
+        own_tools, own_broken = tools_for(tool_names)
+        result = run(own_tools, own_broken, module.params_for(sizes), args.timeout)
+        raw[name] = result
+        sections[name] = module.render(result, command, started, load)
 
     text = "\n\n".join(sections.values())
     print(text)

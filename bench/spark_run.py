@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import autolog_run
 import harness
-from autolog_run import frameworks_tool
 
 SPARK_WORKLOADS = ["spark"]
 WORKLOAD = harness.BENCH_DIR / "spark_workload.py"
@@ -58,19 +58,16 @@ def params_for(sizes: dict[str, int]) -> dict[str, Any]:
 
 
 def tools_for(names: list[str]) -> tuple[list[harness.Tool], dict[str, str]]:
-    """runlab from this checkout and MLflow in the frameworks virtualenv (with pyspark)."""
-    tools: list[harness.Tool] = []
-    broken: dict[str, str] = {}
-    for name in names:
+    """The autologging benchmark's tools, with pyspark made sure of in MLflow's virtualenv."""
+    tools, broken = autolog_run.tools_for(names)
+    for tool in list(tools):
+        if tool.name != "mlflow":
+            continue
         try:
-            if name == "runlab":
-                tools.append(harness.runlab_tool())
-            elif name == "mlflow":
-                tool = frameworks_tool()
-                _ensure_pyspark(tool)
-                tools.append(tool)
+            _ensure_pyspark(tool)
         except Exception as err:  # a tool that cannot be set up is reported, not fatal
-            broken[name] = f"{type(err).__name__}: {err}"
+            tools.remove(tool)
+            broken[tool.name] = f"{type(err).__name__}: {err}"
     return tools, broken
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import random
+
+import orjson
 import pytest
 
 from runlab.errors import InvalidParameter
@@ -11,6 +15,7 @@ from runlab.server.json_body import (
     decode_json_object,
     nesting_exceeds,
     shown,
+    text_nesting_exceeds,
 )
 
 
@@ -52,6 +57,55 @@ def test_too_deep_documents_are_refused(depth: int) -> None:
 def test_brackets_inside_strings_do_not_count() -> None:
     text = '{"name": "' + "[" * 500 + '"}'
     assert decode_json_object(text.encode()) == {"name": "[" * 500}
+
+
+# Strings that hide brackets, quotes and escapes from a scan that does not know about strings.
+_TRICKY_STRINGS = ["]]]]", "[[[[", "}{", '"]', "\\", "\\]", '\\"[', "a\nb", "é[", ""]
+
+
+@pytest.mark.parametrize("inner", _TRICKY_STRINGS)
+def test_depth_is_read_from_the_text_with_strings_skipped(inner: str) -> None:
+    for depth in (MAX_JSON_DEPTH - 1, MAX_JSON_DEPTH, MAX_JSON_DEPTH + 1, MAX_JSON_DEPTH + 40):
+        for opener, closer in (("[", "]"), ('{"k":', "}")):
+            value: object = inner
+            for _ in range(depth):
+                value = [value] if opener == "[" else {"k": value}
+            text = (opener * depth + json.dumps(inner) + closer * depth).encode()
+            assert orjson.loads(text) == value
+            assert text_nesting_exceeds(text, MAX_JSON_DEPTH) == (depth > MAX_JSON_DEPTH)
+            if depth > MAX_JSON_DEPTH:
+                with pytest.raises(InvalidParameter, match="levels deep"):
+                    decode_json_object(b'{"a": ' + text + b"}")
+            else:
+                assert decode_json(text, "The request body") == value
+
+
+def _random_value(rng: random.Random, level: int) -> object:
+    roll = rng.random()
+    if level > 8 or roll < 0.35:
+        return rng.choice([1, 2.5, None, True, "".join(rng.choices(_TRICKY_STRINGS, k=2))])
+    if roll < 0.65:
+        return [_random_value(rng, level + 1) for _ in range(rng.randrange(4))]
+    return {
+        rng.choice(_TRICKY_STRINGS) + str(i): _random_value(rng, level + 1)
+        for i in range(rng.randrange(3))
+    }
+
+
+def test_text_scan_agrees_with_the_walk_over_the_decoded_value() -> None:
+    rng = random.Random(19)
+    for _ in range(2000):
+        value = _random_value(rng, 0)
+        for text in (orjson.dumps(value), json.dumps(value, indent=1).encode()):
+            for limit in range(10):
+                assert text_nesting_exceeds(text, limit) == nesting_exceeds(value, limit)
+
+
+def test_legacy_string_bodies_are_checked_too() -> None:
+    deep = "[" * (MAX_JSON_DEPTH + 1) + '"]]]"' + "]" * (MAX_JSON_DEPTH + 1)
+    with pytest.raises(InvalidParameter, match="levels deep"):
+        decode_json_object(json.dumps('{"a": ' + deep + "}").encode())
+    assert decode_json_object(json.dumps('{"a": "[[["}').encode()) == {"a": "[[["}
 
 
 def test_shown_cuts_long_and_deep_values() -> None:

@@ -464,6 +464,42 @@ def test_sqlite_walks_a_metric_index_only_when_the_scope_owns_enough_of_it(
     engine.dispose()
 
 
+def test_walk_decisions_are_reused_for_their_scope_and_key_until_they_expire(
+    sqlite_url: str,
+) -> None:
+    engine = sa.create_engine(sqlite_url)
+    schema.metadata.create_all(engine)
+    with engine.begin() as conn:
+        _populate(conn)
+    small = run_query([3], None, 1, ["metrics.acc"], "sqlite")
+    decisions = search_plan.WalkDecisions(ttl_s=3600)
+    with engine.connect() as conn:
+        assert RunSearchPlan(small, 10, 0, decisions).run_ids(conn) == [R5]
+        key = (small.scope_key, "acc")
+        remembered = decisions.get(key)
+        assert remembered == search_plan._metric_walk_pays_off(conn, small)
+        # A remembered answer is used as is: the opposite answer still gives the same page
+        # (both plans are exact), which shows the plan read the cache, not the database.
+        decisions.put(key, not remembered)
+        assert RunSearchPlan(small, 10, 0, decisions).run_ids(conn) == [R5]
+        assert decisions.get(key) is (not remembered)
+        # Another scope or metric is decided on its own.
+        assert (
+            decisions.get((run_query([1], None, 1, ["metrics.acc"], "sqlite").scope_key, "acc"))
+            is None
+        )
+        assert decisions.get((small.scope_key, "loss")) is None
+    stale = search_plan.WalkDecisions(ttl_s=0.0)
+    stale.put(key, True)
+    assert stale.get(key) is None
+    bounded = search_plan.WalkDecisions(size=2)
+    for i in range(3):
+        bounded.put(("scope", i), True)
+    assert bounded.get(("scope", 2)) is True
+    assert sum(bounded.get(("scope", i)) is not None for i in range(3)) <= 2
+    engine.dispose()
+
+
 def test_experiments(db: Db) -> None:
     cases: list[tuple[str | None, list[str] | None, int, list[int]]] = [
         (None, None, ViewType.ACTIVE_ONLY, [1, 3, 0]),

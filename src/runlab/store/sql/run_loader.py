@@ -1,12 +1,25 @@
-"""Turning run rows into Run entities: a handful of queries for any number of runs."""
+"""Turning run rows into Run entities: a handful of queries for any number of runs.
+
+The loader runs once per runs/search page and per get-run, so its fixed costs are paid on every
+search. Its statements are built with SQLAlchemy once per backend and, where the driver can
+take the run ids as one parameter, compiled once to the driver's own SQL and run on the DBAPI
+cursor of the same connection (same transaction): SQLite gets the ids as one JSON array read
+with ``json_each``, PostgreSQL as one array. That skips SQLAlchemy's per-call work (expanding
+an ``IN`` list of a hundred ids into bound parameters, cache-key generation, a Row object per
+row), which measured about twice the time of the queries themselves for a page of 100 runs
+with 10 params, 3 tags and 5 metrics each. MySQL/MariaDB keep the SQLAlchemy path (an
+expanded ``IN`` list).
+"""
 
 from __future__ import annotations
 
 import functools
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
@@ -40,6 +53,10 @@ from runlab.store.sql.schema import (
 # Keeps IN lists well below every backend's bound-parameter limit.
 _ID_BATCH = 500
 
+#: SQLite has shipped JSON functions (json_each) built in since 3.38; older libraries may lack
+#: them, and take the SQLAlchemy path.
+_SQLITE_HAS_JSON = sqlite3.sqlite_version_info >= (3, 38, 0)
+
 
 @dataclass(frozen=True)
 class _Statements:
@@ -52,22 +69,33 @@ class _Statements:
     model_links: sa.CompoundSelect[Any]
 
 
+def _driver_ids(dialect_name: str) -> bool:
+    """Whether this backend's loader runs on the DBAPI cursor with the ids as one parameter."""
+    return dialect_name == "postgresql" or (dialect_name == "sqlite" and _SQLITE_HAS_JSON)
+
+
 @functools.cache
 def _statements(dialect_name: str) -> _Statements:
     """The loader's statements for one backend, built once.
 
     Search hydrates up to thousands of runs per call, and building these expressions each
     time costs more than running them. On PostgreSQL the ids travel as one array parameter
-    (``= ANY(:ids)``): an expanded ``IN`` list of hundreds of bound values costs milliseconds
-    per query to render and convert, more than the query itself.
+    (``= ANY(:ids)``), on SQLite as one JSON array (``IN (SELECT value FROM json_each(:ids))``):
+    an expanded ``IN`` list of hundreds of bound values costs more per query to render and
+    convert than the query itself.
     """
 
     def by_run(column: Any) -> Any:
         if dialect_name == "postgresql":
             return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.String)))
+        if dialect_name == "sqlite" and _SQLITE_HAS_JSON:
+            each = sa.func.json_each(sa.bindparam("ids", type_=sa.String)).table_valued("value")
+            return column.in_(sa.select(each.c.value).scalar_subquery())
         return column.in_(sa.bindparam("ids", expanding=True))
 
-    # Each statement names its columns in the order load_runs unpacks them.
+    # Each statement names its columns in the order load_runs unpacks them. Params and tags
+    # come in (run_id, key) order, so each run's dict is filled in key order; with the ids
+    # looked up one by one in the primary key (run_id, key), that order costs no sort.
     return _Statements(
         runs=sa.select(
             runs.c.run_id,
@@ -82,10 +110,10 @@ def _statements(dialect_name: str) -> _Statements:
         ).where(by_run(runs.c.run_id)),
         params=sa.select(params.c.run_id, params.c.key, params.c.value)
         .where(by_run(params.c.run_id))
-        .order_by(params.c.key),
+        .order_by(params.c.run_id, params.c.key),
         tags=sa.select(tags.c.run_id, tags.c.key, tags.c.value)
         .where(by_run(tags.c.run_id))
-        .order_by(tags.c.key),
+        .order_by(tags.c.run_id, tags.c.key),
         latest=sa.select(
             latest_metrics.c.run_id,
             latest_metrics.c.key,
@@ -94,11 +122,22 @@ def _statements(dialect_name: str) -> _Statements:
             latest_metrics.c.timestamp,
             latest_metrics.c.step,
         ).where(by_run(latest_metrics.c.run_id)),
-        inputs=sa.select(inputs.c.run_id, datasets)
+        inputs=sa.select(
+            inputs.c.run_id,
+            datasets.c.dataset_id,
+            datasets.c.name,
+            datasets.c.digest,
+            datasets.c.source_type,
+            datasets.c.source,
+            datasets.c.schema,
+            datasets.c.profile,
+        )
         .join(datasets, datasets.c.dataset_id == inputs.c.dataset_id)
         .where(by_run(inputs.c.run_id))
         .order_by(inputs.c.run_id, datasets.c.name),
-        input_tags=sa.select(input_tags).where(by_run(input_tags.c.run_id)),
+        input_tags=sa.select(
+            input_tags.c.run_id, input_tags.c.dataset_id, input_tags.c.key, input_tags.c.value
+        ).where(by_run(input_tags.c.run_id)),
         model_links=sa.union_all(
             sa.select(
                 run_model_outputs.c.run_id,
@@ -116,6 +155,65 @@ def _statements(dialect_name: str) -> _Statements:
     )
 
 
+@dataclass(frozen=True)
+class _DriverSql:
+    """One loader statement compiled to the driver's SQL, with how to bind the ids."""
+
+    sql: str
+    #: For positional drivers (SQLite's ``?``): how many times the ids parameter occurs.
+    positions: int | None
+
+
+#: Compiled statements by (backend, driver, statement name); one set per driver, not per engine.
+_DRIVER_SQL: dict[tuple[str, str, str], _DriverSql] = {}
+
+
+def _driver_sql(dialect: sa.Dialect, name: str) -> _DriverSql:
+    cache_key = (dialect.name, dialect.driver, name)
+    found = _DRIVER_SQL.get(cache_key)
+    if found is None:
+        compiled = getattr(_statements(dialect.name), name).compile(dialect=dialect)
+        positional = compiled.positiontup
+        # The only parameter is the ids; a positional driver gets it once per occurrence.
+        assert positional is None or set(positional) <= {"ids"}, positional
+        found = _DriverSql(str(compiled), None if positional is None else len(positional))
+        _DRIVER_SQL[cache_key] = found
+    return found
+
+
+class _Reader:
+    """Runs the loader's statements for one batch of ids on one connection."""
+
+    def __init__(self, conn: Connection, ids: list[str]) -> None:
+        self._conn = conn
+        self._ids = ids
+        self._driver = _driver_ids(conn.dialect.name)
+        if self._driver:
+            dialect_name = conn.dialect.name
+            # SQLite reads a JSON array of the ids (a str: SQLite 3.45+ takes a blob as JSONB).
+            self._value: Any = orjson.dumps(ids).decode() if dialect_name == "sqlite" else ids
+            self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._statements = _statements(conn.dialect.name)
+
+    def rows(self, name: str) -> Sequence[Any]:
+        """Every row of one statement, as tuples in the statement's column order."""
+        if not self._driver:
+            return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
+        statement = _driver_sql(self._conn.dialect, name)
+        bound = (
+            (self._value,) * statement.positions
+            if statement.positions is not None
+            else {"ids": self._value}
+        )
+        self._cursor.execute(statement.sql, bound)
+        rows: Sequence[Any] = self._cursor.fetchall()
+        return rows
+
+    def close(self) -> None:
+        if self._driver:
+            self._cursor.close()
+
+
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     """The runs with these ids, in the same order; ids that do not exist are left out."""
     infos: dict[str, RunInfo] = {}
@@ -125,34 +223,14 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     run_inputs: dict[str, list[DatasetInput]] = {}
     model_outputs: dict[str, list[LoggedModelOutput]] = {}
     model_inputs: dict[str, list[LoggedModelInput]] = {}
-    statements = _statements(conn.dialect.name)
     for start in range(0, len(run_ids), _ID_BATCH):
-        batch = list(run_ids[start : start + _ID_BATCH])
-        ids = {"ids": batch}
-        # Rows are unpacked by position: a Row's attribute access costs a few microseconds,
-        # which over a page of runs' params, tags and metrics (thousands of rows) cost more
-        # than the queries themselves.
-        for run_id, exp_id, name, user, status, start, end, uri, stage in conn.execute(
-            statements.runs, ids
-        ).all():
-            infos[run_id] = RunInfo(
-                run_id=run_id,
-                experiment_id=str(exp_id),
-                run_name=name or "",
-                user_id=user or "",
-                status=status,
-                start_time=start,
-                end_time=end,
-                artifact_uri=uri or "",
-                lifecycle_stage=stage,
-            )
-        for run_id, key, value in conn.execute(statements.params, ids).all():
-            run_params.setdefault(run_id, {})[key] = value
-        for run_id, key, value in conn.execute(statements.tags, ids).all():
-            run_tags.setdefault(run_id, {})[key] = value
-        run_metrics.update(metric_series.latest_points(conn.execute(statements.latest, ids).all()))
-        _load_inputs(conn, statements, ids, run_inputs)
-        _load_model_links(conn, statements, ids, model_outputs, model_inputs)
+        reader = _Reader(conn, list(run_ids[start : start + _ID_BATCH]))
+        try:
+            _load_batch(reader, infos, run_params, run_tags, run_metrics)
+            _load_inputs(reader, run_inputs)
+            _load_model_links(reader, model_outputs, model_inputs)
+        finally:
+            reader.close()
     return [
         Run(
             info=infos[run_id],
@@ -173,36 +251,58 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     ]
 
 
-def _load_inputs(
-    conn: Connection,
-    statements: _Statements,
-    ids: dict[str, list[str]],
-    out: dict[str, list[DatasetInput]],
+def _load_batch(
+    reader: _Reader,
+    infos: dict[str, RunInfo],
+    run_params: dict[str, dict[str, str]],
+    run_tags: dict[str, dict[str, str]],
+    run_metrics: dict[str, dict[str, Metric]],
 ) -> None:
-    rows = conn.execute(statements.inputs, ids).all()
+    """Run info, params, tags and latest metrics of one batch of ids."""
+    # Rows are unpacked by position: attribute access per row would cost more, over a page of
+    # runs' params, tags and metrics (thousands of rows), than the queries themselves.
+    for run_id, exp_id, name, user, status, start, end, uri, stage in reader.rows("runs"):
+        infos[run_id] = RunInfo(
+            run_id=run_id,
+            experiment_id=str(exp_id),
+            run_name=name or "",
+            user_id=user or "",
+            status=status,
+            start_time=start,
+            end_time=end,
+            artifact_uri=uri or "",
+            lifecycle_stage=stage,
+        )
+    for run_id, key, value in reader.rows("params"):
+        run_params.setdefault(run_id, {})[key] = value
+    for run_id, key, value in reader.rows("tags"):
+        run_tags.setdefault(run_id, {})[key] = value
+    run_metrics.update(metric_series.latest_points(reader.rows("latest")))
+
+
+def _load_inputs(reader: _Reader, out: dict[str, list[DatasetInput]]) -> None:
+    rows = reader.rows("inputs")
     if not rows:
         return
     tag_map: dict[tuple[str, str], list[InputTag]] = {}
-    for tag in conn.execute(statements.input_tags, ids):
-        tag_map.setdefault((tag.run_id, tag.dataset_id), []).append(InputTag(tag.key, tag.value))
-    for row in rows:
+    for run_id, dataset_id, key, value in reader.rows("input_tags"):
+        tag_map.setdefault((run_id, dataset_id), []).append(InputTag(key, value))
+    for run_id, dataset_id, name, digest, source_type, source, schema, profile in rows:
         dataset = Dataset(
-            name=row.name,
-            digest=row.digest,
-            source_type=row.source_type,
-            source=row.source,
-            schema=row.schema,
-            profile=row.profile,
+            name=name,
+            digest=digest,
+            source_type=source_type,
+            source=source,
+            schema=schema,
+            profile=profile,
         )
-        out.setdefault(row.run_id, []).append(
-            DatasetInput(dataset=dataset, tags=tag_map.get((row.run_id, row.dataset_id), []))
+        out.setdefault(run_id, []).append(
+            DatasetInput(dataset=dataset, tags=tag_map.get((run_id, dataset_id), []))
         )
 
 
 def _load_model_links(
-    conn: Connection,
-    statements: _Statements,
-    ids: dict[str, list[str]],
+    reader: _Reader,
     outputs: dict[str, list[LoggedModelOutput]],
     model_inputs: dict[str, list[LoggedModelInput]],
 ) -> None:
@@ -210,7 +310,7 @@ def _load_model_links(
     # Sorted here rather than in SQL: a few rows per run, and ORDER BY over a UNION differs
     # between backends.
     for run_id, model_id, step, output in sorted(
-        conn.execute(statements.model_links, ids).all(),
+        reader.rows("model_links"),
         key=lambda r: (r[0], -r[3], r[2] or 0, r[1]),
     ):
         if output:

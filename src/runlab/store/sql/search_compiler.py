@@ -22,6 +22,7 @@ Semantics kept identical on SQLite, PostgreSQL and MySQL/MariaDB:
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 import sys
@@ -31,6 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from runlab.entities import ViewType
 from runlab.errors import InvalidParameter
@@ -434,6 +436,8 @@ class RunQuery:
     #: One experiment and one lifecycle stage: the runs index (experiment, stage, start_time)
     #: then lists the scope in start_time order.
     single_scope: bool
+    #: The scope as plain values (experiment ids, lifecycle stages), for caches keyed on it.
+    scope_key: tuple[tuple[int, ...], tuple[str, ...]] = ((), ())
 
     @property
     def conditions(self) -> tuple[ColumnElement[bool], ...]:
@@ -463,7 +467,9 @@ def run_query(
     )
     compiled = None if expr is None else _RunFilterCompiler(dialect).compile(expr)
     single = len(set(ids)) == 1 and len(stages) == 1
-    return RunQuery(scope, compiled, tuple(order), dialect, single)
+    return RunQuery(
+        scope, compiled, tuple(order), dialect, single, (tuple(sorted(set(ids))), tuple(stages))
+    )
 
 
 def run_sort_keys(
@@ -488,7 +494,7 @@ def run_sort_keys(
                 key.type
             ]
             # A LEFT JOIN per sort key; the (run_id, key) primary key means at most one row.
-            alias = table.alias(f"sort_{index}")
+            alias = sort_alias(table, index)
             source = source.outerjoin(
                 alias,
                 sa.and_(
@@ -500,6 +506,17 @@ def run_sort_keys(
             is_string = key.type is not KeyType.METRIC
         sort_keys += _null_last(dialect.sort_key(raw, is_string), raw, item.ascending)
     return source, sort_keys
+
+
+@functools.cache
+def sort_alias(table: sa.Table, index: int) -> NamedFromClause[Any]:
+    """The alias ``sort_<index>`` of ``table``.
+
+    Made once: an alias builds its column collection on first use, which cost more per search
+    than the rest of the statement's construction. Aliases are immutable, so statements share
+    them.
+    """
+    return table.alias(f"sort_{index}")
 
 
 def select_run_ids(

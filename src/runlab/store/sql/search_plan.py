@@ -22,6 +22,8 @@ lifecycle_stage, start_time)``). Every other order runs the general plan.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +38,10 @@ from runlab.store.sql.search_compiler import (
     _check_paging,
     run_sort_keys,
     select_run_page,
+    sort_alias,
 )
 
-__all__ = ["RunSearchPlan", "Split"]
+__all__ = ["RunSearchPlan", "Split", "WalkDecisions"]
 
 # SQLite keeps no planner statistics here, so it walks a metric's index even when the searched
 # runs own a small share of its rows, and then reads other experiments' rows for nothing. The
@@ -105,7 +108,7 @@ def _metric_has_value(query: RunQuery, table: Any) -> list[ColumnElement[bool]]:
 
 
 def _metric_split(query: RunQuery) -> Split | None:
-    sort_0 = latest_metrics.alias("sort_0")
+    sort_0 = sort_alias(latest_metrics, 0)
     has_value = _metric_has_value(query, sort_0)
     valued = (
         sa.select(_ONE_SQL)
@@ -180,6 +183,33 @@ def _metric_walk_pays_off(conn: Connection, query: RunQuery) -> bool:
     return bool(conn.execute(sa.select(sa.func.count()).select_from(rows)).scalar_one() <= ceiling)
 
 
+class WalkDecisions:
+    """Recent answers of :func:`_metric_walk_pays_off`, per search scope and metric.
+
+    The answer depends on how a metric's rows spread over experiments, which changes slowly,
+    while working it out costs two counting queries, a tenth of a typical search. Each answer
+    is reused for ``ttl_s`` seconds; a stale one only picks the slower of two correct plans.
+    """
+
+    def __init__(self, ttl_s: float = 10.0, size: int = 1024) -> None:
+        self._ttl_s = ttl_s
+        self._size = size
+        self._answers: dict[tuple[Any, ...], tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> bool | None:
+        found = self._answers.get(key)
+        if found is None or time.monotonic() - found[0] > self._ttl_s:
+            return None
+        return found[1]
+
+    def put(self, key: tuple[Any, ...], pays_off: bool) -> None:
+        with self._lock:
+            if len(self._answers) >= self._size:
+                self._answers.clear()  # rare; simpler than LRU bookkeeping on every search
+            self._answers[key] = (time.monotonic(), pays_off)
+
+
 @dataclass(frozen=True)
 class RunSearchPlan:
     """How to read one page of a parsed runs search; :meth:`run_ids` reads it.
@@ -190,6 +220,8 @@ class RunSearchPlan:
     query: RunQuery
     limit: int
     offset: int
+    #: Where to keep the SQLite walk decisions between searches (none: decide every time).
+    walk_decisions: WalkDecisions | None = None
 
     def __post_init__(self) -> None:
         _check_paging(self.limit, self.offset)
@@ -215,15 +247,25 @@ class RunSearchPlan:
         if split is None or (
             self.query.dialect.is_sqlite
             and self.query.order[0].key.type is KeyType.METRIC
-            and not _metric_walk_pays_off(conn, self.query)
+            and not self._walk_pays_off(conn)
         ):
-            return list(conn.execute(self.general()).scalars())
+            return list(conn.execute(self.general()).scalars().all())
         return self.split_run_ids(conn, split)
+
+    def _walk_pays_off(self, conn: Connection) -> bool:
+        if self.walk_decisions is None:
+            return _metric_walk_pays_off(conn, self.query)
+        key = (self.query.scope_key, self.query.order[0].key.name)
+        pays_off = self.walk_decisions.get(key)
+        if pays_off is None:
+            pays_off = _metric_walk_pays_off(conn, self.query)
+            self.walk_decisions.put(key, pays_off)
+        return pays_off
 
     def split_run_ids(self, conn: Connection, split: Split) -> list[str]:
         """The page read through the two branches of ``split`` (``(A ++ B)[offset:][:limit]``)."""
         limit, offset = self.limit, self.offset
-        page = list(conn.execute(split.ranked(limit, offset)).scalars())
+        page = list(conn.execute(split.ranked(limit, offset)).scalars().all())
         if len(page) == limit:
             return page
         # A ended before this page's end; B continues right after A's last row.
@@ -232,4 +274,4 @@ class RunSearchPlan:
         else:
             ranked_total = conn.execute(split.ranked_count()).scalar_one()
         rest = conn.execute(split.unranked(limit - len(page), max(0, offset - ranked_total)))
-        return page + list(rest.scalars())
+        return page + list(rest.scalars().all())

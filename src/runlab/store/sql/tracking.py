@@ -60,7 +60,7 @@ from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
 from runlab.store.sql.search_compiler import run_query, select_experiment_ids
-from runlab.store.sql.search_plan import RunSearchPlan
+from runlab.store.sql.search_plan import RunSearchPlan, WalkDecisions
 from runlab.store.sql.upserts import upsert_rows
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -120,6 +120,8 @@ class SqlTrackingStore(LoggedModelMethods):
         self._db = Database(db_uri)
         # experiment id -> artifact_location, which never changes once an experiment exists.
         self._artifact_locations: dict[int, str] = {}
+        # How recent SQLite searches read their first sort key (see search_plan).
+        self._walk_decisions = WalkDecisions()
         migrations.ensure_schema(self._db.engine)
         self._ensure_default_experiment()
 
@@ -823,7 +825,7 @@ class SqlTrackingStore(LoggedModelMethods):
         self._db.refresh_search_statistics()
         # One row more than the page tells whether there is a next page.
         query = run_query(exp_ids, filter_string, vt, order_by, self._db.backend)
-        plan = RunSearchPlan(query, max_results + 1, offset)
+        plan = RunSearchPlan(query, max_results + 1, offset, self._walk_decisions)
         with self._db.read() as conn:
             if self._db.backend == "postgresql":
                 # The search statements list their tables in the order to join them (the

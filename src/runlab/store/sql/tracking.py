@@ -11,7 +11,7 @@ import contextlib
 import operator
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,8 +59,8 @@ from runlab.store.sql.experiment_keys import experiment_keys
 from runlab.store.sql.logged_models import LoggedModelMethods
 from runlab.store.sql.run_loader import load_runs
 from runlab.store.sql.run_names import generate_run_name
-from runlab.store.sql.search_compiler import run_query, select_experiment_ids
-from runlab.store.sql.search_plan import RunSearchPlan, WalkDecisions
+from runlab.store.sql.search_compiler import select_experiment_ids
+from runlab.store.sql.search_plan import PreparedSearches, RunSearchPlan, WalkDecisions
 from runlab.store.sql.upserts import upsert_rows
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -122,6 +122,8 @@ class SqlTrackingStore(LoggedModelMethods):
         self._artifact_locations: dict[int, str] = {}
         # How recent SQLite searches read their first sort key (see search_plan).
         self._walk_decisions = WalkDecisions()
+        # Searches asked again (the next page, a refresh) reuse their parsed statements.
+        self._prepared_searches = PreparedSearches()
         migrations.ensure_schema(self._db.engine)
         self._ensure_default_experiment()
 
@@ -557,7 +559,7 @@ class SqlTrackingStore(LoggedModelMethods):
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         if not isinstance(run_id, str) or not run_id:
             raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
-        row = conn.execute(sa.select(t.runs).where(t.runs.c.run_id == run_id)).first()
+        row = conn.execute(_SELECT_RUN, {"run_id": run_id}).first()
         if row is None:
             raise _run_not_found(run_id)
         return row
@@ -590,15 +592,16 @@ class SqlTrackingStore(LoggedModelMethods):
             store_validation.run_name(run_name)
             changes["name"] = run_name
 
-        def work(conn: Connection) -> None:
-            self._active_run_row(conn, run_id)
+        def work(conn: Connection) -> RunInfo:
+            row = self._active_run_row(conn, run_id)
             if changes:
                 conn.execute(t.runs.update().where(t.runs.c.run_id == run_id).values(**changes))
             if run_name:
                 _upsert(conn, t.tags, {"run_id": run_id, "key": RUN_NAME_TAG}, {"value": run_name})
+            # The row as it now stands, from this transaction: no second read of the whole run.
+            return _run_info({**row._mapping, **changes})
 
-        self._db.write(work)
-        return self.get_run(run_id).info
+        return self._db.write(work)
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run."""
@@ -824,8 +827,12 @@ class SqlTrackingStore(LoggedModelMethods):
             return PagedList([], None)
         self._db.refresh_search_statistics()
         # One row more than the page tells whether there is a next page.
-        query = run_query(exp_ids, filter_string, vt, order_by, self._db.backend)
-        plan = RunSearchPlan(query, max_results + 1, offset, self._walk_decisions)
+        prepared = self._prepared_searches.get(
+            exp_ids, filter_string, vt, order_by, self._db.backend
+        )
+        plan = RunSearchPlan(
+            prepared.query, max_results + 1, offset, self._walk_decisions, prepared
+        )
         with self._db.read() as conn:
             if self._db.backend == "postgresql":
                 # The search statements list their tables in the order to join them (the
@@ -918,9 +925,28 @@ def _insert_run_and_tags_pg() -> Any:
 _INSERT_RUN_AND_TAGS_PG = _insert_run_and_tags_pg()
 
 
+def _run_info(row: Mapping[str, Any]) -> RunInfo:
+    """A RunInfo from a runs row's columns (as the run loader builds it)."""
+    return RunInfo(
+        run_id=row["run_id"],
+        experiment_id=str(row["experiment_id"]),
+        run_name=row["name"] or "",
+        user_id=row["user_id"] or "",
+        status=row["status"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        artifact_uri=row["artifact_uri"] or "",
+        lifecycle_stage=row["lifecycle_stage"],
+    )
+
+
 def _run_artifact_uri(artifact_location: str, run_id: str) -> str:
     return uris.append_to_uri_path(artifact_location, run_id, "artifacts")
 
+
+# Built once: every log-batch without params and every run update reads the run's row, and
+# building the statement each time cost more than running it.
+_SELECT_RUN = sa.select(t.runs).where(t.runs.c.run_id == sa.bindparam("run_id"))
 
 _SELECT_RUN_AND_PARAMS = (
     sa.select(t.runs.c.lifecycle_stage, t.params.c.key, t.params.c.value)

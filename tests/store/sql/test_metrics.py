@@ -77,6 +77,48 @@ def test_summary_tracks_min_max_count(store: SqlTrackingStore, run_id: str) -> N
     assert (row.min_value, row.max_value, row.count) == (-1.0, 8.0, 5)
 
 
+@pytest.mark.parametrize("size", [3, metric_series.CHUNK_OWN_ROW_MIN])
+def test_summary_and_chunk_figures_of_a_batch(
+    store: SqlTrackingStore, run_id: str, size: int
+) -> None:
+    # Rising steps with falling timestamps: the newest point is the highest step, the last.
+    rising = [Metric("r", float(i), 10_000 - i, 2 * i) for i in range(size)]
+    # Steps out of order, a repeated point, NaN among the values: same figures, found by
+    # sorting and scanning.
+    shuffled = [Metric("s", float(i), 100 + i, (7 * i) % size) for i in range(size)]
+    shuffled += [shuffled[0], Metric("s", math.nan, 1, 0)]
+    only_nan = [Metric("n", math.nan, i, i) for i in range(size)]
+    store.log_batch(run_id, metrics=rising + shuffled + only_nan)
+    with store._db.read() as conn:
+        summaries = {
+            row.key: row
+            for row in conn.execute(
+                sa.select(latest_metrics).where(latest_metrics.c.run_id == run_id)
+            )
+        }
+        chunks = {
+            row.key: row
+            for row in conn.execute(
+                sa.select(metric_chunks).where(metric_chunks.c.run_id == run_id)
+            )
+        }
+    top = max(range(size), key=lambda i: ((7 * i) % size, 100 + i))
+    expected = {
+        "r": (float(size - 1), 10_000 - size + 1, 2 * (size - 1), 0.0, size - 1.0, size),
+        "s": (float(top), 100 + top, (7 * top) % size, 0.0, size - 1.0, size + 1),
+        "n": (None, size - 1, size - 1, None, None, size),
+    }
+    for key, (value, timestamp, step, low, high, count) in expected.items():
+        row = summaries[key]
+        assert (row.value, row.timestamp, row.step) == (value, timestamp, step)
+        assert (row.min_value, row.max_value, row.count) == (low, high, count)
+        chunk = chunks[key]
+        assert (chunk.min_value, chunk.max_value, chunk.count) == (low, high, count)
+        steps = [m.step for m in {"r": rising, "s": shuffled, "n": only_nan}[key]]
+        assert (chunk.min_step, chunk.max_step) == (min(steps), max(steps))
+    assert math.isnan(store.get_run(run_id).data.metrics["n"])
+
+
 def test_resent_batch_is_stored_once(store: SqlTrackingStore, run_id: str) -> None:
     batch = [Metric("m", float(i), 1000 + i, i) for i in range(50)]
     store.log_batch(run_id, metrics=batch)

@@ -79,8 +79,12 @@ def test_update_run_info(store: SqlTrackingStore, run_id: str) -> None:
     info = store.update_run_info(run_id, "FINISHED", 2000, "renamed")
     assert (info.status, info.end_time, info.run_name) == ("FINISHED", 2000, "renamed")
     assert store.get_run(run_id).data.tags["mlflow.runName"] == "renamed"
+    assert info == store.get_run(run_id).info
     info = store.update_run_info(run_id, run_status=4)
     assert info.status == "FAILED" and info.run_name == "renamed"
+    assert info == store.get_run(run_id).info
+    # Nothing to change: the info as stored.
+    assert store.update_run_info(run_id) == store.get_run(run_id).info
     with pytest.raises(InvalidParameter):
         store.update_run_info(run_id, "DONE")
     with pytest.raises(InvalidParameter):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sqlite3
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 from runlab.entities import Metric
 from runlab.errors import InvalidParameter, RunNotFound
 from runlab.store.sql import metric_series
+from runlab.store.sql.engine import _is_transient
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 from runlab.store.sql.tracking import SqlTrackingStore
 
@@ -275,3 +278,56 @@ def test_int_and_integral_values_are_stored_as_numbers(
 ) -> None:
     store.log_batch(run_id, metrics=[Metric("m", 3, 1, 0), Metric("m", 2.0, 2, True and 1)])  # type: ignore[arg-type]
     assert [m.value for m in store.get_metric_history(run_id, "m")] == [3.0, 2.0]
+
+
+def test_sqlite_appends_skip_sqlalchemy(store: SqlTrackingStore, run_id: str) -> None:
+    """On SQLite the append's reads and writes run on the driver's cursor, in the same
+    transaction; elsewhere they go through SQLAlchemy. Both store the same points."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    sa.event.listen(store._db.engine, "before_cursor_execute", record)
+    try:
+        for start in (0, 3, 3 + metric_series.CHUNK_OWN_ROW_MIN):  # insert, merge, own row
+            size = 3 if start == 0 else metric_series.CHUNK_OWN_ROW_MIN
+            store.log_batch(
+                run_id,
+                metrics=[
+                    Metric(k, float(i), i, i) for i in range(start, start + size) for k in "ab"
+                ],
+            )
+    finally:
+        sa.event.remove(store._db.engine, "before_cursor_execute", record)
+    through_sqlalchemy = [s for s in seen if "metric_chunks" in s or "latest_metrics" in s]
+    if store._db.backend == "sqlite":
+        assert through_sqlalchemy == []
+    else:
+        assert through_sqlalchemy
+    size = metric_series.CHUNK_OWN_ROW_MIN
+    for key in "ab":
+        history = store.get_metric_history(run_id, key)
+        assert [m.step for m in history] == list(range(3 + 2 * size))
+    assert store.get_run(run_id).data.metrics == {"a": 2.0 + 2 * size, "b": 2.0 + 2 * size}
+
+
+def test_sqlite_driver_errors_are_sqlalchemy_errors(tmp_path: Path) -> None:
+    """A busy database met on the driver's cursor is the error the write retry recognises."""
+    path = tmp_path / "busy.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    holder.execute("BEGIN IMMEDIATE")
+    other = sqlite3.connect(path, timeout=0)
+    try:
+        with pytest.raises(sa.exc.OperationalError) as caught:
+            metric_series._on_cursor(
+                other.cursor(), "INSERT INTO t VALUES (?)", [(1,), (2,)], many=True
+            )
+        assert _is_transient(caught.value)
+        holder.execute("ROLLBACK")
+        with pytest.raises(sa.exc.DatabaseError):
+            metric_series._on_cursor(other.cursor(), "SELECT * FROM missing", [()], many=False)
+    finally:
+        other.close()
+        holder.close()

@@ -37,22 +37,39 @@ def experiment(exp: Experiment) -> dict[str, Any]:
     )
 
 
+#: RunInfo fields left out of the message when unset (None); empty strings are sent.
+_RUN_INFO_OPTIONAL = (
+    "run_name",
+    "experiment_id",
+    "user_id",
+    "status",
+    "start_time",
+    "end_time",
+    "artifact_uri",
+    "lifecycle_stage",
+)
+
+
 def run_info(info: RunInfo) -> dict[str, Any]:
     """A RunInfo message (``run_uuid`` duplicates ``run_id`` for old clients)."""
-    return _drop_empty(
-        {
-            "run_id": info.run_id,
-            "run_uuid": info.run_id,
-            "run_name": info.run_name,
-            "experiment_id": info.experiment_id,
-            "user_id": info.user_id,
-            "status": info.status,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-            "artifact_uri": info.artifact_uri,
-            "lifecycle_stage": info.lifecycle_stage,
-        }
-    )
+    # Spelt out rather than filtered through _drop_empty: a search answer holds up to
+    # thousands of these.
+    out: dict[str, Any] = {
+        "run_id": info.run_id,
+        "run_uuid": info.run_id,
+        "run_name": info.run_name,
+        "experiment_id": info.experiment_id,
+        "user_id": info.user_id,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "artifact_uri": info.artifact_uri,
+        "lifecycle_stage": info.lifecycle_stage,
+    }
+    for name in _RUN_INFO_OPTIONAL:
+        if out[name] is None:
+            del out[name]
+    return out
 
 
 def metric(m: Metric, *, with_run_id: bool = False) -> dict[str, Any]:
@@ -74,6 +91,14 @@ def metric(m: Metric, *, with_run_id: bool = False) -> dict[str, Any]:
     if model_id is not None:
         out["model_id"] = model_id
     return out
+
+
+def _latest_point(m: Metric) -> dict[str, Any]:
+    """:func:`metric` for a run's latest point, with a shortcut for the usual plain one."""
+    key, value, timestamp, step, dataset_name, dataset_digest, model_id, _ = m
+    if dataset_name is None and dataset_digest is None and model_id is None and value - value == 0:
+        return {"key": key, "value": value, "timestamp": timestamp, "step": step}
+    return metric(m)
 
 
 def dataset_input(item: DatasetInput) -> dict[str, Any]:
@@ -103,13 +128,13 @@ def run(r: Run) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if run_data.metrics:
         data["metrics"] = [
-            metric(points[key]) if key in points else {"key": key, "value": double(value)}
+            _latest_point(points[key]) if key in points else {"key": key, "value": double(value)}
             for key, value in run_data.metrics.items()
         ]
     if run_data.params:
-        data["params"] = _tags(run_data.params)
+        data["params"] = [{"key": k, "value": v} for k, v in run_data.params.items()]
     if run_data.tags:
-        data["tags"] = _tags(run_data.tags)
+        data["tags"] = [{"key": k, "value": v} for k, v in run_data.tags.items()]
     out: dict[str, Any] = {"info": run_info(r.info), "data": data}
     dataset_inputs = [dataset_input(d) for d in r.inputs.dataset_inputs]
     out["inputs"] = {"dataset_inputs": dataset_inputs} if dataset_inputs else {}

@@ -95,10 +95,11 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 _MISSING = object()
-_GET_KEY, _GET_VALUE, _GET_TIMESTAMP = (
+_GET_KEY, _GET_VALUE, _GET_TIMESTAMP, _GET_STEP = (
     operator.itemgetter("key"),
     operator.itemgetter("value"),
     operator.itemgetter("timestamp"),
+    operator.itemgetter("step"),
 )
 
 
@@ -114,21 +115,27 @@ def plain_metrics(items: list[Any]) -> MetricColumns | None:
     count = len(items)
     if not count:
         return MetricColumns([], [], [], [])
-    if set(map(type, items)) != {dict} or not set(map(len, items)) <= {3, 4}:
+    steps: list[Any] | None
+    try:
+        # Steps first: the field a batch lacks most often (protobuf's JSON leaves out step 0),
+        # and reading it fails on the first item that is not an object.
+        steps = list(map(_GET_STEP, items))
+    except KeyError:
+        steps = _steps_some_missing(items)
+        if steps is None:
+            return None
+    except TypeError:
         return None
+    else:
+        # Every item is an object with a step; four fields means no field besides these.
+        if set(map(len, items)) != {4}:
+            return None
     try:
         keys = list(map(_GET_KEY, items))
         values = list(map(_GET_VALUE, items))
         timestamps = list(map(_GET_TIMESTAMP, items))
     except KeyError:
         return None
-    steps = list(map(dict.get, items, repeat("step", count), repeat(_MISSING, count)))
-    missing_steps = steps.count(_MISSING)
-    # Every four-field item must hold a step, so no item has a field besides these four.
-    if count - missing_steps != sum(map(len, items)) - 3 * count:
-        return None
-    if missing_steps:
-        steps = [0 if step is _MISSING else step for step in steps]
     value_types = set(map(type, values))
     if (
         set(map(type, keys)) != {str}
@@ -145,6 +152,20 @@ def plain_metrics(items: list[Any]) -> MetricColumns | None:
     if int in value_types:
         values = list(map(float, values))
     return MetricColumns(keys, values, timestamps, steps)
+
+
+def _steps_some_missing(items: list[Any]) -> list[Any] | None:
+    """The steps of a batch where some items leave theirs out (0), if every item is an object
+    of three or four fields that can only be the plain ones; else None."""
+    count = len(items)
+    if set(map(type, items)) != {dict} or not set(map(len, items)) <= {3, 4}:
+        return None
+    steps = list(map(dict.get, items, repeat("step", count), repeat(_MISSING, count)))
+    missing_steps = steps.count(_MISSING)
+    # Every four-field item must hold a step, so no item has a field besides these four.
+    if count - missing_steps != sum(map(len, items)) - 3 * count:
+        return None
+    return [0 if step is _MISSING else step for step in steps]
 
 
 def metric_of(item: RequestFields, where: str = "") -> Metric:

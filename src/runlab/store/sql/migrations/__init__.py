@@ -28,6 +28,7 @@ REVISIONS = (
     "0002_logged_models",
     "0003_model_registry",
     "0004_exact_strings_on_mysql",
+    "0005_sqlite_without_rowid",
 )
 
 #: The newest revision; a test checks it equals Alembic's head, so opening a store needs no

@@ -331,3 +331,25 @@ def test_sqlite_driver_errors_are_sqlalchemy_errors(tmp_path: Path) -> None:
     finally:
         other.close()
         holder.close()
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        list("abc") * 4,  # every key at every step, in one order
+        list("abc") * 3 + list("ab"),  # the last step cut short
+        list("abcd"),  # each key once
+        list("aabbcc"),  # key by key
+        list("abcacb"),  # no fixed order
+        list("abab") + list("ba"),
+    ],
+)
+def test_points_are_grouped_by_key_in_their_order(keys: list[str]) -> None:
+    points = [Metric(k, float(i), 100 + i, i // 3) for i, k in enumerate(keys)]
+    grouped = metric_series._group_by_key(points)
+    assert list(grouped) == list(dict.fromkeys(keys))
+    for key, (steps, timestamps, values) in grouped.items():
+        mine = [p for p in points if p.key == key]
+        assert steps.tolist() == [p.step for p in mine]
+        assert timestamps.tolist() == [p.timestamp for p in mine]
+        assert values.tolist() == [p.value for p in mine]

@@ -94,8 +94,16 @@ def _group_by_key(metrics: Sequence[Metric]) -> dict[str, _Columns]:
     all_timestamps = np.array(timestamps, dtype=np.int64)
     all_values = np.array(values, dtype=np.float64)
     distinct = dict.fromkeys(keys)
-    if len(distinct) == 1:
+    n_keys = len(distinct)
+    if n_keys == 1:
         return {keys[0]: (all_steps, all_timestamps, all_values)}
+    if keys[n_keys:] == keys[:-n_keys]:
+        # The keys repeat in one order (a client logging all its metrics at each step): key i's
+        # points are every n-th from the i-th, read without sorting.
+        return {
+            key: (all_steps[i::n_keys], all_timestamps[i::n_keys], all_values[i::n_keys])
+            for i, key in enumerate(keys[:n_keys])
+        }
     code = {key: i for i, key in enumerate(distinct)}
     codes = np.fromiter(map(code.__getitem__, keys), dtype=np.int64, count=len(keys))
     order = np.argsort(codes, kind="stable")

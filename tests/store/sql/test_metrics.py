@@ -6,10 +6,11 @@ import math
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from runlab.entities import Metric
+from runlab.entities import Metric, MetricColumns
 from runlab.errors import InvalidParameter, RunNotFound
 from runlab.store.sql import metric_series
 from runlab.store.sql.engine import _is_transient
@@ -353,3 +354,44 @@ def test_points_are_grouped_by_key_in_their_order(keys: list[str]) -> None:
         assert steps.tolist() == [p.step for p in mine]
         assert timestamps.tolist() == [p.timestamp for p in mine]
         assert values.tolist() == [p.value for p in mine]
+
+
+def _rounds_batch(case: str, rounds: int) -> list[Metric]:
+    points = []
+    for r in range(rounds):
+        for k, key in enumerate("abc"):
+            step = {"falling steps": rounds - r, "repeats": r // 2 * 2}.get(case, r)
+            value = 1.0 / (r + k + 1)
+            if case == "nan" and r % 5 == k:
+                value = math.nan
+            if case == "all nan" and key == "b":
+                value = math.nan
+            if case == "inf" and r == 3:
+                value = -math.inf if k else math.inf
+            points.append(Metric(key, value, 10_000 + r * 7 - k, step))
+    if case == "repeats":
+        points[3:6] = points[0:3]  # round 1 repeats round 0 exactly
+    return points
+
+
+@pytest.mark.parametrize("rounds", [2, metric_series.CHUNK_OWN_ROW_MIN + 6])
+@pytest.mark.parametrize("case", ["rising", "falling steps", "repeats", "nan", "all nan", "inf"])
+def test_batches_in_rounds_get_what_key_by_key_work_gives(case: str, rounds: int) -> None:
+    """A batch whose keys repeat in one order takes a faster way (every key at once); what it
+    computes must be exactly what the key-by-key way computes for the same points."""
+    points = _rounds_batch(case, rounds)
+    columns = MetricColumns(*map(list, tuple(zip(*points, strict=True))[:4]))
+    assert metric_series._in_rounds(columns) is not None
+    assert metric_series._in_rounds(columns[:-1]) is None  # the last round cut short
+    fast = metric_series.group_points(columns)
+    slow = metric_series.group_points(points)  # Metric tuples: the key-by-key way
+    assert list(fast) == list(slow) == ["a", "b", "c"]
+    for key in fast:
+        mine, theirs = fast[key], slow[key]
+        for name in ("steps", "timestamps", "values"):
+            ours, reference = getattr(mine, name), getattr(theirs, name)
+            assert ours.view(np.int64).tolist() == reference.view(np.int64).tolist()
+        assert (mine.min_step, mine.max_step) == (theirs.min_step, theirs.max_step)
+        assert str(mine.newest) == str(theirs.newest)  # NaN-aware
+        assert mine.value_range == theirs.value_range
+        assert mine.chunk() == theirs.chunk()  # the same blob, byte for byte

@@ -50,13 +50,28 @@ _COMPRESSIBLE_BELOW = 176
 
 
 def encode(
-    steps: npt.NDArray[np.int64], timestamps: npt.NDArray[np.int64], values: npt.NDArray[np.float64]
+    steps: npt.NDArray[np.int64],
+    timestamps: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    *,
+    deltas: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
 ) -> bytes:
-    """Pack three equally long arrays into a chunk blob."""
+    """Pack three equally long arrays into a chunk blob.
+
+    ``deltas`` are the steps' and timestamps' deltas (the first value, then each difference
+    from the one before), when the caller has them already.
+    """
     import numpy as np
 
     count = len(steps)
-    ints = zlib.compress(_delta(steps).tobytes() + _delta(timestamps).tobytes(), _ZLIB_LEVEL)
+    step_deltas, timestamp_deltas = (
+        (_delta(steps), _delta(timestamps)) if deltas is None else deltas
+    )
+    ints = zlib.compress(
+        np.ascontiguousarray(step_deltas, dtype="<i8").tobytes()
+        + np.ascontiguousarray(timestamp_deltas, dtype="<i8").tobytes(),
+        _ZLIB_LEVEL,
+    )
     value_array = np.ascontiguousarray(values, dtype="<f8")
     stored = value_array.tobytes()
     how = _VALUES_AS_THEY_ARE

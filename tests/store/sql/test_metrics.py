@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from runlab.entities import Metric, MetricColumns
-from runlab.errors import InvalidParameter, RunNotFound
+from runlab.errors import InvalidParameter, RunlabError, RunNotFound
 from runlab.store.sql import metric_series
 from runlab.store.sql.engine import _is_transient
 from runlab.store.sql.schema import latest_metrics, metric_chunks
@@ -395,3 +395,19 @@ def test_batches_in_rounds_get_what_key_by_key_work_gives(case: str, rounds: int
         assert str(mine.newest) == str(theirs.newest)  # NaN-aware
         assert mine.value_range == theirs.value_range
         assert mine.chunk() == theirs.chunk()  # the same blob, byte for byte
+
+
+def test_a_failure_after_the_points_are_written_rolls_them_back(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    """The points go in first (on SQLite through the driver's cursor); a point naming a model
+    that does not exist fails the batch afterwards, in the same transaction: nothing stays."""
+    points = [Metric(k, float(i), i, i) for i in range(100) for k in "ab"]
+    points.append(Metric("c", 1.0, 1, 0, model_id="m-" + "0" * 32))
+    with pytest.raises(RunlabError):
+        store.log_batch(run_id, metrics=points)
+    for key in "abc":
+        assert len(store.get_metric_history(run_id, key)) == 0
+    assert store.get_run(run_id).data.metrics == {}
+    with store._db.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(metric_chunks)).scalar() == 0

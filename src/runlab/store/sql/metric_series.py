@@ -354,7 +354,6 @@ def append_metrics(conn: Connection, run_id: str, by_key: dict[str, KeyPoints]) 
 
     Up to 100 keys, this costs one read and at most four executemany writes.
     """
-
     if not by_key:
         return
     _lock_run_series(conn, run_id)

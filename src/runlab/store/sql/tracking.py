@@ -838,7 +838,11 @@ class SqlTrackingStore(LoggedModelMethods):
                 # The search statements list their tables in the order to join them (the
                 # table that drives an index walk first). Left free, PostgreSQL spends ~2 ms
                 # planning a five-way join, longer than running it at a few thousand runs.
-                conn.exec_driver_sql("SET LOCAL join_collapse_limit = 1")
+                # And every search is planned for its own values: psycopg prepares a statement
+                # run five times, and PostgreSQL then may switch to a generic plan that ignores
+                # the filter's values; for a metric+param+tag filter over 1,000 runs that plan
+                # took 220 ms against 5 ms. Both settings end with the transaction.
+                conn.exec_driver_sql(_PG_SEARCH_SETTINGS)
             ids = plan.run_ids(conn)
             found = load_runs(conn, ids[:max_results])
         token = (
@@ -862,6 +866,12 @@ class SqlTrackingStore(LoggedModelMethods):
 
 
 _MODEL_ID_OF = operator.attrgetter("model_id")
+
+#: Per-transaction planner settings for a runs search on PostgreSQL, in one round trip.
+_PG_SEARCH_SETTINGS = (
+    "SELECT set_config('join_collapse_limit', '1', true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
 
 #: Experiments whose artifact location a store remembers before it starts over.
 _ARTIFACT_LOCATIONS_CACHED = 10_000

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -531,6 +532,26 @@ def test_a_prepared_search_pages_like_a_fresh_one(db: Db) -> None:
                 plan = RunSearchPlan(prepared.query, 2, offset, None, prepared)
                 assert plan.run_ids(conn) == full[offset : offset + 2]
     assert len(prepared.statements) > 1
+
+
+@pytest.mark.parametrize("dialect", [sqlite.dialect(), postgresql.dialect()], ids=["sqlite", "pg"])
+def test_ranked_branch_tests_the_filter_on_the_index_entry_before_the_run(dialect: Any) -> None:
+    """The filter's subqueries name sort_0.run_id, so they can run before the runs lookup."""
+    query = run_query(
+        [1],
+        "metrics.m0 > 0.3 and params.p0 = 'adam' and tags.t0 = 'v' and attributes.status = 'X'",
+        ViewType.ACTIVE_ONLY,
+        ["metrics.m1"],
+        dialect.name,
+    )
+    split = RunSearchPlan(query, 10, 0).split()
+    assert split is not None
+    text = " ".join(str(split.ranked(10, 0).compile(dialect=dialect)).split())
+    for table in ("latest_metrics", "params", "tags"):
+        assert f"{table}.run_id = sort_0.run_id" in text
+        assert f"{table}.run_id = runs.run_id" not in text
+    # Attributes and the scope are the run's own columns.
+    assert "runs.status" in text and "runs.experiment_id" in text
 
 
 def test_experiments(db: Db) -> None:

@@ -725,6 +725,8 @@ def latest_points(rows: Iterable[Any]) -> dict[str, dict[str, Metric]]:
             value = from_db_value(value, is_nan)
         else:
             value = float(value)
-        point = new(Metric, (key, value, timestamp, step, *_METRIC_DEFAULTS))
-        out.setdefault(run_id, {})[key] = point
+        points = out.get(run_id)
+        if points is None:
+            points = out[run_id] = {}
+        points[key] = new(Metric, (key, value, timestamp, step, *_METRIC_DEFAULTS))
     return out

@@ -273,11 +273,21 @@ def _load_batch(
             artifact_uri=uri or "",
             lifecycle_stage=stage,
         )
-    for run_id, key, value in reader.rows("params"):
-        run_params.setdefault(run_id, {})[key] = value
-    for run_id, key, value in reader.rows("tags"):
-        run_tags.setdefault(run_id, {})[key] = value
+    _group_by_run(reader.rows("params"), run_params)
+    _group_by_run(reader.rows("tags"), run_tags)
     run_metrics.update(metric_series.latest_points(reader.rows("latest")))
+
+
+def _group_by_run(rows: Sequence[Any], out: dict[str, dict[str, str]]) -> None:
+    """(run_id, key, value) rows in run order into one {key: value} dict per run."""
+    # One dict per run rather than setdefault(run_id, {}) per row, which builds a dict per row.
+    current: str | None = None
+    values: dict[str, str] = {}
+    for run_id, key, value in rows:
+        if run_id != current:
+            current = run_id
+            values = out.setdefault(run_id, {})
+        values[key] = value
 
 
 def _load_inputs(reader: _Reader, out: dict[str, list[DatasetInput]]) -> None:

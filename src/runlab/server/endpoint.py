@@ -25,7 +25,7 @@ from runlab.server.auth.decision import apply_effects, authorize, check_signed_i
 from runlab.server.auth.rules import Rule, guarded
 from runlab.server.context import ServerContext
 from runlab.server.json_body import decode_json_object
-from runlab.server.json_response import json_response
+from runlab.server.json_response import encode_json, encoded_json_response, json_response
 from runlab.server.request_fields import RequestFields
 
 Handler = Callable[[ServerContext, RequestFields], dict[str, Any]]
@@ -149,10 +149,13 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
             # Path parameters ({model_id}) are fields too; the path wins over a body copy.
             fields = fields.with_values(request.path_params)
         if inline:
-            result = handler(ctx, fields)
-        else:
-            result = await run_in_threadpool(handler, ctx, fields)
-        return json_response(result)
+            return json_response(handler(ctx, fields))
+        # Encoded in the worker thread too: the answer's objects were just made there, and a
+        # large answer (a search page) then costs the event loop nothing but the write.
+        return encoded_json_response(await run_in_threadpool(encoded, ctx, fields))
+
+    def encoded(ctx: ServerContext, fields: RequestFields) -> bytes:
+        return encode_json(handler(ctx, fields))
 
     async def serve_checked(request: Request) -> Response:
         assert auth is not None

@@ -427,6 +427,7 @@ def main(argv: list[str]) -> int:
     text = "\n\n".join(sections.values())
     print(text)
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(raw, indent=2, default=str) + "\n")
     if args.write:
         write_sections(args.write, sections)

@@ -443,13 +443,20 @@ def test_split_pages_equal_slices_of_the_full_order(db: Db, order_by: list[str])
                 assert page == full[offset : offset + limit], (experiment_ids, limit, offset)
 
 
-def test_sqlite_walks_a_metric_index_only_when_the_scope_owns_enough_of_it(
-    sqlite_url: str,
-) -> None:
-    engine = sa.create_engine(sqlite_url)
+def _populated_sqlite(url: str) -> sa.Engine:
+    """An SQLite engine over ``url`` holding the schema and :func:`_populate`'s rows."""
+    engine = sa.create_engine(url)
     schema.metadata.create_all(engine)
     with engine.begin() as conn:
         _populate(conn)
+    return engine
+
+
+def test_sqlite_walks_a_metric_index_only_when_the_scope_owns_enough_of_it(
+    sqlite_url: str,
+) -> None:
+    engine = _populated_sqlite(sqlite_url)
+    with engine.begin() as conn:
         # 20 more `acc` rows in experiment 1: experiment 3's one run owns 1 of 25 of them.
         extra = [_run(f"{i:032x}", 1, start_time=i) for i in range(100, 120)]
         conn.execute(sa.insert(schema.runs), extra)
@@ -468,10 +475,7 @@ def test_sqlite_walks_a_metric_index_only_when_the_scope_owns_enough_of_it(
 def test_walk_decisions_are_reused_for_their_scope_and_key_until_they_expire(
     sqlite_url: str,
 ) -> None:
-    engine = sa.create_engine(sqlite_url)
-    schema.metadata.create_all(engine)
-    with engine.begin() as conn:
-        _populate(conn)
+    engine = _populated_sqlite(sqlite_url)
     small = run_query([3], None, 1, ["metrics.acc"], "sqlite")
     decisions = search_plan.WalkDecisions(ttl_s=3600)
     with engine.connect() as conn:

@@ -437,7 +437,7 @@ class RunQuery:
     #: then lists the scope in start_time order.
     single_scope: bool
     #: The scope as plain values (experiment ids, lifecycle stages), for caches keyed on it.
-    scope_key: tuple[tuple[int, ...], tuple[str, ...]] = ((), ())
+    scope_key: tuple[tuple[int, ...], tuple[str, ...]]
 
     @property
     def conditions(self) -> tuple[ColumnElement[bool], ...]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +11,6 @@ import sqlalchemy as sa
 from runlab.entities import Metric, MetricColumns
 from runlab.errors import InvalidParameter, RunlabError, RunNotFound
 from runlab.store.sql import metric_series
-from runlab.store.sql.engine import _is_transient
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 from runlab.store.sql.tracking import SqlTrackingStore
 
@@ -311,27 +308,6 @@ def test_sqlite_appends_skip_sqlalchemy(store: SqlTrackingStore, run_id: str) ->
         history = store.get_metric_history(run_id, key)
         assert [m.step for m in history] == list(range(3 + 2 * size))
     assert store.get_run(run_id).data.metrics == {"a": 2.0 + 2 * size, "b": 2.0 + 2 * size}
-
-
-def test_sqlite_driver_errors_are_sqlalchemy_errors(tmp_path: Path) -> None:
-    """A busy database met on the driver's cursor is the error the write retry recognises."""
-    path = tmp_path / "busy.db"
-    holder = sqlite3.connect(path, isolation_level=None)
-    holder.execute("CREATE TABLE t (x INTEGER)")
-    holder.execute("BEGIN IMMEDIATE")
-    other = sqlite3.connect(path, timeout=0)
-    try:
-        with pytest.raises(sa.exc.OperationalError) as caught:
-            metric_series._on_cursor(
-                other.cursor(), "INSERT INTO t VALUES (?)", [(1,), (2,)], many=True
-            )
-        assert _is_transient(caught.value)
-        holder.execute("ROLLBACK")
-        with pytest.raises(sa.exc.DatabaseError):
-            metric_series._on_cursor(other.cursor(), "SELECT * FROM missing", [()], many=False)
-    finally:
-        other.close()
-        holder.close()
 
 
 @pytest.mark.parametrize(

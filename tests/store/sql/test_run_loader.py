@@ -63,7 +63,6 @@ def test_runs_load_whole_in_the_asked_order_across_id_batches(
         # An SQLite library without JSON functions takes SQLAlchemy's expanded IN list.
         monkeypatch.setattr(run_loader, "_SQLITE_HAS_JSON", False)
         run_loader._statements.cache_clear()
-        run_loader._DRIVER_SQL.clear()
     # Small id batches, so that one call spans several (the real batch is 500 ids).
     monkeypatch.setattr(run_loader, "_ID_BATCH", 3)
     ids = _fill(store, 7)
@@ -73,7 +72,6 @@ def test_runs_load_whole_in_the_asked_order_across_id_batches(
             loaded = run_loader.load_runs(conn, asked)
     finally:
         run_loader._statements.cache_clear()
-        run_loader._DRIVER_SQL.clear()
     # A missing id is left out; the others keep the asked order.
     assert [r.info.run_id for r in loaded] == [i for i in asked if i != "0" * 32]
     for run in loaded:

@@ -18,7 +18,7 @@ import functools
 import math
 import sqlite3
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from runlab.entities import Metric, MetricColumns, MetricHistory
 from runlab.store.sql import metric_codec
+from runlab.store.sql.driver_sql import driver_statement, execute
 from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
 
 if TYPE_CHECKING:
@@ -159,8 +160,8 @@ def _select_tails(
         if cursor is None:
             rows = conn.execute(statement, values)
         else:
-            driver = _driver_statement(conn.dialect, statement)
-            rows = _on_cursor(cursor, driver.sql, [driver.bind(values)], many=False)
+            driver = driver_statement(conn.dialect, statement)
+            rows = execute(conn, cursor, driver.sql, driver.bind(values))
         for row in rows:
             tail = _Tail(*row)
             tails[tail.key] = tail
@@ -451,8 +452,8 @@ class _Writes:
             if cursor is None:
                 conn.execute(statement, rows)
             else:
-                driver = _driver_statement(conn.dialect, statement)
-                _on_cursor(cursor, driver.sql, list(map(driver.bind, rows)), many=True)
+                driver = driver_statement(conn.dialect, statement, _INSERT_COLUMNS.get(statement))
+                execute(conn, cursor, driver.sql, list(map(driver.bind, rows)), many=True)
 
 
 def _sqlite_cursor(conn: Connection) -> sqlite3.Cursor | None:
@@ -466,64 +467,11 @@ def _sqlite_cursor(conn: Connection) -> sqlite3.Cursor | None:
     return dbapi_connection.cursor()
 
 
-def _on_cursor(
-    cursor: sqlite3.Cursor, sql: str, rows: list[tuple[Any, ...]], *, many: bool
-) -> list[Any]:
-    """Run ``sql`` on the cursor (once per row if ``many``), its errors raised as SQLAlchemy's
-    (so that a busy database is retried like any other write)."""
-    try:
-        if many:
-            cursor.executemany(sql, rows)
-            return []
-        return cursor.execute(sql, rows[0]).fetchall()
-    except sqlite3.OperationalError as exc:
-        raise sa.exc.OperationalError(sql, rows[0] if rows else None, exc) from exc
-    except sqlite3.IntegrityError as exc:
-        raise sa.exc.IntegrityError(sql, rows[0] if rows else None, exc) from exc
-    except sqlite3.DatabaseError as exc:
-        raise sa.exc.DatabaseError(sql, rows[0] if rows else None, exc) from exc
-
-
-@dataclass(frozen=True)
-class _DriverStatement:
-    """A statement compiled to the driver's SQL, with its positional parameters' names."""
-
-    sql: str
-    names: tuple[str, ...]
-    #: Values the statement fixes itself (LIMIT 1).
-    fixed: dict[str, Any]
-
-    def bind(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The positional parameters for ``values`` (by name)."""
-        fixed = self.fixed
-        return tuple(values[name] if name in values else fixed[name] for name in self.names)
-
-
-#: Compiled statements by (driver, statement): one set per driver, not per engine.
-_DRIVER_STATEMENTS: dict[tuple[str, Any], _DriverStatement] = {}
-
-
-def _driver_statement(dialect: sa.Dialect, statement: Any) -> _DriverStatement:
-    cache_key = (dialect.driver, statement)
-    found = _DRIVER_STATEMENTS.get(cache_key)
-    if found is None:
-        column_keys = _INSERT_COLUMNS.get(statement)
-        compiled = statement.compile(dialect=dialect, column_keys=column_keys)
-        names = compiled.positiontup
-        assert names is not None, "the SQLite driver binds by position"
-        fixed = {
-            name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
-        }
-        found = _DriverStatement(str(compiled), tuple(names), fixed)
-        _DRIVER_STATEMENTS[cache_key] = found
-    return found
-
-
 # Statements built once: SQLAlchemy then reuses their compiled form on every batch.
 _INSERT_CHUNK = metric_chunks.insert()
 _INSERT_SUMMARY = latest_metrics.insert()
 #: The columns an insert's rows give: all of the table's.
-_INSERT_COLUMNS = {
+_INSERT_COLUMNS: dict[Any, list[str]] = {
     _INSERT_CHUNK: [column.name for column in metric_chunks.columns],
     _INSERT_SUMMARY: [column.name for column in latest_metrics.columns],
 }

@@ -38,6 +38,7 @@ from runlab.entities import (
     RunOutputs,
 )
 from runlab.store.sql import metric_series
+from runlab.store.sql.driver_sql import driver_statement, execute
 from runlab.store.sql.schema import (
     datasets,
     input_tags,
@@ -155,32 +156,6 @@ def _statements(dialect_name: str) -> _Statements:
     )
 
 
-@dataclass(frozen=True)
-class _DriverSql:
-    """One loader statement compiled to the driver's SQL, with how to bind the ids."""
-
-    sql: str
-    #: For positional drivers (SQLite's ``?``): how many times the ids parameter occurs.
-    positions: int | None
-
-
-#: Compiled statements by (backend, driver, statement name); one set per driver, not per engine.
-_DRIVER_SQL: dict[tuple[str, str, str], _DriverSql] = {}
-
-
-def _driver_sql(dialect: sa.Dialect, name: str) -> _DriverSql:
-    cache_key = (dialect.name, dialect.driver, name)
-    found = _DRIVER_SQL.get(cache_key)
-    if found is None:
-        compiled = getattr(_statements(dialect.name), name).compile(dialect=dialect)
-        positional = compiled.positiontup
-        # The only parameter is the ids; a positional driver gets it once per occurrence.
-        assert positional is None or set(positional) <= {"ids"}, positional
-        found = _DriverSql(str(compiled), None if positional is None else len(positional))
-        _DRIVER_SQL[cache_key] = found
-    return found
-
-
 class _Reader:
     """Runs the loader's statements for one batch of ids on one connection."""
 
@@ -199,15 +174,10 @@ class _Reader:
         """Every row of one statement, as tuples in the statement's column order."""
         if not self._driver:
             return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
-        statement = _driver_sql(self._conn.dialect, name)
-        bound = (
-            (self._value,) * statement.positions
-            if statement.positions is not None
-            else {"ids": self._value}
+        statement = driver_statement(self._conn.dialect, getattr(self._statements, name))
+        return execute(
+            self._conn, self._cursor, statement.sql, statement.bind({"ids": self._value})
         )
-        self._cursor.execute(statement.sql, bound)
-        rows: Sequence[Any] = self._cursor.fetchall()
-        return rows
 
     def close(self) -> None:
         if self._driver:

@@ -177,7 +177,9 @@ def metric_count(store: SqlTrackingStore, run_id: str) -> int:
 
 
 @pytest.fixture
-def any_backend(db_url: str, tmp_path: Path) -> Iterator[tuple[Api, SqlTrackingStore]]:
+def any_backend(
+    opened_by_tracking_store: None, db_url: str, tmp_path: Path
+) -> Iterator[tuple[Api, SqlTrackingStore]]:
     """The app over a fresh store on each backend (for atomicity, which is per-database)."""
     store = SqlTrackingStore(db_url, (tmp_path / "artifacts").as_uri())
     try:

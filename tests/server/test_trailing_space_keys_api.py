@@ -17,7 +17,9 @@ from support.asgi_api import Api
 
 
 @pytest.fixture
-def api_on_each_backend(db_url: str, tmp_path: Path) -> Iterator[Api]:
+def api_on_each_backend(
+    opened_by_tracking_store: None, db_url: str, tmp_path: Path
+) -> Iterator[Api]:
     store = SqlTrackingStore(db_url, (tmp_path / "artifacts").as_uri())
     try:
         yield from make_api(store)

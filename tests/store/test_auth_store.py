@@ -51,7 +51,7 @@ AUTH_TABLES = (
 
 
 @pytest.fixture
-def auth(db_url: str) -> Iterator[SqlAuthStore]:
+def auth(opened_by_auth_store: None, db_url: str) -> Iterator[SqlAuthStore]:
     """An auth store over a fresh database."""
     store = SqlAuthStore(db_url, password_hasher=FAST)
     yield store

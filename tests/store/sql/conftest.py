@@ -12,8 +12,10 @@ from runlab.store.sql.tracking import SqlTrackingStore
 
 
 @pytest.fixture
-def store(db_url: str, tmp_path: Path) -> Iterator[SqlTrackingStore]:
-    """A store over a fresh database, with artifacts under tmp_path."""
+def store(
+    opened_by_tracking_store: None, db_url: str, tmp_path: Path
+) -> Iterator[SqlTrackingStore]:
+    """A store over a fresh database (or an emptied, kept one), with artifacts under tmp_path."""
     s = SqlTrackingStore(db_url, (tmp_path / "artifacts").as_uri())
     yield s
     s.close()

@@ -15,6 +15,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -113,3 +114,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def sqlite_url(tmp_path: Path) -> str:
     """A URL of a fresh SQLite file, for tests that need only the embedded default."""
     return f"sqlite:///{tmp_path / 'runlab.db'}"
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[Any]:
+    """One local[2] SparkSession per test process: its JVM takes seconds to start.
+
+    The Spark test modules are one xdist group, so one process runs them all on this session.
+    """
+    from runlab.models.pyfunc.spark_requirements import start_session
+
+    session = start_session("local[2]", app_name="runlab-tests")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

@@ -1,8 +1,9 @@
 """``runlab models predict --spark``: Spark reads the input, spark_udf scores it, a Parquet folder
 with the prediction column comes out (only when every row was scored).
 
-The commands run in-process on one local[2] SparkSession for the module, which the command
-reuses (and leaves running, as it does for any session it did not start).
+The commands run in-process on the test process's local[2] SparkSession (the ``spark`` fixture of
+tests/conftest.py), which the command reuses (and leaves running, as it does for any session it
+did not start).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("pyspark")
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
 
-from runlab.models.pyfunc.spark_requirements import java_executable, start_session  # noqa: E402
+from runlab.models.pyfunc.spark_requirements import java_executable  # noqa: E402
 
 if TYPE_CHECKING:
     from tests.cli.conftest import Runner
@@ -36,16 +36,9 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(java_executable() is None, reason="Spark needs Java 17+"),
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.xdist_group("spark"),
 ]
 SPARK = ("--spark", "--spark-master", "local[2]")
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = start_session("local[2]", app_name="runlab-cli-tests")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

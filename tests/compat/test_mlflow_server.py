@@ -31,7 +31,8 @@ from runlab.tracking.store_factory import clear_store_cache
 from support.mlflow_models import log_mlflow_multiplier
 from support.servers import ServerProcess, mlflow_server
 
-pytestmark = pytest.mark.slow
+# One process runs the whole module (xdist's loadgroup), so its servers start once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow_server_compat")]
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from support.cli_server import runlab_cli_server
 from support.mlflow_models import log_mlflow_multiplier
 from support.servers import mlflow_server
 
-pytestmark = pytest.mark.slow
+# One process runs the whole module (xdist's loadgroup), so its servers start once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry_sources_compat")]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from mlflow.exceptions import MlflowException
 
 from support.side_by_side import KINDS, Server, mlflow_client, started
 
-pytestmark = pytest.mark.slow
+# One process runs the whole module (xdist's loadgroup), so its servers start once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("validation_messages_compat")]
 
 
 @pytest.fixture(scope="module", params=KINDS)

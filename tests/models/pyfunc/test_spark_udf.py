@@ -1,7 +1,7 @@
 """runlab.pyfunc.spark_udf on real PySpark (local[2]) with scikit-learn and custom models.
 
-All Spark tests share one SparkSession per test process (the JVM takes seconds to start), so
-they live in this one module. The conversions without Spark are in test_spark_conversion.py, the
+All Spark tests share one SparkSession per test process (the JVM takes seconds to start): the
+``spark`` fixture of tests/conftest.py, and one xdist group with the ``--spark`` command tests. The conversions without Spark are in test_spark_conversion.py, the
 missing-pyspark and missing-Java paths in test_spark_requirements.py.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,26 +31,19 @@ from pyspark.errors import PythonException  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
-from runlab.models.pyfunc.spark_requirements import java_executable, start_session  # noqa: E402
+from runlab.models.pyfunc.spark_requirements import java_executable  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(java_executable() is None, reason="Spark needs Java 17+"),
     # pyspark 4 warns that it does not fully support pandas 3 on every pandas UDF it builds.
     pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+    pytest.mark.xdist_group("spark"),
 ]
 
 # The custom models below are defined in this test module, which Spark's workers cannot import:
 # pickle them by value, as a model saved from a notebook would be.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = start_session("local[2]", app_name="runlab-tests")
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,8 @@ from runlab.store.rest.http import RestConfig
 from runlab.store.rest.tracking import RestTrackingStore
 from support.servers import mlflow_server, runlab_server, running
 
-pytestmark = pytest.mark.slow
+# One process runs the whole module (xdist's loadgroup), so its servers start once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("logged_models_rest")]
 
 MISSING = "m-0123456789abcdef0123456789abcdef"
 

@@ -32,7 +32,8 @@ from runlab.store.rest.tracking import RestTrackingStore
 from support.cli_server import runlab_cli_server
 from support.servers import ServerProcess, mlflow_server, serve_in_thread
 
-pytestmark = pytest.mark.slow
+# One process runs the whole module (xdist's loadgroup), so its servers start once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("registry_rest")]
 
 
 @pytest.fixture(scope="module", params=["runlab", "mlflow"])

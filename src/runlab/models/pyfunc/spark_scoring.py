@@ -302,7 +302,7 @@ def _spark_udf_function(
         "batches": Iterator[Tuple[Union[pd.Series, pd.DataFrame], ...]],  # noqa: UP006, UP007
         "return": returns,
     }
-    return functions.pandas_udf(predict_pandas, returnType=spark_type)  # type: ignore[call-overload]
+    return functions.pandas_udf(predict_pandas, returnType=spark_type)
 
 
 @contextmanager

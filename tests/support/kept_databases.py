@@ -169,6 +169,11 @@ class KeptDatabases:
         if kept is None:
             name = f"runlab_kept_{uuid.uuid4().hex[:12]}"
             self._execute_admin(admin_url, f"CREATE DATABASE {name}")
+            if backend == "postgresql":
+                # A test database need not survive a crash: commits skip the WAL flush.
+                self._execute_admin(
+                    admin_url, f"ALTER DATABASE {name} SET synchronous_commit = off"
+                )
             url = (
                 sa.engine.make_url(admin_url)
                 .set(database=name)

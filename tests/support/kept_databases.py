@@ -179,15 +179,18 @@ class KeptDatabases:
                 .set(database=name)
                 .render_as_string(hide_password=False)
             )
-            KINDS[kind](url, (self.workdir / "artifacts").as_uri())
             engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
             try:
+                KINDS[kind](url, (self.workdir / "artifacts").as_uri())
                 with engine.begin() as conn:
                     _delete_rows(conn, backend)
                 with engine.connect() as conn:
                     fingerprint = _fingerprint(conn, backend)
-            finally:
+            except BaseException:
                 engine.dispose()
+                self._drop(backend, name, admin_url)  # not left behind when set-up fails
+                raise
+            engine.dispose()
             kept = _Kept(url, name, fingerprint)
             self._kept[(backend, kind)] = kept
         return kept.url

@@ -33,6 +33,15 @@ def _scalar(url: str, statement: str) -> object:
         engine.dispose()
 
 
+def _alias_event(url: str, name: str) -> None:
+    """A model with a version and an alias: one row in registry_events, an identity column."""
+    registry = SqlRegistryStore(url)
+    registry.create_registered_model(name)
+    registry.create_model_version(name, "s3://bucket/model")
+    registry.set_registered_model_alias(name, "champion", 1)
+    registry.close()
+
+
 def test_rows_are_deleted_and_counters_restart(
     server_backend: tuple[str, KeptDatabases], tmp_path: Path
 ) -> None:
@@ -42,10 +51,9 @@ def test_rows_are_deleted_and_counters_restart(
     store = SqlTrackingStore(url, tmp_path.as_uri())
     store.create_experiment("kept")
     store.close()
-    registry = SqlRegistryStore(url)
-    registry.create_registered_model("first")
-    registry.close()
+    _alias_event(url, "first")
     first_event = _scalar(url, "SELECT MAX(event_id) FROM registry_events")
+    assert first_event is not None
     kept.checkin(backend, "opened_by_tracking_store", admin)
 
     assert kept.checkout(backend, "opened_by_tracking_store", admin) == url
@@ -54,9 +62,7 @@ def test_rows_are_deleted_and_counters_restart(
     # The default experiment is back, with this store's artifact root.
     assert store.get_experiment("0").artifact_location == f"{tmp_path.as_uri()}/0"
     store.close()
-    registry = SqlRegistryStore(url)
-    registry.create_registered_model("second")
-    registry.close()
+    _alias_event(url, "second")
     assert _scalar(url, "SELECT MAX(event_id) FROM registry_events") == first_event
     kept.checkin(backend, "opened_by_tracking_store", admin)
 

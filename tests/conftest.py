@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from support.kept_databases import KINDS, KeptDatabases
+from support.kept_databases import KINDS, KeptDatabases, with_database
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "RUNLAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -43,10 +43,6 @@ def _server_reachable(admin_url: str) -> bool:
         except Exception:
             _reachable[admin_url] = False
     return _reachable[admin_url]
-
-
-def _with_database(admin_url: str, name: str) -> str:
-    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture
@@ -100,7 +96,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     try:
-        yield _with_database(admin_url, name)
+        yield with_database(admin_url, name)
     finally:
         with admin.connect() as conn:
             if backend == "postgresql":

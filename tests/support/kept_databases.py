@@ -59,6 +59,11 @@ KINDS: dict[str, Callable[[str, str], None]] = {
 }
 
 
+def with_database(admin_url: str, name: str) -> str:
+    """``admin_url`` pointed at database ``name`` (password kept)."""
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
 def _is_revision_table(name: str) -> bool:
     return name.endswith("alembic_version")
 
@@ -96,7 +101,14 @@ def _fingerprint(conn: sa.Connection, backend: str) -> tuple[Any, ...]:
 def _delete_rows(conn: sa.Connection, backend: str) -> None:
     """Delete every row but the schema revisions, and restart identity counters."""
     tables = [t for t in sa.inspect(conn).get_table_names() if not _is_revision_table(t)]
-    if backend == "postgresql":
+    if backend == "sqlite":
+        for table in tables:
+            conn.exec_driver_sql(f'DELETE FROM "{table}"')
+        if conn.exec_driver_sql(
+            "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
+        ).first():
+            conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+    elif backend == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{_LOCK_TIMEOUT_S}s'")
         # Foreign keys are triggers on PostgreSQL; a replica session skips them, so the order
         # of the deletes does not matter.
@@ -151,13 +163,7 @@ class KeptDatabases:
             engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
             try:
                 with engine.begin() as conn:
-                    for table in sa.inspect(conn).get_table_names():
-                        if not _is_revision_table(table):
-                            conn.exec_driver_sql(f'DELETE FROM "{table}"')
-                    if conn.exec_driver_sql(
-                        "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'"
-                    ).first():
-                        conn.exec_driver_sql("DELETE FROM sqlite_sequence")
+                    _delete_rows(conn, "sqlite")
             finally:
                 engine.dispose()
             self._sqlite_templates[kind] = template
@@ -174,11 +180,7 @@ class KeptDatabases:
                 self._execute_admin(
                     admin_url, f"ALTER DATABASE {name} SET synchronous_commit = off"
                 )
-            url = (
-                sa.engine.make_url(admin_url)
-                .set(database=name)
-                .render_as_string(hide_password=False)
-            )
+            url = with_database(admin_url, name)
             engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
             try:
                 KINDS[kind](url, (self.workdir / "artifacts").as_uri())

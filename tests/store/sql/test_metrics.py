@@ -278,9 +278,13 @@ def test_int_and_integral_values_are_stored_as_numbers(
     assert [m.value for m in store.get_metric_history(run_id, "m")] == [3.0, 2.0]
 
 
-def test_sqlite_appends_skip_sqlalchemy(store: SqlTrackingStore, run_id: str) -> None:
-    """On SQLite the append's reads and writes run on the driver's cursor, in the same
-    transaction; elsewhere they go through SQLAlchemy. Both store the same points."""
+def test_appends_skip_sqlalchemy_on_sqlite_and_postgresql(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    """On SQLite and PostgreSQL the append's reads and writes run on the driver's cursor, in
+    the same transaction (on PostgreSQL as one tails query and one write statement); on MySQL
+    they go through SQLAlchemy. All store the same points: a new key, a merge into the tail
+    chunk and a chunk of its own, so every kind of write is made."""
     seen: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
@@ -299,7 +303,7 @@ def test_sqlite_appends_skip_sqlalchemy(store: SqlTrackingStore, run_id: str) ->
     finally:
         sa.event.remove(store._db.engine, "before_cursor_execute", record)
     through_sqlalchemy = [s for s in seen if "metric_chunks" in s or "latest_metrics" in s]
-    if store._db.backend == "sqlite":
+    if store._db.backend in ("sqlite", "postgresql"):
         assert through_sqlalchemy == []
     else:
         assert through_sqlalchemy

@@ -73,6 +73,11 @@ def test_missing_run(store: SqlTrackingStore) -> None:
         store.get_run("0" * 32)
     with pytest.raises(RunNotFound):
         store.log_batch("f" * 32, params=[Param("a", "1")])
+    # Metrics alone: on PostgreSQL and MySQL the run is checked by the statement that locks it.
+    with pytest.raises(RunNotFound):
+        store.log_batch("f" * 32, metrics=[Metric("m", 1.0, 1, 0)])
+    with pytest.raises(InvalidParameter, match="non-empty string"):
+        store.log_batch("", metrics=[Metric("m", 1.0, 1, 0)])
 
 
 def test_update_run_info(store: SqlTrackingStore, run_id: str) -> None:

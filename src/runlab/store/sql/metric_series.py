@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from runlab.entities import Metric, MetricColumns, MetricHistory
-from runlab.store.sql import metric_codec
+from runlab.store.sql import metric_codec, pg_metric_writes
 from runlab.store.sql.driver_sql import driver_statement, execute
 from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
 
@@ -141,9 +141,7 @@ class _Tail:
     count: int
 
 
-def _select_tails(
-    conn: Connection, cursor: sqlite3.Cursor | None, run_id: str, keys: list[str]
-) -> dict[str, _Tail]:
+def _select_tails(conn: Connection, cursor: Any, run_id: str, keys: list[str]) -> dict[str, _Tail]:
     """Each key's last chunk (highest seq) and its latest_metrics summary: {key: tail}.
 
     One index probe per key, however long the series: each key's newest chunk is read with its
@@ -151,6 +149,9 @@ def _select_tails(
     Keys never logged before have no row.
     """
     tails: dict[str, _Tail] = {}
+    if cursor is not None and conn.dialect.name == "postgresql":
+        found = execute(conn, cursor, pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": keys})
+        return {row[0]: _Tail(*row) for row in found}
     for start in range(0, len(keys), _TAIL_KEYS_PER_STATEMENT):
         part = keys[start : start + _TAIL_KEYS_PER_STATEMENT]
         values: dict[str, Any] = {"run_id": run_id}
@@ -349,16 +350,20 @@ def _group_rounds(
     return out
 
 
-def append_metrics(conn: Connection, run_id: str, by_key: dict[str, KeyPoints]) -> None:
+def append_metrics(
+    conn: Connection, run_id: str, by_key: dict[str, KeyPoints], *, run_locked: bool = False
+) -> None:
     """Append grouped points (see :func:`group_points`) to their chunks and refresh
     latest_metrics, inside the caller's transaction.
 
-    Up to 100 keys, this costs one read and at most four executemany writes.
+    Up to 100 keys, this costs one read and at most four executemany writes, plus the run's
+    lock (see :func:`lock_run`) unless the caller already took it (``run_locked``).
     """
     if not by_key:
         return
-    _lock_run_series(conn, run_id)
-    cursor = _sqlite_cursor(conn)
+    if not run_locked:
+        lock_run(conn, run_id)
+    cursor = _driver_cursor(conn)
     try:
         _append(conn, cursor, run_id, by_key)
     finally:
@@ -366,9 +371,7 @@ def append_metrics(conn: Connection, run_id: str, by_key: dict[str, KeyPoints]) 
             cursor.close()
 
 
-def _append(
-    conn: Connection, cursor: sqlite3.Cursor | None, run_id: str, by_key: dict[str, KeyPoints]
-) -> None:
+def _append(conn: Connection, cursor: Any, run_id: str, by_key: dict[str, KeyPoints]) -> None:
     import numpy as np
 
     # A key's summary and its chunks are written together, so one row holds both (or neither).
@@ -408,16 +411,36 @@ def _append(
             row = {"run_id": run_id, "key": key, "seq": tail.seq + 1, **points.chunk()}
             writes.chunk_inserts.append(row)
         _summarise(writes, run_id, key, tail, points)
-    writes.flush(conn, cursor)
+    writes.flush(conn, cursor, run_id)
 
 
 # Locks the run's row against other metric writers, but not against foreign-key checks (params,
-# tags and chunks inserted for the run only take a key-share lock on it).
-_LOCK_RUN = sa.select(runs.c.run_id).where(runs.c.run_id == sa.bindparam("run_id"))
+# tags and chunks inserted for the run only take a key-share lock on it). It reads the run's
+# lifecycle stage too, so a log-batch checks and locks its run in one round trip.
+_LOCK_RUN = sa.select(runs.c.lifecycle_stage).where(runs.c.run_id == sa.bindparam("run_id"))
+# On PostgreSQL the same round trip also tells the planner to keep one plan per statement for
+# the rest of this transaction: the append's statements (pg_metric_writes) take their keys and
+# rows as arrays, and a plan made for each call's array costs about as much again as running
+# it, for the same index probes every time.
+_LOCK_RUN_PG = (
+    sa.select(
+        sa.func.set_config("plan_cache_mode", "force_generic_plan", True),
+        runs.c.lifecycle_stage,
+    )
+    .where(runs.c.run_id == sa.bindparam("run_id"))
+    .with_for_update(key_share=True)
+)
+_LOCK_RUN_MYSQL = _LOCK_RUN.with_for_update()
 
 
-def _lock_run_series(conn: Connection, run_id: str) -> None:
-    """Serialise metric appends to one run across connections, processes and servers.
+def locks_runs(conn: Connection) -> bool:
+    """Whether :func:`lock_run` takes a lock on this backend (every one but SQLite)."""
+    return conn.dialect.name != "sqlite"
+
+
+def lock_run(conn: Connection, run_id: str) -> str | None:
+    """Serialise metric appends to one run across connections, processes and servers; the
+    run's lifecycle stage (None if there is no such run; always None on SQLite).
 
     An append reads each key's tail chunk and rewrites it; two transactions doing that at once
     on PostgreSQL or MySQL (read committed, no table lock) would each rewrite the tail they
@@ -426,11 +449,21 @@ def _lock_run_series(conn: Connection, run_id: str) -> None:
     """
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        return
+        return None
     # PostgreSQL: FOR NO KEY UPDATE, which does not wait for (or deadlock with) the key-share
     # locks that inserts referencing the run hold. MySQL: FOR UPDATE (deadlocks are retried).
-    statement = _LOCK_RUN.with_for_update(key_share=dialect == "postgresql")
-    conn.execute(statement, {"run_id": run_id})
+    statement = _LOCK_RUN_PG if dialect == "postgresql" else _LOCK_RUN_MYSQL
+    cursor = _driver_cursor(conn)
+    if cursor is None:
+        row = conn.execute(statement, {"run_id": run_id}).first()
+    else:
+        try:
+            driver = driver_statement(conn.dialect, statement)
+            rows = execute(conn, cursor, driver.sql, driver.bind({"run_id": run_id}))
+        finally:
+            cursor.close()
+        row = rows[0] if rows else None
+    return None if row is None else str(row[-1])
 
 
 @dataclass
@@ -440,7 +473,12 @@ class _Writes:
     summary_inserts: list[dict[str, Any]] = field(default_factory=list)
     summary_updates: list[dict[str, Any]] = field(default_factory=list)
 
-    def flush(self, conn: Connection, cursor: sqlite3.Cursor | None) -> None:
+    def flush(self, conn: Connection, cursor: Any, run_id: str) -> None:
+        if cursor is not None and conn.dialect.name == "postgresql":
+            present, values = pg_metric_writes.write_parameters(run_id, self)
+            if any(present):
+                execute(conn, cursor, pg_metric_writes.write_sql(present), values)
+            return
         for statement, rows in (
             (_INSERT_CHUNK, self.chunk_inserts),
             (_UPDATE_CHUNK, self.chunk_updates),
@@ -456,15 +494,19 @@ class _Writes:
                 execute(conn, cursor, driver.sql, list(map(driver.bind, rows)), many=True)
 
 
-def _sqlite_cursor(conn: Connection) -> sqlite3.Cursor | None:
-    """A DBAPI cursor of ``conn`` (same transaction) on the standard library's SQLite driver;
-    None on any other backend or driver."""
-    if conn.dialect.name != "sqlite" or conn.dialect.driver != "pysqlite":
-        return None
+def _driver_cursor(conn: Connection) -> Any:
+    """A DBAPI cursor of ``conn`` (same transaction) when its driver is the standard library's
+    SQLite or psycopg, whose parameter styles the driver statements are compiled for; None on
+    any other driver (MySQL/MariaDB keep SQLAlchemy's executemany)."""
+    dialect = conn.dialect
     dbapi_connection = conn.connection.dbapi_connection
-    if not isinstance(dbapi_connection, sqlite3.Connection):
-        return None
-    return dbapi_connection.cursor()
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        if not isinstance(dbapi_connection, sqlite3.Connection):
+            return None
+        return dbapi_connection.cursor()
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return dbapi_connection.cursor()  # type: ignore[union-attr]
+    return None
 
 
 # Statements built once: SQLAlchemy then reuses their compiled form on every batch.

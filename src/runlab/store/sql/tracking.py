@@ -87,6 +87,11 @@ def _experiment_not_found(experiment_id: object, detail: str = "") -> Experiment
     return ExperimentNotFound(f"No Experiment with id={_shown_id(experiment_id)} exists{detail}")
 
 
+def _check_run_id(run_id: object) -> None:
+    if not isinstance(run_id, str) or not run_id:
+        raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
+
+
 def _run_not_found(run_id: object) -> RunNotFound:
     """MLflow's "Run with id=<id> not found" error."""
     return RunNotFound(f"Run with id={_shown_id(run_id)} not found")
@@ -557,8 +562,7 @@ class SqlTrackingStore(LoggedModelMethods):
         return True
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
-        if not isinstance(run_id, str) or not run_id:
-            raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
+        _check_run_id(run_id)
         row = conn.execute(_SELECT_RUN, {"run_id": run_id}).first()
         if row is None:
             raise _run_not_found(run_id)
@@ -653,14 +657,23 @@ class SqlTrackingStore(LoggedModelMethods):
         points = metric_series.group_points(metrics) if metrics else {}
 
         def work(conn: Connection) -> None:
+            locked = False
             if new_params:
                 self._insert_params(conn, run_id, new_params)
+            elif metrics and metric_series.locks_runs(conn):
+                # The lock the metric append needs reads the run's state too: one round trip.
+                _check_run_id(run_id)
+                stage = metric_series.lock_run(conn, run_id)
+                if stage is None:
+                    raise _run_not_found(run_id)
+                _check_active(stage, run_id)
+                locked = True
             else:
                 self._active_run_row(conn, run_id)
             if tags:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
-                metric_series.append_metrics(conn, run_id, points)
+                metric_series.append_metrics(conn, run_id, points, run_locked=locked)
                 if type(metrics) is not MetricColumns and any(map(_MODEL_ID_OF, metrics)):
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)
@@ -669,8 +682,7 @@ class SqlTrackingStore(LoggedModelMethods):
 
     def _insert_params(self, conn: Connection, run_id: str, new: dict[str, str]) -> None:
         """Insert params the run lacks, refusing changed values; also checks the run is active."""
-        if not isinstance(run_id, str) or not run_id:
-            raise InvalidParameter(f"run_id must be a non-empty string, got {run_id!r}.")
+        _check_run_id(run_id)
         # One round trip reads both the run's state and the params already logged.
         rows = conn.execute(_SELECT_RUN_AND_PARAMS, {"run_id": run_id, "keys": list(new)}).all()
         if not rows:

@@ -1,0 +1,134 @@
+"""A log-batch's metric reads and writes on PostgreSQL, each in one statement.
+
+On SQLite a statement costs a function call; on PostgreSQL it costs a round trip to the
+database process, and a row of an executemany costs psycopg a message of its own. A batch of
+ten keys appended one chunk each used to take two executemany calls of ten rows (the new chunks
+and the keys' summaries) and a tails query of ten UNION ALL branches, long enough that psycopg
+parsed it anew on every call. Here:
+
+* the tails (each key's last chunk and its summary) come from one short statement that takes
+  the keys as one array and probes the chunks' primary key once per key (``LATERAL ... LIMIT
+  1``), however long the series;
+* every write of the batch (new chunks, rewritten tail chunks, new and updated summaries) is
+  one statement: four data-modifying CTEs, each reading its rows from arrays (``unnest``) that
+  psycopg sends in binary. They touch disjoint rows (new chunks take sequence numbers past the
+  tail, rewritten chunks are tails, new summaries are for keys with none), so running them
+  together in one snapshot is the same as running them one after the other.
+
+The statements are plain SQL with bound parameters only; the column lists come from the
+schema's tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from runlab.store.sql.schema import latest_metrics, metric_chunks
+
+__all__ = ["TAILS_SQL", "write_parameters", "write_sql"]
+
+#: Each key's last chunk and its summary, for keys given as one array (``keys``), in the tails
+#: query's column order. A key has a summary exactly when it has chunks: they are written
+#: together.
+TAILS_SQL = (
+    "SELECT s.key, c.seq, c.count AS chunk_count, c.max_step, c.data, s.value, s.is_nan, "
+    "s.timestamp, s.step, s.min_value, s.max_value, s.count FROM latest_metrics AS s "
+    "CROSS JOIN LATERAL (SELECT m.seq, m.count, m.max_step, m.data FROM metric_chunks AS m "
+    "WHERE m.run_id = s.run_id AND m.key = s.key ORDER BY m.seq DESC LIMIT 1) AS c "
+    "WHERE s.run_id = %(run_id)s AND s.key = ANY(%(keys)s::varchar[])"
+)
+
+
+def _pg_type(column: Any) -> str:
+    """The SQL type an array of ``column``'s values is cast to (its own type)."""
+    from sqlalchemy.dialects import postgresql
+
+    return str(column.type.compile(dialect=postgresql.dialect()))
+
+
+def _columns(table: Any, skip: tuple[str, ...]) -> list[tuple[str, str]]:
+    return [(c.name, _pg_type(c)) for c in table.columns if c.name not in skip]
+
+
+_CHUNK_COLUMNS = _columns(metric_chunks, ("run_id",))
+_SUMMARY_COLUMNS = _columns(latest_metrics, ("run_id",))
+
+
+def _unnest(prefix: str, columns: list[tuple[str, str]]) -> str:
+    arrays = ", ".join(f"%({prefix}{name})s::{sql_type}[]" for name, sql_type in columns)
+    names = ", ".join(f'"{name}"' for name, _ in columns)
+    return f"unnest({arrays}) AS v({names})"
+
+
+def _insert(table: str, prefix: str, columns: list[tuple[str, str]]) -> str:
+    names = ", ".join(f'"{name}"' for name, _ in columns)
+    return (
+        f"INSERT INTO {table} (run_id, {names}) SELECT %(run_id)s, {names} "
+        f"FROM {_unnest(prefix, columns)}"
+    )
+
+
+def _update(table: str, prefix: str, columns: list[tuple[str, str]], keys: Sequence[str]) -> str:
+    sets = ", ".join(f'"{name}" = v."{name}"' for name, _ in columns if name not in keys)
+    match = " AND ".join(f't."{name}" = v."{name}"' for name in keys)
+    return (
+        f"UPDATE {table} AS t SET {sets} FROM {_unnest(prefix, columns)} "
+        f"WHERE t.run_id = %(run_id)s AND {match}"
+    )
+
+
+#: The parts of the write statement: (writes field, parameter prefix, columns, SQL).
+_PARTS = (
+    ("chunk_inserts", "ci_", _CHUNK_COLUMNS, _insert("metric_chunks", "ci_", _CHUNK_COLUMNS)),
+    (
+        "chunk_updates",
+        "cu_",
+        _CHUNK_COLUMNS,
+        _update("metric_chunks", "cu_", _CHUNK_COLUMNS, ("key", "seq")),
+    ),
+    (
+        "summary_inserts",
+        "si_",
+        _SUMMARY_COLUMNS,
+        _insert("latest_metrics", "si_", _SUMMARY_COLUMNS),
+    ),
+    (
+        "summary_updates",
+        "su_",
+        _SUMMARY_COLUMNS,
+        _update("latest_metrics", "su_", _SUMMARY_COLUMNS, ("key",)),
+    ),
+)
+
+_WRITE_SQL: dict[tuple[bool, ...], str] = {}
+
+
+def write_sql(present: tuple[bool, ...]) -> str:
+    """The one statement that makes the writes whose parts are ``present`` (in _PARTS order)."""
+    found = _WRITE_SQL.get(present)
+    if found is None:
+        ctes = [
+            f"w{i} AS ({sql})"
+            for i, ((_, _, _, sql), used) in enumerate(zip(_PARTS, present, strict=True))
+            if used
+        ]
+        found = _WRITE_SQL[present] = f"WITH {', '.join(ctes)} SELECT 1"
+    return found
+
+
+def write_parameters(run_id: str, writes: Any) -> tuple[tuple[bool, ...], dict[str, Any]]:
+    """Which parts ``writes`` (a metric_series._Writes) needs, and the statement's parameters:
+    one array per column of each part's rows (rows as metric_series builds them, whose update
+    rows name the row they rewrite ``w_key``/``w_seq``)."""
+    present: list[bool] = []
+    values: dict[str, Any] = {"run_id": run_id}
+    for field_name, prefix, columns, _ in _PARTS:
+        rows: list[dict[str, Any]] = getattr(writes, field_name)
+        present.append(bool(rows))
+        if not rows:
+            continue
+        for name, _ in columns:
+            source = f"w_{name}" if name in ("key", "seq") and "w_key" in rows[0] else name
+            values[f"{prefix}{name}"] = [row[source] for row in rows]
+    return tuple(present), values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 
 import pytest
 
@@ -100,3 +101,25 @@ def test_inputs_and_model_links_load_with_their_runs(store: SqlTrackingStore) ->
     assert a.inputs.model_inputs == []
     assert b.inputs.model_inputs == [LoggedModelInput(used.model_id)]
     assert b.inputs.dataset_inputs == [] and b.outputs.model_outputs == []
+
+
+def test_postgresql_loads_a_page_in_one_round_trip(store: SqlTrackingStore) -> None:
+    """On PostgreSQL the loader's seven statements go out in one pipeline: libpq's trace of
+    the connection shows one answer cycle (one ReadyForQuery) for the whole page."""
+    if store._db.backend != "postgresql":
+        pytest.skip("pipelines are psycopg's")
+    ids = _fill(store, 3)
+    with store._db.read() as conn, tempfile.TemporaryFile() as trace:
+        conn.exec_driver_sql("SELECT 1")  # the transaction's BEGIN, outside the trace
+        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+        pgconn.trace(trace.fileno())
+        try:
+            runs = run_loader.load_runs(conn, ids)
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        messages = trace.read().decode()
+    for i, run in enumerate(runs):
+        _check(run, i)
+    assert messages.count("\tReadyForQuery") == 1
+    assert messages.count("\tExecute\t") == len(run_loader._STATEMENT_NAMES)

@@ -66,9 +66,16 @@ def test_postgresql_plans_every_search_for_its_own_values(
             "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
             "WHERE statement LIKE '%%sort_0%%'"
         ).all()
+        # The page's loader then goes back to PostgreSQL's own choice: its statements look up
+        # an array of ids, the same plan serves every call, and planning each would cost more.
+        loader_plans = conn.exec_driver_sql(
+            "SELECT generic_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE 'SELECT params.run_id%%'"
+        ).all()
     assert plans, "the search statement was not prepared: the check above proves nothing"
     assert all(generic == 0 for generic, _ in plans)
     assert max(custom for _, custom in plans) >= 6
+    assert loader_plans and max(generic for (generic,) in loader_plans) > 0
 
 
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["DriverStatement", "driver_statement", "execute"]
+__all__ = ["DriverStatement", "driver_statement", "execute", "execute_together"]
 
 
 @dataclass(frozen=True)
@@ -86,15 +86,49 @@ def execute(
         rows: list[Any] = cursor.fetchall()
         return rows
     except conn.dialect.loaded_dbapi.Error as exc:
-        dbapi_connection = conn.connection.dbapi_connection
-        dropped = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
-        if dropped:
-            conn.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(
-            sql,
-            parameters,
-            exc,
-            conn.dialect.loaded_dbapi.Error,
-            connection_invalidated=dropped,
-            dialect=conn.dialect,
-        ) from exc
+        raise _translated(conn, cursor, sql, parameters, exc) from exc
+
+
+def execute_together(conn: Connection, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
+    """Run several read statements ``(sql, parameters)`` on ``conn``; each one's rows, in order.
+
+    On psycopg they are sent in one pipeline, so the database answers all of them for one
+    round trip instead of one each; on any other driver they run one after the other.
+    Errors are raised as :func:`execute` raises them.
+    """
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    if not (conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"):
+        cursor = dbapi_connection.cursor()
+        try:
+            return [execute(conn, cursor, sql, parameters) for sql, parameters in statements]
+        finally:
+            cursor.close()
+    cursors = [dbapi_connection.cursor() for _ in statements]
+    sql, parameters = "", None
+    try:
+        with dbapi_connection.pipeline():
+            for cursor, (sql, parameters) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, parameters)
+        # Leaving the pipeline waited for every result; each cursor holds its own rows.
+        return [cursor.fetchall() for cursor in cursors]
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _translated(conn, cursors[0], sql, parameters, exc) from exc
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _translated(conn: Connection, cursor: Any, sql: str, parameters: Any, exc: Any) -> Any:
+    """The driver's error as SQLAlchemy's, with a dropped connection invalidated."""
+    dbapi_connection = conn.connection.dbapi_connection
+    dropped = conn.dialect.is_disconnect(exc, dbapi_connection, cursor)
+    if dropped:
+        conn.invalidate(exc)
+    return sa.exc.DBAPIError.instance(
+        sql,
+        parameters,
+        exc,
+        conn.dialect.loaded_dbapi.Error,
+        connection_invalidated=dropped,
+        dialect=conn.dialect,
+    )

@@ -38,7 +38,7 @@ from runlab.entities import (
     RunOutputs,
 )
 from runlab.store.sql import metric_series
-from runlab.store.sql.driver_sql import driver_statement, execute
+from runlab.store.sql.driver_sql import driver_statement, execute_together
 from runlab.store.sql.schema import (
     datasets,
     input_tags,
@@ -156,32 +156,43 @@ def _statements(dialect_name: str) -> _Statements:
     )
 
 
+#: The loader's statements, all sent at once on PostgreSQL (see :class:`_Reader`).
+_STATEMENT_NAMES = ("runs", "params", "tags", "latest", "inputs", "input_tags", "model_links")
+
+
 class _Reader:
-    """Runs the loader's statements for one batch of ids on one connection."""
+    """Runs the loader's statements for one batch of ids on one connection.
+
+    On PostgreSQL every statement is sent up front, in one pipeline, so a page costs one round
+    trip to the database instead of seven (each about a tenth of a millisecond of waiting, and
+    more when the database's process has to be woken). On SQLite a statement is a function
+    call, and each is run when it is asked for (the dataset tags only for runs with datasets).
+    """
 
     def __init__(self, conn: Connection, ids: list[str]) -> None:
         self._conn = conn
         self._ids = ids
-        self._driver = _driver_ids(conn.dialect.name)
-        if self._driver:
-            dialect_name = conn.dialect.name
-            # SQLite reads a JSON array of the ids (a str: SQLite 3.45+ takes a blob as JSONB).
-            self._value: Any = orjson.dumps(ids).decode() if dialect_name == "sqlite" else ids
-            self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         self._statements = _statements(conn.dialect.name)
+        self._fetched: dict[str, Sequence[Any]] = {}
+        self._driver = _driver_ids(conn.dialect.name)
+        # SQLite reads a JSON array of the ids (a str: SQLite 3.45+ takes a blob as JSONB).
+        self._value: Any = orjson.dumps(ids).decode() if conn.dialect.name == "sqlite" else ids
+        if self._driver and conn.dialect.name == "postgresql":
+            results = execute_together(conn, [self._bound(name) for name in _STATEMENT_NAMES])
+            self._fetched = dict(zip(_STATEMENT_NAMES, results, strict=True))
+
+    def _bound(self, name: str) -> tuple[str, Any]:
+        statement = driver_statement(self._conn.dialect, getattr(self._statements, name))
+        return statement.sql, statement.bind({"ids": self._value})
 
     def rows(self, name: str) -> Sequence[Any]:
         """Every row of one statement, as tuples in the statement's column order."""
-        if not self._driver:
-            return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
-        statement = driver_statement(self._conn.dialect, getattr(self._statements, name))
-        return execute(
-            self._conn, self._cursor, statement.sql, statement.bind({"ids": self._value})
-        )
-
-    def close(self) -> None:
+        found = self._fetched.get(name)
+        if found is not None:
+            return found
         if self._driver:
-            self._cursor.close()
+            return execute_together(self._conn, [self._bound(name)])[0]
+        return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
 
 
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
@@ -195,12 +206,9 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     model_inputs: dict[str, list[LoggedModelInput]] = {}
     for start in range(0, len(run_ids), _ID_BATCH):
         reader = _Reader(conn, list(run_ids[start : start + _ID_BATCH]))
-        try:
-            _load_batch(reader, infos, run_params, run_tags, run_metrics)
-            _load_inputs(reader, run_inputs)
-            _load_model_links(reader, model_outputs, model_inputs)
-        finally:
-            reader.close()
+        _load_batch(reader, infos, run_params, run_tags, run_metrics)
+        _load_inputs(reader, run_inputs)
+        _load_model_links(reader, model_outputs, model_inputs)
     return [
         Run(
             info=infos[run_id],

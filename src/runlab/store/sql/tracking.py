@@ -856,6 +856,10 @@ class SqlTrackingStore(LoggedModelMethods):
                 # took 220 ms against 5 ms. Both settings end with the transaction.
                 conn.exec_driver_sql(_PG_SEARCH_SETTINGS)
             ids = plan.run_ids(conn)
+            if self._db.backend == "postgresql":
+                # The loader's statements (one array of ids each) are the same every time:
+                # planned once, not per call, they cost about a third less.
+                conn.exec_driver_sql(_PG_LOADER_SETTINGS)
             found = load_runs(conn, ids[:max_results])
         token = (
             encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None
@@ -884,6 +888,9 @@ _PG_SEARCH_SETTINGS = (
     "SELECT set_config('join_collapse_limit', '1', true), "
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
+
+#: Back to PostgreSQL's own choice between per-call and kept plans, after the search statement.
+_PG_LOADER_SETTINGS = "SELECT set_config('plan_cache_mode', 'auto', true)"
 
 #: Experiments whose artifact location a store remembers before it starts over.
 _ARTIFACT_LOCATIONS_CACHED = 10_000

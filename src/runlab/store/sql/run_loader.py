@@ -169,7 +169,7 @@ class _Reader:
     call, and each is run when it is asked for (the dataset tags only for runs with datasets).
     """
 
-    def __init__(self, conn: Connection, ids: list[str]) -> None:
+    def __init__(self, conn: Connection, ids: list[str], settings_sql: str | None = None) -> None:
         self._conn = conn
         self._ids = ids
         self._statements = _statements(conn.dialect.name)
@@ -178,8 +178,13 @@ class _Reader:
         # SQLite reads a JSON array of the ids (a str: SQLite 3.45+ takes a blob as JSONB).
         self._value: Any = orjson.dumps(ids).decode() if conn.dialect.name == "sqlite" else ids
         if self._driver and conn.dialect.name == "postgresql":
-            results = execute_together(conn, [self._bound(name) for name in _STATEMENT_NAMES])
-            self._fetched = dict(zip(_STATEMENT_NAMES, results, strict=True))
+            first = [] if settings_sql is None else [(settings_sql, None)]
+            results = execute_together(
+                conn, first + [self._bound(name) for name in _STATEMENT_NAMES]
+            )
+            self._fetched = dict(zip(_STATEMENT_NAMES, results[len(first) :], strict=True))
+        elif settings_sql is not None:
+            conn.exec_driver_sql(settings_sql)
 
     def _bound(self, name: str) -> tuple[str, Any]:
         statement = driver_statement(self._conn.dialect, getattr(self._statements, name))
@@ -195,8 +200,14 @@ class _Reader:
         return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
 
 
-def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
-    """The runs with these ids, in the same order; ids that do not exist are left out."""
+def load_runs(
+    conn: Connection, run_ids: Sequence[str], *, settings_sql: str | None = None
+) -> list[Run]:
+    """The runs with these ids, in the same order; ids that do not exist are left out.
+
+    ``settings_sql`` (a statement that changes settings, say) runs first, in the same round
+    trip as the loader's statements where they are pipelined.
+    """
     infos: dict[str, RunInfo] = {}
     run_params: dict[str, dict[str, str]] = {}
     run_tags: dict[str, dict[str, str]] = {}
@@ -205,7 +216,9 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
     model_outputs: dict[str, list[LoggedModelOutput]] = {}
     model_inputs: dict[str, list[LoggedModelInput]] = {}
     for start in range(0, len(run_ids), _ID_BATCH):
-        reader = _Reader(conn, list(run_ids[start : start + _ID_BATCH]))
+        reader = _Reader(
+            conn, list(run_ids[start : start + _ID_BATCH]), settings_sql if start == 0 else None
+        )
         _load_batch(reader, infos, run_params, run_tags, run_metrics)
         _load_inputs(reader, run_inputs)
         _load_model_links(reader, model_outputs, model_inputs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 
 import numpy as np
 import pytest
@@ -391,3 +392,33 @@ def test_a_failure_after_the_points_are_written_rolls_them_back(
     assert store.get_run(run_id).data.metrics == {}
     with store._db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(metric_chunks)).scalar() == 0
+
+
+def test_postgresql_log_batch_round_trips(store: SqlTrackingStore, run_id: str) -> None:
+    """A metrics log-batch on PostgreSQL waits for the database four times: BEGIN, the run's
+    lock with the series' tails (one pipeline), the one write statement, COMMIT. libpq's trace
+    of the connection counts them (one ReadyForQuery per round trip)."""
+    if store._db.backend != "postgresql":
+        pytest.skip("round trips to PostgreSQL")
+    store.log_batch(run_id, metrics=[Metric(k, 0.5, 1, 0) for k in "abc"])  # tails to read
+    traced: list[object] = []
+
+    def trace(conn: sa.Connection) -> None:
+        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+        pgconn.trace(trace_file.fileno())
+        traced.append(pgconn)
+
+    with tempfile.TemporaryFile() as trace_file:
+        sa.event.listen(store._db.engine, "begin", trace)
+        try:
+            store.log_batch(run_id, metrics=[Metric(k, 1.5, 2, s) for s in (1, 2) for k in "abc"])
+        finally:
+            sa.event.remove(store._db.engine, "begin", trace)
+            for pgconn in traced:
+                pgconn.untrace()  # type: ignore[attr-defined]
+        trace_file.seek(0)
+        messages = trace_file.read().decode()
+    assert len(traced) == 1
+    assert messages.count("\tReadyForQuery") == 4
+    for key in "abc":
+        assert [m.step for m in store.get_metric_history(run_id, key)] == [0, 1, 2]

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from runlab.entities import Metric, MetricColumns, MetricHistory
 from runlab.store.sql import metric_codec, pg_metric_writes
-from runlab.store.sql.driver_sql import driver_statement, execute
+from runlab.store.sql.driver_sql import driver_statement, execute, execute_together
 from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
 
 if TYPE_CHECKING:
@@ -351,31 +351,39 @@ def _group_rounds(
 
 
 def append_metrics(
-    conn: Connection, run_id: str, by_key: dict[str, KeyPoints], *, run_locked: bool = False
+    conn: Connection, run_id: str, by_key: dict[str, KeyPoints], *, locked: LockedRun | None = None
 ) -> None:
     """Append grouped points (see :func:`group_points`) to their chunks and refresh
     latest_metrics, inside the caller's transaction.
 
-    Up to 100 keys, this costs one read and at most four executemany writes, plus the run's
-    lock (see :func:`lock_run`) unless the caller already took it (``run_locked``).
+    Up to 100 keys, this costs one read and at most four executemany writes (on PostgreSQL one
+    statement), plus the run's lock (see :func:`lock_run`) unless the caller already took it
+    (``locked``, with the tails it read then, if any).
     """
     if not by_key:
         return
-    if not run_locked:
-        lock_run(conn, run_id)
+    if locked is None:
+        locked = lock_run(conn, run_id, list(by_key))
     cursor = _driver_cursor(conn)
     try:
-        _append(conn, cursor, run_id, by_key)
+        _append(conn, cursor, run_id, by_key, locked.tails)
     finally:
         if cursor is not None:
             cursor.close()
 
 
-def _append(conn: Connection, cursor: Any, run_id: str, by_key: dict[str, KeyPoints]) -> None:
+def _append(
+    conn: Connection,
+    cursor: Any,
+    run_id: str,
+    by_key: dict[str, KeyPoints],
+    tails: dict[str, _Tail] | None,
+) -> None:
     import numpy as np
 
     # A key's summary and its chunks are written together, so one row holds both (or neither).
-    tails = _select_tails(conn, cursor, run_id, list(by_key))
+    if tails is None:
+        tails = _select_tails(conn, cursor, run_id, list(by_key))
     writes = _Writes()
     for key, points in by_key.items():
         tail = tails.get(key)
@@ -438,32 +446,46 @@ def locks_runs(conn: Connection) -> bool:
     return conn.dialect.name != "sqlite"
 
 
-def lock_run(conn: Connection, run_id: str) -> str | None:
-    """Serialise metric appends to one run across connections, processes and servers; the
-    run's lifecycle stage (None if there is no such run; always None on SQLite).
+@dataclass(frozen=True, slots=True)
+class LockedRun:
+    """What :func:`lock_run` read while it took the run's lock."""
+
+    #: The run's lifecycle stage; None if there is no such run, and always on SQLite.
+    stage: str | None
+    #: The keys' tails (see :func:`_select_tails`), when they were read in the same round trip.
+    tails: dict[str, _Tail] | None = None
+
+
+def lock_run(conn: Connection, run_id: str, keys: list[str] | None = None) -> LockedRun:
+    """Serialise metric appends to one run across connections, processes and servers; what
+    the run's row says, and on PostgreSQL the tails of ``keys`` too.
 
     An append reads each key's tail chunk and rewrites it; two transactions doing that at once
     on PostgreSQL or MySQL (read committed, no table lock) would each rewrite the tail they
     read, and the points of one would be lost. SQLite needs no lock: its writers already take
     turns on the whole file.
+
+    On PostgreSQL the tails query goes out in the same pipeline as the lock. The database runs
+    the two in order, and the tails query takes its snapshot when it starts, after the lock is
+    granted, so it sees everything the previous holder of the lock wrote.
     """
     dialect = conn.dialect.name
     if dialect == "sqlite":
-        return None
+        return LockedRun(None)
     # PostgreSQL: FOR NO KEY UPDATE, which does not wait for (or deadlock with) the key-share
     # locks that inserts referencing the run hold. MySQL: FOR UPDATE (deadlocks are retried).
     statement = _LOCK_RUN_PG if dialect == "postgresql" else _LOCK_RUN_MYSQL
-    cursor = _driver_cursor(conn)
-    if cursor is None:
+    if _driver_cursor_kind(conn) != "postgresql":
         row = conn.execute(statement, {"run_id": run_id}).first()
-    else:
-        try:
-            driver = driver_statement(conn.dialect, statement)
-            rows = execute(conn, cursor, driver.sql, driver.bind({"run_id": run_id}))
-        finally:
-            cursor.close()
-        row = rows[0] if rows else None
-    return None if row is None else str(row[-1])
+        return LockedRun(None if row is None else str(row[-1]))
+    lock = driver_statement(conn.dialect, statement)
+    statements = [(lock.sql, lock.bind({"run_id": run_id}))]
+    if keys:
+        statements.append((pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": keys}))
+    results = execute_together(conn, statements)
+    row = results[0][0] if results[0] else None
+    tails = {found[0]: _Tail(*found) for found in results[1]} if keys else None
+    return LockedRun(None if row is None else str(row[-1]), tails)
 
 
 @dataclass
@@ -494,19 +516,25 @@ class _Writes:
                 execute(conn, cursor, driver.sql, list(map(driver.bind, rows)), many=True)
 
 
+def _driver_cursor_kind(conn: Connection) -> str | None:
+    """ "sqlite" or "postgresql" where :func:`_driver_cursor` gives a cursor, else None."""
+    dialect = conn.dialect
+    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
+        return "sqlite"
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        return "postgresql"
+    return None
+
+
 def _driver_cursor(conn: Connection) -> Any:
     """A DBAPI cursor of ``conn`` (same transaction) when its driver is the standard library's
     SQLite or psycopg, whose parameter styles the driver statements are compiled for; None on
     any other driver (MySQL/MariaDB keep SQLAlchemy's executemany)."""
-    dialect = conn.dialect
-    dbapi_connection = conn.connection.dbapi_connection
-    if dialect.name == "sqlite" and dialect.driver == "pysqlite":
-        if not isinstance(dbapi_connection, sqlite3.Connection):
-            return None
-        return dbapi_connection.cursor()
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        return dbapi_connection.cursor()  # type: ignore[union-attr]
-    return None
+    kind = _driver_cursor_kind(conn)
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    if kind is None or (kind == "sqlite" and not isinstance(dbapi_connection, sqlite3.Connection)):
+        return None
+    return dbapi_connection.cursor()
 
 
 # Statements built once: SQLAlchemy then reuses their compiled form on every batch.

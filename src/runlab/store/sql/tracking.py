@@ -657,23 +657,23 @@ class SqlTrackingStore(LoggedModelMethods):
         points = metric_series.group_points(metrics) if metrics else {}
 
         def work(conn: Connection) -> None:
-            locked = False
+            locked = None
             if new_params:
                 self._insert_params(conn, run_id, new_params)
             elif metrics and metric_series.locks_runs(conn):
-                # The lock the metric append needs reads the run's state too: one round trip.
+                # The lock the metric append needs reads the run's state too (and, on
+                # PostgreSQL, the series' tails): one round trip.
                 _check_run_id(run_id)
-                stage = metric_series.lock_run(conn, run_id)
-                if stage is None:
+                locked = metric_series.lock_run(conn, run_id, list(points))
+                if locked.stage is None:
                     raise _run_not_found(run_id)
-                _check_active(stage, run_id)
-                locked = True
+                _check_active(locked.stage, run_id)
             else:
                 self._active_run_row(conn, run_id)
             if tags:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
-                metric_series.append_metrics(conn, run_id, points, run_locked=locked)
+                metric_series.append_metrics(conn, run_id, points, locked=locked)
                 if type(metrics) is not MetricColumns and any(map(_MODEL_ID_OF, metrics)):
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import math
 
-from runlab.entities import Metric, Run, RunData, RunInfo, RunInputs, RunOutputs
+import orjson
+
+from runlab.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Metric,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunOutputs,
+    RunRows,
+)
 from runlab.server import wire
 
 
@@ -89,3 +104,46 @@ def test_a_runs_latest_points_keep_special_values_and_their_links() -> None:
     assert out["data"]["params"] == [{"key": "lr", "value": "0.1"}]
     assert out["data"]["tags"] == [{"key": "t", "value": "v"}]
     assert out["inputs"] == {}
+
+
+def _rows() -> RunRows:
+    """Two runs: one with every part (special values, datasets, model links), one bare."""
+    full, bare = "r1", "r2"
+    return RunRows(
+        run_ids=[full, bare],
+        infos={full: _info(), bare: _info(run_id=bare, run_name="b", end_time=9)},
+        params={full: {"a": "1", "b": "2"}},
+        tags={full: {"mlflow.runName": "x", "t": "v"}},
+        latest_points={
+            full: {
+                "loss": Metric("loss", 0.25, 10, 3),
+                "nan": Metric("nan", math.nan, 11, 4),
+                "inf": Metric("inf", math.inf, 12, 5),
+            }
+        },
+        dataset_inputs={
+            full: [
+                DatasetInput(
+                    Dataset("train", "d1", "local", "/data", '{"a": 1}'), [InputTag("k", "v")]
+                )
+            ]
+        },
+        model_inputs={full: [LoggedModelInput("m-in")]},
+        model_outputs={full: [LoggedModelOutput("m-out", 7)]},
+    )
+
+
+def test_runs_from_rows_are_the_messages_of_the_same_runs_as_entities() -> None:
+    """The search answer's path (rows straight to messages) and the entity path (get-run)
+    give the same JSON, part for part."""
+    rows = _rows()
+    direct = wire.runs_with_models(rows)
+    assert orjson.dumps(direct) == orjson.dumps([wire.run_with_models(r) for r in rows.runs()])
+    full, bare = direct
+    assert full["data"]["metrics"][1] == {"key": "nan", "value": "NaN", "timestamp": 11, "step": 4}
+    assert full["data"]["metrics"][2]["value"] == "Infinity"
+    assert full["inputs"]["model_inputs"] == [{"model_id": "m-in"}]
+    assert full["outputs"] == {"model_outputs": [{"model_id": "m-out", "step": 7}]}
+    assert full["inputs"]["dataset_inputs"][0]["tags"] == [{"key": "k", "value": "v"}]
+    assert bare == {"info": wire.run_info(rows.infos["r2"]), "data": {}, "inputs": {}}
+    assert RunRows.empty().runs() == [] and wire.runs_with_models(RunRows.empty()) == []

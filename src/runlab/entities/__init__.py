@@ -23,6 +23,7 @@ from runlab.entities.registry import (
     RegistryEvent,
 )
 from runlab.entities.run import Run, RunData, RunInfo
+from runlab.entities.run_rows import RunRows
 
 __all__ = [
     "STAGES",
@@ -51,6 +52,7 @@ __all__ = [
     "RunInfo",
     "RunInputs",
     "RunOutputs",
+    "RunRows",
     "RunStatus",
     "RunTag",
     "ViewType",

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from runlab.entities import DatasetInput, Experiment, FileInfo, Metric, Run, RunInfo
+from runlab.entities import (
+    DatasetInput,
+    Experiment,
+    FileInfo,
+    LoggedModelInput,
+    LoggedModelOutput,
+    Metric,
+    Run,
+    RunInfo,
+    RunRows,
+)
 from runlab.protocol import encode_double
 
 double = encode_double
@@ -121,23 +131,45 @@ def dataset_input(item: DatasetInput) -> dict[str, Any]:
 
 def run(r: Run) -> dict[str, Any]:
     """A Run message. RunData carries the latest point of each metric."""
-    # Built field by field rather than through _drop_empty: search answers hold hundreds of
-    # runs, and this is their hot path.
-    run_data = r.data
-    points = run_data.latest_points
+    return _run_message(r.info, _metrics(r), r.data.params, r.data.tags, r.inputs.dataset_inputs)
+
+
+def _metrics(r: Run) -> list[dict[str, Any]]:
+    points = r.data.latest_points
+    return [
+        _latest_point(points[key]) if key in points else {"key": key, "value": double(value)}
+        for key, value in r.data.metrics.items()
+    ]
+
+
+def _run_message(
+    info: RunInfo,
+    metrics: list[dict[str, Any]],
+    params: dict[str, str],
+    tags: dict[str, str],
+    dataset_inputs: list[DatasetInput],
+    model_inputs: list[LoggedModelInput] | None = None,
+    model_outputs: list[LoggedModelOutput] | None = None,
+) -> dict[str, Any]:
+    """A Run message from its parts; with MLflow 3's model links when given (left out when
+    empty). Built field by field rather than through _drop_empty: search answers hold hundreds
+    of runs, and this is their hot path."""
     data: dict[str, Any] = {}
-    if run_data.metrics:
-        data["metrics"] = [
-            _latest_point(points[key]) if key in points else {"key": key, "value": double(value)}
-            for key, value in run_data.metrics.items()
-        ]
-    if run_data.params:
-        data["params"] = [{"key": k, "value": v} for k, v in run_data.params.items()]
-    if run_data.tags:
-        data["tags"] = [{"key": k, "value": v} for k, v in run_data.tags.items()]
-    out: dict[str, Any] = {"info": run_info(r.info), "data": data}
-    dataset_inputs = [dataset_input(d) for d in r.inputs.dataset_inputs]
-    out["inputs"] = {"dataset_inputs": dataset_inputs} if dataset_inputs else {}
+    if metrics:
+        data["metrics"] = metrics
+    if params:
+        data["params"] = [{"key": k, "value": v} for k, v in params.items()]
+    if tags:
+        data["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
+    out: dict[str, Any] = {"info": run_info(info), "data": data}
+    inputs = [dataset_input(d) for d in dataset_inputs]
+    out["inputs"] = {"dataset_inputs": inputs} if inputs else {}
+    if model_inputs:
+        out["inputs"]["model_inputs"] = [{"model_id": m.model_id} for m in model_inputs]
+    if model_outputs:
+        out["outputs"] = {
+            "model_outputs": [{"model_id": m.model_id, "step": m.step} for m in model_outputs]
+        }
     return out
 
 
@@ -154,14 +186,32 @@ def file_info(f: FileInfo) -> dict[str, Any]:
 
 def run_with_models(r: Run) -> dict[str, Any]:
     """A Run message including MLflow 3's model inputs and outputs (left out when empty)."""
-    out = run(r)
-    model_inputs = [{"model_id": m.model_id} for m in r.inputs.model_inputs]
-    if model_inputs:
-        out["inputs"]["model_inputs"] = model_inputs
-    model_outputs = [{"model_id": m.model_id, "step": m.step} for m in r.outputs.model_outputs]
-    if model_outputs:
-        out["outputs"] = {"model_outputs": model_outputs}
-    return out
+    return _run_message(
+        r.info,
+        _metrics(r),
+        r.data.params,
+        r.data.tags,
+        r.inputs.dataset_inputs,
+        r.inputs.model_inputs,
+        r.outputs.model_outputs,
+    )
+
+
+def runs_with_models(rows: RunRows) -> list[dict[str, Any]]:
+    """:func:`run_with_models` for each run of ``rows``, without making Run entities first."""
+    no_params: dict[str, str] = {}
+    return [
+        _run_message(
+            rows.infos[run_id],
+            [_latest_point(point) for point in rows.latest_points.get(run_id, {}).values()],
+            rows.params.get(run_id, no_params),
+            rows.tags.get(run_id, no_params),
+            rows.dataset_inputs.get(run_id, []),
+            rows.model_inputs.get(run_id),
+            rows.model_outputs.get(run_id),
+        )
+        for run_id in rows.run_ids
+    ]
 
 
 def _double_column(values: Any) -> list[Any]:

@@ -25,6 +25,7 @@ from runlab.entities import (
     RegistryEvent,
     Run,
     RunInfo,
+    RunRows,
     RunTag,
 )
 
@@ -221,6 +222,29 @@ class ReadableExperimentSearch(Protocol):
     ) -> PagedList[Experiment]:
         """One page of the experiments matching the filter that are in ``readable`` (all when
         None)."""
+        ...
+
+
+@runtime_checkable
+class RunRowsSearch(Protocol):
+    """A runs search that answers with grouped values (:class:`RunRows`) instead of entities.
+
+    For a caller that only re-shapes the runs (the server's JSON answers), making a Run object
+    tree for each run of a page costs about as much as the re-shaping. Separate from
+    :class:`TrackingStore` like the protocols below: the SQL store implements it, and a caller
+    falls back to ``search_runs`` for a store that does not.
+    """
+
+    def search_run_rows(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = 1,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[RunRows, str | None]:
+        """One page of runs matching the filter as RunRows, and the next page's token."""
         ...
 
 

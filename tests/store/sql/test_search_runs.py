@@ -47,6 +47,29 @@ def test_filter_and_order(store: SqlTrackingStore, runs: tuple[str, list[str]]) 
     assert [r.info.run_id for r in either] == [ids[0], ids[2], ids[3], ids[4], ids[5]]
 
 
+def test_search_run_rows_are_the_search_runs_page(
+    store: SqlTrackingStore, runs: tuple[str, list[str]]
+) -> None:
+    """The server's path (grouped rows) holds the same runs, in the same order and with the
+    same page token, as search_runs."""
+    exp_id, ids = runs
+    token, seen = None, []
+    for _ in range(2):  # four matches, two pages
+        rows, rows_token = store.search_run_rows(
+            [exp_id], "params.model = 'cnn' OR tags.split = 'b'", max_results=2, page_token=token
+        )
+        page = store.search_runs(
+            [exp_id], "params.model = 'cnn' OR tags.split = 'b'", max_results=2, page_token=token
+        )
+        assert rows.runs() == list(page) and rows_token == page.token
+        assert rows.run_ids == [r.info.run_id for r in page]
+        seen += rows.run_ids
+        token = page.token
+    assert token is None and sorted(seen) == sorted(ids[i] for i in (1, 3, 4, 5))
+    nothing, no_token = store.search_run_rows([])
+    assert nothing.run_ids == [] and no_token is None
+
+
 def test_postgresql_plans_every_search_for_its_own_values(
     store: SqlTrackingStore, runs: tuple[str, list[str]]
 ) -> None:

@@ -48,6 +48,7 @@ from runlab.server.endpoint import Endpoint
 from runlab.server.json_body import MAX_JSON_DEPTH, decode_json, nesting_exceeds
 from runlab.server.request_fields import RequestFields, missing_value, run_id_of
 from runlab.server.routes.experiments import VIEW_TYPES
+from runlab.store.base import RunRowsSearch
 
 T = TypeVar("T")
 
@@ -302,14 +303,23 @@ def search(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     experiment_ids = filtering.readable_experiment_ids(
         experiment_ids, filtering.search_restriction(ctx.auth, f.principal, "experiment")
     )
-    page = ctx.tracking_store.search_runs(
-        experiment_ids, filter_string, view_type, max_results, order_by, page_token
-    )
+    store = ctx.tracking_store
+    if isinstance(store, RunRowsSearch):
+        # Straight from the rows to the answer's shapes, with no Run objects in between.
+        rows, token = store.search_run_rows(
+            experiment_ids, filter_string, view_type, max_results, order_by, page_token
+        )
+        runs = wire.runs_with_models(rows)
+    else:
+        page = store.search_runs(
+            experiment_ids, filter_string, view_type, max_results, order_by, page_token
+        )
+        runs, token = [wire.run_with_models(r) for r in page], page.token
     out: dict[str, Any] = {}
-    if page:
-        out["runs"] = [wire.run_with_models(r) for r in page]
-    if page.token:
-        out["next_page_token"] = page.token
+    if runs:
+        out["runs"] = runs
+    if token:
+        out["next_page_token"] = token
     return out
 
 

@@ -32,10 +32,8 @@ from runlab.entities import (
     LoggedModelOutput,
     Metric,
     Run,
-    RunData,
     RunInfo,
-    RunInputs,
-    RunOutputs,
+    RunRows,
 )
 from runlab.store.sql import metric_series
 from runlab.store.sql.driver_sql import driver_statement, execute_together
@@ -205,6 +203,16 @@ def load_runs(
 ) -> list[Run]:
     """The runs with these ids, in the same order; ids that do not exist are left out.
 
+    ``settings_sql`` as for :func:`load_run_rows`.
+    """
+    return load_run_rows(conn, run_ids, settings_sql=settings_sql).runs()
+
+
+def load_run_rows(
+    conn: Connection, run_ids: Sequence[str], *, settings_sql: str | None = None
+) -> RunRows:
+    """:func:`load_runs` without making the entities: the runs' values grouped by run.
+
     ``settings_sql`` (a statement that changes settings, say) runs first, in the same round
     trip as the loader's statements where they are pipelined.
     """
@@ -222,24 +230,16 @@ def load_runs(
         _load_batch(reader, infos, run_params, run_tags, run_metrics)
         _load_inputs(reader, run_inputs)
         _load_model_links(reader, model_outputs, model_inputs)
-    return [
-        Run(
-            info=infos[run_id],
-            data=RunData(
-                metrics={k: m.value for k, m in run_metrics.get(run_id, {}).items()},
-                params=run_params.get(run_id, {}),
-                tags=run_tags.get(run_id, {}),
-                latest_points=run_metrics.get(run_id, {}),
-            ),
-            inputs=RunInputs(
-                dataset_inputs=run_inputs.get(run_id, []),
-                model_inputs=model_inputs.get(run_id, []),
-            ),
-            outputs=RunOutputs(model_outputs=model_outputs.get(run_id, [])),
-        )
-        for run_id in run_ids
-        if run_id in infos
-    ]
+    return RunRows(
+        run_ids=[run_id for run_id in run_ids if run_id in infos],
+        infos=infos,
+        params=run_params,
+        tags=run_tags,
+        latest_points=run_metrics,
+        dataset_inputs=run_inputs,
+        model_inputs=model_inputs,
+        model_outputs=model_outputs,
+    )
 
 
 def _load_batch(

@@ -31,6 +31,7 @@ from runlab.entities import (
     Run,
     RunData,
     RunInfo,
+    RunRows,
     RunStatus,
     RunTag,
     ViewType,
@@ -57,7 +58,7 @@ from runlab.store.sql.engine import Database
 from runlab.store.sql.experiment_activity import experiment_activity
 from runlab.store.sql.experiment_keys import experiment_keys
 from runlab.store.sql.logged_models import LoggedModelMethods
-from runlab.store.sql.run_loader import load_runs
+from runlab.store.sql.run_loader import load_run_rows, load_runs
 from runlab.store.sql.run_names import generate_run_name
 from runlab.store.sql.search_compiler import select_experiment_ids
 from runlab.store.sql.search_plan import PreparedSearches, RunSearchPlan, WalkDecisions
@@ -826,6 +827,21 @@ class SqlTrackingStore(LoggedModelMethods):
         page_token: str | None = None,
     ) -> PagedList[Run]:
         """One page of runs of these experiments that match the filter, in order."""
+        rows, token = self.search_run_rows(
+            experiment_ids, filter_string, run_view_type, max_results, order_by, page_token
+        )
+        return PagedList(rows.runs(), token)
+
+    def search_run_rows(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> tuple[RunRows, str | None]:
+        """:meth:`search_runs` as grouped values (see RunRows) and the next page's token."""
         if isinstance(experiment_ids, (str, int)):
             experiment_ids = [str(experiment_ids)]
         exp_ids = sorted({store_validation.search_experiment_id(e) for e in experiment_ids})
@@ -836,7 +852,7 @@ class SqlTrackingStore(LoggedModelMethods):
         fingerprint = query_fingerprint(filter_string, order_by, ("runs", vt, *exp_ids))
         offset = decode_page_token(page_token, fingerprint)
         if not exp_ids:
-            return PagedList([], None)
+            return RunRows.empty(), None
         self._db.refresh_search_statistics()
         # One row more than the page tells whether there is a next page.
         prepared = self._prepared_searches.get(
@@ -858,7 +874,7 @@ class SqlTrackingStore(LoggedModelMethods):
             ids = plan.run_ids(conn)
             # On PostgreSQL the loader's statements (one array of ids each) are the same every
             # time: planned once, not per call, they cost about a third less.
-            found = load_runs(
+            found = load_run_rows(
                 conn,
                 ids[:max_results],
                 settings_sql=_PG_LOADER_SETTINGS if self._db.backend == "postgresql" else None,
@@ -866,7 +882,7 @@ class SqlTrackingStore(LoggedModelMethods):
         token = (
             encode_page_token(offset + max_results, fingerprint) if len(ids) > max_results else None
         )
-        return PagedList(found, token)
+        return found, token
 
     def get_metric_downsampled(
         self,

@@ -11,6 +11,7 @@ migrated database with no rows instead, kept from test to test (see support/kept
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -91,6 +92,21 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
         kept.checkin(backend, kinds[0], admin_url)
         return
+    with fresh_database(backend, tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_database(backend: str, folder: Path) -> Iterator[str]:
+    """A URL of a new, empty database on ``backend`` (an SQLite file in ``folder``), dropped
+    afterwards; skips the test when the backend's server is unreachable. For fixtures of a
+    wider scope than one test (see ``db_url`` for one test's database)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'runlab.db'}"
+        return
+    admin_url = POSTGRES_ADMIN_URL if backend == "postgresql" else MYSQL_ADMIN_URL
+    if not _server_reachable(admin_url):
+        pytest.skip(f"{backend} server not reachable at {admin_url}")
     name = f"runlab_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

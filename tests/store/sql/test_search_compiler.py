@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 
+from conftest import fresh_database
 from runlab.entities import ViewType
 from runlab.errors import InvalidParameter
 from runlab.store.sql import schema, search_plan
@@ -212,16 +213,21 @@ class Db:
             return [int(i) for i in conn.execute(stmt).scalars()]
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Db]:
-    engine = sa.create_engine(db_url)
-    schema.metadata.create_all(engine)
-    with engine.begin() as conn:
-        _populate(conn)
-    try:
-        yield Db(engine)
-    finally:
-        engine.dispose()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql", "mysql"])
+def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Db]:
+    """One populated database per backend for the whole module: every test here only reads
+    (the hostile-filter test checks the tables are still whole), and creating, migrating and
+    filling a database per test cost most of this module's time."""
+    folder = tmp_path_factory.mktemp("search-compiler")
+    with fresh_database(request.param, folder) as url:
+        engine = sa.create_engine(url)
+        schema.metadata.create_all(engine)
+        with engine.begin() as conn:
+            _populate(conn)
+        try:
+            yield Db(engine)
+        finally:
+            engine.dispose()
 
 
 def _check(db: Db, cases: Sequence[tuple[str, list[str]]], **kwargs: object) -> None:

@@ -169,6 +169,14 @@ def test_a_killed_supervisor_still_ends_the_run(tmp_path: Path, uri: str) -> Non
     assert Client(uri).get_run(submitted.run_id).info.status == "KILLED"
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C's signal at its default, as a shell starts a command. A program started with
+    SIGINT ignored keeps ignoring it (Python installs its KeyboardInterrupt handler only when
+    it is not), and the process running the tests may have it ignored: then `runlab run`
+    never heard the Ctrl-C below, and the test waited for it until its timeout."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(tmp_path: Path, uri: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "runlab.cli", "run", *args, "--tracking-uri", uri],
@@ -177,6 +185,7 @@ def _cli(tmp_path: Path, uri: str, *args: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # so the signal below reaches only this `runlab run`
+        preexec_fn=_as_from_a_terminal,
     )
 
 

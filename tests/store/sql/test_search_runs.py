@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from runlab.entities import Metric, Param, RunTag, ViewType
 from runlab.errors import InvalidParameter
@@ -68,6 +71,39 @@ def test_search_run_rows_are_the_search_runs_page(
     assert token is None and sorted(seen) == sorted(ids[i] for i in (1, 3, 4, 5))
     nothing, no_token = store.search_run_rows([])
     assert nothing.run_ids == [] and no_token is None
+
+
+def test_a_postgresql_search_page_takes_five_round_trips(
+    store: SqlTrackingStore, runs: tuple[str, list[str]]
+) -> None:
+    """BEGIN, the planner settings, the search, the page's loader (one pipeline), COMMIT:
+    libpq's trace of the connection shows one ReadyForQuery per round trip (docs/server.md)."""
+    if store._db.backend != "postgresql":
+        pytest.skip("round trips to PostgreSQL")
+    exp_id, ids = runs
+    # The first search also checks the planner statistics (at most every 30 s per process).
+    store.search_runs([exp_id], order_by=["metrics.acc"], max_results=2)
+    traced: list[Any] = []
+
+    def trace(conn: sa.Connection) -> None:
+        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
+        pgconn.trace(trace_file.fileno())
+        traced.append(pgconn)
+
+    with tempfile.TemporaryFile() as trace_file:
+        sa.event.listen(store._db.engine, "begin", trace)
+        try:
+            # The page fills from the runs that have an acc (one statement; see search_plan).
+            page = store.search_runs([exp_id], order_by=["metrics.acc"], max_results=2)
+        finally:
+            sa.event.remove(store._db.engine, "begin", trace)
+            for pgconn in traced:
+                pgconn.untrace()
+        trace_file.seek(0)
+        messages = trace_file.read().decode()
+    assert [r.info.run_id for r in page] == [ids[0], ids[1]]
+    assert len(traced) == 1
+    assert messages.count("\tReadyForQuery") == 5
 
 
 def test_postgresql_plans_every_search_for_its_own_values(

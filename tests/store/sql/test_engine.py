@@ -129,3 +129,23 @@ def test_sqlite_connections_map_the_file_and_keep_a_larger_page_cache(tmp_path: 
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
     finally:
         db.dispose()
+
+
+def test_psycopg_connections_prepare_a_statement_from_its_second_run(db_url: str) -> None:
+    """The hot statements (a search page's loader, a log-batch's lock, tails and writes) are
+    the same on every call: a new pooled connection stops parsing and planning them after one
+    call, not after psycopg's default of five."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("psycopg's setting")
+    engine = engine_module.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.connection.dbapi_connection.prepare_threshold == 1  # type: ignore[union-attr]
+            for _ in range(2):
+                conn.exec_driver_sql("SELECT %(x)s::int", {"x": 1})
+            prepared = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1::int%%'"
+            ).scalar_one()
+        assert prepared == 1
+    finally:
+        engine.dispose()

@@ -68,6 +68,12 @@ def create_engine(url: str) -> Engine:
         # Gap locks under REPEATABLE READ make concurrent log-batch inserts deadlock-prone.
         kwargs["isolation_level"] = "READ COMMITTED"
         kwargs["connect_args"] = {"charset": "utf8mb4"}
+    elif sa.engine.make_url(url).get_driver_name() == "psycopg":
+        # psycopg prepares a statement on a connection once it has run it this many times
+        # before (its default is 5). The hot statements (a search page's loader, a log-batch's
+        # lock, tails and writes) are the same on every call: prepared from their second run,
+        # a new pooled connection stops parsing and planning them after one call, not five.
+        kwargs["connect_args"] = {"prepare_threshold": 1}
     engine = sa.create_engine(url, **kwargs)
     _ping_idle_connections(engine)
     return engine

@@ -907,8 +907,10 @@ _PG_SEARCH_SETTINGS = (
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
 )
 
-#: Back to PostgreSQL's own choice between per-call and kept plans, after the search statement.
-_PG_LOADER_SETTINGS = "SELECT set_config('plan_cache_mode', 'auto', true)"
+#: Kept plans for the page's loader, after the search statement's per-call plan: its statements
+#: look up an array of ids, which one plan serves whatever the ids (PostgreSQL's own choice,
+#: 'auto', plans the first five calls of each for their values before it keeps one).
+_PG_LOADER_SETTINGS = "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
 
 #: Experiments whose artifact location a store remembers before it starts over.
 _ARTIFACT_LOCATIONS_CACHED = 10_000

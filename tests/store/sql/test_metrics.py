@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from runlab.errors import InvalidParameter, RunlabError, RunNotFound
 from runlab.store.sql import metric_series
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 from runlab.store.sql.tracking import SqlTrackingStore
+from support.pg_trace import traced
 
 
 @pytest.fixture
@@ -401,24 +401,9 @@ def test_postgresql_log_batch_round_trips(store: SqlTrackingStore, run_id: str) 
     if store._db.backend != "postgresql":
         pytest.skip("round trips to PostgreSQL")
     store.log_batch(run_id, metrics=[Metric(k, 0.5, 1, 0) for k in "abc"])  # tails to read
-    traced: list[object] = []
-
-    def trace(conn: sa.Connection) -> None:
-        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
-        pgconn.trace(trace_file.fileno())
-        traced.append(pgconn)
-
-    with tempfile.TemporaryFile() as trace_file:
-        sa.event.listen(store._db.engine, "begin", trace)
-        try:
-            store.log_batch(run_id, metrics=[Metric(k, 1.5, 2, s) for s in (1, 2) for k in "abc"])
-        finally:
-            sa.event.remove(store._db.engine, "begin", trace)
-            for pgconn in traced:
-                pgconn.untrace()  # type: ignore[attr-defined]
-        trace_file.seek(0)
-        messages = trace_file.read().decode()
-    assert len(traced) == 1
-    assert messages.count("\tReadyForQuery") == 4
+    with traced(store._db.engine) as trace:
+        store.log_batch(run_id, metrics=[Metric(k, 1.5, 2, s) for s in (1, 2) for k in "abc"])
+    assert len(trace.connections) == 1
+    assert trace.round_trips == 4
     for key in "abc":
         assert [m.step for m in store.get_metric_history(run_id, key)] == [0, 1, 2]

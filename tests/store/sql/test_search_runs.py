@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import math
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from runlab.entities import Metric, Param, RunTag, ViewType
 from runlab.errors import InvalidParameter
 from runlab.store.sql import search_plan
 from runlab.store.sql.tracking import SqlTrackingStore
+from support.pg_trace import traced
 
 
 @pytest.fixture
@@ -85,27 +83,12 @@ def test_a_postgresql_search_page_takes_five_round_trips(
     # the second prepares the statements it runs again (one extra round trip, once).
     for _ in range(2):
         store.search_runs([exp_id], order_by=["metrics.acc"], max_results=2)
-    traced: list[Any] = []
-
-    def trace(conn: sa.Connection) -> None:
-        pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
-        pgconn.trace(trace_file.fileno())
-        traced.append(pgconn)
-
-    with tempfile.TemporaryFile() as trace_file:
-        sa.event.listen(store._db.engine, "begin", trace)
-        try:
-            # The page fills from the runs that have an acc (one statement; see search_plan).
-            page = store.search_runs([exp_id], order_by=["metrics.acc"], max_results=2)
-        finally:
-            sa.event.remove(store._db.engine, "begin", trace)
-            for pgconn in traced:
-                pgconn.untrace()
-        trace_file.seek(0)
-        messages = trace_file.read().decode()
+    with traced(store._db.engine) as trace:
+        # The page fills from the runs that have an acc (one statement; see search_plan).
+        page = store.search_runs([exp_id], order_by=["metrics.acc"], max_results=2)
     assert [r.info.run_id for r in page] == [ids[0], ids[1]]
-    assert len(traced) == 1
-    assert messages.count("\tReadyForQuery") == 5
+    assert len(trace.connections) == 1
+    assert trace.round_trips == 5
 
 
 def test_postgresql_plans_every_search_for_its_own_values(

@@ -199,13 +199,13 @@ def run_with_models(r: Run) -> dict[str, Any]:
 
 def runs_with_models(rows: RunRows) -> list[dict[str, Any]]:
     """:func:`run_with_models` for each run of ``rows``, without making Run entities first."""
-    no_params: dict[str, str] = {}
+    empty: dict[str, str] = {}
     return [
         _run_message(
             rows.infos[run_id],
             [_latest_point(point) for point in rows.latest_points.get(run_id, {}).values()],
-            rows.params.get(run_id, no_params),
-            rows.tags.get(run_id, no_params),
+            rows.params.get(run_id, empty),
+            rows.tags.get(run_id, empty),
             rows.dataset_inputs.get(run_id, []),
             rows.model_inputs.get(run_id),
             rows.model_outputs.get(run_id),

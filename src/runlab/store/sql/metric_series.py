@@ -146,12 +146,10 @@ def _select_tails(conn: Connection, cursor: Any, run_id: str, keys: list[str]) -
 
     One index probe per key, however long the series: each key's newest chunk is read with its
     own ``ORDER BY seq DESC LIMIT 1`` branch of a UNION ALL, joined to the key's summary row.
-    Keys never logged before have no row.
+    Keys never logged before have no row. On psycopg the tails come with the run's lock
+    instead (:func:`lock_run`).
     """
     tails: dict[str, _Tail] = {}
-    if cursor is not None and conn.dialect.name == "postgresql":
-        found = execute(conn, cursor, pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": keys})
-        return {row[0]: _Tail(*row) for row in found}
     for start in range(0, len(keys), _TAIL_KEYS_PER_STATEMENT):
         part = keys[start : start + _TAIL_KEYS_PER_STATEMENT]
         values: dict[str, Any] = {"run_id": run_id}

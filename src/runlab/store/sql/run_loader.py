@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -155,7 +155,7 @@ def _statements(dialect_name: str) -> _Statements:
 
 
 #: The loader's statements, all sent at once on PostgreSQL (see :class:`_Reader`).
-_STATEMENT_NAMES = ("runs", "params", "tags", "latest", "inputs", "input_tags", "model_links")
+_STATEMENT_NAMES = tuple(f.name for f in fields(_Statements))
 
 
 class _Reader:
@@ -198,14 +198,9 @@ class _Reader:
         return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
 
 
-def load_runs(
-    conn: Connection, run_ids: Sequence[str], *, settings_sql: str | None = None
-) -> list[Run]:
-    """The runs with these ids, in the same order; ids that do not exist are left out.
-
-    ``settings_sql`` as for :func:`load_run_rows`.
-    """
-    return load_run_rows(conn, run_ids, settings_sql=settings_sql).runs()
+def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    """The runs with these ids, in the same order; ids that do not exist are left out."""
+    return load_run_rows(conn, run_ids).runs()
 
 
 def load_run_rows(

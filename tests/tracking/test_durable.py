@@ -203,7 +203,10 @@ def test_a_server_outage_in_durable_mode(
 
     server.start()
     delivery = deliver(unsent.path, timeout=120)  # waits for this process's writer to send it
-    assert delivery.sent.metrics == 2000
+    # The writer's own retry may have sent some batches between the restart and this call;
+    # deliver counts only what was still unsent when it began waiting. The history below says
+    # whether anything was lost.
+    assert delivery.sent.metrics <= 2000 and not delivery.rejected
     client = Client(server.url)
     steps = client.get_metric_history(run_id, "m").steps
     assert np.array_equal(np.sort(steps), np.arange(2100))

@@ -252,8 +252,9 @@ def deliver(
     that also says its process had runs open is kept (delivered) for ``runlab runs recover``.
 
     If a writer of this process owns the file, this waits for it instead (at most ``timeout``,
-    default ``RUNLAB_FLUSH_TIMEOUT``). A file that another live process holds raises
-    InvalidState.
+    default ``RUNLAB_FLUSH_TIMEOUT``); ``sent`` then counts what was still unsent when the wait
+    began, since that writer keeps retrying on its own and may already have sent the rest. A
+    file that another live process holds raises InvalidState.
     """
     spool_path = Path(path)
     with _owners_lock:

@@ -407,3 +407,17 @@ def test_postgresql_log_batch_round_trips(store: SqlTrackingStore, run_id: str) 
     assert trace.round_trips == 4
     for key in "abc":
         assert [m.step for m in store.get_metric_history(run_id, key)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("key", ["NULL", "null", " spaced out ", "a/b:c.d-e"])
+def test_keys_an_array_literal_must_quote_round_trip(
+    store: SqlTrackingStore, run_id: str, key: str
+) -> None:
+    """On PostgreSQL the append sends its rows as array literals: a key's spaces and punctuation
+    come back as they went in, and a key spelled NULL stays a key."""
+    store.log_batch(run_id, metrics=[Metric(key, float(s), s, s) for s in range(70)])
+    store.log_batch(run_id, metrics=[Metric(key, math.nan, 100, 70), Metric("plain", 1.0, 1, 0)])
+    history = store.get_metric_history(run_id, key)
+    assert [m.step for m in history] == list(range(71))
+    assert math.isnan(history[-1].value)
+    assert set(store.get_run(run_id).data.metrics) == {key, "plain"}

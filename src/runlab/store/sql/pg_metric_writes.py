@@ -14,6 +14,10 @@ parsed it anew on every call. Here:
   psycopg sends in binary. They touch disjoint rows (new chunks take sequence numbers past the
   tail, rewritten chunks are tails, new summaries are for keys with none), so running them
   together in one snapshot is the same as running them one after the other.
+* each array goes as one text parameter in PostgreSQL's array-literal form, built here from
+  the column's known type. psycopg would otherwise adapt every element of every list in
+  Python, choosing a dumper per list from its values: about 0.3 ms for a batch of ten keys,
+  against 0.06 ms for the literals, which the database parses in C.
 
 The statements are plain SQL with bound parameters only; the column lists come from the
 schema's tables.
@@ -21,12 +25,12 @@ schema's tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 
-__all__ = ["TAILS_SQL", "write_parameters", "write_sql"]
+__all__ = ["TAILS_SQL", "array_literal", "write_parameters", "write_sql"]
 
 #: Each key's last chunk and its summary, for keys given as one array (``keys``), in the tails
 #: query's column order. A key has a summary exactly when it has chunks: they are written
@@ -45,6 +49,39 @@ def _pg_type(column: Any) -> str:
     from sqlalchemy.dialects import postgresql
 
     return str(column.type.compile(dialect=postgresql.dialect()))
+
+
+def _quoted(value: str) -> str:
+    # Inside double quotes an array literal takes any character but these two unescaped.
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _element_writer(sql_type: str) -> Callable[[Any], str]:
+    """How one non-NULL value of a column of ``sql_type`` is written in an array literal."""
+    if sql_type.startswith("VARCHAR") or sql_type == "TEXT":
+        return _quoted
+    if sql_type == "BYTEA":
+        # The hex form, quoted: the array's parser takes the backslash itself as an escape.
+        return lambda data: '"\\\\x' + bytes(data).hex() + '"'
+    if sql_type == "BOOLEAN":
+        return lambda flag: "t" if flag else "f"
+    if sql_type in ("INTEGER", "BIGINT", "SMALLINT"):
+        return lambda number: str(int(number))
+    if sql_type in ("DOUBLE PRECISION", "FLOAT"):
+        # repr of a float is the shortest text that reads back as the same double, and
+        # PostgreSQL reads "nan", "inf" and "-inf" too. float() first: numpy's float32 would
+        # print its own shorter digits.
+        return lambda number: repr(float(number))
+    raise TypeError(f"no array-literal form for a column of type {sql_type}")
+
+
+def array_literal(values: Sequence[Any], sql_type: str) -> str:
+    """``values`` as PostgreSQL's text form of an array of ``sql_type`` (None is NULL)."""
+    write = _WRITERS.get(sql_type) or _WRITERS.setdefault(sql_type, _element_writer(sql_type))
+    return "{" + ",".join("NULL" if value is None else write(value) for value in values) + "}"
+
+
+_WRITERS: dict[str, Callable[[Any], str]] = {}
 
 
 def _columns(table: Any, skip: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -128,7 +165,7 @@ def write_parameters(run_id: str, writes: Any) -> tuple[tuple[bool, ...], dict[s
         present.append(bool(rows))
         if not rows:
             continue
-        for name, _ in columns:
+        for name, sql_type in columns:
             source = f"w_{name}" if name in ("key", "seq") and "w_key" in rows[0] else name
-            values[f"{prefix}{name}"] = [row[source] for row in rows]
+            values[f"{prefix}{name}"] = array_literal([row[source] for row in rows], sql_type)
     return tuple(present), values

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from runlab.entities import Metric, MetricColumns
-from runlab.errors import InvalidParameter, RunlabError, RunNotFound
+from runlab.errors import InvalidParameter, InvalidState, RunlabError, RunNotFound
 from runlab.store.sql import metric_series
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 from runlab.store.sql.tracking import SqlTrackingStore
@@ -395,16 +396,16 @@ def test_a_failure_after_the_points_are_written_rolls_them_back(
 
 
 def test_postgresql_log_batch_round_trips(store: SqlTrackingStore, run_id: str) -> None:
-    """A metrics log-batch on PostgreSQL waits for the database four times: BEGIN, the run's
-    lock with the series' tails (one pipeline), the one write statement, COMMIT. libpq's trace
-    of the connection counts them (one ReadyForQuery per round trip)."""
+    """A metrics log-batch on PostgreSQL waits for the database twice: BEGIN with the run's
+    lock and the series' tails (one pipeline), then the one write statement with COMMIT.
+    libpq's trace of the connection counts them (one ReadyForQuery per round trip)."""
     if store._db.backend != "postgresql":
         pytest.skip("round trips to PostgreSQL")
     store.log_batch(run_id, metrics=[Metric(k, 0.5, 1, 0) for k in "abc"])  # tails to read
     with traced(store._db.engine) as trace:
         store.log_batch(run_id, metrics=[Metric(k, 1.5, 2, s) for s in (1, 2) for k in "abc"])
     assert len(trace.connections) == 1
-    assert trace.round_trips == 4
+    assert trace.round_trips == 2
     for key in "abc":
         assert [m.step for m in store.get_metric_history(run_id, key)] == [0, 1, 2]
 
@@ -421,3 +422,56 @@ def test_keys_an_array_literal_must_quote_round_trip(
     assert [m.step for m in history] == list(range(71))
     assert math.isnan(history[-1].value)
     assert set(store.get_run(run_id).data.metrics) == {key, "plain"}
+
+
+def _pooled_connection_is_clean(store: SqlTrackingStore) -> None:
+    """The connection a refused batch used went back to the pool idle and out of autocommit."""
+    with store._db.engine.connect() as conn:
+        raw: Any = conn.connection.dbapi_connection
+        if store._db.backend == "postgresql":
+            assert raw.autocommit is False
+            assert raw.info.transaction_status.name == "IDLE"
+
+
+@pytest.mark.parametrize("refusal", ["no such run", "deleted run"])
+def test_a_refused_metrics_batch_writes_nothing_and_leaves_the_connection_clean(
+    store: SqlTrackingStore, run_id: str, refusal: str
+) -> None:
+    store.log_batch(run_id, metrics=[Metric("m", 1.0, 1, 0)])
+    target = "f" * 32 if refusal == "no such run" else run_id
+    if refusal == "deleted run":
+        store.delete_run(run_id)
+    with pytest.raises(RunNotFound if refusal == "no such run" else InvalidState):
+        store.log_batch(target, metrics=[Metric("m", 2.0, 2, s) for s in range(1, 100)])
+    _pooled_connection_is_clean(store)
+    if refusal == "deleted run":
+        store.restore_run(run_id)
+    assert [m.step for m in store.get_metric_history(run_id, "m")] == [0]
+    store.log_batch(run_id, metrics=[Metric("m", 3.0, 3, 1)])  # and the next batch goes in
+    assert [m.step for m in store.get_metric_history(run_id, "m")] == [0, 1]
+
+
+def test_a_write_the_database_refuses_rolls_back_the_whole_batch(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    """The write fails after the lock and the tails were read (on PostgreSQL: in the second
+    pipeline, next to COMMIT): nothing of the batch stays, and the connection goes back clean."""
+    if store._db.backend != "postgresql":
+        pytest.skip("a constraint added to a table, as PostgreSQL allows")
+    store.log_batch(run_id, metrics=[Metric(k, 1.0, 1, 0) for k in "ab"])
+    with store._db.engine.begin() as conn:
+        conn.execute(sa.text("ALTER TABLE latest_metrics ADD CONSTRAINT few CHECK (count < 50)"))
+    try:
+        with pytest.raises(sa.exc.IntegrityError):
+            store.log_batch(
+                run_id, metrics=[Metric(k, 2.0, 2, s) for s in range(1, 80) for k in "ab"]
+            )
+        _pooled_connection_is_clean(store)
+        for key in "ab":
+            assert [m.step for m in store.get_metric_history(run_id, key)] == [0]
+        assert store.get_run(run_id).data.metrics == {"a": 1.0, "b": 1.0}
+    finally:
+        with store._db.engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE latest_metrics DROP CONSTRAINT few"))
+    store.log_batch(run_id, metrics=[Metric("a", 3.0, 3, 1)])
+    assert [m.step for m in store.get_metric_history(run_id, "a")] == [0, 1]

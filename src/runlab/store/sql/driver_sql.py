@@ -89,12 +89,15 @@ def execute(
         raise _translated(conn, cursor, sql, parameters, exc) from exc
 
 
-def execute_together(conn: Connection, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
-    """Run several read statements ``(sql, parameters)`` on ``conn``; each one's rows, in order.
+def execute_together(
+    conn: Connection, statements: Sequence[tuple[str, Any]]
+) -> list[list[Any]]:
+    """Run several statements ``(sql, parameters)`` on ``conn``; each one's rows, in order.
 
     On psycopg they are sent in one pipeline, so the database answers all of them for one
-    round trip instead of one each; on any other driver they run one after the other.
-    Errors are raised as :func:`execute` raises them.
+    round trip instead of one each; on any other driver they run one after the other. A
+    statement with parameters None is a command (BEGIN, COMMIT): it is never prepared, and
+    gives no rows. Errors are raised as :func:`execute` raises them.
     """
     dbapi_connection: Any = conn.connection.dbapi_connection
     if not (conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"):
@@ -108,9 +111,15 @@ def execute_together(conn: Connection, statements: Sequence[tuple[str, Any]]) ->
     try:
         with dbapi_connection.pipeline():
             for cursor, (sql, parameters) in zip(cursors, statements, strict=True):
-                cursor.execute(sql, parameters)
+                if parameters is None:
+                    cursor.execute(sql, prepare=False)
+                else:
+                    cursor.execute(sql, parameters)
         # Leaving the pipeline waited for every result; each cursor holds its own rows.
-        return [cursor.fetchall() for cursor in cursors]
+        return [
+            [] if parameters is None else cursor.fetchall()
+            for cursor, (_, parameters) in zip(cursors, statements, strict=True)
+        ]
     except conn.dialect.loaded_dbapi.Error as exc:
         raise _translated(conn, cursors[0], sql, parameters, exc) from exc
     finally:

@@ -18,7 +18,7 @@ import functools
 import math
 import sqlite3
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -377,11 +377,16 @@ def _append(
     by_key: dict[str, KeyPoints],
     tails: dict[str, _Tail] | None,
 ) -> None:
-    import numpy as np
-
     # A key's summary and its chunks are written together, so one row holds both (or neither).
     if tails is None:
         tails = _select_tails(conn, cursor, run_id, list(by_key))
+    _planned_writes(run_id, by_key, tails).flush(conn, cursor, run_id)
+
+
+def _planned_writes(run_id: str, by_key: dict[str, KeyPoints], tails: dict[str, _Tail]) -> _Writes:
+    """The rows that append ``by_key`` to the series whose tails are ``tails``."""
+    import numpy as np
+
     writes = _Writes()
     for key, points in by_key.items():
         tail = tails.get(key)
@@ -417,7 +422,7 @@ def _append(
             row = {"run_id": run_id, "key": key, "seq": tail.seq + 1, **points.chunk()}
             writes.chunk_inserts.append(row)
         _summarise(writes, run_id, key, tail, points)
-    writes.flush(conn, cursor, run_id)
+    return writes
 
 
 # Locks the run's row against other metric writers, but not against foreign-key checks (params,
@@ -484,6 +489,72 @@ def lock_run(conn: Connection, run_id: str, keys: list[str] | None = None) -> Lo
     row = results[0][0] if results[0] else None
     tails = {found[0]: _Tail(*found) for found in results[1]} if keys else None
     return LockedRun(None if row is None else str(row[-1]), tails)
+
+
+def commits_itself(conn: Connection) -> bool:
+    """Whether :func:`append_and_commit` can run on ``conn`` (psycopg)."""
+    return _driver_cursor_kind(conn) == "postgresql"
+
+
+def append_and_commit(
+    conn: Connection,
+    run_id: str,
+    by_key: dict[str, KeyPoints],
+    check_stage: Callable[[str | None], None],
+) -> None:
+    """A log-batch of metrics alone, on psycopg, as a whole transaction in two round trips.
+
+    Through psycopg's own transaction handling the same work waits for the database four
+    times: BEGIN goes out alone before the first statement, and COMMIT after the last. Here
+    the connection is put in autocommit for the length of the call and sends its own BEGIN,
+    in one pipeline with the run's lock and the series' tails; the write goes out with COMMIT
+    in a second one. ``check_stage`` sees the run's lifecycle stage (None: no such run) and
+    raises to refuse the batch, which rolls everything back.
+
+    ``conn`` must not have run anything in its transaction yet. On return the batch is
+    committed, and the transaction SQLAlchemy still holds finds nothing left to commit. On an
+    error the transaction is rolled back here (or the connection invalidated if it cannot
+    be), so the pool never gets a connection back in autocommit or inside a transaction.
+    """
+    raw: Any = conn.connection.dbapi_connection
+    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
+    raw.autocommit = True
+    try:
+        first = execute_together(
+            conn,
+            [
+                (_BEGIN, None),
+                (lock.sql, lock.bind({"run_id": run_id})),
+                (pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": list(by_key)}),
+            ],
+        )
+        row = first[1][0] if first[1] else None
+        check_stage(None if row is None else str(row[-1]))
+        tails = {found[0]: _Tail(*found) for found in first[2]}
+        present, values = pg_metric_writes.write_parameters(
+            run_id, _planned_writes(run_id, by_key, tails)
+        )
+        writes = [(pg_metric_writes.write_sql(present), values)] if any(present) else []
+        execute_together(conn, [*writes, (_COMMIT, None)])
+    finally:
+        _leave_autocommit(conn, raw)
+
+
+_BEGIN = "BEGIN"
+_COMMIT = "COMMIT"
+
+
+def _leave_autocommit(conn: Connection, raw: Any) -> None:
+    """Roll back what an error left open, and give the connection back out of autocommit."""
+    from psycopg.pq import TransactionStatus
+
+    try:
+        if raw.info.transaction_status != TransactionStatus.IDLE:
+            raw.rollback()
+        raw.autocommit = False
+    except Exception:
+        # A connection that cannot be put back as it was is closed, never reused.
+        conn.invalidate()
 
 
 @dataclass

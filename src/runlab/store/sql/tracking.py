@@ -656,9 +656,23 @@ class SqlTrackingStore(LoggedModelMethods):
         )
         new_params = {p.key: p.value for p in params}
         points = metric_series.group_points(metrics) if metrics else {}
+        for_models = bool(metrics) and (
+            type(metrics) is not MetricColumns and any(map(_MODEL_ID_OF, metrics))
+        )
+
+        def check_stage(stage: str | None) -> None:
+            if stage is None:
+                raise _run_not_found(run_id)
+            _check_active(stage, run_id)
 
         def work(conn: Connection) -> None:
             locked = None
+            if metrics and not (new_params or tags or for_models):
+                if metric_series.commits_itself(conn):
+                    # The whole transaction in two round trips, committed there.
+                    _check_run_id(run_id)
+                    metric_series.append_and_commit(conn, run_id, points, check_stage)
+                    return
             if new_params:
                 self._insert_params(conn, run_id, new_params)
             elif metrics and metric_series.locks_runs(conn):
@@ -666,16 +680,14 @@ class SqlTrackingStore(LoggedModelMethods):
                 # PostgreSQL, the series' tails): one round trip.
                 _check_run_id(run_id)
                 locked = metric_series.lock_run(conn, run_id, list(points))
-                if locked.stage is None:
-                    raise _run_not_found(run_id)
-                _check_active(locked.stage, run_id)
+                check_stage(locked.stage)
             else:
                 self._active_run_row(conn, run_id)
             if tags:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
                 metric_series.append_metrics(conn, run_id, points, locked=locked)
-                if type(metrics) is not MetricColumns and any(map(_MODEL_ID_OF, metrics)):
+                if for_models:
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)
 

@@ -45,7 +45,7 @@ def test_doubles_read_back_as_the_same_double(pg: Any) -> None:
     assert read_back(pg, array_literal([single], "DOUBLE PRECISION"), "float8") == [float(single)]
 
 
-def test_integers_booleans_and_bytes(pg: Any) -> None:
+def test_integers_and_booleans(pg: Any) -> None:
     big = [2**63 - 1, -(2**63), 0, np.int64(7), None]
     assert read_back(pg, array_literal(big, "BIGINT"), "BIGINT") == [
         2**63 - 1,
@@ -56,10 +56,8 @@ def test_integers_booleans_and_bytes(pg: Any) -> None:
     ]
     flags = [True, False, np.bool_(True), None]
     assert read_back(pg, array_literal(flags, "BOOLEAN"), "BOOLEAN") == [True, False, True, None]
-    blobs = [bytes(range(256)), b"", b'\\"{},', None]
-    assert read_back(pg, array_literal(blobs, "BYTEA"), "BYTEA") == blobs
 
 
 def test_a_type_with_no_literal_form_is_refused() -> None:
-    with pytest.raises(TypeError, match="JSONB"):
-        array_literal([{}], "JSONB")
+    with pytest.raises(TypeError, match="BYTEA"):  # bytes go as a list, in binary
+        array_literal([b""], "BYTEA")

@@ -667,12 +667,12 @@ class SqlTrackingStore(LoggedModelMethods):
 
         def work(conn: Connection) -> None:
             locked = None
-            if metrics and not (new_params or tags or for_models):
-                if metric_series.commits_itself(conn):
-                    # The whole transaction in two round trips, committed there.
-                    _check_run_id(run_id)
-                    metric_series.append_and_commit(conn, run_id, points, check_stage)
-                    return
+            metrics_only = bool(metrics) and not (new_params or tags or for_models)
+            if metrics_only and metric_series.commits_itself(conn):
+                # The whole transaction in two round trips, committed there.
+                _check_run_id(run_id)
+                metric_series.append_and_commit(conn, run_id, points, check_stage)
+                return
             if new_params:
                 self._insert_params(conn, run_id, new_params)
             elif metrics and metric_series.locks_runs(conn):

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["DriverStatement", "driver_statement", "execute", "execute_together"]
+__all__ = ["DriverStatement", "Pipeline", "driver_statement", "execute", "execute_together"]
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,7 @@ def execute(
         raise _translated(conn, cursor, sql, parameters, exc) from exc
 
 
-def execute_together(
-    conn: Connection, statements: Sequence[tuple[str, Any]]
-) -> list[list[Any]]:
+def execute_together(conn: Connection, statements: Sequence[tuple[str, Any]]) -> list[list[Any]]:
     """Run several statements ``(sql, parameters)`` on ``conn``; each one's rows, in order.
 
     On psycopg they are sent in one pipeline, so the database answers all of them for one
@@ -99,32 +97,82 @@ def execute_together(
     statement with parameters None is a command (BEGIN, COMMIT): it is never prepared, and
     gives no rows. Errors are raised as :func:`execute` raises them.
     """
-    dbapi_connection: Any = conn.connection.dbapi_connection
     if not (conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg"):
-        cursor = dbapi_connection.cursor()
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             return [execute(conn, cursor, sql, parameters) for sql, parameters in statements]
         finally:
             cursor.close()
-    cursors = [dbapi_connection.cursor() for _ in statements]
-    sql, parameters = "", None
-    try:
-        with dbapi_connection.pipeline():
-            for cursor, (sql, parameters) in zip(cursors, statements, strict=True):
-                if parameters is None:
-                    cursor.execute(sql, prepare=False)
-                else:
-                    cursor.execute(sql, parameters)
-        # Leaving the pipeline waited for every result; each cursor holds its own rows.
-        return [
-            [] if parameters is None else cursor.fetchall()
-            for cursor, (_, parameters) in zip(cursors, statements, strict=True)
-        ]
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise _translated(conn, cursors[0], sql, parameters, exc) from exc
-    finally:
-        for cursor in cursors:
-            cursor.close()
+    with Pipeline(conn) as pipeline:
+        pipeline.send(statements)
+    return pipeline.rows()
+
+
+class Pipeline:
+    """A psycopg pipeline on ``conn`` whose statements go out when sent and whose rows are
+    read later, so the caller can work while the database does.
+
+    :meth:`send` hands statements to the database at once (it starts on them as they
+    arrive). :meth:`collect`, inside the block, waits for the answers of everything sent
+    since the last collect: one round trip. Leaving the block waits for the rest (one more)
+    and :meth:`rows` then gives theirs. Statements with parameters None are commands, as for
+    :func:`execute_together`. The driver's errors are raised as :func:`execute` raises them.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._raw: Any = conn.connection.dbapi_connection
+        self._block: Any = None
+        self._pipeline: Any = None
+        self._sent: list[tuple[Any, str, Any]] = []
+        self._cursors: list[Any] = []
+        self._rows: list[list[Any]] = []
+
+    def __enter__(self) -> Pipeline:
+        self._block = self._raw.pipeline()
+        self._pipeline = self._guarded(self._block.__enter__)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            self._guarded(self._block.__exit__, exc_type, exc, tb)
+            if exc is None:
+                self._rows = self._fetched()
+        finally:
+            for cursor in self._cursors:
+                cursor.close()
+
+    def send(self, statements: Sequence[tuple[str, Any]]) -> None:
+        """Send ``statements`` now; their rows come from the next :meth:`collect` (or
+        :meth:`rows`, after the block)."""
+        for sql, parameters in statements:
+            cursor = self._raw.cursor()
+            self._cursors.append(cursor)
+            self._sent.append((cursor, sql, parameters))
+            if parameters is None:
+                self._guarded(cursor.execute, sql, prepare=False)
+            else:
+                self._guarded(cursor.execute, sql, parameters)
+
+    def collect(self) -> list[list[Any]]:
+        """The rows of each statement sent since the last collect, in order."""
+        self._guarded(self._pipeline.sync)
+        return self._fetched()
+
+    def rows(self) -> list[list[Any]]:
+        """After the block: the rows of each statement sent after the last collect."""
+        return self._rows
+
+    def _fetched(self) -> list[list[Any]]:
+        sent, self._sent = self._sent, []
+        return [[] if parameters is None else cursor.fetchall() for cursor, _, parameters in sent]
+
+    def _guarded(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except self._conn.dialect.loaded_dbapi.Error as exc:
+            cursor, sql, parameters = self._sent[-1] if self._sent else (None, "", None)
+            raise _translated(self._conn, cursor, sql, parameters, exc) from exc
 
 
 def _translated(conn: Connection, cursor: Any, sql: str, parameters: Any, exc: Any) -> Any:

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from runlab.entities import Metric, MetricColumns, MetricHistory
 from runlab.store.sql import metric_codec, pg_metric_writes
-from runlab.store.sql.driver_sql import driver_statement, execute, execute_together
+from runlab.store.sql.driver_sql import Pipeline, driver_statement, execute, execute_together
 from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
 
 if TYPE_CHECKING:
@@ -491,15 +491,16 @@ def lock_run(conn: Connection, run_id: str, keys: list[str] | None = None) -> Lo
     return LockedRun(None if row is None else str(row[-1]), tails)
 
 
-def commits_itself(conn: Connection) -> bool:
-    """Whether :func:`append_and_commit` can run on ``conn`` (psycopg)."""
-    return _driver_cursor_kind(conn) == "postgresql"
+def commits_itself(dialect: sa.Dialect) -> bool:
+    """Whether :func:`append_and_commit` can run on connections of ``dialect`` (psycopg)."""
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
 
 
 def append_and_commit(
     conn: Connection,
     run_id: str,
-    by_key: dict[str, KeyPoints],
+    keys: list[str],
+    group: Callable[[], dict[str, KeyPoints]],
     check_stage: Callable[[str | None], None],
 ) -> None:
     """A log-batch of metrics alone, on psycopg, as a whole transaction in two round trips.
@@ -507,9 +508,11 @@ def append_and_commit(
     Through psycopg's own transaction handling the same work waits for the database four
     times: BEGIN goes out alone before the first statement, and COMMIT after the last. Here
     the connection is put in autocommit for the length of the call and sends its own BEGIN,
-    in one pipeline with the run's lock and the series' tails; the write goes out with COMMIT
-    in a second one. ``check_stage`` sees the run's lifecycle stage (None: no such run) and
-    raises to refuse the batch, which rolls everything back.
+    in one pipeline with the run's lock and the tails of ``keys``; the write goes out with
+    COMMIT in a second one. ``group`` (the batch's points per key, :func:`group_points`) runs
+    after the first pipeline is sent, while the database takes the lock and reads the tails
+    on the other core, instead of before. ``check_stage`` sees the run's lifecycle stage
+    (None: no such run) and raises to refuse the batch, which rolls everything back.
 
     ``conn`` must not have run anything in its transaction yet. On return the batch is
     committed, and the transaction SQLAlchemy still holds finds nothing left to commit. On an
@@ -520,22 +523,24 @@ def append_and_commit(
     lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
     raw.autocommit = True
     try:
-        first = execute_together(
-            conn,
-            [
-                (_BEGIN, None),
-                (lock.sql, lock.bind({"run_id": run_id})),
-                (pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": list(by_key)}),
-            ],
-        )
-        row = first[1][0] if first[1] else None
-        check_stage(None if row is None else str(row[-1]))
-        tails = {found[0]: _Tail(*found) for found in first[2]}
-        present, values = pg_metric_writes.write_parameters(
-            run_id, _planned_writes(run_id, by_key, tails)
-        )
-        writes = [(pg_metric_writes.write_sql(present), values)] if any(present) else []
-        execute_together(conn, [*writes, (_COMMIT, None)])
+        with Pipeline(conn) as pipeline:
+            pipeline.send(
+                [
+                    (_BEGIN, None),
+                    (lock.sql, lock.bind({"run_id": run_id})),
+                    (pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": keys}),
+                ]
+            )
+            by_key = group()
+            _, locked, found = pipeline.collect()
+            check_stage(str(locked[0][-1]) if locked else None)
+            tails = {row[0]: _Tail(*row) for row in found}
+            present, values = pg_metric_writes.write_parameters(
+                run_id, _planned_writes(run_id, by_key, tails)
+            )
+            if any(present):
+                pipeline.send([(pg_metric_writes.write_sql(present), values)])
+            pipeline.send([(_COMMIT, None)])
     finally:
         _leave_autocommit(conn, raw)
 

@@ -655,10 +655,22 @@ class SqlTrackingStore(LoggedModelMethods):
             metrics if type(metrics) is MetricColumns else list(metrics), params, tags
         )
         new_params = {p.key: p.value for p in params}
-        points = metric_series.group_points(metrics) if metrics else {}
+        grouped: dict[str, metric_series.KeyPoints] = {}
+
+        def points() -> dict[str, metric_series.KeyPoints]:
+            # Computed once, however often the transaction runs; on psycopg while the database
+            # takes the run's lock, elsewhere before the transaction starts (below).
+            if metrics and not grouped:
+                grouped.update(metric_series.group_points(metrics))
+            return grouped
+
         for_models = bool(metrics) and (
             type(metrics) is not MetricColumns and any(map(_MODEL_ID_OF, metrics))
         )
+        metrics_only = bool(metrics) and not (new_params or tags or for_models)
+        commits_itself = metrics_only and metric_series.commits_itself(self._db.engine.dialect)
+        if not commits_itself:
+            points()  # before the transaction: SQLite writers hold one lock for all of it
 
         def check_stage(stage: str | None) -> None:
             if stage is None:
@@ -667,11 +679,13 @@ class SqlTrackingStore(LoggedModelMethods):
 
         def work(conn: Connection) -> None:
             locked = None
-            metrics_only = bool(metrics) and not (new_params or tags or for_models)
-            if metrics_only and metric_series.commits_itself(conn):
+            if commits_itself:
                 # The whole transaction in two round trips, committed there.
                 _check_run_id(run_id)
-                metric_series.append_and_commit(conn, run_id, points, check_stage)
+                keys = metrics.keys if type(metrics) is MetricColumns else [m.key for m in metrics]
+                metric_series.append_and_commit(
+                    conn, run_id, list(dict.fromkeys(keys)), points, check_stage
+                )
                 return
             if new_params:
                 self._insert_params(conn, run_id, new_params)
@@ -679,14 +693,14 @@ class SqlTrackingStore(LoggedModelMethods):
                 # The lock the metric append needs reads the run's state too (and, on
                 # PostgreSQL, the series' tails): one round trip.
                 _check_run_id(run_id)
-                locked = metric_series.lock_run(conn, run_id, list(points))
+                locked = metric_series.lock_run(conn, run_id, list(points()))
                 check_stage(locked.stage)
             else:
                 self._active_run_row(conn, run_id)
             if tags:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
-                metric_series.append_metrics(conn, run_id, points, locked=locked)
+                metric_series.append_metrics(conn, run_id, points(), locked=locked)
                 if for_models:
                     # Points logged for a model go to the model too, in the same transaction.
                     self._write_model_metrics(conn, run_id, metrics)

@@ -125,7 +125,7 @@ FULL = {
     "server_search_repeats": 15,
     # As a Python client sees it (issue 19): runs searched, ingest repeats, history points.
     "server_py_search_runs": 1_000,
-    "server_py_ingest_repeats": 3,
+    "server_py_ingest_repeats": 5,
     "server_py_history_points": 50_000,
     "server_history_points": 100_000,
     "mlflow_server_history_points": 100_000,

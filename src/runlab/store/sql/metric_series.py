@@ -484,7 +484,9 @@ def lock_run(conn: Connection, run_id: str, keys: list[str] | None = None) -> Lo
     lock = driver_statement(conn.dialect, statement)
     statements = [(lock.sql, lock.bind({"run_id": run_id}))]
     if keys:
-        statements.append((pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": keys}))
+        statements.append(
+            (pg_metric_writes.TAILS_SQL, pg_metric_writes.tails_parameters(run_id, keys))
+        )
     results = execute_together(conn, statements)
     row = results[0][0] if results[0] else None
     tails = {found[0]: _Tail(*found) for found in results[1]} if keys else None
@@ -528,7 +530,7 @@ def append_and_commit(
                 [
                     (_BEGIN, None),
                     (lock.sql, lock.bind({"run_id": run_id})),
-                    (pg_metric_writes.TAILS_SQL, {"run_id": run_id, "keys": keys}),
+                    (pg_metric_writes.TAILS_SQL, pg_metric_writes.tails_parameters(run_id, keys)),
                 ]
             )
             by_key = group()

@@ -33,7 +33,7 @@ from typing import Any
 
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 
-__all__ = ["TAILS_SQL", "array_literal", "write_parameters", "write_sql"]
+__all__ = ["TAILS_SQL", "array_literal", "tails_parameters", "write_parameters", "write_sql"]
 
 #: Each key's last chunk and its summary, for keys given as one array (``keys``), in the tails
 #: query's column order. A key has a summary exactly when it has chunks: they are written
@@ -45,6 +45,11 @@ TAILS_SQL = (
     "WHERE m.run_id = s.run_id AND m.key = s.key ORDER BY m.seq DESC LIMIT 1) AS c "
     "WHERE s.run_id = %(run_id)s AND s.key = ANY(%(keys)s::varchar[])"
 )
+
+
+def tails_parameters(run_id: str, keys: Sequence[str]) -> dict[str, str]:
+    """The parameters of :data:`TAILS_SQL` (the keys as one array literal)."""
+    return {"run_id": run_id, "keys": array_literal(keys, "VARCHAR")}
 
 
 def _pg_type(column: Any) -> str:

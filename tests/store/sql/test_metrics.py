@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -395,21 +396,6 @@ def test_a_failure_after_the_points_are_written_rolls_them_back(
         assert conn.execute(sa.select(sa.func.count()).select_from(metric_chunks)).scalar() == 0
 
 
-def test_postgresql_log_batch_round_trips(store: SqlTrackingStore, run_id: str) -> None:
-    """A metrics log-batch on PostgreSQL waits for the database twice: BEGIN with the run's
-    lock and the series' tails (one pipeline), then the one write statement with COMMIT.
-    libpq's trace of the connection counts them (one ReadyForQuery per round trip)."""
-    if store._db.backend != "postgresql":
-        pytest.skip("round trips to PostgreSQL")
-    store.log_batch(run_id, metrics=[Metric(k, 0.5, 1, 0) for k in "abc"])  # tails to read
-    with traced(store._db.engine) as trace:
-        store.log_batch(run_id, metrics=[Metric(k, 1.5, 2, s) for s in (1, 2) for k in "abc"])
-    assert len(trace.connections) == 1
-    assert trace.round_trips == 2
-    for key in "abc":
-        assert [m.step for m in store.get_metric_history(run_id, key)] == [0, 1, 2]
-
-
 @pytest.mark.parametrize("key", ["NULL", "null", " spaced out ", "a/b:c.d-e"])
 def test_keys_an_array_literal_must_quote_round_trip(
     store: SqlTrackingStore, run_id: str, key: str
@@ -475,3 +461,67 @@ def test_a_write_the_database_refuses_rolls_back_the_whole_batch(
             conn.execute(sa.text("ALTER TABLE latest_metrics DROP CONSTRAINT few"))
     store.log_batch(run_id, metrics=[Metric("a", 3.0, 3, 1)])
     assert [m.step for m in store.get_metric_history(run_id, "a")] == [0, 1]
+
+
+def test_postgresql_later_batches_of_a_run_take_one_round_trip(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    """The tails the first batch wrote are kept: the next batch checks them with the run's lock
+    and writes in the same round trip."""
+    if store._db.backend != "postgresql":
+        pytest.skip("round trips to PostgreSQL")
+    with traced(store._db.engine) as first:
+        store.log_batch(run_id, metrics=[Metric(k, 0.5, 1, s) for s in range(3) for k in "ab"])
+    with traced(store._db.engine) as later:
+        store.log_batch(run_id, metrics=[Metric(k, 1.5, 2, s) for s in range(3, 6) for k in "ab"])
+    assert (first.round_trips, later.round_trips) == (2, 1)
+    for key in "ab":
+        assert [m.step for m in store.get_metric_history(run_id, key)] == list(range(6))
+
+
+def test_batches_from_two_servers_to_one_run_interleave_without_loss(
+    store: SqlTrackingStore, run_id: str, db_url: str, tmp_path: Path
+) -> None:
+    """Each store keeps the tails it wrote; the other store's writes make them stale, which
+    the next batch finds out before writing anything, and it reads the tails again."""
+    other = SqlTrackingStore(db_url, (tmp_path / "other").as_uri())
+    try:
+        rng = np.random.default_rng(3)
+        stores = [store, other, other, store, store, other, store, other]
+        sizes = [70, 5, 80, 1, 90, 3, 65, 2]  # own chunks and merges into the tail, in turn
+        step = 0
+        for writer, size in zip(stores, sizes, strict=True):
+            values = rng.normal(size=size)
+            writer.log_batch(
+                run_id,
+                metrics=[
+                    Metric(k, float(v), 100 + step + i, step + i)
+                    for i, v in enumerate(values)
+                    for k in "ab"
+                ],
+            )
+            step += size
+        for reader in (store, other):
+            for key in "ab":
+                assert [m.step for m in reader.get_metric_history(run_id, key)] == list(range(step))
+            latest = reader.get_run(run_id).data.metrics
+            assert set(latest) == {"a", "b"}
+        with store._db.read() as conn:
+            counts = conn.execute(sa.select(latest_metrics.c["count"])).scalars().all()
+        assert counts == [step, step]
+    finally:
+        other.close()
+
+
+def test_a_resent_batch_over_a_large_tail_chunk_is_stored_once(
+    store: SqlTrackingStore, run_id: str
+) -> None:
+    """A tail chunk too large to keep in memory is read back when a resent batch needs it."""
+    values = np.random.default_rng(5).normal(size=1000)
+    batch = [Metric("m", float(v), 10 + s, s) for s, v in enumerate(values)]
+    store.log_batch(run_id, metrics=batch)
+    store.log_batch(run_id, metrics=batch[-300:])  # resent: every point already there
+    store.log_batch(run_id, metrics=[*batch[-2:], Metric("m", 7.0, 2000, 1000)])
+    history = store.get_metric_history(run_id, "m")
+    assert [m.step for m in history] == list(range(1001))
+    assert store.get_run(run_id).data.metrics["m"] == 7.0

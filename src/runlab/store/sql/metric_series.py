@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from runlab.entities import Metric, MetricColumns, MetricHistory
+from runlab.entities import LifecycleStage, Metric, MetricColumns, MetricHistory
 from runlab.store.sql import metric_codec, pg_metric_writes
 from runlab.store.sql.driver_sql import Pipeline, driver_statement, execute, execute_together
 from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
+from runlab.store.sql.tail_cache import TailCache
 
 if TYPE_CHECKING:
     import numpy as np
@@ -131,7 +132,9 @@ class _Tail:
     seq: int
     chunk_count: int
     max_step: int
-    data: bytes
+    #: The chunk's bytes; None in a kept tail whose chunk was too large to keep (see
+    #: :func:`_usable`).
+    data: bytes | None
     value: float | None
     is_nan: bool
     timestamp: int
@@ -397,20 +400,15 @@ def _planned_writes(run_id: str, by_key: dict[str, KeyPoints], tails: dict[str, 
         old = None
         if points.min_step <= tail.max_step:
             # Steps overlap what is stored: drop points already there (a resent batch).
-            old = metric_codec.decode(tail.data)
+            old = metric_codec.decode(_chunk_of(tail))
             kept = _drop_known(old, points.steps, points.timestamps, points.values)
             if len(kept[2]) == 0:
                 continue
             if len(kept[2]) != len(points):
                 points = KeyPoints(*kept)
-        tail_count = tail.chunk_count
-        if (
-            len(points) < CHUNK_OWN_ROW_MIN
-            and tail_count < CHUNK_MERGE_BELOW
-            and tail_count + len(points) <= CHUNK_MAX_POINTS
-        ):
+        if _merges(points, tail):
             if old is None:
-                old = metric_codec.decode(tail.data)
+                old = metric_codec.decode(_chunk_of(tail))
             merged = [
                 np.concatenate((o, n))
                 for o, n in zip(old, (points.steps, points.timestamps, points.values), strict=True)
@@ -423,6 +421,27 @@ def _planned_writes(run_id: str, by_key: dict[str, KeyPoints], tails: dict[str, 
             writes.chunk_inserts.append(row)
         _summarise(writes, run_id, key, tail, points)
     return writes
+
+
+def _merges(points: KeyPoints, tail: _Tail) -> bool:
+    """Whether ``points`` join the tail chunk rather than start a chunk of their own."""
+    return (
+        len(points) < CHUNK_OWN_ROW_MIN
+        and tail.chunk_count < CHUNK_MERGE_BELOW
+        and tail.chunk_count + len(points) <= CHUNK_MAX_POINTS
+    )
+
+
+def _chunk_of(tail: _Tail) -> bytes:
+    if tail.data is None:  # _usable() keeps such tails away from _planned_writes
+        raise RuntimeError(f"the tail of {tail.key!r} was kept without its chunk")
+    return tail.data
+
+
+def _usable(tail: _Tail, points: KeyPoints) -> bool:
+    """Whether a kept tail holds what appending ``points`` to it reads: its chunk's bytes, when
+    the points overlap it (a resent batch) or join it."""
+    return tail.data is not None or not (points.min_step <= tail.max_step or _merges(points, tail))
 
 
 # Locks the run's row against other metric writers, but not against foreign-key checks (params,
@@ -489,7 +508,7 @@ def lock_run(conn: Connection, run_id: str, keys: list[str] | None = None) -> Lo
         )
     results = execute_together(conn, statements)
     row = results[0][0] if results[0] else None
-    tails = {found[0]: _Tail(*found) for found in results[1]} if keys else None
+    tails = {found[0]: _Tail(*found[:_TAIL_FIELDS]) for found in results[1]} if keys else None
     return LockedRun(None if row is None else str(row[-1]), tails)
 
 
@@ -498,53 +517,182 @@ def commits_itself(dialect: sa.Dialect) -> bool:
     return dialect.name == "postgresql" and dialect.driver == "psycopg"
 
 
+#: A tail kept between batches (see :mod:`tail_cache`): the tail, and the id of the transaction
+#: that wrote its summary row.
+KeptTail = tuple[_Tail, str]
+_TAIL_FIELDS = 12  # the tails query's columns that make a _Tail; its last is the row's xmin
+#: Tail chunks larger than this are kept without their bytes: only a batch that overlaps or
+#: joins them reads them, and it then reads the tails from the database.
+_KEPT_CHUNK_MAX = 2048
+
+
 def append_and_commit(
     conn: Connection,
     run_id: str,
     keys: list[str],
     group: Callable[[], dict[str, KeyPoints]],
     check_stage: Callable[[str | None], None],
+    kept: TailCache[KeptTail] | None = None,
 ) -> None:
-    """A log-batch of metrics alone, on psycopg, as a whole transaction in two round trips.
+    """A log-batch of metrics alone, on psycopg, as a whole transaction in one or two round
+    trips.
 
     Through psycopg's own transaction handling the same work waits for the database four
     times: BEGIN goes out alone before the first statement, and COMMIT after the last. Here
     the connection is put in autocommit for the length of the call and sends its own BEGIN,
-    in one pipeline with the run's lock and the tails of ``keys``; the write goes out with
-    COMMIT in a second one. ``group`` (the batch's points per key, :func:`group_points`) runs
-    after the first pipeline is sent, while the database takes the lock and reads the tails
-    on the other core, instead of before. ``check_stage`` sees the run's lifecycle stage
-    (None: no such run) and raises to refuse the batch, which rolls everything back.
+    in one pipeline with the run's lock, and the write goes out with COMMIT. ``group`` (the
+    batch's points per key, :func:`group_points`) runs after the first statements are sent,
+    while the database works on them.
+
+    When ``kept`` holds the tails of every key of the batch (this process wrote them last),
+    the write is planned from those and goes out in the same pipeline as the lock, behind a
+    check that the tails are still current (``pg_metric_writes.GUARD_SQL``): one round trip.
+    Otherwise, or if the check refuses, the tails are read after the lock and the write
+    follows in a second round trip. ``check_stage`` sees the run's lifecycle stage (None: no
+    such run) and raises to refuse the batch, which rolls everything back.
 
     ``conn`` must not have run anything in its transaction yet. On return the batch is
     committed, and the transaction SQLAlchemy still holds finds nothing left to commit. On an
     error the transaction is rolled back here (or the connection invalidated if it cannot
     be), so the pool never gets a connection back in autocommit or inside a transaction.
     """
+    from psycopg.pq import TransactionStatus
+
     raw: Any = conn.connection.dbapi_connection
-    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
     raw.autocommit = True
     try:
-        with Pipeline(conn) as pipeline:
-            pipeline.send(
-                [
-                    (_BEGIN, None),
-                    (lock.sql, lock.bind({"run_id": run_id})),
-                    (pg_metric_writes.TAILS_SQL, pg_metric_writes.tails_parameters(run_id, keys)),
-                ]
-            )
-            by_key = group()
-            _, locked, found = pipeline.collect()
-            check_stage(str(locked[0][-1]) if locked else None)
-            tails = {row[0]: _Tail(*row) for row in found}
-            present, values = pg_metric_writes.write_parameters(
-                run_id, _planned_writes(run_id, by_key, tails)
-            )
-            if any(present):
-                pipeline.send([(pg_metric_writes.write_sql(present), values)])
-            pipeline.send([(_COMMIT, None)])
+        tails = kept.get(run_id, keys) if kept is not None else None
+        if tails is not None and kept is not None:
+            try:
+                if _append_to_kept(conn, run_id, group, tails, kept):
+                    return
+            except sa.exc.DBAPIError as exc:
+                if not _refused_by_guard(exc):
+                    raise
+            # The kept tails were not current, or lacked a chunk this batch reads: plan again
+            # from the tails in the database.
+            kept.drop(run_id)
+            if raw.info.transaction_status != TransactionStatus.IDLE:
+                raw.rollback()
+        _append_to_read(conn, run_id, keys, group, check_stage, kept)
+    except BaseException:
+        if kept is not None:
+            kept.drop(run_id)
+        raise
     finally:
         _leave_autocommit(conn, raw)
+
+
+def _append_to_kept(
+    conn: Connection,
+    run_id: str,
+    group: Callable[[], dict[str, KeyPoints]],
+    kept_tails: dict[str, KeptTail],
+    kept: TailCache[KeptTail],
+) -> bool:
+    """One round trip: BEGIN, the lock, the check of the kept tails, the write, COMMIT. False
+    (nothing written) if a kept tail lacks a chunk the batch reads."""
+    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
+    guard = pg_metric_writes.guard_parameters(
+        run_id,
+        LifecycleStage.ACTIVE,
+        [(key, xmin, tail.count) for key, (tail, xmin) in kept_tails.items()],
+    )
+    tails = {key: tail for key, (tail, _) in kept_tails.items()}
+    with Pipeline(conn) as pipeline:
+        pipeline.send(
+            [
+                (_BEGIN, None),
+                (lock.sql, lock.bind({"run_id": run_id})),
+                (pg_metric_writes.GUARD_SQL, guard),
+            ]
+        )
+        by_key = group()
+        if not all(_usable(tails[key], points) for key, points in by_key.items()):
+            return False
+        writes = _planned_writes(run_id, by_key, tails)
+        present, values = pg_metric_writes.write_parameters(run_id, writes)
+        if any(present):
+            pipeline.send([(pg_metric_writes.write_sql(present), values)])
+        pipeline.send([(_COMMIT, None)])
+    results = pipeline.rows()
+    written = results[3][0][0] if any(present) else None
+    xmins = {key: xmin for key, (_, xmin) in kept_tails.items()}
+    kept.put(run_id, _kept_after(by_key, tails, xmins, writes, written))
+    return True
+
+
+def _append_to_read(
+    conn: Connection,
+    run_id: str,
+    keys: list[str],
+    group: Callable[[], dict[str, KeyPoints]],
+    check_stage: Callable[[str | None], None],
+    kept: TailCache[KeptTail] | None,
+) -> None:
+    """Two round trips: BEGIN, the lock and the tails; then the write and COMMIT."""
+    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
+    with Pipeline(conn) as pipeline:
+        pipeline.send(
+            [
+                (_BEGIN, None),
+                (lock.sql, lock.bind({"run_id": run_id})),
+                (pg_metric_writes.TAILS_SQL, pg_metric_writes.tails_parameters(run_id, keys)),
+            ]
+        )
+        by_key = group()
+        _, locked, found = pipeline.collect()
+        check_stage(str(locked[0][-1]) if locked else None)
+        tails = {row[0]: _Tail(*row[:_TAIL_FIELDS]) for row in found}
+        writes = _planned_writes(run_id, by_key, tails)
+        present, values = pg_metric_writes.write_parameters(run_id, writes)
+        if any(present):
+            pipeline.send([(pg_metric_writes.write_sql(present), values)])
+        pipeline.send([(_COMMIT, None)])
+    if kept is not None:
+        written = pipeline.rows()[0][0][0] if any(present) else None
+        xmins = {row[0]: str(row[_TAIL_FIELDS]) for row in found}
+        kept.put(run_id, _kept_after(by_key, tails, xmins, writes, written))
+
+
+def _refused_by_guard(exc: sa.exc.DBAPIError) -> bool:
+    from psycopg import errors
+
+    return isinstance(exc.orig, errors.DivisionByZero)
+
+
+def _kept_after(
+    by_key: dict[str, KeyPoints],
+    tails: dict[str, _Tail],
+    xmins: dict[str, str],
+    writes: _Writes,
+    written: str | None,
+) -> dict[str, KeptTail]:
+    """The tails of ``by_key``'s keys once ``writes`` (by transaction ``written``) committed:
+    a written key's new chunk and summary; any other key's tail as it was."""
+    chunks = {row["key"]: (row["seq"], row) for row in writes.chunk_inserts}
+    chunks.update((row["w_key"], (row["w_seq"], row)) for row in writes.chunk_updates)
+    summaries = {row["key"]: row for row in writes.summary_inserts}
+    summaries.update((row["w_key"], row) for row in writes.summary_updates)
+    out: dict[str, KeptTail] = {}
+    for key in by_key:
+        summary = summaries.get(key)
+        if summary is None or written is None:
+            if key in tails:  # nothing new for this key: its tail stands
+                out[key] = (tails[key], xmins[key])
+            continue
+        seq, chunk = chunks[key]
+        data = chunk["data"] if len(chunk["data"]) <= _KEPT_CHUNK_MAX else None
+        tail = _Tail(
+            key,
+            seq,
+            chunk["count"],
+            chunk["max_step"],
+            data,
+            *(summary[name] for name in _SUMMARY_FIELDS),
+        )
+        out[key] = (tail, written)
+    return out
 
 
 _BEGIN = "BEGIN"

@@ -33,18 +33,54 @@ from typing import Any
 
 from runlab.store.sql.schema import latest_metrics, metric_chunks
 
-__all__ = ["TAILS_SQL", "array_literal", "tails_parameters", "write_parameters", "write_sql"]
+__all__ = [
+    "GUARD_SQL",
+    "TAILS_SQL",
+    "array_literal",
+    "guard_parameters",
+    "tails_parameters",
+    "write_parameters",
+    "write_sql",
+]
 
 #: Each key's last chunk and its summary, for keys given as one array (``keys``), in the tails
-#: query's column order. A key has a summary exactly when it has chunks: they are written
-#: together.
+#: query's column order, then the id of the transaction that wrote the summary row (``xmin``,
+#: as text). A key has a summary exactly when it has chunks: they are written together.
 TAILS_SQL = (
     "SELECT s.key, c.seq, c.count AS chunk_count, c.max_step, c.data, s.value, s.is_nan, "
-    "s.timestamp, s.step, s.min_value, s.max_value, s.count FROM latest_metrics AS s "
+    "s.timestamp, s.step, s.min_value, s.max_value, s.count, s.xmin::text "
+    "FROM latest_metrics AS s "
     "CROSS JOIN LATERAL (SELECT m.seq, m.count, m.max_step, m.data FROM metric_chunks AS m "
     "WHERE m.run_id = s.run_id AND m.key = s.key ORDER BY m.seq DESC LIMIT 1) AS c "
     "WHERE s.run_id = %(run_id)s AND s.key = ANY(%(keys)s::varchar[])"
 )
+
+
+#: Refuses the transaction (division by zero, SQLSTATE 22012) unless the run is active and
+#: every key's summary row is still the version a kept tail was taken from: the same writing
+#: transaction (``xmin``) and the same count. Run after the run's lock, so no other writer can
+#: change the rows between this check and the batch's write.
+GUARD_SQL = (
+    "SELECT 1 / coalesce((SELECT CASE WHEN r.lifecycle_stage = %(active)s AND "
+    "(SELECT count(*) FROM latest_metrics AS s JOIN unnest(%(keys)s::varchar[], "
+    "%(xmins)s::text[], %(counts)s::bigint[]) AS e(key, xmin, count) ON s.key = e.key "
+    "AND s.xmin::text = e.xmin AND s.count = e.count WHERE s.run_id = %(run_id)s) "
+    "= %(n)s::bigint THEN 1 ELSE 0 END FROM runs AS r WHERE r.run_id = %(run_id)s), 0)"
+)
+
+
+def guard_parameters(
+    run_id: str, active: str, kept: Sequence[tuple[str, str, int]]
+) -> dict[str, str]:
+    """The parameters of :data:`GUARD_SQL` for ``kept`` tails, each (key, xmin, count)."""
+    return {
+        "run_id": run_id,
+        "active": active,
+        "keys": array_literal([key for key, _, _ in kept], "VARCHAR"),
+        "xmins": array_literal([xmin for _, xmin, _ in kept], "VARCHAR"),
+        "counts": array_literal([count for _, _, count in kept], "BIGINT"),
+        "n": str(len(kept)),
+    }
 
 
 def tails_parameters(run_id: str, keys: Sequence[str]) -> dict[str, str]:
@@ -123,7 +159,8 @@ def _update(table: str, prefix: str, columns: list[tuple[str, str]], keys: Seque
     )
 
 
-#: The parts of the write statement: (writes field, parameter prefix, columns, SQL).
+#: The parts of the write statement: (writes field, parameter prefix, columns, SQL). The two
+#: summary parts return the writing transaction's id, which the statement returns once.
 _PARTS = (
     ("chunk_inserts", "ci_", _CHUNK_COLUMNS, _insert("metric_chunks", "ci_", _CHUNK_COLUMNS)),
     (
@@ -136,13 +173,13 @@ _PARTS = (
         "summary_inserts",
         "si_",
         _SUMMARY_COLUMNS,
-        _insert("latest_metrics", "si_", _SUMMARY_COLUMNS),
+        _insert("latest_metrics", "si_", _SUMMARY_COLUMNS) + " RETURNING xmin",
     ),
     (
         "summary_updates",
         "su_",
         _SUMMARY_COLUMNS,
-        _update("latest_metrics", "su_", _SUMMARY_COLUMNS, ("key",)),
+        _update("latest_metrics", "su_", _SUMMARY_COLUMNS, ("key",)) + " RETURNING t.xmin",
     ),
 )
 
@@ -150,7 +187,11 @@ _WRITE_SQL: dict[tuple[bool, ...], str] = {}
 
 
 def write_sql(present: tuple[bool, ...]) -> str:
-    """The one statement that makes the writes whose parts are ``present`` (in _PARTS order)."""
+    """The one statement that makes the writes whose parts are ``present`` (in _PARTS order).
+
+    Its one row holds the id of the transaction that wrote the summary rows (``xmin``, as
+    text), or NULL if it wrote none (every key written gets its summary written too).
+    """
     found = _WRITE_SQL.get(present)
     if found is None:
         ctes = [
@@ -158,7 +199,9 @@ def write_sql(present: tuple[bool, ...]) -> str:
             for i, ((_, _, _, sql), used) in enumerate(zip(_PARTS, present, strict=True))
             if used
         ]
-        found = _WRITE_SQL[present] = f"WITH {', '.join(ctes)} SELECT 1"
+        xmins = [f"(SELECT xmin::text FROM w{i} LIMIT 1)" for i in (2, 3) if present[i]]
+        written = f"coalesce({', '.join(xmins)}, NULL)" if xmins else "NULL"
+        found = _WRITE_SQL[present] = f"WITH {', '.join(ctes)} SELECT {written}"
     return found
 
 

@@ -62,6 +62,7 @@ from runlab.store.sql.run_loader import load_run_rows, load_runs
 from runlab.store.sql.run_names import generate_run_name
 from runlab.store.sql.search_compiler import select_experiment_ids
 from runlab.store.sql.search_plan import PreparedSearches, RunSearchPlan, WalkDecisions
+from runlab.store.sql.tail_cache import TailCache
 from runlab.store.sql.upserts import upsert_rows
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -130,6 +131,8 @@ class SqlTrackingStore(LoggedModelMethods):
         self._walk_decisions = WalkDecisions()
         # Searches asked again (the next page, a refresh) reuse their parsed statements.
         self._prepared_searches = PreparedSearches()
+        # The ends of the metric series this process wrote last (PostgreSQL's log-batch).
+        self._tails: TailCache[metric_series.KeptTail] = TailCache()
         migrations.ensure_schema(self._db.engine)
         self._ensure_default_experiment()
 
@@ -684,7 +687,7 @@ class SqlTrackingStore(LoggedModelMethods):
                 _check_run_id(run_id)
                 keys = metrics.keys if type(metrics) is MetricColumns else [m.key for m in metrics]
                 metric_series.append_and_commit(
-                    conn, run_id, list(dict.fromkeys(keys)), points, check_stage
+                    conn, run_id, list(dict.fromkeys(keys)), points, check_stage, self._tails
                 )
                 return
             if new_params:
@@ -700,6 +703,8 @@ class SqlTrackingStore(LoggedModelMethods):
             if tags:
                 self._upsert_tags(conn, run_id, tags)
             if metrics:
+                # Tails this process kept for the run will not match what this writes.
+                self._tails.drop(run_id)
                 metric_series.append_metrics(conn, run_id, points(), locked=locked)
                 if for_models:
                     # Points logged for a model go to the model too, in the same transaction.

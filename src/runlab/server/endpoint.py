@@ -46,10 +46,22 @@ class Endpoint:
     request_fields: dict[str, str] = field(default_factory=dict)
     required: tuple[str, ...] = ()
     rule: Rule = field(kw_only=True)
+    #: Decodes the body of the endpoint's usual request to its fields faster than the general
+    #: decoder, or gives None for any other body (which the general decoder then reads).
+    body_decoder: Callable[[bytes], dict[str, Any] | None] | None = field(
+        default=None, kw_only=True
+    )
 
 
-async def read_fields(request: Request, ctx: ServerContext) -> RequestFields:
-    """Decode a request the way MLflow's server does, but refuse what it would silently drop."""
+async def read_fields(
+    request: Request,
+    ctx: ServerContext,
+    body_decoder: Callable[[bytes], dict[str, Any] | None] | None = None,
+) -> RequestFields:
+    """Decode a request the way MLflow's server does, but refuse what it would silently drop.
+
+    ``body_decoder`` (an endpoint's) is tried on a JSON body first.
+    """
     if request.method == "GET" and request.url.query:
         query: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
@@ -65,6 +77,8 @@ async def read_fields(request: Request, ctx: ServerContext) -> RequestFields:
             )
     if not body.strip():
         return RequestFields({})
+    if body_decoder is not None and (decoded := body_decoder(body)) is not None:
+        return RequestFields(decoded)
     return RequestFields(decode_json_object(body))
 
 
@@ -138,12 +152,13 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
     else once it is decoded. Without, the request takes exactly the path it always did.
     """
     handler = endpoint.handler
+    body_decoder = endpoint.body_decoder
     inline = endpoint.path in BOUNDED_CALLS
     auth = ctx.auth
     rule = endpoint.rule
 
     async def serve(request: Request) -> Response:
-        fields = await read_fields(request, ctx)
+        fields = await read_fields(request, ctx, body_decoder)
         fields.authenticated_user = authenticated_user(request)
         if request.path_params:
             # Path parameters ({model_id}) are fields too; the path wins over a body copy.
@@ -161,7 +176,7 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
         assert auth is not None
         principal = principal_of(request)
         check_signed_in(principal, rule)
-        fields = await read_fields(request, ctx)
+        fields = await read_fields(request, ctx, body_decoder)
         fields.authenticated_user = authenticated_user(request)
         if request.path_params:
             fields = fields.with_values(request.path_params)

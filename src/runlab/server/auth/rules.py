@@ -403,7 +403,7 @@ def _metric_models(lookups: Lookups, f: RequestFields) -> list[Target]:
     # A log-batch's metrics are read in bulk by its handler; this only collects the model ids
     # they name (in either spelling), so a batch without any costs one pass over the list.
     metrics = f.raw().get("metrics")
-    if not isinstance(metrics, list):
+    if not isinstance(metrics, list):  # absent, or columns (log_batch_body): no model ids
         return []
     ids = [
         value

@@ -46,6 +46,7 @@ from runlab.server.auth.rules import (
 from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint
 from runlab.server.json_body import MAX_JSON_DEPTH, decode_json, nesting_exceeds
+from runlab.server.log_batch_body import decode_plain_log_batch
 from runlab.server.request_fields import RequestFields, missing_value, run_id_of
 from runlab.server.routes.experiments import VIEW_TYPES
 from runlab.store.base import RunRowsSearch
@@ -355,12 +356,14 @@ def delete_tag(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
 def log_batch(ctx: ServerContext, f: RequestFields) -> dict[str, Any]:
     run_id = run_id_of(f)
     sent_metrics = f.raw().get("metrics")
-    # The usual body is checked in bulk; any other shape is read item by item below.
-    plain = (
-        plain_metrics(sent_metrics)
-        if type(sent_metrics) is list and len(sent_metrics) <= validation.MAX_METRICS_PER_BATCH
-        else None
-    )
+    # The usual body comes decoded into columns (log_batch_body) or is checked in bulk here;
+    # any other shape is read item by item below.
+    if type(sent_metrics) is MetricColumns:
+        plain: MetricColumns | None = sent_metrics
+    elif type(sent_metrics) is list and len(sent_metrics) <= validation.MAX_METRICS_PER_BATCH:
+        plain = plain_metrics(sent_metrics)
+    else:
+        plain = None
     raw_metrics = f.object_list("metrics") if plain is None else []
     raw_params = f.object_list("params")
     raw_tags = f.object_list("tags")
@@ -584,6 +587,7 @@ ENDPOINTS = [
         {**RUN_ID_FIELDS, "metrics": "array", "params": "array", "tags": "array"},
         ("run_id",),
         rule=_LOG_BATCH,
+        body_decoder=decode_plain_log_batch,
     ),
     Endpoint(
         "POST",

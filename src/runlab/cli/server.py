@@ -653,13 +653,14 @@ def print_banner(plan: ServePlan, command: str) -> None:
 def serve(options: ServeOptions, command: str) -> None:
     """Validate, open the store, print the banner, and run uvicorn until stopped."""
     try:
+        import msgspec  # noqa: F401  (the usual log-batch body's decoder)
         import orjson  # noqa: F401  (the app's JSON codec)
         import starlette  # noqa: F401
         import uvicorn
     except ModuleNotFoundError as exc:
         raise click.ClickException(
             f"The server needs {exc.name}, which is not installed: "
-            "pip install uvicorn starlette orjson"
+            "pip install uvicorn starlette orjson msgspec"
         ) from None
     from runlab.server.factory import SERVER_CONFIG_ENV, build_server_app
     from runlab.server.heap import settle_heap

@@ -128,7 +128,7 @@ class DeletionAudit:
         deletion, path_groups = matched
         chunks: list[bytes] = []
         size = 0
-        status = 0
+        held: Message | None = None
 
         async def receive_copy() -> Message:
             nonlocal size
@@ -140,15 +140,30 @@ class DeletionAudit:
                     chunks.append(body)
             return message
 
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+        async def send_after_record(message: Message) -> None:
+            # A successful deletion's answer waits until its event is in the log: a client that
+            # lists the log right after the answer finds it there, and a server that dies
+            # between the two has not told anyone the deletion succeeded unrecorded.
+            nonlocal held
+            if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                held = message
+                return
+            if held is not None and message["type"] == "http.response.body":
+                start, held = held, None
+                await self._record_deletion(scope, deletion, path_groups, chunks, size)
+                await send(start)
             await send(message)
 
-        await self.app(scope, receive_copy, send_status)
-        if not 200 <= status < 300:
-            return
+        await self.app(scope, receive_copy, send_after_record)
+
+    async def _record_deletion(
+        self,
+        scope: Scope,
+        deletion: Deletion,
+        path_groups: Mapping[str, str],
+        chunks: list[bytes],
+        size: int,
+    ) -> None:
         body: Mapping[str, Any] = {}
         if size <= _BODY_MAX and chunks:
             try:

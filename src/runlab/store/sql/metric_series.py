@@ -592,7 +592,6 @@ def _append_to_kept(
 ) -> bool:
     """One round trip: BEGIN, the lock, the check of the kept tails, the write, COMMIT. False
     (nothing written) if a kept tail lacks a chunk the batch reads."""
-    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
     guard = pg_metric_writes.guard_parameters(
         run_id,
         LifecycleStage.ACTIVE,
@@ -600,23 +599,12 @@ def _append_to_kept(
     )
     tails = {key: tail for key, (tail, _) in kept_tails.items()}
     with Pipeline(conn) as pipeline:
-        pipeline.send(
-            [
-                (_BEGIN, None),
-                (lock.sql, lock.bind({"run_id": run_id})),
-                (pg_metric_writes.GUARD_SQL, guard),
-            ]
-        )
+        _begin_and_lock(conn, pipeline, run_id, (pg_metric_writes.GUARD_SQL, guard))
         by_key = group()
         if not all(_usable(tails[key], points) for key, points in by_key.items()):
             return False
-        writes = _planned_writes(run_id, by_key, tails)
-        present, values = pg_metric_writes.write_parameters(run_id, writes)
-        if any(present):
-            pipeline.send([(pg_metric_writes.write_sql(present), values)])
-        pipeline.send([(_COMMIT, None)])
-    results = pipeline.rows()
-    written = results[3][0][0] if any(present) else None
+        writes, wrote = _write_and_commit(pipeline, run_id, by_key, tails)
+    written = pipeline.rows()[3][0][0] if wrote else None
     xmins = {key: xmin for key, (_, xmin) in kept_tails.items()}
     kept.put(run_id, _kept_after(by_key, tails, xmins, writes, written))
     return True
@@ -631,28 +619,40 @@ def _append_to_read(
     kept: TailCache[KeptTail] | None,
 ) -> None:
     """Two round trips: BEGIN, the lock and the tails; then the write and COMMIT."""
-    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
+    tails_query = (pg_metric_writes.TAILS_SQL, pg_metric_writes.tails_parameters(run_id, keys))
     with Pipeline(conn) as pipeline:
-        pipeline.send(
-            [
-                (_BEGIN, None),
-                (lock.sql, lock.bind({"run_id": run_id})),
-                (pg_metric_writes.TAILS_SQL, pg_metric_writes.tails_parameters(run_id, keys)),
-            ]
-        )
+        _begin_and_lock(conn, pipeline, run_id, tails_query)
         by_key = group()
         _, locked, found = pipeline.collect()
         check_stage(str(locked[0][-1]) if locked else None)
         tails = {row[0]: _Tail(*row[:_TAIL_FIELDS]) for row in found}
-        writes = _planned_writes(run_id, by_key, tails)
-        present, values = pg_metric_writes.write_parameters(run_id, writes)
-        if any(present):
-            pipeline.send([(pg_metric_writes.write_sql(present), values)])
-        pipeline.send([(_COMMIT, None)])
+        writes, wrote = _write_and_commit(pipeline, run_id, by_key, tails)
     if kept is not None:
-        written = pipeline.rows()[0][0][0] if any(present) else None
+        written = pipeline.rows()[0][0][0] if wrote else None
         xmins = {row[0]: str(row[_TAIL_FIELDS]) for row in found}
         kept.put(run_id, _kept_after(by_key, tails, xmins, writes, written))
+
+
+def _begin_and_lock(
+    conn: Connection, pipeline: Pipeline, run_id: str, then: tuple[str, Any]
+) -> None:
+    """Send BEGIN, the run's lock and the statement ``then`` (the guard or the tails query)."""
+    lock = driver_statement(conn.dialect, _LOCK_RUN_PG)
+    pipeline.send([(_BEGIN, None), (lock.sql, lock.bind({"run_id": run_id})), then])
+
+
+def _write_and_commit(
+    pipeline: Pipeline, run_id: str, by_key: dict[str, KeyPoints], tails: dict[str, _Tail]
+) -> tuple[_Writes, bool]:
+    """Send the write that appends ``by_key`` to ``tails`` (if anything is new) and COMMIT;
+    the writes, and whether a write statement went out (its row comes before COMMIT's)."""
+    writes = _planned_writes(run_id, by_key, tails)
+    present, values = pg_metric_writes.write_parameters(run_id, writes)
+    wrote = any(present)
+    if wrote:
+        pipeline.send([(pg_metric_writes.write_sql(present), values)])
+    pipeline.send([(_COMMIT, None)])
+    return writes, wrote
 
 
 def _refused_by_guard(exc: sa.exc.DBAPIError) -> bool:

@@ -482,6 +482,21 @@ def run_server(
                     usable.remove(tool)
     for workload in workloads:
         per_tool: dict[str, dict[str, Any]] = {n: {"error": m} for n, m in setup_errors.items()}
+        if workload in server_run.INTERLEAVED and len(usable) > 1:
+            t0 = time.perf_counter()
+            label = f"{workload} {backend}] {' + '.join(t.name for t in usable)}, interleaved"
+            print(f"[{label} ...", file=sys.stderr, flush=True)
+            both = server_run.run_interleaved(
+                usable,
+                workload,
+                backend,
+                {t.name: server_run.params_for(workload, t.name, sizes) for t in usable},
+            )
+            for name, result in both.items():
+                _progress(f"{label}: {name}", t0, result)
+            per_tool.update(both)
+            results[workload] = per_tool
+            continue
         for tool in usable:
             t0 = time.perf_counter()
             label = f"{workload} {backend}] {tool.name}"
@@ -593,7 +608,10 @@ def render_server(
             "",
             "The same servers driven the way MLflow's own client drives them: a `requests` "
             "session, each payload built and JSON-encoded per call, each answer decoded; "
-            "payloads shaped like real runs (see `bench/server_pyclient.py`).",
+            "payloads shaped like real runs (see `bench/server_pyclient.py`). Both servers run "
+            "at once, each filled in turn, and their timed repeats alternate (runlab, MLflow, "
+            "MLflow, runlab, ...), so that both are timed over the same minutes of a machine "
+            "whose speed drifts.",
             "",
             report.table(results, tool_names, server_report.PYCLIENT_ROWS),
             "",

@@ -20,11 +20,16 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections.abc import Callable, Generator
 from typing import Any
 
 import requests
 
 API = "/api/2.0/mlflow"
+#: One measure as a generator: the first ``next()`` sets up (fill, warm-up) and stops before the
+#: first timed repeat; each later ``next()`` takes one timed repeat; the last one checks what was
+#: read back and ends with the measure's result (``StopIteration.value``).
+Steps = Generator[None, None, dict[str, Any]]
 #: The search: one metric, one param and one tag condition, ordered by another metric.
 SEARCH_FILTER = "metrics.m0 > 0.3 and params.p0 = 'adam' and tags.t0 = 'vision'"
 SEARCH_ORDER = ["metrics.m1 ASC"]
@@ -74,7 +79,7 @@ def _create_run(client: PyClient, experiment_id: str) -> str:
 # -- search -----------------------------------------------------------------------------------------
 
 
-def search(url: str, params: dict[str, Any]) -> dict[str, Any]:
+def search_steps(url: str, params: dict[str, Any]) -> Steps:
     """Fill ``runs`` runs shaped like real ones, then time the search through ``requests``."""
     n_runs = int(params["runs"])
     repeats = int(params.get("repeats", 15))
@@ -118,6 +123,7 @@ def search(url: str, params: dict[str, Any]) -> dict[str, Any]:
         times: list[float] = []
         found: list[dict[str, Any]] = []
         for _ in range(repeats):
+            yield
             t0 = time.perf_counter()
             found = client.post("runs/search", body).get("runs", [])
             times.append(time.perf_counter() - t0)
@@ -144,7 +150,7 @@ def search(url: str, params: dict[str, Any]) -> dict[str, Any]:
 INGEST_KEYS = [f"metric_{k}" for k in range(10)]
 
 
-def ingest(url: str, params: dict[str, Any]) -> dict[str, Any]:
+def ingest_steps(url: str, params: dict[str, Any]) -> Steps:
     """Whole runs through ``requests``: create, params and tags, 10 x 1000 points, finish.
 
     One whole run first, untimed (warm-up); then ``repeats`` times ``runs`` runs, each timed.
@@ -191,6 +197,7 @@ def ingest(url: str, params: dict[str, Any]) -> dict[str, Any]:
         # each statement's first preparation (both tools do), as the other measures' first call.
         warm_up = whole_run(experiment_id)
         for _ in range(repeats):
+            yield
             t0 = time.perf_counter()
             run_ids = [whole_run(experiment_id) for _ in range(n_runs)]
             wall = time.perf_counter() - t0
@@ -228,7 +235,7 @@ def _history(client: PyClient, run_id: str, key: str) -> list[dict[str, Any]]:
         query = {**query, "page_token": token}
 
 
-def history(url: str, params: dict[str, Any]) -> dict[str, Any]:
+def history_steps(url: str, params: dict[str, Any]) -> Steps:
     """Log ``points`` points of one metric, then read the whole history ``repeats`` times."""
     n_points = int(params["points"])
     repeats = int(params.get("repeats", 5))
@@ -246,6 +253,7 @@ def history(url: str, params: dict[str, Any]) -> dict[str, Any]:
         _history(client, run_id, "loss")  # warm-up
         times: list[float] = []
         for _ in range(repeats):
+            yield
             t0 = time.perf_counter()
             points = _history(client, run_id, "loss")
             times.append(time.perf_counter() - t0)
@@ -254,6 +262,64 @@ def history(url: str, params: dict[str, Any]) -> dict[str, Any]:
     finally:
         client.close()
     return {"points": n_points, "history_s": times, "history_s_median": statistics.median(times)}
+
+
+#: Each measure as steps (see :data:`Steps`), for :func:`interleaved`.
+STEPS: dict[str, Callable[[str, dict[str, Any]], Steps]] = {
+    "pyclient-search": search_steps,
+    "pyclient-ingest": ingest_steps,
+    "pyclient-history": history_steps,
+}
+
+
+def run_alone(steps: Steps) -> dict[str, Any]:
+    """Every step of one measure, one after the other: its result."""
+    try:
+        while True:
+            next(steps)
+    except StopIteration as done:
+        result: dict[str, Any] = done.value
+        return result
+
+
+def interleaved(steps: list[Steps]) -> list[dict[str, Any]]:
+    """Several measures' timed steps taken in turn, one of each per round; their results.
+
+    Every measure is first brought to its first timed step (fill, warm-up). Then each round
+    takes one timed step of each, the order reversed every other round (A B, B A, A B, ...), so
+    that both servers are timed over the same stretch of the machine's life: on a shared
+    machine the speed of both cores drifts by tens of percent over seconds to minutes, and
+    a tool timed a minute after the other can land on a different stretch. Both servers run
+    the whole time; the one not being timed is idle.
+    """
+    for s in steps:
+        next(s)  # set-up: everything up to the first timed step
+    results: list[dict[str, Any] | None] = [None] * len(steps)
+    order = list(range(len(steps)))
+    while any(r is None for r in results):
+        for i in order:
+            if results[i] is None:
+                try:
+                    next(steps[i])
+                except StopIteration as done:
+                    results[i] = done.value
+        order.reverse()
+    return [r for r in results if r is not None]
+
+
+def search(url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """:func:`search_steps` on its own."""
+    return run_alone(search_steps(url, params))
+
+
+def ingest(url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """:func:`ingest_steps` on its own."""
+    return run_alone(ingest_steps(url, params))
+
+
+def history(url: str, params: dict[str, Any]) -> dict[str, Any]:
+    """:func:`history_steps` on its own."""
+    return run_alone(history_steps(url, params))
 
 
 MEASURES = {"pyclient-search": search, "pyclient-ingest": ingest, "pyclient-history": history}

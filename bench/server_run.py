@@ -8,6 +8,7 @@ as ``{"error": …}`` so that the table shows a failed cell and the benchmark ca
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import traceback
 from pathlib import Path
@@ -32,6 +33,8 @@ SERVER_WORKLOADS: dict[str, tuple[str, int]] = {
     "server-py-ingest": ("pyclient-ingest", 1),
     "server-py-history": ("pyclient-history", 1),
 }
+#: Workloads whose timed steps alternate between the two servers (see run_interleaved).
+INTERLEAVED = {"server-py-search", "server-py-ingest", "server-py-history"}
 #: Every HTTP measure by name.
 MEASURES = {**server_workloads.MEASURES, **server_pyclient.MEASURES}
 
@@ -122,6 +125,51 @@ def run_server_workload(
                 return result
         except Exception as exc:  # the server did not start (its log is in the message)
             return _failure(exc)
+
+
+def run_interleaved(
+    tools: list[harness.Tool],
+    workload: str,
+    backend: str,
+    params: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """One measure on a fresh server per tool, all running at once, timed steps in turn.
+
+    Each tool's server and database are set up as for :func:`run_server_workload`; then
+    :func:`server_pyclient.interleaved` fills each and alternates their timed repeats. Never
+    raises: a failure is every tool's cell.
+    """
+    measure, workers = SERVER_WORKLOADS[workload]
+    with contextlib.ExitStack() as stack:
+        try:
+            servers = []
+            for tool in tools:
+                workdir = stack.enter_context(
+                    tempfile.TemporaryDirectory(prefix=f"bench-{tool.name}-{workload}-")
+                )
+                servers.append(
+                    stack.enter_context(
+                        server_harness.running_server(tool, backend, workers, Path(workdir))
+                    )
+                )
+            try:
+                results = server_pyclient.interleaved(
+                    [
+                        server_pyclient.STEPS[measure](server.url, params[tool.name])
+                        for tool, server in zip(tools, servers, strict=True)
+                    ]
+                )
+            except Exception as exc:
+                failure = _failure(exc)
+                logs = "\n".join(f"{s.tool} server log:\n{s.log_tail(1500)}" for s in servers)
+                failure["detail"] = f"{failure['detail']}\n{logs}"
+                return {tool.name: dict(failure) for tool in tools}
+        except Exception as exc:  # a server did not start (its log is in the message)
+            return {tool.name: _failure(exc) for tool in tools}
+    return {
+        tool.name: {**result, "server_workers": workers, "interleaved": True}
+        for tool, result in zip(tools, results, strict=True)
+    }
 
 
 def _failure(exc: Exception) -> dict[str, Any]:

@@ -243,6 +243,41 @@ def test_tail_is_the_newest_chunk_of_a_long_series(store: SqlTrackingStore, run_
     assert [m.step for m in history] == list(range(size * 3 + 1))
 
 
+def test_sqlite_tails_are_the_general_forms_rows(store: SqlTrackingStore, run_id: str) -> None:
+    # SQLite reads the tails with a statement of its own (summaries, then each key's newest
+    # chunk by its full primary key); it must give exactly the rows of the UNION ALL form.
+    if store._db.backend != "sqlite":
+        pytest.skip("the SQLite form of the tails read")
+    other = store.create_run("0", "u", 0, [], "other").info.run_id
+    for start in range(0, 1500, 500):  # several chunks for "long", one for the others
+        store.log_batch(
+            run_id, metrics=[Metric("long", float(i), i, i) for i in range(start, start + 500)]
+        )
+    store.log_batch(run_id, metrics=[Metric("nan", math.nan, 1, 0), Metric("short", 2.0, 1, 3)])
+    store.log_batch(other, metrics=[Metric("long", 9.0, 1, 99_999)])
+    keys = ["long", "nan", "short", "never-logged"]
+    general = metric_series._tails_statement(len(keys))
+    sqlite_form = metric_series._sqlite_tails_statement(len(keys))
+    values = {"run_id": run_id, **{f"k{i}": key for i, key in enumerate(keys)}}
+    with store._db.read() as conn:
+        expected = sorted(tuple(row) for row in conn.execute(general, values))
+        assert sorted(tuple(row) for row in conn.execute(sqlite_form, values)) == expected
+        tails = metric_series._select_tails(conn, None, run_id, keys)
+        compiled = sqlite_form.compile(dialect=conn.dialect)
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {compiled}", tuple(values[n] for n in compiled.positiontup or ())
+        ).all()
+    assert [row[0] for row in expected] == ["long", "nan", "short"]
+    assert {key: (t.seq, t.max_step, t.count) for key, t in tails.items()} == {
+        "long": (max(row[1] for row in expected), 1499, 1500),
+        "nan": (0, 0, 1),
+        "short": (0, 3, 1),
+    }
+    assert tails["nan"].is_nan and tails["nan"].value is None
+    # Each chunk is found by (run_id, key, seq), not by walking the key's chunks.
+    assert any("metric_chunks" in str(row) and "seq=?" in str(row) for row in plan), plan
+
+
 def test_points_out_of_order_within_a_batch_are_deduplicated(
     store: SqlTrackingStore, run_id: str
 ) -> None:

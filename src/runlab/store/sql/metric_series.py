@@ -157,7 +157,11 @@ def _select_tails(conn: Connection, cursor: Any, run_id: str, keys: list[str]) -
         part = keys[start : start + _TAIL_KEYS_PER_STATEMENT]
         values: dict[str, Any] = {"run_id": run_id}
         values.update((f"k{i}", key) for i, key in enumerate(part))
-        statement = _tails_statement(len(part))
+        statement = (
+            _sqlite_tails_statement(len(part))
+            if conn.dialect.name == "sqlite"
+            else _tails_statement(len(part))
+        )
         rows: Iterable[Any]
         if cursor is None:
             rows = conn.execute(statement, values)
@@ -202,6 +206,34 @@ def _tails_statement(n_keys: int) -> sa.Select[Any] | sa.CompoundSelect[Any]:
     if n_keys == 1:
         return selects[0]
     return sa.union_all(*selects)
+
+
+@functools.lru_cache(maxsize=_TAIL_KEYS_PER_STATEMENT)
+def _sqlite_tails_statement(n_keys: int) -> sa.TextualSelect:
+    """:func:`_tails_statement` for SQLite: the same rows, read from the summaries.
+
+    SQLite runs each branch of the UNION ALL form by copying its one chunk row into a
+    temporary table first. Once a run's series had grown by a few dozen batches, that read
+    took 0.35-0.5 ms for 10 keys inside the write transaction, against 0.04 ms for this
+    form: each key's summary row, then its chunk found by the full primary key, the
+    ``max(seq)`` read from the index's end. ``CROSS JOIN`` is SQLite's way of fixing that
+    join order; left free, its planner walked every chunk of each key instead.
+    """
+    keys = ", ".join(f":k{i}" for i in range(n_keys))
+    summary = ", ".join(f"s.{name}" for name in _SUMMARY_FIELDS)
+    return sa.text(
+        "SELECT c.key, c.seq, c.count AS chunk_count, c.max_step, c.data, "
+        f"{summary} "
+        "FROM latest_metrics AS s CROSS JOIN metric_chunks AS c "
+        "ON c.run_id = s.run_id AND c.key = s.key AND c.seq = ("
+        "SELECT max(m.seq) FROM metric_chunks AS m WHERE m.run_id = s.run_id AND m.key = s.key) "
+        f"WHERE s.run_id = :run_id AND s.key IN ({keys})"
+    ).columns(
+        *(sa.column(name, metric_chunks.c[name].type) for name in ("key", "seq")),
+        sa.column("chunk_count", metric_chunks.c["count"].type),
+        *(sa.column(name, metric_chunks.c[name].type) for name in ("max_step", "data")),
+        *(sa.column(name, latest_metrics.c[name].type) for name in _SUMMARY_FIELDS),
+    )
 
 
 class KeyPoints:

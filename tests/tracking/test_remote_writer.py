@@ -149,7 +149,10 @@ def test_end_run_with_the_server_down_reports_what_is_unsent_and_where(
 
     server.start()
     delivery = deliver(error.path)  # the writer of this process owns the file: it finishes it
-    assert delivery.sent.metrics == 1501
+    # The writer's own retry may send some or all of it between the restart and this call;
+    # deliver counts only what was still unsent when it began waiting. The history and the
+    # run below say whether anything was lost.
+    assert delivery.sent.metrics <= 1501 and not delivery.rejected
     assert not error.path.exists()
     client = Client(server.url)
     history = client.get_metric_history(run_id, "loss")

@@ -23,6 +23,7 @@ from runlab.server.context import ServerContext
 from runlab.server.endpoint import Endpoint, make_route
 from runlab.server.json_response import json_response
 from runlab.server.openapi import build_openapi
+from runlab.server.quick_calls import CountRequests
 from runlab.server.routes import (
     artifact_download,
     artifact_proxy,
@@ -154,11 +155,13 @@ def build_app(
         guard_routes([*routes, *ui_routes], auth)
 
     middleware = [
+        # Outermost: every request counts as being served, refused ones included.
+        Middleware(CountRequests, calls=ctx.quick_calls),
         Middleware(
             RequestGuard,
             allowed_hosts=settings.allowed_hosts,
             allowed_origins=settings.cors_allowed_origins,
-        )
+        ),
     ]
     if settings.cors_allowed_origins:
         middleware.append(

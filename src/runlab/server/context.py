@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from runlab.server.quick_calls import QuickCalls
 from runlab.server.settings import ServerSettings
 from runlab.store.base import TrackingStore
 
@@ -27,3 +28,6 @@ class ServerContext:
     #: Who the callers are (:class:`runlab.server.auth.authentication.Authentication`: the auth
     #: store, the credential cache), when the server authenticates them; None otherwise.
     authentication: Any = None
+    #: Requests being served and recent calls' durations: a quick repeat skips the worker
+    #: thread (:mod:`runlab.server.quick_calls`).
+    quick_calls: QuickCalls = field(default_factory=QuickCalls)

@@ -10,6 +10,7 @@ import time.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from runlab.server.auth.rules import Rule, guarded
 from runlab.server.context import ServerContext
 from runlab.server.json_body import decode_json_object
 from runlab.server.json_response import encode_json, encoded_json_response, json_response
+from runlab.server.quick_calls import request_key
 from runlab.server.request_fields import RequestFields
 
 Handler = Callable[[ServerContext, RequestFields], dict[str, Any]]
@@ -62,12 +64,28 @@ async def read_fields(
 
     ``body_decoder`` (an endpoint's) is tried on a JSON body first.
     """
+    return fields_of(request, await request_body(request, ctx), body_decoder)
+
+
+async def request_body(request: Request, ctx: ServerContext) -> bytes:
+    """The body :func:`fields_of` reads the request's fields from (none for a GET with a query
+    string, whose fields are in it)."""
+    if request.method == "GET" and request.url.query:
+        return b""
+    return await read_limited_body(request, ctx.settings.max_request_bytes)
+
+
+def fields_of(
+    request: Request,
+    body: bytes,
+    body_decoder: Callable[[bytes], dict[str, Any] | None] | None = None,
+) -> RequestFields:
+    """:func:`read_fields` of a request whose body (:func:`request_body`) was read already."""
     if request.method == "GET" and request.url.query:
         query: dict[str, list[str]] = {}
         for key, value in request.query_params.multi_items():
             query.setdefault(key, []).append(value)
         return RequestFields(query, from_query=True)
-    body = await read_limited_body(request, ctx.settings.max_request_bytes)
     if request.method in ("POST", "PUT") and body:
         content_type = request.headers.get("content-type", "")
         if content_type.split(";", 1)[0].strip().lower() != "application/json":
@@ -154,23 +172,33 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
     handler = endpoint.handler
     body_decoder = endpoint.body_decoder
     inline = endpoint.path in BOUNDED_CALLS
+    quick = ctx.quick_calls
     auth = ctx.auth
     rule = endpoint.rule
 
     async def serve(request: Request) -> Response:
-        fields = await read_fields(request, ctx, body_decoder)
+        body = await request_body(request, ctx)
+        fields = fields_of(request, body, body_decoder)
         fields.authenticated_user = authenticated_user(request)
         if request.path_params:
             # Path parameters ({model_id}) are fields too; the path wins over a body copy.
             fields = fields.with_values(request.path_params)
         if inline:
             return json_response(handler(ctx, fields))
-        # Encoded in the worker thread too: the answer's objects were just made there, and a
-        # large answer (a search page) then costs the event loop nothing but the write.
-        return encoded_json_response(await run_in_threadpool(encoded, ctx, fields))
+        # A repeat of a request that was quick, with nothing else being served, skips the
+        # worker thread (see quick_calls). Otherwise the call goes to the thread pool, and is
+        # encoded there too: the answer's objects were just made there, and a large answer (a
+        # search page) then costs the event loop nothing but the write.
+        key = request_key(request.url.path, request.scope.get("query_string", b""), body)
+        if quick.may_run_inline(key):
+            return encoded_json_response(timed(ctx, fields, key))
+        return encoded_json_response(await run_in_threadpool(timed, ctx, fields, key))
 
-    def encoded(ctx: ServerContext, fields: RequestFields) -> bytes:
-        return encode_json(handler(ctx, fields))
+    def timed(ctx: ServerContext, fields: RequestFields, key: tuple[Any, ...] | None) -> bytes:
+        started = time.perf_counter()
+        encoded = encode_json(handler(ctx, fields))
+        quick.record(key, time.perf_counter() - started)
+        return encoded
 
     async def serve_checked(request: Request) -> Response:
         assert auth is not None

@@ -24,6 +24,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import requests
+from server_workloads import INGEST_KEYS, ingest_points
 
 API = "/api/2.0/mlflow"
 #: One measure as a generator: the first ``next()`` sets up (fill, warm-up) and stops before the
@@ -147,8 +148,6 @@ def search_steps(url: str, params: dict[str, Any]) -> Steps:
 
 # -- ingest -----------------------------------------------------------------------------------------
 
-INGEST_KEYS = [f"metric_{k}" for k in range(10)]
-
 
 def ingest_steps(url: str, params: dict[str, Any]) -> Steps:
     """Whole runs through ``requests``: create, params and tags, 10 x 1000 points, finish.
@@ -175,18 +174,8 @@ def ingest_steps(url: str, params: dict[str, Any]) -> Steps:
             },
         )
         for b in range(batches):
-            base = _now_ms()
-            first = b * steps_per_batch
-            metrics = [
-                {
-                    "key": key,
-                    "value": 1.0 / (1.0 + step / 1000.0) + rng.gauss(0.0, 0.01),
-                    "timestamp": base + step,
-                    "step": step,
-                }
-                for step in range(first, first + steps_per_batch)
-                for key in INGEST_KEYS
-            ]
+            # Built per call, as a client building them from its queue would.
+            metrics = ingest_points(b * steps_per_batch, steps_per_batch, _now_ms(), rng)
             client.post("runs/log-batch", {"run_id": run_id, "metrics": metrics})
         client.post("runs/update", {"run_id": run_id, "status": "FINISHED", "end_time": _now_ms()})
         return run_id

@@ -100,10 +100,11 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _batch_body(
-    run_id: str, first_step: int, steps: int, base_ms: int, rng: random.Random
-) -> bytes:
-    metrics = [
+def ingest_points(
+    first_step: int, steps: int, base_ms: int, rng: random.Random
+) -> list[dict[str, Any]]:
+    """One ingest batch's metric messages: every key of INGEST_KEYS at ``steps`` steps."""
+    return [
         {
             "key": key,
             "value": 1.0 / (1.0 + step / 1000.0) + rng.gauss(0.0, 0.01),
@@ -113,6 +114,12 @@ def _batch_body(
         for step in range(first_step, first_step + steps)
         for key in INGEST_KEYS
     ]
+
+
+def _batch_body(
+    run_id: str, first_step: int, steps: int, base_ms: int, rng: random.Random
+) -> bytes:
+    metrics = ingest_points(first_step, steps, base_ms, rng)
     return json.dumps({"run_id": run_id, "metrics": metrics}).encode()
 
 

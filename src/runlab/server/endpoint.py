@@ -189,7 +189,7 @@ def make_route(endpoint: Endpoint, prefix: str, ctx: ServerContext) -> Route:
         # worker thread (see quick_calls). Otherwise the call goes to the thread pool, and is
         # encoded there too: the answer's objects were just made there, and a large answer (a
         # search page) then costs the event loop nothing but the write.
-        key = request_key(request.url.path, request.scope.get("query_string", b""), body)
+        key = request_key(request.scope["path"], request.scope["query_string"], body)
         if quick.may_run_inline(key):
             return encoded_json_response(timed(ctx, fields, key))
         return encoded_json_response(await run_in_threadpool(timed, ctx, fields, key))

@@ -200,7 +200,7 @@ def write_sql(present: tuple[bool, ...]) -> str:
             if used
         ]
         xmins = [f"(SELECT xmin::text FROM w{i} LIMIT 1)" for i in (2, 3) if present[i]]
-        written = f"coalesce({', '.join(xmins)}, NULL)" if xmins else "NULL"
+        written = f"coalesce({', '.join(xmins)})" if xmins else "NULL"
         found = _WRITE_SQL[present] = f"WITH {', '.join(ctes)} SELECT {written}"
     return found
 

@@ -112,15 +112,13 @@ def _rows() -> RunRows:
     return RunRows(
         run_ids=[full, bare],
         infos={full: _info(), bare: _info(run_id=bare, run_name="b", end_time=9)},
-        params={full: {"a": "1", "b": "2"}},
-        tags={full: {"mlflow.runName": "x", "t": "v"}},
-        latest_points={
-            full: {
-                "loss": Metric("loss", 0.25, 10, 3),
-                "nan": Metric("nan", math.nan, 11, 4),
-                "inf": Metric("inf", math.inf, 12, 5),
-            }
-        },
+        param_rows=[(full, "a", "1"), (full, "b", "2")],
+        tag_rows=[(full, "mlflow.runName", "x"), (full, "t", "v")],
+        point_rows=[
+            (full, "loss", 0.25, 10, 3),
+            (full, "nan", math.nan, 11, 4),
+            (full, "inf", math.inf, 12, 5),
+        ],
         dataset_inputs={
             full: [
                 DatasetInput(
@@ -130,6 +128,28 @@ def _rows() -> RunRows:
         },
         model_inputs={full: [LoggedModelInput("m-in")]},
         model_outputs={full: [LoggedModelOutput("m-out", 7)]},
+    )
+
+
+def test_points_of_runs_in_any_order_go_to_their_runs() -> None:
+    """A database may give the page's latest points with runs interleaved (PostgreSQL's
+    ``= ANY`` does): each point still lands in its own run, in the order read."""
+    rows = RunRows(
+        run_ids=["r2", "r1"],
+        infos={"r1": _info(), "r2": _info(run_id="r2")},
+        param_rows=[],
+        tag_rows=[],
+        point_rows=[("r1", "a", 1.0, 1, 0), ("r2", "b", 2.0, 2, 0), ("r1", "c", 3.0, 3, 0)],
+        dataset_inputs={},
+        model_inputs={},
+        model_outputs={},
+    )
+    second, first = wire.runs_with_models(rows)
+    assert [m["key"] for m in first["data"]["metrics"]] == ["a", "c"]
+    assert second["data"]["metrics"] == [{"key": "b", "value": 2.0, "timestamp": 2, "step": 0}]
+    assert [m["info"]["run_id"] for m in (second, first)] == ["r2", "r1"]
+    assert orjson.dumps([second, first]) == orjson.dumps(
+        [wire.run_with_models(r) for r in rows.runs()]
     )
 
 

@@ -154,14 +154,37 @@ def _run_message(
     """A Run message from its parts; with MLflow 3's model links when given (left out when
     empty). Built field by field rather than through _drop_empty: search answers hold hundreds
     of runs, and this is their hot path."""
+    data = _run_data(
+        metrics,
+        [{"key": k, "value": v} for k, v in params.items()],
+        [{"key": k, "value": v} for k, v in tags.items()],
+    )
+    out: dict[str, Any] = {"info": run_info(info), "data": data}
+    _add_inputs_and_outputs(out, dataset_inputs, model_inputs, model_outputs)
+    return out
+
+
+def _run_data(
+    metrics: list[dict[str, Any]], params: list[dict[str, Any]], tags: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A RunData message: each part left out when empty, as protobuf's JSON does."""
     data: dict[str, Any] = {}
     if metrics:
         data["metrics"] = metrics
     if params:
-        data["params"] = [{"key": k, "value": v} for k, v in params.items()]
+        data["params"] = params
     if tags:
-        data["tags"] = [{"key": k, "value": v} for k, v in tags.items()]
-    out: dict[str, Any] = {"info": run_info(info), "data": data}
+        data["tags"] = tags
+    return data
+
+
+def _add_inputs_and_outputs(
+    out: dict[str, Any],
+    dataset_inputs: list[DatasetInput],
+    model_inputs: list[LoggedModelInput] | None,
+    model_outputs: list[LoggedModelOutput] | None,
+) -> None:
+    """A Run message's inputs (always there, empty or not) and outputs (only when any)."""
     inputs = [dataset_input(d) for d in dataset_inputs]
     out["inputs"] = {"dataset_inputs": inputs} if inputs else {}
     if model_inputs:
@@ -170,7 +193,6 @@ def _run_message(
         out["outputs"] = {
             "model_outputs": [{"model_id": m.model_id, "step": m.step} for m in model_outputs]
         }
-    return out
 
 
 def file_info(f: FileInfo) -> dict[str, Any]:
@@ -198,20 +220,57 @@ def run_with_models(r: Run) -> dict[str, Any]:
 
 
 def runs_with_models(rows: RunRows) -> list[dict[str, Any]]:
-    """:func:`run_with_models` for each run of ``rows``, without making Run entities first."""
-    empty: dict[str, str] = {}
-    return [
-        _run_message(
-            rows.infos[run_id],
-            [_latest_point(point) for point in rows.latest_points.get(run_id, {}).values()],
-            rows.params.get(run_id, empty),
-            rows.tags.get(run_id, empty),
-            rows.dataset_inputs.get(run_id, []),
-            rows.model_inputs.get(run_id),
-            rows.model_outputs.get(run_id),
+    """:func:`run_with_models` for each run of ``rows``, in one pass over its rows.
+
+    The search answer's path: each param, tag and point row becomes its message as it is read,
+    with no Run, dict-by-key or Metric in between (for a page of 100 runs with 10 params,
+    4 tags and 5 metrics each, that in-between cost about a quarter of the server's time).
+    """
+    # Per run: its message, and the lists its data fills (left out of the message when empty).
+    parts: dict[str, tuple[dict[str, Any], list[Any], list[Any], list[Any]]] = {}
+    for run_id in rows.run_ids:
+        parts[run_id] = ({"info": run_info(rows.infos[run_id])}, [], [], [])
+    # Each run's rows come together: its list is looked up once per run (the points' order of
+    # runs is the database's, which changes nothing but how often a list is looked up).
+    current: str | None = None
+    found: list[Any] = []
+    for run_id, key, value in rows.param_rows:
+        if run_id != current:
+            current, found = run_id, parts[run_id][2]
+        found.append({"key": key, "value": value})
+    current = None
+    for run_id, key, value in rows.tag_rows:
+        if run_id != current:
+            current, found = run_id, parts[run_id][3]
+        found.append({"key": key, "value": value})
+    current = None
+    for run_id, key, point, timestamp, step in rows.point_rows:
+        if run_id != current:
+            current, found = run_id, parts[run_id][1]
+        found.append(
+            # point - point is 0.0 only for finite values: NaN and +-Inf go out as strings.
+            {
+                "key": key,
+                "value": point if point - point == 0.0 else double(point),
+                "timestamp": timestamp,
+                "step": step,
+            }
         )
-        for run_id in rows.run_ids
-    ]
+    linked = rows.dataset_inputs.keys() | rows.model_inputs.keys() | rows.model_outputs.keys()
+    out = []
+    for run_id, (message, metrics, params, tags) in parts.items():
+        message["data"] = _run_data(metrics, params, tags)
+        if run_id in linked:
+            _add_inputs_and_outputs(
+                message,
+                rows.dataset_inputs.get(run_id, []),
+                rows.model_inputs.get(run_id),
+                rows.model_outputs.get(run_id),
+            )
+        else:
+            message["inputs"] = {}
+        out.append(message)
+    return out
 
 
 def _double_column(values: Any) -> list[Any]:

@@ -18,6 +18,7 @@ from runlab.entities import (
     Run,
     RunTag,
 )
+from runlab.server import wire
 from runlab.store.sql import run_loader
 from runlab.store.sql.tracking import SqlTrackingStore
 
@@ -101,6 +102,36 @@ def test_inputs_and_model_links_load_with_their_runs(store: SqlTrackingStore) ->
     assert a.inputs.model_inputs == []
     assert b.inputs.model_inputs == [LoggedModelInput(used.model_id)]
     assert b.inputs.dataset_inputs == [] and b.outputs.model_outputs == []
+
+
+def test_a_search_answer_made_from_the_rows_is_the_runs_messages(
+    store: SqlTrackingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server's search answer is made in one pass over the loaded rows (each database
+    returns the points in its own order of runs); it is the messages of the same runs made
+    one by one, on every backend, across id batches, with datasets and model links."""
+    monkeypatch.setattr(run_loader, "_ID_BATCH", 3)
+    ids = _fill(store, 7)
+    train = Dataset(name="train", digest="d1", source_type="local", source="s1", schema="{}")
+    store.log_inputs(ids[2], [DatasetInput(train, [InputTag("mlflow.data.context", "training")])])
+    model = store.create_logged_model("0", name="m", source_run_id=ids[4])
+    store.log_outputs(ids[4], [LoggedModelOutput(model.model_id, 3)])
+    store.log_model_inputs(ids[5], [model.model_id])
+    bare = store.create_run("0", "bob", 5, [], "bare").info.run_id
+    asked = [ids[6], bare, *ids[:6]]
+    with store._db.read() as conn:
+        rows = run_loader.load_run_rows(conn, asked)
+        runs = run_loader.load_runs(conn, asked)
+    answer = wire.runs_with_models(rows)
+    assert answer == [wire.run_with_models(r) for r in runs]
+    assert [m["info"]["run_id"] for m in answer] == asked
+    by_id = {m["info"]["run_id"]: m for m in answer}
+    points = {m["key"]: m["value"] for m in by_id[ids[3]]["data"]["metrics"]}
+    assert points == {"loss": 0.25, "nan": "NaN", "inf": "-Infinity"}
+    assert by_id[ids[2]]["inputs"]["dataset_inputs"][0]["dataset"]["name"] == "train"
+    assert by_id[ids[4]]["outputs"] == {"model_outputs": [{"model_id": model.model_id, "step": 3}]}
+    assert by_id[ids[5]]["inputs"] == {"model_inputs": [{"model_id": model.model_id}]}
+    assert by_id[bare]["inputs"] == {} and set(by_id[bare]["data"]) == {"tags"}
 
 
 def test_postgresql_loads_a_page_in_one_round_trip(store: SqlTrackingStore) -> None:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from runlab.entities import LifecycleStage, Metric, MetricColumns, MetricHistory
+from runlab.entities.run_rows import PointRow
 from runlab.store.sql import metric_codec, pg_metric_writes
 from runlab.store.sql.driver_sql import Pipeline, driver_statement, execute, execute_together
 from runlab.store.sql.schema import latest_metrics, metric_chunks, runs
@@ -980,27 +981,15 @@ def _already_ordered(
     return not both.any()
 
 
-#: The defaults of Metric's fields after (key, value, timestamp, step).
-_METRIC_DEFAULTS = tuple(Metric._field_defaults[name] for name in Metric._fields[4:])
-
-
-def latest_points(rows: Iterable[Any]) -> dict[str, dict[str, Metric]]:
-    """Group latest_metrics rows into {run_id: {key: Metric}} (value, timestamp and step).
-
-    Each row is ``(run_id, key, value, is_nan, timestamp, step)``, in that order.
-    """
-    out: dict[str, dict[str, Metric]] = {}
-    # tuple.__new__ builds each Metric in C; the NamedTuple's own __new__ is a Python function,
-    # which cost a third of this loop for a search page's hundreds of points.
-    new = tuple.__new__
-    for run_id, key, value, is_nan, timestamp, step in rows:
-        # Plain finite values (nearly all) skip from_db_value's checks.
-        if is_nan or value is None or value in _DB_INFINITIES:
-            value = from_db_value(value, is_nan)
-        else:
-            value = float(value)
-        points = out.get(run_id)
-        if points is None:
-            points = out[run_id] = {}
-        points[key] = new(Metric, (key, value, timestamp, step, *_METRIC_DEFAULTS))
-    return out
+def latest_point_rows(rows: Sequence[Any]) -> Sequence[PointRow]:
+    """latest_metrics rows ``(run_id, key, value, is_nan, timestamp, step)`` as
+    ``(run_id, key, value, timestamp, step)`` with the value as a float (NaN and the
+    infinities decoded from their stored form)."""
+    # Nearly every value is a plain finite float; a page's hundreds of points then need no
+    # per-point check beyond this one pass.
+    return [
+        (run_id, key, float(value), timestamp, step)
+        if not is_nan and value is not None and value not in _DB_INFINITIES
+        else (run_id, key, from_db_value(value, is_nan), timestamp, step)
+        for run_id, key, value, is_nan, timestamp, step in rows
+    ]

@@ -30,11 +30,11 @@ from runlab.entities import (
     InputTag,
     LoggedModelInput,
     LoggedModelOutput,
-    Metric,
     Run,
     RunInfo,
     RunRows,
 )
+from runlab.entities.run_rows import PointRow
 from runlab.store.sql import metric_series
 from runlab.store.sql.driver_sql import driver_statement, execute_together
 from runlab.store.sql.schema import (
@@ -206,15 +206,15 @@ def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
 def load_run_rows(
     conn: Connection, run_ids: Sequence[str], *, settings_sql: str | None = None
 ) -> RunRows:
-    """:func:`load_runs` without making the entities: the runs' values grouped by run.
+    """:func:`load_runs` without making the entities: the runs' rows (see RunRows).
 
     ``settings_sql`` (a statement that changes settings, say) runs first, in the same round
     trip as the loader's statements where they are pipelined.
     """
     infos: dict[str, RunInfo] = {}
-    run_params: dict[str, dict[str, str]] = {}
-    run_tags: dict[str, dict[str, str]] = {}
-    run_metrics: dict[str, dict[str, Metric]] = {}
+    param_rows: list[Any] = []
+    tag_rows: list[Any] = []
+    point_rows: list[PointRow] = []
     run_inputs: dict[str, list[DatasetInput]] = {}
     model_outputs: dict[str, list[LoggedModelOutput]] = {}
     model_inputs: dict[str, list[LoggedModelInput]] = {}
@@ -222,31 +222,29 @@ def load_run_rows(
         reader = _Reader(
             conn, list(run_ids[start : start + _ID_BATCH]), settings_sql if start == 0 else None
         )
-        _load_batch(reader, infos, run_params, run_tags, run_metrics)
+        _load_infos(reader, infos)
+        # Rows as the driver gave them (tuples, or Rows that unpack like them): a page's
+        # params, tags and points are thousands of rows, and each caller makes its one pass.
+        param_rows += reader.rows("params")
+        tag_rows += reader.rows("tags")
+        point_rows += metric_series.latest_point_rows(reader.rows("latest"))
         _load_inputs(reader, run_inputs)
         _load_model_links(reader, model_outputs, model_inputs)
     return RunRows(
         run_ids=[run_id for run_id in run_ids if run_id in infos],
         infos=infos,
-        params=run_params,
-        tags=run_tags,
-        latest_points=run_metrics,
+        param_rows=param_rows,
+        tag_rows=tag_rows,
+        point_rows=point_rows,
         dataset_inputs=run_inputs,
         model_inputs=model_inputs,
         model_outputs=model_outputs,
     )
 
 
-def _load_batch(
-    reader: _Reader,
-    infos: dict[str, RunInfo],
-    run_params: dict[str, dict[str, str]],
-    run_tags: dict[str, dict[str, str]],
-    run_metrics: dict[str, dict[str, Metric]],
-) -> None:
-    """Run info, params, tags and latest metrics of one batch of ids."""
-    # Rows are unpacked by position: attribute access per row would cost more, over a page of
-    # runs' params, tags and metrics (thousands of rows), than the queries themselves.
+def _load_infos(reader: _Reader, infos: dict[str, RunInfo]) -> None:
+    """The RunInfo of each run of one batch of ids."""
+    # Rows are unpacked by position: attribute access per row costs more over a page of runs.
     for run_id, exp_id, name, user, status, start, end, uri, stage in reader.rows("runs"):
         infos[run_id] = RunInfo(
             run_id=run_id,
@@ -259,21 +257,6 @@ def _load_batch(
             artifact_uri=uri or "",
             lifecycle_stage=stage,
         )
-    _group_by_run(reader.rows("params"), run_params)
-    _group_by_run(reader.rows("tags"), run_tags)
-    run_metrics.update(metric_series.latest_points(reader.rows("latest")))
-
-
-def _group_by_run(rows: Sequence[Any], out: dict[str, dict[str, str]]) -> None:
-    """(run_id, key, value) rows in run order into one {key: value} dict per run."""
-    # One dict per run rather than setdefault(run_id, {}) per row, which builds a dict per row.
-    current: str | None = None
-    values: dict[str, str] = {}
-    for run_id, key, value in rows:
-        if run_id != current:
-            current = run_id
-            values = out.setdefault(run_id, {})
-        values[key] = value
 
 
 def _load_inputs(reader: _Reader, out: dict[str, list[DatasetInput]]) -> None:

@@ -154,3 +154,22 @@ def test_postgresql_loads_a_page_in_one_round_trip(store: SqlTrackingStore) -> N
         _check(run, i)
     assert messages.count("\tReadyForQuery") == 1
     assert messages.count("\tExecute\t") == len(run_loader._STATEMENT_NAMES)
+
+
+def test_postgresql_gets_the_ids_as_one_array_text_that_reads_back_as_given(
+    store: SqlTrackingStore,
+) -> None:
+    """The page's ids go to PostgreSQL as the array's text form, made once for the loader's
+    statements. Any string reads back as itself (quotes, backslashes, commas, braces, an empty
+    string, the word NULL), and ids that match no run are left out."""
+    if store._db.backend != "postgresql":
+        pytest.skip("the array's text form is PostgreSQL's")
+    odd = ['a"b', "c\\d", "e,f", "{g}", "", "NULL", " h ", "é"]
+    text = run_loader._pg_text_array(odd)
+    ids = _fill(store, 2)
+    with store._db.read() as conn:
+        (back,) = conn.exec_driver_sql("SELECT %(v)s::VARCHAR[]", {"v": text}).one()
+        runs = run_loader.load_runs(conn, [odd[0], ids[1], *odd[1:], ids[0]])
+    assert back == odd
+    assert [r.info.run_id for r in runs] == [ids[1], ids[0]]
+    _check(runs[0], 1)

@@ -174,7 +174,14 @@ class _Reader:
         self._fetched: dict[str, Sequence[Any]] = {}
         self._driver = _driver_ids(conn.dialect.name)
         # SQLite reads a JSON array of the ids (a str: SQLite 3.45+ takes a blob as JSONB).
-        self._value: Any = orjson.dumps(ids).decode() if conn.dialect.name == "sqlite" else ids
+        # PostgreSQL gets the array's text form, made once here: psycopg would otherwise turn
+        # the list into it in Python for each of the loader's seven statements, about a sixth
+        # of a 100-run page's loading time.
+        self._value: Any = ids
+        if conn.dialect.name == "sqlite":
+            self._value = orjson.dumps(ids).decode()
+        elif self._driver and conn.dialect.name == "postgresql":
+            self._value = _pg_text_array(ids)
         if self._driver and conn.dialect.name == "postgresql":
             first = [] if settings_sql is None else [(settings_sql, None)]
             results = execute_together(
@@ -196,6 +203,17 @@ class _Reader:
         if self._driver:
             return execute_together(self._conn, [self._bound(name)])[0]
         return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
+
+
+def _pg_text_array(values: Sequence[str]) -> str:
+    """PostgreSQL's text form of an array of strings: each element double-quoted, with its
+    backslashes and double quotes escaped, so that any string (empty, NULL, with commas or
+    braces) reads back as itself."""
+    return (
+        "{"
+        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+        + "}"
+    )
 
 
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:

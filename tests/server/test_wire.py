@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import orjson
@@ -150,6 +151,10 @@ def test_points_of_runs_in_any_order_go_to_their_runs() -> None:
     assert [m["info"]["run_id"] for m in (second, first)] == ["r2", "r1"]
     assert orjson.dumps([second, first]) == orjson.dumps(
         [wire.run_with_models(r) for r in rows.runs()]
+    )
+    twice = dataclasses.replace(rows, run_ids=["r1", "r2", "r1"])
+    assert orjson.dumps(wire.runs_with_models(twice)) == orjson.dumps(
+        [wire.run_with_models(r) for r in twice.runs()]
     )
 
 

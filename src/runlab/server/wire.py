@@ -258,7 +258,8 @@ def runs_with_models(rows: RunRows) -> list[dict[str, Any]]:
         )
     linked = rows.dataset_inputs.keys() | rows.model_inputs.keys() | rows.model_outputs.keys()
     out = []
-    for run_id, (message, metrics, params, tags) in parts.items():
+    for run_id in rows.run_ids:  # an id asked for twice comes out twice, as runs() gives it
+        message, metrics, params, tags = parts[run_id]
         message["data"] = _run_data(metrics, params, tags)
         if run_id in linked:
             _add_inputs_and_outputs(

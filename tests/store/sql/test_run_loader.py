@@ -19,7 +19,7 @@ from runlab.entities import (
     RunTag,
 )
 from runlab.server import wire
-from runlab.store.sql import run_loader
+from runlab.store.sql import pg_metric_writes, run_loader
 from runlab.store.sql.tracking import SqlTrackingStore
 
 
@@ -165,7 +165,7 @@ def test_postgresql_gets_the_ids_as_one_array_text_that_reads_back_as_given(
     if store._db.backend != "postgresql":
         pytest.skip("the array's text form is PostgreSQL's")
     odd = ['a"b', "c\\d", "e,f", "{g}", "", "NULL", " h ", "é"]
-    text = run_loader._pg_text_array(odd)
+    text = pg_metric_writes.array_literal(odd, "VARCHAR")
     ids = _fill(store, 2)
     with store._db.read() as conn:
         (back,) = conn.exec_driver_sql("SELECT %(v)s::VARCHAR[]", {"v": text}).one()

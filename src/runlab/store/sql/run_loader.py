@@ -35,7 +35,7 @@ from runlab.entities import (
     RunRows,
 )
 from runlab.entities.run_rows import PointRow
-from runlab.store.sql import metric_series
+from runlab.store.sql import metric_series, pg_metric_writes
 from runlab.store.sql.driver_sql import driver_statement, execute_together
 from runlab.store.sql.schema import (
     datasets,
@@ -181,7 +181,7 @@ class _Reader:
         if conn.dialect.name == "sqlite":
             self._value = orjson.dumps(ids).decode()
         elif self._driver and conn.dialect.name == "postgresql":
-            self._value = _pg_text_array(ids)
+            self._value = pg_metric_writes.array_literal(ids, "VARCHAR")
         if self._driver and conn.dialect.name == "postgresql":
             first = [] if settings_sql is None else [(settings_sql, None)]
             results = execute_together(
@@ -203,17 +203,6 @@ class _Reader:
         if self._driver:
             return execute_together(self._conn, [self._bound(name)])[0]
         return self._conn.execute(getattr(self._statements, name), {"ids": self._ids}).all()
-
-
-def _pg_text_array(values: Sequence[str]) -> str:
-    """PostgreSQL's text form of an array of strings: each element double-quoted, with its
-    backslashes and double quotes escaped, so that any string (empty, NULL, with commas or
-    braces) reads back as itself."""
-    return (
-        "{"
-        + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-        + "}"
-    )
 
 
 def load_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
